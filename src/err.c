@@ -1,0 +1,65 @@
+#include "gradeq/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static char errdetail[1024];
+static int errcode;
+
+const char *gradeq_strerror(int err)
+{
+	switch (err) {
+	case GRADEQ_OK: return "success";
+	case GRADEQ_ERR_NOMEM: return "out of memory";
+	case GRADEQ_ERR_INVALID: return "invalid value";
+	case GRADEQ_ERR_CONFIG: return "bad configuration";
+	case GRADEQ_ERR_DECODE: return "malformed job message";
+	case GRADEQ_ERR_SCHEMA: return "unsupported job schema version";
+	case GRADEQ_ERR_POLICY: return "malformed grading policy";
+	case GRADEQ_ERR_NOT_FOUND: return "not found";
+	case GRADEQ_ERR_BROKER: return "broker error";
+	case GRADEQ_ERR_DB: return "database error";
+	case GRADEQ_ERR_DB_TRANSIENT: return "transient database error";
+	case GRADEQ_ERR_UNROUTABLE: return "message unroutable";
+	case GRADEQ_ERR_NACKED: return "message refused by broker";
+	case GRADEQ_ERR_TIMEOUT: return "timed out";
+	case GRADEQ_ERR_ACCESS: return "access refused";
+	case GRADEQ_ERR_IO: return "i/o error";
+	case GRADEQ_ERR_STATE: return "illegal state";
+	case GRADEQ_ERR_PRECONDITION: return "precondition failed";
+	case GRADEQ_ERR_INTERRUPTED: return "interrupted";
+	}
+	return "unknown error";
+}
+
+bool gradeq_err_is_transient(int err)
+{
+	switch (err) {
+	case GRADEQ_ERR_BROKER:
+	case GRADEQ_ERR_DB_TRANSIENT:
+	case GRADEQ_ERR_TIMEOUT:
+	case GRADEQ_ERR_NACKED:
+	case GRADEQ_ERR_NOMEM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+int gradeq_error(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errdetail, sizeof(errdetail), fmt, ap);
+	va_end(ap);
+	errcode = err;
+	return err;
+}
+
+const char *gradeq_errmsg(int err)
+{
+	if (err == errcode && errdetail[0])
+		return errdetail;
+	return gradeq_strerror(err);
+}
