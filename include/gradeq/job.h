@@ -25,20 +25,40 @@ struct gradeq_job {
 	uint32_t seq;       /* batch number within the course, from 0 */
 };
 
+/* Body layout, a msgpack map with string keys (order is not significant):
+ *   schema 2: {"schema": 2, "job": uuid, "run": uuid, "course": str,
+ *              "release": str, "users": [int32...], "created": int64 (us),
+ *              "seq": uint32}
+ *   schema 1: {"schema": 1, "job": uuid, "run": uuid, "course": str,
+ *              "release": str, "user_ids": [int32...]}
+ * Keys a schema does not name are ignored, so a later release may add some. */
+
 /* Encodes job as schema 'schema' (GRADEQ_SCHEMA_MIN..GRADEQ_SCHEMA_VERSION)
- * into a malloc'd buffer. */
+ * into a malloc'd buffer (*buf, *len; the caller frees it). Fields the schema
+ * lacks are left out (schema 1 drops created_us and seq). Returns
+ * GRADEQ_ERR_SCHEMA for another version, GRADEQ_ERR_INVALID when the job is
+ * one the decoder would refuse (ids not UUIDs, empty course or release, a user
+ * id not positive, more than GRADEQ_JOB_MAX_USERS), GRADEQ_ERR_NOMEM; on error
+ * *buf is NULL and gradeq_errmsg() says why. */
 int gradeq_job_encode(const struct gradeq_job *job, int schema, char **buf,
 		      size_t *len) GRADEQ_MUST_CHECK;
 
 /* Decodes a body. GRADEQ_ERR_DECODE when it is not a job (err says what is
  * wrong), GRADEQ_ERR_SCHEMA when its version is not one this release reads
- * (err names the version seen and those accepted). *out is malloc'd. */
+ * (err names the version seen and those accepted). *out is malloc'd, free it
+ * with gradeq_job_free(); NULL on error. err (may be NULL) gets one line.
+ * Safe on hostile bytes: memory is bounded by a small multiple of len.
+ * UUIDs come back in lower case; a schema 1 job has created_us = seq = 0;
+ * an empty user list gives nusers = 0 and user_ids = NULL. */
 int gradeq_job_decode(const void *buf, size_t len, struct gradeq_job **out, char *err,
 		      size_t errlen) GRADEQ_MUST_CHECK;
 
+/* Frees a job and its course_id, release and user_ids (all malloc'd);
+ * NULL is a no-op. */
 void gradeq_job_free(struct gradeq_job *job);
 
-/* Writes a random (version 4) UUID into out[37]. */
+/* Writes a random (version 4) UUID, lower case, into out[37]. Aborts when
+ * the system has no random source at all (a repeated id would merge jobs). */
 void gradeq_uuid(char out[37]);
 
 #endif
