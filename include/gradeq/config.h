@@ -32,15 +32,43 @@ struct gradeq_config {
 };
 
 /* Loads 'path' (or, when NULL, GRADEQ_DEFAULT_CONF if it exists, else
- * built-in defaults), validates it and applies the environment overrides.
+ * built-in defaults), validates it and applies the environment overrides
+ * (GRADEQ_AMQP_URL, GRADEQ_PG_DSN, when set and not empty). *out is a fresh
+ * struct, free it with gradeq_config_free(); NULL on error.
  * On error returns GRADEQ_ERR_CONFIG with err naming file, line and setting,
- * e.g. "conf/gradeq.conf:12: 'prefetch' must be an integer from 1 to 65535". */
+ * e.g. "conf/gradeq.conf:12: 'prefetch' must be an integer from 1 to 65535";
+ * a syntax error, an unknown setting and an explicit path that cannot be read
+ * are errors too. A world-readable file holding a password is only warned
+ * about (log_warn). */
 int gradeq_config_load(const char *path, struct gradeq_config **out, char *err,
 		       size_t errlen) GRADEQ_MUST_CHECK;
 
-/* Built-in defaults only, no file, no environment. */
+/* Built-in defaults only, no file, no environment. NULL when out of
+ * memory. */
 struct gradeq_config *gradeq_config_defaults(void);
 
+/* Frees cfg and its strings; NULL is a no-op. */
 void gradeq_config_free(struct gradeq_config *cfg);
+
+/* The URL to connect with, malloc'd into *url: amqp_url, with the first line
+ * of amqp_password_file (percent-encoded) as its password when that is set
+ * (user "guest" when the URL names none). Returns GRADEQ_ERR_IO when the
+ * password file cannot be read or is empty, GRADEQ_ERR_NOMEM; *url is NULL
+ * on error. Never log the result: pass it through gradeq_config_mask(). */
+int gradeq_config_amqp_url(const struct gradeq_config *cfg, char **url) GRADEQ_MUST_CHECK;
+
+/* Copies an AMQP or PostgreSQL URL (scheme://user:pass@...) or a libpq
+ * key=value conninfo into buf (always NUL-terminated, truncated to len) with
+ * every password replaced by "****", for printing. NULL input gives "".
+ * Returns buf. */
+const char *gradeq_config_mask(const char *url_or_dsn, char *buf, size_t len);
+
+/* For SIGHUP: 0 when every setting that differs between old and new may
+ * change without a restart (log_level, log_file, batch_size, confirm_window,
+ * statement_timeout_ms, job_events, retention_days); else
+ * GRADEQ_ERR_CONFIG with err naming the first setting that may not, and the
+ * caller keeps old. */
+int gradeq_config_check_reload(const struct gradeq_config *old, const struct gradeq_config *new_cfg,
+			       char *err, size_t errlen) GRADEQ_MUST_CHECK;
 
 #endif

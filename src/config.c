@@ -1,0 +1,770 @@
+/* Configuration, pgbouncer style: one table says every setting's name, type,
+ * place in struct gradeq_config, default, bounds, whether a reload may
+ * change it, and what it is for. A file is read into a fresh struct that is
+ * handed out only once every setting in it has passed. */
+#include "gradeq/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gradeq/job.h"
+#include "gradeq/log.h"
+
+enum cf_type {
+	CF_STR,     /* char *; NULL when empty and 'empty_null' */
+	CF_INT,     /* int from min to max */
+	CF_BOOL,    /* bool */
+	CF_INTLIST, /* int[max_count] and an int count at count_offset */
+};
+
+struct setting {
+	const char *name;
+	enum cf_type type;
+	size_t offset;
+	const char *def_str;
+	int def_int;
+	const int *def_list;
+	int def_count;
+	int min, max;             /* value (CF_INT) or each entry (CF_INTLIST) */
+	size_t count_offset;      /* CF_INTLIST */
+	int max_count;            /* CF_INTLIST */
+	bool empty_null;          /* CF_STR: "" means unset */
+	bool reloadable;          /* SIGHUP may change it */
+	const char *(*check)(const char *value); /* CF_STR: NULL or what is wrong */
+	const char *doc;
+};
+
+static const char *check_amqp_url(const char *v)
+{
+	if (strncmp(v, "amqp://", 7) != 0 && strncmp(v, "amqps://", 8) != 0)
+		return "must be a URL starting with amqp:// or amqps://";
+	return NULL;
+}
+
+/* Releases become parts of queue names and routing keys. */
+static const char *check_release(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n > 64)
+		return "must be at most 64 characters";
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) && !strchr("._-", v[i]))
+			return "may contain only letters, digits, '.', '_' and '-'";
+	return NULL;
+}
+
+static const char *check_log_level(const char *v)
+{
+	if (gradeq_log_level_parse(v) < 0)
+		return "must be one of debug, info, warn, error";
+	return NULL;
+}
+
+static const int default_retry_tiers[] = {5, 30, 300};
+
+#define OFF(member) offsetof(struct gradeq_config, member)
+
+static const struct setting settings[] = {
+	{.name = "amqp_url", .type = CF_STR, .offset = OFF(amqp_url),
+	 .def_str = "amqp://guest:guest@127.0.0.1:5672/", .check = check_amqp_url,
+	 .doc = "broker URL amqp://user:pass@host:port/vhost; GRADEQ_AMQP_URL overrides"},
+	{.name = "amqp_password_file", .type = CF_STR, .offset = OFF(amqp_password_file),
+	 .def_str = "", .empty_null = true,
+	 .doc = "file whose first line is the broker password, replacing the URL's"},
+	{.name = "pg_dsn", .type = CF_STR, .offset = OFF(pg_dsn), .def_str = "",
+	 .doc = "libpq conninfo; empty uses the PG* environment; GRADEQ_PG_DSN overrides"},
+	{.name = "release", .type = CF_STR, .offset = OFF(release), .def_str = "",
+	 .empty_null = true, .check = check_release, .reloadable = false,
+	 .doc = "release the programs work on; empty means the promoted one"},
+	{.name = "heartbeat", .type = CF_INT, .offset = OFF(heartbeat), .def_int = 60,
+	 .min = 0, .max = 65535, .doc = "AMQP heartbeat in seconds, 0 turns it off"},
+	{.name = "prefetch", .type = CF_INT, .offset = OFF(prefetch), .def_int = 1,
+	 .min = 1, .max = 65535, .doc = "unacknowledged jobs a consumer may hold"},
+	{.name = "batch_size", .type = CF_INT, .offset = OFF(batch_size), .def_int = 100,
+	 .min = 1, .max = GRADEQ_JOB_MAX_USERS, .reloadable = true,
+	 .doc = "learners per job the producer cuts"},
+	{.name = "confirm_window", .type = CF_INT, .offset = OFF(confirm_window),
+	 .def_int = 256, .min = 1, .max = 65535, .reloadable = true,
+	 .doc = "published jobs awaiting broker confirmation at once"},
+	{.name = "delivery_limit", .type = CF_INT, .offset = OFF(delivery_limit),
+	 .def_int = 5, .min = 1, .max = 1000,
+	 .doc = "x-delivery-limit of the work queue (stops jobs that crash consumers)"},
+	{.name = "retry_tiers", .type = CF_INTLIST, .offset = OFF(retry_tiers),
+	 .count_offset = OFF(nretry_tiers), .def_list = default_retry_tiers,
+	 .def_count = 3, .min = 1, .max = 86400, .max_count = GRADEQ_MAX_RETRY_TIERS,
+	 .doc = "seconds of each retry tier, ascending"},
+	{.name = "course_cache", .type = CF_INT, .offset = OFF(course_cache),
+	 .def_int = 16, .min = 1, .max = 4096,
+	 .doc = "course versions a consumer keeps loaded"},
+	{.name = "statement_timeout_ms", .type = CF_INT, .offset = OFF(statement_timeout_ms),
+	 .def_int = 300000, .min = 0, .max = 86400000, .reloadable = true,
+	 .doc = "PostgreSQL statement_timeout in milliseconds, 0 = none"},
+	{.name = "job_events", .type = CF_BOOL, .offset = OFF(job_events), .def_int = 1,
+	 .reloadable = true, .doc = "publish job.<state> events to gradeq.events"},
+	{.name = "retention_days", .type = CF_INT, .offset = OFF(retention_days),
+	 .def_int = 90, .min = 1, .max = 36500, .reloadable = true,
+	 .doc = "history purge-history keeps"},
+	{.name = "log_level", .type = CF_STR, .offset = OFF(log_level), .def_str = "info",
+	 .check = check_log_level, .reloadable = true,
+	 .doc = "debug, info, warn or error"},
+	{.name = "log_file", .type = CF_STR, .offset = OFF(log_file), .def_str = "",
+	 .reloadable = true, .doc = "log file; empty logs to stderr (journald)"},
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static char **str_at(struct gradeq_config *cfg, const struct setting *s)
+{
+	return (char **)(void *)((char *)cfg + s->offset);
+}
+
+static int *int_at(struct gradeq_config *cfg, const struct setting *s)
+{
+	return (int *)(void *)((char *)cfg + s->offset);
+}
+
+static bool *bool_at(struct gradeq_config *cfg, const struct setting *s)
+{
+	return (bool *)(void *)((char *)cfg + s->offset);
+}
+
+static int *count_at(struct gradeq_config *cfg, const struct setting *s)
+{
+	return (int *)(void *)((char *)cfg + s->count_offset);
+}
+
+static int cfg_fail(char *err, size_t errlen, const char *fmt, ...) GRADEQ_PRINTF(3, 4);
+
+static int cfg_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (err && errlen)
+		snprintf(err, errlen, "%s", msg);
+	return gradeq_error(GRADEQ_ERR_CONFIG, "%s", msg);
+}
+
+/* Replaces a string setting; returns -1 only when out of memory. */
+static int set_str(struct gradeq_config *cfg, const struct setting *s, const char *v)
+{
+	char **dst = str_at(cfg, s);
+	char *copy = NULL;
+
+	if (!(s->empty_null && !*v)) {
+		copy = strdup(v);
+		if (!copy)
+			return -1;
+	}
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+struct gradeq_config *gradeq_config_defaults(void)
+{
+	struct gradeq_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (!cfg)
+		return NULL;
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+
+		switch (s->type) {
+		case CF_STR:
+			if (set_str(cfg, s, s->def_str) < 0)
+				goto fail;
+			break;
+		case CF_INT:
+			*int_at(cfg, s) = s->def_int;
+			break;
+		case CF_BOOL:
+			*bool_at(cfg, s) = s->def_int != 0;
+			break;
+		case CF_INTLIST:
+			memcpy(int_at(cfg, s), s->def_list, (size_t)s->def_count * sizeof(int));
+			*count_at(cfg, s) = s->def_count;
+			break;
+		}
+	}
+	return cfg;
+fail:
+	gradeq_config_free(cfg);
+	return NULL;
+}
+
+void gradeq_config_free(struct gradeq_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (settings[i].type == CF_STR)
+			free(*str_at(cfg, &settings[i]));
+	free(cfg->path);
+	free(cfg);
+}
+
+/* ---- reading a file ---- */
+
+/* Where a setting was written, for messages: "file:line". */
+struct where {
+	const char *file;
+	int line;
+};
+
+static struct where where_of(const config_setting_t *cs, const char *path)
+{
+	struct where w;
+
+	w.file = config_setting_source_file(cs);
+	if (!w.file)
+		w.file = path;
+	w.line = (int)config_setting_source_line(cs);
+	return w;
+}
+
+static int apply_list(struct gradeq_config *cfg, const struct setting *s,
+		      const config_setting_t *cs, struct where w, char *err, size_t errlen)
+{
+	int n, vals[GRADEQ_MAX_RETRY_TIERS];
+
+	if (config_setting_type(cs) != CONFIG_TYPE_ARRAY && config_setting_type(cs) != CONFIG_TYPE_LIST)
+		return cfg_fail(err, errlen, "%s:%d: '%s' must be a list of integers, e.g. [5, 30, 300]",
+				w.file, w.line, s->name);
+	n = config_setting_length(cs);
+	if (n < 1 || n > s->max_count || n > GRADEQ_MAX_RETRY_TIERS)
+		return cfg_fail(err, errlen, "%s:%d: '%s' must have from 1 to %d entries, not %d",
+				w.file, w.line, s->name, s->max_count, n);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(cs, (unsigned int)i);
+		long long v;
+
+		if (config_setting_type(e) != CONFIG_TYPE_INT && config_setting_type(e) != CONFIG_TYPE_INT64)
+			return cfg_fail(err, errlen, "%s:%d: '%s' entry %d must be an integer",
+					w.file, w.line, s->name, i + 1);
+		v = config_setting_get_int64(e);
+		if (v < s->min || v > s->max)
+			return cfg_fail(err, errlen, "%s:%d: '%s' entry %d must be from %d to %d",
+					w.file, w.line, s->name, i + 1, s->min, s->max);
+		vals[i] = (int)v;
+		if (i > 0 && vals[i] <= vals[i - 1])
+			return cfg_fail(err, errlen, "%s:%d: '%s' must be ascending (%d after %d)",
+					w.file, w.line, s->name, vals[i], vals[i - 1]);
+	}
+	memcpy(int_at(cfg, s), vals, (size_t)n * sizeof(int));
+	*count_at(cfg, s) = n;
+	return 0;
+}
+
+static int apply_setting(struct gradeq_config *cfg, const struct setting *s,
+			 const config_setting_t *cs, struct where w, char *err, size_t errlen)
+{
+	int type = config_setting_type(cs);
+	const char *str, *why;
+	long long v;
+
+	switch (s->type) {
+	case CF_STR:
+		if (type != CONFIG_TYPE_STRING)
+			return cfg_fail(err, errlen, "%s:%d: '%s' must be a string in double quotes",
+					w.file, w.line, s->name);
+		str = config_setting_get_string(cs);
+		if (s->check && *str && (why = s->check(str)) != NULL)
+			return cfg_fail(err, errlen, "%s:%d: '%s' %s", w.file, w.line, s->name, why);
+		if (set_str(cfg, s, str) < 0)
+			return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory reading configuration");
+		return 0;
+	case CF_INT:
+		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+			goto bad_int;
+		v = config_setting_get_int64(cs);
+		if (v < s->min || v > s->max)
+			goto bad_int;
+		*int_at(cfg, s) = (int)v;
+		return 0;
+	case CF_BOOL:
+		if (type != CONFIG_TYPE_BOOL)
+			return cfg_fail(err, errlen, "%s:%d: '%s' must be true or false",
+					w.file, w.line, s->name);
+		*bool_at(cfg, s) = config_setting_get_bool(cs) != 0;
+		return 0;
+	case CF_INTLIST:
+		return apply_list(cfg, s, cs, w, err, errlen);
+	}
+	return cfg_fail(err, errlen, "%s:%d: '%s' has no type", w.file, w.line, s->name);
+bad_int:
+	return cfg_fail(err, errlen, "%s:%d: '%s' must be an integer from %d to %d",
+			w.file, w.line, s->name, s->min, s->max);
+}
+
+/* Edit distance for "did you mean"; names are short. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+
+	if (la >= 64 || lb >= 64)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof(size_t));
+	}
+	return prev[lb];
+}
+
+static const struct setting *setting_find(const char *name)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (strcmp(settings[i].name, name) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+static int unknown_setting(const char *name, struct where w, char *err, size_t errlen)
+{
+	const char *best = NULL;
+	size_t bestd = 3; /* suggest only close names */
+
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		size_t d = distance(name, settings[i].name);
+
+		if (d < bestd) {
+			bestd = d;
+			best = settings[i].name;
+		}
+	}
+	if (best)
+		return cfg_fail(err, errlen, "%s:%d: unknown setting '%s' (did you mean '%s'?)",
+				w.file, w.line, name, best);
+	return cfg_fail(err, errlen, "%s:%d: unknown setting '%s'", w.file, w.line, name);
+}
+
+/* Resolves @include relative to the file that includes it. */
+static void set_include_dir(config_t *lc, const char *path, char *dir, size_t dirlen)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash || (size_t)(slash - path) >= dirlen)
+		return;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	config_set_include_dir(lc, dir[0] ? dir : "/");
+}
+
+/* Checks that path is a readable regular file; *mode gets its mode. */
+static int check_file(const char *path, mode_t *mode, char *err, size_t errlen)
+{
+	struct stat st;
+	FILE *fp = fopen(path, "r");
+	int ret = 0;
+
+	if (!fp)
+		return cfg_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+	if (fstat(fileno(fp), &st) < 0)
+		ret = cfg_fail(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		ret = cfg_fail(err, errlen, "%s: not a regular file", path);
+	else
+		*mode = st.st_mode;
+	fclose(fp);
+	return ret;
+}
+
+static int read_file(struct gradeq_config *cfg, const char *path, char *err, size_t errlen)
+{
+	config_t lc;
+	config_setting_t *root;
+	char dir[4096];
+	int ret = 0;
+
+	config_init(&lc);
+	set_include_dir(&lc, path, dir, sizeof(dir));
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		const char *file = config_error_file(&lc);
+
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+			ret = cfg_fail(err, errlen, "%s: cannot read: %s", file ? file : path,
+				       config_error_text(&lc));
+		else
+			ret = cfg_fail(err, errlen, "%s:%d: %s", file ? file : path,
+				       config_error_line(&lc), config_error_text(&lc));
+		goto out;
+	}
+	root = config_root_setting(&lc);
+	for (int i = 0; i < config_setting_length(root); i++) {
+		config_setting_t *cs = config_setting_get_elem(root, (unsigned int)i);
+		const char *name = config_setting_name(cs);
+		struct where w = where_of(cs, path);
+		const struct setting *s = setting_find(name ? name : "");
+
+		if (!s) {
+			ret = unknown_setting(name ? name : "", w, err, errlen);
+			goto out;
+		}
+		ret = apply_setting(cfg, s, cs, w, err, errlen);
+		if (ret < 0)
+			goto out;
+	}
+out:
+	config_destroy(&lc);
+	return ret;
+}
+
+/* ---- passwords ---- */
+
+/* A bounded writer: never overflows, always NUL-terminated. */
+struct out {
+	char *buf;
+	size_t len, n;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (o->n + 1 < o->len)
+			o->buf[o->n] = s[i];
+		o->n++;
+	}
+	if (o->len)
+		o->buf[o->n < o->len ? o->n : o->len - 1] = '\0';
+}
+
+/* Splits scheme://[user[:password]@]rest. The userinfo ends at the last '@'
+ * so that a password with an unencoded '/' or '@' is still found. */
+struct url_parts {
+	const char *user, *pass, *rest; /* pass NULL when none */
+	size_t ulen, plen;
+	size_t prefix; /* length of "scheme://" */
+};
+
+static bool url_split(const char *url, struct url_parts *u)
+{
+	const char *a = strstr(url, "://"), *at;
+
+	if (!a)
+		return false;
+	a += 3;
+	memset(u, 0, sizeof(*u));
+	u->prefix = (size_t)(a - url);
+	u->rest = a;
+	at = strrchr(a, '@');
+	if (!at)
+		return true;
+	u->user = a;
+	u->rest = at + 1;
+	u->pass = memchr(a, ':', (size_t)(at - a));
+	if (u->pass) {
+		u->ulen = (size_t)(u->pass - a);
+		u->pass++;
+		u->plen = (size_t)(at - u->pass);
+	} else {
+		u->ulen = (size_t)(at - a);
+	}
+	return true;
+}
+
+/* libpq key=value conninfo: writes it with password values masked. */
+static bool mask_conninfo(const char *p, struct out *o)
+{
+	bool masked = false;
+
+	while (*p) {
+		const char *k, *v;
+		size_t klen;
+
+		for (; isspace((unsigned char)*p); p++)
+			put(o, p, 1);
+		if (!*p)
+			break;
+		for (k = p; *p && *p != '=' && !isspace((unsigned char)*p); p++)
+			;
+		klen = (size_t)(p - k);
+		put(o, k, klen);
+		for (; isspace((unsigned char)*p); p++)
+			put(o, p, 1);
+		if (*p != '=') {
+			/* libpq would refuse it; show nothing that may be secret */
+			if (*p)
+				put(o, "****", 4);
+			return true;
+		}
+		put(o, p++, 1);
+		for (; isspace((unsigned char)*p); p++)
+			put(o, p, 1);
+		v = p;
+		if (*p == '\'') {
+			for (p++; *p && *p != '\''; p++)
+				if (*p == '\\' && p[1])
+					p++;
+			if (*p)
+				p++;
+		} else {
+			for (; *p && !isspace((unsigned char)*p); p++)
+				if (*p == '\\' && p[1])
+					p++;
+		}
+		if (klen == 8 && strncmp(k, "password", 8) == 0) {
+			put(o, "****", 4);
+			masked = true;
+		} else {
+			put(o, v, (size_t)(p - v));
+		}
+	}
+	return masked;
+}
+
+static bool mask_into(const char *s, struct out *o)
+{
+	struct url_parts u;
+
+	if (!s)
+		s = "";
+	if (o->len)
+		o->buf[0] = '\0';
+	if (!url_split(s, &u))
+		return mask_conninfo(s, o);
+	if (!u.pass) {
+		put(o, s, strlen(s));
+		return false;
+	}
+	put(o, s, (size_t)(u.pass - s));
+	put(o, "****", 4);
+	put(o, u.rest - 1, strlen(u.rest - 1));
+	return true;
+}
+
+const char *gradeq_config_mask(const char *url_or_dsn, char *buf, size_t len)
+{
+	struct out o = {buf, len, 0};
+
+	mask_into(url_or_dsn, &o);
+	return len ? buf : "";
+}
+
+static bool has_password(const char *s)
+{
+	struct out o = {NULL, 0, 0};
+
+	return mask_into(s, &o);
+}
+
+static void warn_world_readable(const char *what, const char *path)
+{
+	char q[512];
+
+	log_warn("msg=\"%s is readable by every user and holds a password; chmod o-r it\" file=%s",
+		 what, gradeq_log_quote(q, sizeof(q), path));
+}
+
+/* Reads the first line of a password file into a malloc'd string. */
+static int read_password(const char *path, char **out)
+{
+	struct stat st;
+	FILE *fp = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int ret = 0;
+
+	*out = NULL;
+	if (!fp)
+		return gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s': %s", path, strerror(errno));
+	if (fstat(fileno(fp), &st) == 0 && (st.st_mode & S_IROTH))
+		warn_world_readable("password file", path);
+	n = getline(&line, &cap, fp);
+	if (n < 0) {
+		ret = gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s' is empty", path);
+		goto out;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (n == 0) {
+		ret = gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s' has an empty first line", path);
+		goto out;
+	}
+	*out = line;
+	line = NULL;
+out:
+	if (line) {
+		explicit_bzero(line, cap);
+		free(line);
+	}
+	fclose(fp);
+	return ret;
+}
+
+/* Percent-encodes all but RFC 3986 unreserved characters. */
+static void put_encoded(struct out *o, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (isalnum(c) || strchr("-._~", c)) {
+			put(o, s, 1);
+		} else {
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+
+			put(o, e, 3);
+		}
+	}
+}
+
+int gradeq_config_amqp_url(const struct gradeq_config *cfg, char **url)
+{
+	struct url_parts u;
+	struct out o = {NULL, 0, 0};
+	char *pass = NULL;
+	int ret;
+
+	*url = NULL;
+	if (!cfg->amqp_password_file || !*cfg->amqp_password_file) {
+		*url = strdup(cfg->amqp_url);
+		return *url ? 0 : gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
+	}
+	if (!url_split(cfg->amqp_url, &u))
+		return gradeq_error(GRADEQ_ERR_CONFIG, "amqp_url is not a URL");
+	ret = read_password(cfg->amqp_password_file, &pass);
+	if (ret < 0)
+		return ret;
+	o.len = strlen(cfg->amqp_url) + 3 * strlen(pass) + 16;
+	o.buf = malloc(o.len);
+	if (!o.buf) {
+		ret = gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	put(&o, cfg->amqp_url, u.prefix);
+	if (u.user && u.ulen)
+		put(&o, u.user, u.ulen);
+	else
+		put(&o, "guest", 5); /* rabbitmq-c's default user */
+	put(&o, ":", 1);
+	put_encoded(&o, pass);
+	put(&o, "@", 1);
+	put(&o, u.rest, strlen(u.rest));
+	*url = o.buf;
+	ret = 0;
+out:
+	explicit_bzero(pass, strlen(pass));
+	free(pass);
+	return ret;
+}
+
+/* ---- loading ---- */
+
+static int apply_env(struct gradeq_config *cfg, char *err, size_t errlen)
+{
+	static const struct {
+		const char *env, *setting;
+	} overrides[] = {
+		{"GRADEQ_AMQP_URL", "amqp_url"},
+		{"GRADEQ_PG_DSN", "pg_dsn"},
+	};
+
+	for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++) {
+		const struct setting *s = setting_find(overrides[i].setting);
+		const char *v = getenv(overrides[i].env), *why;
+
+		if (!v || !*v)
+			continue;
+		if (s->check && (why = s->check(v)) != NULL)
+			return cfg_fail(err, errlen, "environment %s: '%s' %s", overrides[i].env,
+					s->name, why);
+		if (set_str(cfg, s, v) < 0)
+			return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory reading configuration");
+	}
+	return 0;
+}
+
+int gradeq_config_load(const char *path, struct gradeq_config **out, char *err, size_t errlen)
+{
+	struct gradeq_config *cfg = NULL;
+	mode_t mode = 0;
+	int ret;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!path && access(GRADEQ_DEFAULT_CONF, F_OK) == 0)
+		path = GRADEQ_DEFAULT_CONF;
+	cfg = gradeq_config_defaults();
+	if (!cfg)
+		return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory reading configuration");
+	if (path) {
+		ret = check_file(path, &mode, err, errlen);
+		if (ret < 0)
+			goto out;
+		cfg->path = strdup(path);
+		if (!cfg->path) {
+			ret = gradeq_error(GRADEQ_ERR_NOMEM, "out of memory reading configuration");
+			goto out;
+		}
+		ret = read_file(cfg, path, err, errlen);
+		if (ret < 0)
+			goto out;
+		if ((mode & S_IROTH) && (has_password(cfg->amqp_url) || has_password(cfg->pg_dsn)))
+			warn_world_readable("configuration file", path);
+	}
+	ret = apply_env(cfg, err, errlen);
+	if (ret < 0)
+		goto out;
+	*out = cfg;
+	cfg = NULL;
+out:
+	gradeq_config_free(cfg);
+	return ret;
+}
+
+static bool setting_equal(const struct setting *s, struct gradeq_config *a, struct gradeq_config *b)
+{
+	const char *sa, *sb;
+
+	switch (s->type) {
+	case CF_STR:
+		sa = *str_at(a, s);
+		sb = *str_at(b, s);
+		return (!sa && !sb) || (sa && sb && strcmp(sa, sb) == 0);
+	case CF_INT:
+		return *int_at(a, s) == *int_at(b, s);
+	case CF_BOOL:
+		return *bool_at(a, s) == *bool_at(b, s);
+	case CF_INTLIST:
+		return *count_at(a, s) == *count_at(b, s) &&
+		       memcmp(int_at(a, s), int_at(b, s), (size_t)*count_at(a, s) * sizeof(int)) == 0;
+	}
+	return false;
+}
+
+int gradeq_config_check_reload(const struct gradeq_config *old, const struct gradeq_config *new_cfg,
+			       char *err, size_t errlen)
+{
+	/* The table's accessors take non-const pointers; nothing is written. */
+	struct gradeq_config *a = (struct gradeq_config *)(uintptr_t)old;
+	struct gradeq_config *b = (struct gradeq_config *)(uintptr_t)new_cfg;
+
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (!settings[i].reloadable && !setting_equal(&settings[i], a, b))
+			return cfg_fail(err, errlen, "%s: '%s' cannot change on reload; restart to apply",
+					new_cfg->path ? new_cfg->path : "configuration", settings[i].name);
+	return 0;
+}
