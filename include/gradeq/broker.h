@@ -1,0 +1,121 @@
+/* The broker: gradeq's only module that talks to RabbitMQ (rabbitmq-c).
+ * One connection, channel 1. Reply kinds of rabbitmq-c are translated to
+ * gradeq_err at this edge. */
+#ifndef GRADEQ_BROKER_H
+#define GRADEQ_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <amqp.h>
+
+#include "gradeq/err.h"
+
+#define GRADEQ_EXCHANGE "gradeq"
+#define GRADEQ_DEAD_EXCHANGE "gradeq.dead"
+#define GRADEQ_EVENTS_EXCHANGE "gradeq.events"
+#define GRADEQ_NAME_MAX 256
+
+struct gradeq_broker;
+
+/* Connects to an amqp:// URL, logs in with the client property
+ * connection_name = name (shown by the management UI) and opens channel 1.
+ * heartbeat in seconds (0: off). GRADEQ_ERR_BROKER when unreachable,
+ * GRADEQ_ERR_ACCESS when the login is refused. */
+int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
+			  struct gradeq_broker **out) GRADEQ_MUST_CHECK;
+void gradeq_broker_free(struct gradeq_broker *b);
+amqp_connection_state_t gradeq_broker_conn(struct gradeq_broker *b);
+/* True once the connection or channel is unusable (reconnect). */
+bool gradeq_broker_broken(const struct gradeq_broker *b);
+
+/* Release topology (DESIGN.md section 3). */
+struct gradeq_topology {
+	int delivery_limit;
+	const int *retry_tiers; /* seconds */
+	int nretry_tiers;
+};
+
+/* Names of a release's objects, written into buf (GRADEQ_NAME_MAX). */
+const char *gradeq_work_queue(char *buf, const char *release);
+const char *gradeq_work_key(char *buf, const char *release);
+const char *gradeq_retry_queue(char *buf, const char *release, int seconds);
+const char *gradeq_retry_key(char *buf, const char *release, int seconds);
+const char *gradeq_dead_queue(char *buf, const char *release);
+
+/* Declares the exchanges, the release's work, retry and dead queues and
+ * their bindings. Idempotent. A queue that exists with other arguments gives
+ * GRADEQ_ERR_PRECONDITION with the broker's words (which argument differs). */
+int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
+			  const struct gradeq_topology *t) GRADEQ_MUST_CHECK;
+
+/* Passive declare: *ready (ready messages only) and *consumers.
+ * GRADEQ_ERR_NOT_FOUND when the queue does not exist. */
+int gradeq_broker_queue_info(struct gradeq_broker *b, const char *queue, uint32_t *ready,
+			     uint32_t *consumers) GRADEQ_MUST_CHECK;
+
+/* Deletes a queue (only when unused and empty, unless force). */
+int gradeq_broker_queue_delete(struct gradeq_broker *b, const char *queue,
+			       bool force) GRADEQ_MUST_CHECK;
+
+/* Puts the channel in confirm mode; window = confirms kept in flight. */
+int gradeq_broker_confirm_mode(struct gradeq_broker *b, int window) GRADEQ_MUST_CHECK;
+
+/* Publishes persistent and mandatory. In confirm mode, waits only when the
+ * window is full. A message the broker returned or nacked makes this or a
+ * later call fail with GRADEQ_ERR_UNROUTABLE / GRADEQ_ERR_NACKED. */
+int gradeq_broker_publish(struct gradeq_broker *b, const char *exchange, const char *key,
+			  const amqp_basic_properties_t *props, const void *body,
+			  size_t len) GRADEQ_MUST_CHECK;
+
+/* Waits until every published message is confirmed (timeout_ms < 0: no
+ * limit). 0 only when all were acked and none returned. */
+int gradeq_broker_wait_confirms(struct gradeq_broker *b, int timeout_ms) GRADEQ_MUST_CHECK;
+
+/* Number of messages confirmed (acked, not returned) so far. */
+uint64_t gradeq_broker_confirmed(const struct gradeq_broker *b);
+
+/* Starts consuming 'queue' with a prefetch; tag names the consumer. */
+int gradeq_broker_consume(struct gradeq_broker *b, const char *queue, int prefetch,
+			  const char *tag) GRADEQ_MUST_CHECK;
+/* Stops taking deliveries (basic.cancel); deliveries already sent remain. */
+int gradeq_broker_cancel(struct gradeq_broker *b) GRADEQ_MUST_CHECK;
+
+/* Waits up to timeout_ms for a delivery. 0 with *env filled (release it with
+ * amqp_destroy_envelope), GRADEQ_ERR_TIMEOUT when none came, GRADEQ_ERR_BROKER
+ * when the connection is lost, GRADEQ_ERR_NOT_FOUND when the broker
+ * cancelled the consumer (queue deleted). */
+int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env,
+		       int timeout_ms) GRADEQ_MUST_CHECK;
+
+int gradeq_broker_ack(struct gradeq_broker *b, uint64_t tag) GRADEQ_MUST_CHECK;
+/* basic.reject; requeue=false lets the queue dead-letter it. */
+int gradeq_broker_reject(struct gradeq_broker *b, uint64_t tag, bool requeue) GRADEQ_MUST_CHECK;
+
+/* basic.get one message (no_ack=false). GRADEQ_ERR_NOT_FOUND when empty. */
+int gradeq_broker_get(struct gradeq_broker *b, const char *queue,
+		      amqp_envelope_t *env) GRADEQ_MUST_CHECK;
+
+/* Header helpers over an amqp_table_t of properties. Returned strings are
+ * copied into buf (NUL-terminated); NULL when absent or not a string. */
+const char *gradeq_header_str(const amqp_table_t *h, const char *key, char *buf, size_t len);
+/* Integer header (any integer type); def when absent. */
+int64_t gradeq_header_int(const amqp_table_t *h, const char *key, int64_t def);
+
+/* A mutable header table for building messages. */
+struct gradeq_headers {
+	amqp_table_entry_t entries[32];
+	int n;
+	char strings[4096];
+	size_t used;
+};
+void gradeq_headers_init(struct gradeq_headers *h);
+/* Copies the entries of t except those named in skip (NULL-terminated). */
+void gradeq_headers_copy(struct gradeq_headers *h, const amqp_table_t *t, const char *const *skip);
+/* Adds or replaces; strings are copied into h. */
+void gradeq_headers_set_str(struct gradeq_headers *h, const char *key, const char *val);
+void gradeq_headers_set_int(struct gradeq_headers *h, const char *key, int64_t val);
+amqp_table_t gradeq_headers_table(struct gradeq_headers *h);
+
+#endif

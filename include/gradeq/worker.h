@@ -1,0 +1,48 @@
+/* Grading one job against the store: the consumer's unit of work. Loads the
+ * course once per version (cached), reads the batch's score rows in one
+ * streamed query, grades, and writes every grade row and the job's
+ * completion in one transaction. */
+#ifndef GRADEQ_WORKER_H
+#define GRADEQ_WORKER_H
+
+#include <stdint.h>
+
+#include "gradeq/err.h"
+#include "gradeq/job.h"
+#include "gradeq/store.h"
+
+struct gradeq_worker;
+
+enum gradeq_outcome {
+	GRADEQ_DONE = 0,          /* graded and committed */
+	GRADEQ_ALREADY_DONE = 1,  /* job was complete before: no work */
+	GRADEQ_SKIPPED_CANCELED = 2, /* its run is canceled: marked, not graded */
+};
+
+struct gradeq_job_stats {
+	int outcome;
+	int graded;       /* learners graded */
+	int skipped;      /* ids in the job no longer enrolled */
+	int subsections;
+	long score_rows;
+	double ms_load, ms_fetch, ms_compute, ms_write, ms_total;
+};
+
+/* A worker owns a cache of up to cache_size courses. consumer names it in
+ * the job rows (host:pid). */
+struct gradeq_worker *gradeq_worker_new(int cache_size, const char *consumer);
+void gradeq_worker_free(struct gradeq_worker *w);
+
+/* Processes one decoded job on st. Returns 0 (see stats->outcome), a
+ * transient error (GRADEQ_ERR_DB_TRANSIENT: retry), or a permanent one
+ * (GRADEQ_ERR_NOT_FOUND unknown course, GRADEQ_ERR_POLICY, GRADEQ_ERR_INVALID)
+ * with the reason in gradeq_errmsg(). Nothing is committed on error. */
+int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
+			  const struct gradeq_job *job, struct gradeq_job_stats *stats) GRADEQ_MUST_CHECK;
+
+/* Records a failed attempt: state 'retrying' or 'dead' with the error, in
+ * its own transaction (counters of the run included for 'dead'). */
+int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id, const char *state,
+				 const char *error) GRADEQ_MUST_CHECK;
+
+#endif

@@ -1,0 +1,729 @@
+/* rabbitmq-c behind gradeq's error model: connection, topology, publishing
+ * with confirms and mandatory returns, consuming with a finite timeout. */
+#include "gradeq/broker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+
+#include "gradeq/log.h"
+
+#define CHANNEL 1
+
+struct gradeq_broker {
+	amqp_connection_state_t conn;
+	bool broken;
+	bool confirm;
+	int window;
+	uint64_t next_tag;  /* delivery tag of the next publish (confirm mode) */
+	uint64_t acked_upto;/* every tag <= this is settled */
+	uint64_t acked;     /* basic.ack'ed messages, returned ones included */
+	uint64_t returned_total;
+	uint64_t returned;  /* basic.return seen since the last wait */
+	uint64_t nacked;
+	char consumer_tag[128];
+};
+
+static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *what)
+{
+	char text[300] = "";
+
+	switch (r.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		return 0;
+	case AMQP_RESPONSE_NONE:
+		b->broken = true;
+		return gradeq_error(GRADEQ_ERR_BROKER, "%s: missing reply from broker", what);
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		if (r.library_error == AMQP_STATUS_TIMEOUT)
+			return gradeq_error(GRADEQ_ERR_TIMEOUT, "%s: timed out", what);
+		b->broken = true;
+		return gradeq_error(GRADEQ_ERR_BROKER, "%s: %s", what,
+				    amqp_error_string2(r.library_error));
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		break;
+	}
+	if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+		amqp_connection_close_t *m = r.reply.decoded;
+		int len = (int)m->reply_text.len;
+
+		snprintf(text, sizeof(text), "%.*s", len, (char *)m->reply_text.bytes);
+		amqp_connection_close_ok_t ok = {0};
+		amqp_send_method(b->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+		b->broken = true;
+		return gradeq_error(m->reply_code == AMQP_ACCESS_REFUSED ? GRADEQ_ERR_ACCESS
+									 : GRADEQ_ERR_BROKER,
+				    "%s: connection closed by broker: %s", what, text);
+	}
+	if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+		amqp_channel_close_t *m = r.reply.decoded;
+		int code = GRADEQ_ERR_BROKER;
+		amqp_channel_close_ok_t ok = {0};
+		uint16_t rc = m->reply_code;
+
+		snprintf(text, sizeof(text), "%.*s", (int)m->reply_text.len,
+			 (char *)m->reply_text.bytes);
+		amqp_send_method(b->conn, CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+		/* reopen the channel so the connection stays usable */
+		if (!amqp_channel_open(b->conn, CHANNEL) ||
+		    amqp_get_rpc_reply(b->conn).reply_type != AMQP_RESPONSE_NORMAL)
+			b->broken = true;
+		b->confirm = false;
+		if (rc == AMQP_ACCESS_REFUSED)
+			code = GRADEQ_ERR_ACCESS;
+		else if (rc == AMQP_NOT_FOUND)
+			code = GRADEQ_ERR_NOT_FOUND;
+		else if (rc == AMQP_PRECONDITION_FAILED)
+			code = GRADEQ_ERR_PRECONDITION;
+		else if (rc == AMQP_RESOURCE_LOCKED)
+			code = GRADEQ_ERR_STATE;
+		return gradeq_error(code, "%s: %s", what, text);
+	}
+	b->broken = true;
+	return gradeq_error(GRADEQ_ERR_BROKER, "%s: unexpected server reply 0x%08x", what,
+			    r.reply.id);
+}
+
+static int status_error(struct gradeq_broker *b, int status, const char *what)
+{
+	if (status == AMQP_STATUS_OK)
+		return 0;
+	if (status == AMQP_STATUS_TIMEOUT)
+		return gradeq_error(GRADEQ_ERR_TIMEOUT, "%s: timed out", what);
+	b->broken = true;
+	return gradeq_error(GRADEQ_ERR_BROKER, "%s: %s", what, amqp_error_string2(status));
+}
+
+int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
+			  struct gradeq_broker **out)
+{
+	struct amqp_connection_info ci;
+	struct gradeq_broker *b = NULL;
+	amqp_socket_t *sock = NULL;
+	char *copy = NULL;
+	struct timeval tv = {10, 0};
+	amqp_table_entry_t props[2];
+	amqp_table_t table;
+	amqp_rpc_reply_t r;
+	int rc, st;
+
+	*out = NULL;
+	copy = strdup(url ? url : "");
+	b = calloc(1, sizeof(*b));
+	if (!copy || !b) {
+		rc = GRADEQ_ERR_NOMEM;
+		goto fail;
+	}
+	amqp_default_connection_info(&ci);
+	if (*copy && amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
+		rc = gradeq_error(GRADEQ_ERR_CONFIG,
+				  "malformed AMQP URL (expected amqp://user:pass@host:port/vhost)");
+		goto fail;
+	}
+	if (ci.ssl) {
+		rc = gradeq_error(GRADEQ_ERR_CONFIG, "amqps:// URLs are not supported yet");
+		goto fail;
+	}
+	b->conn = amqp_new_connection();
+	sock = b->conn ? amqp_tcp_socket_new(b->conn) : NULL;
+	if (!sock) {
+		rc = GRADEQ_ERR_NOMEM;
+		goto fail;
+	}
+	st = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
+	if (st != AMQP_STATUS_OK) {
+		rc = gradeq_error(GRADEQ_ERR_BROKER, "cannot connect to RabbitMQ at %s:%d: %s",
+				  ci.host, ci.port, amqp_error_string2(st));
+		goto fail;
+	}
+	props[0].key = amqp_cstring_bytes("connection_name");
+	props[0].value.kind = AMQP_FIELD_KIND_UTF8;
+	props[0].value.value.bytes = amqp_cstring_bytes(name ? name : "gradeq");
+	props[1].key = amqp_cstring_bytes("product");
+	props[1].value.kind = AMQP_FIELD_KIND_UTF8;
+	props[1].value.value.bytes = amqp_cstring_bytes("gradeq " GRADEQ_VERSION);
+	table.num_entries = 2;
+	table.entries = props;
+	r = amqp_login_with_properties(b->conn, ci.vhost, 0, 131072, heartbeat, &table,
+				       AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_CONNECTION_CLOSED)
+			rc = gradeq_error(GRADEQ_ERR_ACCESS,
+					  "RabbitMQ at %s:%d refused login as '%s' to vhost '%s'",
+					  ci.host, ci.port, ci.user, ci.vhost);
+		else
+			rc = reply_error(b, r, "login");
+		goto fail;
+	}
+	amqp_channel_open(b->conn, CHANNEL);
+	rc = reply_error(b, amqp_get_rpc_reply(b->conn), "channel open");
+	if (rc)
+		goto fail;
+	b->next_tag = 1;
+	free(copy);
+	*out = b;
+	return 0;
+fail:
+	free(copy);
+	gradeq_broker_free(b);
+	return rc;
+}
+
+void gradeq_broker_free(struct gradeq_broker *b)
+{
+	if (!b)
+		return;
+	if (b->conn) {
+		if (!b->broken) {
+			amqp_channel_close(b->conn, CHANNEL, AMQP_REPLY_SUCCESS);
+			amqp_connection_close(b->conn, AMQP_REPLY_SUCCESS);
+		}
+		amqp_destroy_connection(b->conn);
+	}
+	free(b);
+}
+
+amqp_connection_state_t gradeq_broker_conn(struct gradeq_broker *b)
+{
+	return b->conn;
+}
+
+bool gradeq_broker_broken(const struct gradeq_broker *b)
+{
+	return !b || b->broken;
+}
+
+const char *gradeq_work_queue(char *buf, const char *release)
+{
+	snprintf(buf, GRADEQ_NAME_MAX, "gradeq.grades.%s", release);
+	return buf;
+}
+
+const char *gradeq_work_key(char *buf, const char *release)
+{
+	snprintf(buf, GRADEQ_NAME_MAX, "grades.%s", release);
+	return buf;
+}
+
+const char *gradeq_retry_queue(char *buf, const char *release, int seconds)
+{
+	snprintf(buf, GRADEQ_NAME_MAX, "gradeq.grades.%s.retry.%ds", release, seconds);
+	return buf;
+}
+
+const char *gradeq_retry_key(char *buf, const char *release, int seconds)
+{
+	snprintf(buf, GRADEQ_NAME_MAX, "grades.%s.retry.%ds", release, seconds);
+	return buf;
+}
+
+const char *gradeq_dead_queue(char *buf, const char *release)
+{
+	snprintf(buf, GRADEQ_NAME_MAX, "gradeq.grades.%s.dead", release);
+	return buf;
+}
+
+static void arg_str(amqp_table_entry_t *e, const char *k, const char *v)
+{
+	e->key = amqp_cstring_bytes(k);
+	e->value.kind = AMQP_FIELD_KIND_UTF8;
+	e->value.value.bytes = amqp_cstring_bytes(v);
+}
+
+static void arg_int(amqp_table_entry_t *e, const char *k, int64_t v)
+{
+	e->key = amqp_cstring_bytes(k);
+	e->value.kind = AMQP_FIELD_KIND_I64;
+	e->value.value.i64 = v;
+}
+
+static int declare_exchange(struct gradeq_broker *b, const char *name, const char *type)
+{
+	char what[300];
+
+	amqp_exchange_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes(type),
+			      0, 1, 0, 0, amqp_empty_table);
+	snprintf(what, sizeof(what), "declaring exchange '%s'", name);
+	return reply_error(b, amqp_get_rpc_reply(b->conn), what);
+}
+
+static int declare_queue(struct gradeq_broker *b, const char *name, amqp_table_entry_t *args,
+			 int nargs, const char *exchange, const char *key)
+{
+	amqp_table_t t = {nargs, args};
+	char what[300];
+	int rc;
+
+	amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, t);
+	snprintf(what, sizeof(what), "declaring queue '%s'", name);
+	rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	if (rc)
+		return rc;
+	amqp_queue_bind(b->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes(exchange),
+			amqp_cstring_bytes(key), amqp_empty_table);
+	snprintf(what, sizeof(what), "binding queue '%s'", name);
+	return reply_error(b, amqp_get_rpc_reply(b->conn), what);
+}
+
+int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
+			  const struct gradeq_topology *t)
+{
+	char q[GRADEQ_NAME_MAX], key[GRADEQ_NAME_MAX], rkey[GRADEQ_NAME_MAX];
+	amqp_table_entry_t a[8];
+	int rc;
+
+	if ((rc = declare_exchange(b, GRADEQ_EXCHANGE, "direct")) ||
+	    (rc = declare_exchange(b, GRADEQ_DEAD_EXCHANGE, "direct")) ||
+	    (rc = declare_exchange(b, GRADEQ_EVENTS_EXCHANGE, "topic")))
+		return rc;
+	gradeq_work_key(key, release);
+
+	/* dead queue: where jobs that failed for good wait, with why */
+	arg_str(&a[0], "x-queue-type", "quorum");
+	rc = declare_queue(b, gradeq_dead_queue(q, release), a, 1, GRADEQ_DEAD_EXCHANGE, key);
+	if (rc)
+		return rc;
+
+	/* work queue: the broker parks a message past the delivery limit */
+	arg_str(&a[0], "x-queue-type", "quorum");
+	arg_int(&a[1], "x-delivery-limit", t->delivery_limit);
+	arg_str(&a[2], "x-dead-letter-exchange", GRADEQ_DEAD_EXCHANGE);
+	arg_str(&a[3], "x-dead-letter-routing-key", key);
+	arg_str(&a[4], "x-dead-letter-strategy", "at-least-once");
+	arg_str(&a[5], "x-overflow", "reject-publish");
+	rc = declare_queue(b, gradeq_work_queue(q, release), a, 6, GRADEQ_EXCHANGE, key);
+	if (rc)
+		return rc;
+
+	/* retry tiers: a queue-level TTL each, expiring back to the work queue */
+	for (int i = 0; i < t->nretry_tiers; i++) {
+		arg_str(&a[0], "x-queue-type", "quorum");
+		arg_int(&a[1], "x-message-ttl", (int64_t)t->retry_tiers[i] * 1000);
+		arg_str(&a[2], "x-dead-letter-exchange", GRADEQ_EXCHANGE);
+		arg_str(&a[3], "x-dead-letter-routing-key", key);
+		arg_str(&a[4], "x-dead-letter-strategy", "at-least-once");
+		arg_str(&a[5], "x-overflow", "reject-publish");
+		rc = declare_queue(b, gradeq_retry_queue(q, release, t->retry_tiers[i]), a, 6,
+				   GRADEQ_EXCHANGE, gradeq_retry_key(rkey, release, t->retry_tiers[i]));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int gradeq_broker_queue_info(struct gradeq_broker *b, const char *queue, uint32_t *ready,
+			     uint32_t *consumers)
+{
+	amqp_queue_declare_ok_t *ok;
+	char what[300];
+	int rc;
+
+	ok = amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(queue), 1, 0, 0, 0,
+				amqp_empty_table);
+	snprintf(what, sizeof(what), "queue '%s'", queue);
+	rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	if (rc == GRADEQ_ERR_NOT_FOUND)
+		return gradeq_error(rc, "queue '%s' does not exist", queue);
+	if (rc)
+		return rc;
+	if (ready)
+		*ready = ok->message_count;
+	if (consumers)
+		*consumers = ok->consumer_count;
+	return 0;
+}
+
+int gradeq_broker_queue_delete(struct gradeq_broker *b, const char *queue, bool force)
+{
+	char what[300];
+
+	amqp_queue_delete(b->conn, CHANNEL, amqp_cstring_bytes(queue), !force, !force);
+	snprintf(what, sizeof(what), "deleting queue '%s'", queue);
+	return reply_error(b, amqp_get_rpc_reply(b->conn), what);
+}
+
+int gradeq_broker_confirm_mode(struct gradeq_broker *b, int window)
+{
+	amqp_confirm_select(b->conn, CHANNEL);
+	int rc = reply_error(b, amqp_get_rpc_reply(b->conn), "confirm.select");
+
+	if (rc)
+		return rc;
+	b->confirm = true;
+	b->window = window > 0 ? window : 1;
+	b->next_tag = 1;
+	b->acked_upto = 0;
+	return 0;
+}
+
+/* Reads one frame (waiting up to tv, NULL: forever) and settles confirms.
+ * GRADEQ_ERR_TIMEOUT when none came. */
+static int read_confirm_frame(struct gradeq_broker *b, struct timeval *tv)
+{
+	amqp_frame_t f;
+	int st = amqp_simple_wait_frame_noblock(b->conn, &f, tv);
+
+	if (st != AMQP_STATUS_OK)
+		return status_error(b, st, "waiting for publisher confirms");
+	if (f.frame_type != AMQP_FRAME_METHOD)
+		return 0;
+	switch (f.payload.method.id) {
+	case AMQP_BASIC_ACK_METHOD: {
+		amqp_basic_ack_t *m = f.payload.method.decoded;
+		uint64_t upto = m->delivery_tag;
+
+		/* the broker confirms in publish order on a channel */
+		if (upto > b->acked_upto) {
+			b->acked += m->multiple ? upto - b->acked_upto : 1;
+			b->acked_upto = upto;
+		}
+		break;
+	}
+	case AMQP_BASIC_NACK_METHOD: {
+		amqp_basic_nack_t *m = f.payload.method.decoded;
+		uint64_t n = m->multiple ? m->delivery_tag - b->acked_upto : 1;
+
+		b->nacked += n;
+		if (m->delivery_tag > b->acked_upto)
+			b->acked_upto = m->delivery_tag;
+		break;
+	}
+	case AMQP_BASIC_RETURN_METHOD: {
+		amqp_message_t msg;
+		amqp_rpc_reply_t r = amqp_read_message(b->conn, f.channel, &msg, 0);
+
+		if (r.reply_type != AMQP_RESPONSE_NORMAL)
+			return reply_error(b, r, "reading returned message");
+		amqp_destroy_message(&msg);
+		/* the broker acks a returned message too: it is not confirmed */
+		b->returned++;
+		b->returned_total++;
+		break;
+	}
+	case AMQP_CHANNEL_CLOSE_METHOD:
+	case AMQP_CONNECTION_CLOSE_METHOD: {
+		amqp_rpc_reply_t r = {0};
+
+		r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+		r.reply = f.payload.method;
+		return reply_error(b, r, "publishing");
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int settle_errors(struct gradeq_broker *b)
+{
+	if (b->returned) {
+		uint64_t n = b->returned;
+
+		b->returned = 0;
+		return gradeq_error(GRADEQ_ERR_UNROUTABLE,
+				    "%llu message(s) unroutable: no queue is bound for the routing "
+				    "key (is the release's topology declared?)",
+				    (unsigned long long)n);
+	}
+	if (b->nacked) {
+		uint64_t n = b->nacked;
+
+		b->nacked = 0;
+		return gradeq_error(GRADEQ_ERR_NACKED, "%llu message(s) refused by the broker",
+				    (unsigned long long)n);
+	}
+	return 0;
+}
+
+int gradeq_broker_publish(struct gradeq_broker *b, const char *exchange, const char *key,
+			  const amqp_basic_properties_t *props, const void *body, size_t len)
+{
+	amqp_bytes_t bytes = {len, (void *)body};
+	struct timeval zero = {0, 0};
+	int st, rc;
+
+	st = amqp_basic_publish(b->conn, CHANNEL, amqp_cstring_bytes(exchange),
+				amqp_cstring_bytes(key), 1, 0, props, bytes);
+	if (st != AMQP_STATUS_OK)
+		return status_error(b, st, "publishing");
+	if (!b->confirm)
+		return 0;
+	b->next_tag++;
+	/* settle what already arrived, then block only while the window is full */
+	while (amqp_frames_enqueued(b->conn) || amqp_data_in_buffer(b->conn)) {
+		rc = read_confirm_frame(b, &zero);
+		if (rc == GRADEQ_ERR_TIMEOUT)
+			break;
+		if (rc)
+			return rc;
+	}
+	while (b->next_tag - 1 - b->acked_upto >= (uint64_t)b->window) {
+		struct timeval tv = {30, 0};
+
+		rc = read_confirm_frame(b, &tv);
+		if (rc == GRADEQ_ERR_TIMEOUT)
+			return gradeq_error(GRADEQ_ERR_TIMEOUT, "no publisher confirm for 30 s");
+		if (rc)
+			return rc;
+	}
+	return settle_errors(b);
+}
+
+int gradeq_broker_wait_confirms(struct gradeq_broker *b, int timeout_ms)
+{
+	struct timespec start, now;
+	int rc;
+
+	if (!b->confirm)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (b->acked_upto < b->next_tag - 1) {
+		struct timeval tv = {1, 0};
+
+		rc = read_confirm_frame(b, &tv);
+		if (rc && rc != GRADEQ_ERR_TIMEOUT)
+			return rc;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (timeout_ms >= 0 && (now.tv_sec - start.tv_sec) * 1000 +
+						       (now.tv_nsec - start.tv_nsec) / 1000000 >
+					       timeout_ms)
+			return gradeq_error(GRADEQ_ERR_TIMEOUT,
+					    "%llu publisher confirm(s) still missing after %d ms",
+					    (unsigned long long)(b->next_tag - 1 - b->acked_upto),
+					    timeout_ms);
+	}
+	return settle_errors(b);
+}
+
+uint64_t gradeq_broker_confirmed(const struct gradeq_broker *b)
+{
+	return b->acked > b->returned_total ? b->acked - b->returned_total : 0;
+}
+
+int gradeq_broker_consume(struct gradeq_broker *b, const char *queue, int prefetch,
+			  const char *tag)
+{
+	char what[300];
+	int rc;
+
+	amqp_basic_qos(b->conn, CHANNEL, 0, (uint16_t)prefetch, 0);
+	rc = reply_error(b, amqp_get_rpc_reply(b->conn), "basic.qos");
+	if (rc)
+		return rc;
+	snprintf(b->consumer_tag, sizeof(b->consumer_tag), "%s", tag);
+	amqp_basic_consume(b->conn, CHANNEL, amqp_cstring_bytes(queue),
+			   amqp_cstring_bytes(b->consumer_tag), 0, 0, 0, amqp_empty_table);
+	snprintf(what, sizeof(what), "consuming from '%s'", queue);
+	return reply_error(b, amqp_get_rpc_reply(b->conn), what);
+}
+
+int gradeq_broker_cancel(struct gradeq_broker *b)
+{
+	if (!b->consumer_tag[0])
+		return 0;
+	amqp_basic_cancel(b->conn, CHANNEL, amqp_cstring_bytes(b->consumer_tag));
+	b->consumer_tag[0] = '\0';
+	return reply_error(b, amqp_get_rpc_reply(b->conn), "basic.cancel");
+}
+
+int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env, int timeout_ms)
+{
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	amqp_rpc_reply_t r;
+	amqp_frame_t f;
+	int st;
+
+	amqp_maybe_release_buffers(b->conn);
+	r = amqp_consume_message(b->conn, env, &tv, 0);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 0;
+	if (r.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION)
+		return reply_error(b, r, "consuming");
+	if (r.library_error == AMQP_STATUS_TIMEOUT)
+		return GRADEQ_ERR_TIMEOUT;
+	if (r.library_error != AMQP_STATUS_UNEXPECTED_STATE)
+		return reply_error(b, r, "consuming");
+	/* a frame that is not a delivery: see what the broker said */
+	st = amqp_simple_wait_frame(b->conn, &f);
+	if (st != AMQP_STATUS_OK)
+		return status_error(b, st, "consuming");
+	if (f.frame_type != AMQP_FRAME_METHOD)
+		return GRADEQ_ERR_TIMEOUT;
+	switch (f.payload.method.id) {
+	case AMQP_BASIC_CANCEL_METHOD:
+		b->consumer_tag[0] = '\0';
+		return gradeq_error(GRADEQ_ERR_NOT_FOUND, "the broker cancelled the consumer "
+							  "(queue deleted?)");
+	case AMQP_CHANNEL_CLOSE_METHOD:
+	case AMQP_CONNECTION_CLOSE_METHOD:
+		r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+		r.reply = f.payload.method;
+		return reply_error(b, r, "consuming");
+	default:
+		return GRADEQ_ERR_TIMEOUT;
+	}
+}
+
+int gradeq_broker_ack(struct gradeq_broker *b, uint64_t tag)
+{
+	return status_error(b, amqp_basic_ack(b->conn, CHANNEL, tag, 0), "basic.ack");
+}
+
+int gradeq_broker_reject(struct gradeq_broker *b, uint64_t tag, bool requeue)
+{
+	return status_error(b, amqp_basic_reject(b->conn, CHANNEL, tag, requeue), "basic.reject");
+}
+
+int gradeq_broker_get(struct gradeq_broker *b, const char *queue, amqp_envelope_t *env)
+{
+	amqp_rpc_reply_t r;
+	amqp_basic_get_ok_t *ok;
+	char what[300];
+
+	memset(env, 0, sizeof(*env));
+	amqp_maybe_release_buffers(b->conn);
+	r = amqp_basic_get(b->conn, CHANNEL, amqp_cstring_bytes(queue), 0);
+	snprintf(what, sizeof(what), "basic.get from '%s'", queue);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL)
+		return reply_error(b, r, what);
+	if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
+		return GRADEQ_ERR_NOT_FOUND;
+	ok = r.reply.decoded;
+	env->channel = CHANNEL;
+	env->delivery_tag = ok->delivery_tag;
+	env->redelivered = ok->redelivered;
+	env->exchange = amqp_bytes_malloc_dup(ok->exchange);
+	env->routing_key = amqp_bytes_malloc_dup(ok->routing_key);
+	r = amqp_read_message(b->conn, CHANNEL, &env->message, 0);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		amqp_bytes_free(env->exchange);
+		amqp_bytes_free(env->routing_key);
+		memset(env, 0, sizeof(*env));
+		return reply_error(b, r, what);
+	}
+	return 0;
+}
+
+static const amqp_field_value_t *header_find(const amqp_table_t *h, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (int i = 0; h && i < h->num_entries; i++)
+		if (h->entries[i].key.len == klen && memcmp(h->entries[i].key.bytes, key, klen) == 0)
+			return &h->entries[i].value;
+	return NULL;
+}
+
+const char *gradeq_header_str(const amqp_table_t *h, const char *key, char *buf, size_t len)
+{
+	const amqp_field_value_t *v = header_find(h, key);
+
+	if (!v || (v->kind != AMQP_FIELD_KIND_UTF8 && v->kind != AMQP_FIELD_KIND_BYTES) || !len)
+		return NULL;
+	snprintf(buf, len, "%.*s", (int)v->value.bytes.len, (char *)v->value.bytes.bytes);
+	return buf;
+}
+
+int64_t gradeq_header_int(const amqp_table_t *h, const char *key, int64_t def)
+{
+	const amqp_field_value_t *v = header_find(h, key);
+
+	if (!v)
+		return def;
+	switch (v->kind) {
+	case AMQP_FIELD_KIND_I8: return v->value.i8;
+	case AMQP_FIELD_KIND_U8: return v->value.u8;
+	case AMQP_FIELD_KIND_I16: return v->value.i16;
+	case AMQP_FIELD_KIND_U16: return v->value.u16;
+	case AMQP_FIELD_KIND_I32: return v->value.i32;
+	case AMQP_FIELD_KIND_U32: return v->value.u32;
+	case AMQP_FIELD_KIND_I64: return v->value.i64;
+	case AMQP_FIELD_KIND_U64: return (int64_t)v->value.u64;
+	case AMQP_FIELD_KIND_TIMESTAMP: return (int64_t)v->value.u64;
+	default: return def;
+	}
+}
+
+void gradeq_headers_init(struct gradeq_headers *h)
+{
+	h->n = 0;
+	h->used = 0;
+}
+
+static char *headers_dup(struct gradeq_headers *h, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p;
+
+	if (h->used + n > sizeof(h->strings))
+		n = sizeof(h->strings) - h->used; /* truncate rather than fail */
+	if (!n)
+		return (char *)"";
+	p = h->strings + h->used;
+	memcpy(p, s, n - 1);
+	p[n - 1] = '\0';
+	h->used += n;
+	return p;
+}
+
+static amqp_table_entry_t *headers_slot(struct gradeq_headers *h, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (int i = 0; i < h->n; i++)
+		if (h->entries[i].key.len == klen && memcmp(h->entries[i].key.bytes, key, klen) == 0)
+			return &h->entries[i];
+	if (h->n >= (int)(sizeof(h->entries) / sizeof(h->entries[0])))
+		return NULL;
+	h->entries[h->n].key = amqp_cstring_bytes(headers_dup(h, key));
+	return &h->entries[h->n++];
+}
+
+void gradeq_headers_copy(struct gradeq_headers *h, const amqp_table_t *t, const char *const *skip)
+{
+	for (int i = 0; t && i < t->num_entries; i++) {
+		bool skipped = false;
+
+		for (const char *const *s = skip; s && *s; s++)
+			if (t->entries[i].key.len == strlen(*s) &&
+			    memcmp(t->entries[i].key.bytes, *s, strlen(*s)) == 0)
+				skipped = true;
+		if (skipped || h->n >= (int)(sizeof(h->entries) / sizeof(h->entries[0])))
+			continue;
+		h->entries[h->n++] = t->entries[i];
+	}
+}
+
+void gradeq_headers_set_str(struct gradeq_headers *h, const char *key, const char *val)
+{
+	amqp_table_entry_t *e = headers_slot(h, key);
+
+	if (!e)
+		return;
+	e->value.kind = AMQP_FIELD_KIND_UTF8;
+	e->value.value.bytes = amqp_cstring_bytes(headers_dup(h, val ? val : ""));
+}
+
+void gradeq_headers_set_int(struct gradeq_headers *h, const char *key, int64_t val)
+{
+	amqp_table_entry_t *e = headers_slot(h, key);
+
+	if (!e)
+		return;
+	e->value.kind = AMQP_FIELD_KIND_I64;
+	e->value.value.i64 = val;
+}
+
+amqp_table_t gradeq_headers_table(struct gradeq_headers *h)
+{
+	amqp_table_t t = {h->n, h->entries};
+
+	return t;
+}

@@ -1,0 +1,817 @@
+/* One job: course from cache, scores in one streamed query, grades written
+ * by COPY into temporary tables and one round of upserts, committed together
+ * with the job's completion. */
+#include "gradeq/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gradeq/log.h"
+
+struct cached_course {
+	char *course_id;
+	char *version;
+	char *edited;        /* edited_at as text, NULL when none */
+	struct gradeq_course *course;
+	struct gradeq_grader *grader;
+	char *problem_keys;  /* text[] literal of problem keys, in index order */
+	char *sub_keys_lit;  /* escaped SQL literal of the subsection keys array */
+	uint64_t used;
+};
+
+struct sub_row {
+	double ea, pa, eg, pg;
+	int64_t fa_us;
+	bool att;
+};
+
+struct course_row {
+	int32_t uid;
+	double percent;
+	const char *letter;
+	bool passed;
+};
+
+struct gradeq_worker {
+	struct cached_course *cache;
+	int ncache, cap;
+	uint64_t clock;
+	char *consumer;
+	/* batch buffers, grown to the largest batch seen */
+	struct gradeq_score *scores;
+	size_t scores_cap;
+	struct sub_row *subs;
+	size_t subs_cap;
+	struct course_row *courses;
+	size_t courses_cap;
+};
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+struct gradeq_worker *gradeq_worker_new(int cache_size, const char *consumer)
+{
+	struct gradeq_worker *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->cap = cache_size > 0 ? cache_size : 1;
+	w->cache = calloc((size_t)w->cap, sizeof(*w->cache));
+	w->consumer = strdup(consumer ? consumer : "");
+	if (!w->cache || !w->consumer) {
+		gradeq_worker_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void cached_release(struct cached_course *c)
+{
+	free(c->course_id);
+	free(c->version);
+	free(c->edited);
+	gradeq_grader_free(c->grader);
+	gradeq_course_free(c->course);
+	free(c->problem_keys);
+	PQfreemem(c->sub_keys_lit);
+	memset(c, 0, sizeof(*c));
+}
+
+void gradeq_worker_free(struct gradeq_worker *w)
+{
+	if (!w)
+		return;
+	for (int i = 0; i < w->ncache; i++)
+		cached_release(&w->cache[i]);
+	free(w->cache);
+	free(w->consumer);
+	free(w->scores);
+	free(w->subs);
+	free(w->courses);
+	free(w);
+}
+
+/* Builds "{"k1","k2"}" from n keys given by an accessor. */
+static char *keys_literal(const struct gradeq_course *c, bool subsections,
+			  const char *const *problem_keys, size_t n)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	buf = malloc(3);
+	if (!buf)
+		return NULL;
+	cap = 3;
+	buf[0] = '{';
+	len = 1;
+	for (size_t i = 0; i < n; i++) {
+		const char *k = subsections ? gradeq_course_subsection_key(c, i) : problem_keys[i];
+		size_t need = len + 2 * strlen(k) + 4;
+
+		if (need > cap) {
+			char *nb = realloc(buf, need * 2);
+
+			if (!nb) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+			cap = need * 2;
+		}
+		if (i)
+			buf[len++] = ',';
+		buf[len++] = '"';
+		for (; *k; k++) {
+			if (*k == '"' || *k == '\\')
+				buf[len++] = '\\';
+			buf[len++] = *k;
+		}
+		buf[len++] = '"';
+	}
+	if (len + 2 > cap) {
+		char *nb = realloc(buf, len + 2);
+
+		if (!nb) {
+			free(buf);
+			return NULL;
+		}
+		buf = nb;
+	}
+	buf[len++] = '}';
+	buf[len] = '\0';
+	return buf;
+}
+
+static struct cached_course *cache_find(struct gradeq_worker *w, const char *course_id,
+					const char *version)
+{
+	for (int i = 0; i < w->ncache; i++)
+		if (strcmp(w->cache[i].course_id, course_id) == 0 &&
+		    strcmp(w->cache[i].version, version) == 0) {
+			w->cache[i].used = ++w->clock;
+			return &w->cache[i];
+		}
+	return NULL;
+}
+
+/* A free slot: a stale version of the same course, an empty one, or the
+ * least recently used. */
+static struct cached_course *cache_slot(struct gradeq_worker *w, const char *course_id)
+{
+	struct cached_course *victim = NULL;
+
+	for (int i = 0; i < w->ncache; i++)
+		if (strcmp(w->cache[i].course_id, course_id) == 0) {
+			victim = &w->cache[i];
+			break;
+		}
+	if (!victim && w->ncache < w->cap)
+		victim = &w->cache[w->ncache++];
+	for (int i = 0; !victim && i < w->ncache; i++)
+		if (!victim || w->cache[i].used < victim->used)
+			victim = &w->cache[i];
+	if (!victim) {
+		victim = &w->cache[0];
+		for (int i = 1; i < w->ncache; i++)
+			if (w->cache[i].used < victim->used)
+				victim = &w->cache[i];
+	}
+	if (victim->course_id)
+		cached_release(victim);
+	return victim;
+}
+
+static int load_course(struct gradeq_worker *w, struct gradeq_store *st, const char *course_id,
+		       struct cached_course **out)
+{
+	PGconn *conn = gradeq_store_conn(st);
+	const char *params[1] = {course_id};
+	PGresult *cres = NULL, *bres = NULL;
+	struct gradeq_block_in *blocks = NULL;
+	const char **pkeys = NULL;
+	struct cached_course *c = NULL;
+	char err[300] = "";
+	int rc = 0, n;
+
+	cres = PQexecParams(conn,
+			    "SELECT version, edited_at::text, grading_policy::text FROM courses"
+			    " WHERE course_id = $1",
+			    1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(cres) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(st, cres, "loading course");
+		goto out;
+	}
+	if (PQntuples(cres) == 0) {
+		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "unknown course '%s'", course_id);
+		goto out;
+	}
+	bres = PQexecParams(conn,
+			    "SELECT usage_key, parent_key, block_type, position, graded, format,"
+			    " weight, max_score FROM course_blocks WHERE course_id = $1",
+			    1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(bres) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(st, bres, "loading course blocks");
+		goto out;
+	}
+	n = PQntuples(bres);
+	blocks = calloc(n ? (size_t)n : 1, sizeof(*blocks));
+	if (!blocks) {
+		rc = GRADEQ_ERR_NOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		struct gradeq_block_in *b = &blocks[i];
+
+		b->usage_key = PQgetvalue(bres, i, 0);
+		b->parent_key = PQgetisnull(bres, i, 1) ? NULL : PQgetvalue(bres, i, 1);
+		b->type = gradeq_block_type_parse(PQgetvalue(bres, i, 2));
+		b->position = (int)strtol(PQgetvalue(bres, i, 3), NULL, 10);
+		b->graded = PQgetvalue(bres, i, 4)[0] == 't';
+		b->format = PQgetisnull(bres, i, 5) ? NULL : PQgetvalue(bres, i, 5);
+		b->has_weight = !PQgetisnull(bres, i, 6);
+		b->weight = b->has_weight ? strtod(PQgetvalue(bres, i, 6), NULL) : 0;
+		b->has_max_score = !PQgetisnull(bres, i, 7);
+		b->max_score = b->has_max_score ? strtod(PQgetvalue(bres, i, 7), NULL) : 0;
+	}
+	c = cache_slot(w, course_id);
+	{
+		const char *policy = PQgetvalue(cres, 0, 2);
+
+		rc = gradeq_course_new(blocks, (size_t)n, policy, strlen(policy), &c->course, err,
+				       sizeof(err));
+	}
+	if (rc) {
+		rc = gradeq_error(rc, "course '%s': %s", course_id, err[0] ? err : gradeq_strerror(rc));
+		goto fail_slot;
+	}
+	c->course_id = strdup(course_id);
+	c->version = strdup(PQgetvalue(cres, 0, 0));
+	c->edited = PQgetisnull(cres, 0, 1) ? NULL : strdup(PQgetvalue(cres, 0, 1));
+	c->grader = gradeq_grader_new(c->course);
+	{
+		size_t np = gradeq_course_nproblems(c->course);
+		size_t k = 0;
+		char *subs = NULL;
+
+		/* problem keys in index order: invert the lookup over all blocks */
+		pkeys = calloc(np ? np : 1, sizeof(*pkeys));
+		for (int i = 0; pkeys && i < n; i++) {
+			int idx = gradeq_course_problem_index(c->course, blocks[i].usage_key);
+
+			if (idx >= 0 && (size_t)idx < np && !pkeys[idx]) {
+				pkeys[idx] = blocks[i].usage_key;
+				k++;
+			}
+		}
+		if (pkeys && k == np)
+			c->problem_keys = keys_literal(c->course, false, pkeys, np);
+		subs = keys_literal(c->course, true, NULL, gradeq_course_nsubsections(c->course));
+		if (subs) {
+			c->sub_keys_lit = PQescapeLiteral(conn, subs, strlen(subs));
+			free(subs);
+		}
+	}
+	if (!c->course_id || !c->version || !c->grader || !c->problem_keys || !c->sub_keys_lit) {
+		rc = GRADEQ_ERR_NOMEM;
+		goto fail_slot;
+	}
+	c->used = ++w->clock;
+	*out = c;
+	goto out;
+fail_slot:
+	cached_release(c);
+	/* keep the cache dense: move the last entry into the hole */
+	if (c != &w->cache[w->ncache - 1]) {
+		*c = w->cache[w->ncache - 1];
+		memset(&w->cache[w->ncache - 1], 0, sizeof(*c));
+	}
+	w->ncache--;
+out:
+	free(pkeys);
+	free(blocks);
+	PQclear(cres);
+	PQclear(bres);
+	return rc;
+}
+
+/* Marks the job in progress and reads, in one round trip, the job's previous
+ * state, its run's state and the course's current version. */
+static int begin_job(struct gradeq_worker *w, struct gradeq_store *st,
+		     const struct gradeq_job *job, char *old_state, char *run_state, char **version)
+{
+	const char *params[4] = {job->job_id, job->course_id, w->consumer, job->run_id};
+	PGresult *res;
+	int rc = 0;
+
+	*version = NULL;
+	res = PQexecParams(
+		gradeq_store_conn(st),
+		"WITH old AS (SELECT state FROM gradeq_jobs WHERE job_id = $1::uuid),"
+		" upd AS (UPDATE gradeq_jobs SET state = 'in_progress', attempts = attempts + 1,"
+		"  started_at = now(), consumer = $3 WHERE job_id = $1::uuid"
+		"  AND state IN ('pending', 'retrying', 'in_progress') RETURNING 1),"
+		" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
+		"  SELECT $1::uuid, $4::uuid, o.state, 'in_progress', $3 FROM old o"
+		"  WHERE o.state IN ('pending', 'retrying'))"
+		" SELECT (SELECT state FROM old), (SELECT state FROM gradeq_runs WHERE run_id = $4::uuid),"
+		"  (SELECT version FROM courses WHERE course_id = $2), (SELECT count(*) FROM upd)",
+		4, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(st, res, "starting job");
+		goto out;
+	}
+	snprintf(old_state, 32, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+	snprintf(run_state, 32, "%s", PQgetisnull(res, 0, 1) ? "" : PQgetvalue(res, 0, 1));
+	if (PQgetisnull(res, 0, 2)) {
+		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "unknown course '%s'", job->course_id);
+		goto out;
+	}
+	*version = strdup(PQgetvalue(res, 0, 2));
+	if (!*version)
+		rc = GRADEQ_ERR_NOMEM;
+out:
+	PQclear(res);
+	return rc;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	void *n;
+
+	if (need <= *cap)
+		return 0;
+	n = realloc(*p, need * size);
+	if (!n)
+		return GRADEQ_ERR_NOMEM;
+	*p = n;
+	*cap = need;
+	return 0;
+}
+
+/* Grades the learner whose rows were gathered, appending its rows. */
+static int flush_learner(struct gradeq_worker *w, struct cached_course *c, int32_t uid,
+			 size_t nscores, size_t *nlearners)
+{
+	const struct gradeq_subsection_grade *subs = NULL;
+	struct gradeq_course_grade cg;
+	size_t ns = gradeq_course_nsubsections(c->course);
+	struct sub_row *out = w->subs + *nlearners * ns;
+	int rc;
+
+	rc = gradeq_grader_grade(c->grader, w->scores, nscores, &subs, &cg);
+	if (rc)
+		return gradeq_error(rc, "grading learner %d failed", uid);
+	for (size_t i = 0; i < ns; i++) {
+		out[i].ea = subs[i].earned_all;
+		out[i].pa = subs[i].possible_all;
+		out[i].eg = subs[i].earned_graded;
+		out[i].pg = subs[i].possible_graded;
+		out[i].att = subs[i].attempted;
+		out[i].fa_us = subs[i].first_attempted_us;
+	}
+	w->courses[*nlearners].uid = uid;
+	w->courses[*nlearners].percent = cg.percent;
+	w->courses[*nlearners].letter = cg.letter;
+	w->courses[*nlearners].passed = cg.passed;
+	(*nlearners)++;
+	return 0;
+}
+
+static int int_array_literal(const struct gradeq_job *job, char **out)
+{
+	size_t cap = job->nusers * 12 + 3, len = 0;
+	char *buf = malloc(cap);
+
+	if (!buf)
+		return GRADEQ_ERR_NOMEM;
+	buf[len++] = '{';
+	for (size_t i = 0; i < job->nusers; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%d", i ? "," : "",
+					(int)job->user_ids[i]);
+	buf[len++] = '}';
+	buf[len] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/* Streams the batch's enrollments and score rows (one query, single-row
+ * mode, ordered by learner) and grades each learner as its rows complete. */
+static int fetch_and_grade(struct gradeq_worker *w, struct gradeq_store *st,
+			   struct cached_course *c, const struct gradeq_job *job,
+			   size_t *nlearners, struct gradeq_job_stats *stats)
+{
+	PGconn *conn = gradeq_store_conn(st);
+	size_t ns = gradeq_course_nsubsections(c->course);
+	size_t np = gradeq_course_nproblems(c->course);
+	char *users = NULL;
+	const char *params[3];
+	PGresult *res = NULL;
+	int32_t cur = 0;
+	bool have = false, enrolled = false;
+	size_t nscores = 0;
+	int rc;
+
+	*nlearners = 0;
+	if ((rc = grow((void **)&w->scores, &w->scores_cap, np ? np : 1, sizeof(*w->scores))) ||
+	    (rc = grow((void **)&w->subs, &w->subs_cap, job->nusers * (ns ? ns : 1) + 1,
+		       sizeof(*w->subs))) ||
+	    (rc = grow((void **)&w->courses, &w->courses_cap, job->nusers + 1,
+		       sizeof(*w->courses))) ||
+	    (rc = int_array_literal(job, &users)))
+		goto out;
+	params[0] = job->course_id;
+	params[1] = users;
+	params[2] = c->problem_keys;
+	if (!PQsendQueryParams(
+		    conn,
+		    "SELECT e.user_id, 0, NULL::float8, NULL::float8, NULL::text"
+		    " FROM student_courseenrollment e"
+		    " WHERE e.course_id = $1 AND e.user_id = ANY($2::int4[])"
+		    " UNION ALL"
+		    " SELECT m.student_id, k.idx, m.grade, m.max_grade,"
+		    "  (extract(epoch FROM m.created) * 1000000)::int8::text"
+		    " FROM courseware_studentmodule m"
+		    " JOIN unnest($3::text[]) WITH ORDINALITY AS k(key, idx)"
+		    "  ON k.key = m.module_state_key"
+		    " WHERE m.course_id = $1 AND m.student_id = ANY($2::int4[])"
+		    " ORDER BY 1, 2",
+		    3, NULL, params, NULL, NULL, 0) ||
+	    !PQsetSingleRowMode(conn)) {
+		rc = gradeq_store_result_error(st, NULL, "reading scores");
+		goto out;
+	}
+	while ((res = PQgetResult(conn))) {
+		ExecStatusType s = PQresultStatus(res);
+
+		if (s == PGRES_SINGLE_TUPLE) {
+			int32_t uid = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+			long idx = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+
+			if (!have || uid != cur) {
+				if (have && enrolled && !rc)
+					rc = flush_learner(w, c, cur, nscores, nlearners);
+				cur = uid;
+				have = true;
+				enrolled = false;
+				nscores = 0;
+			}
+			if (idx == 0) {
+				enrolled = true;
+			} else if (idx > 0 && (size_t)idx <= np && nscores < np) {
+				struct gradeq_score *sc = &w->scores[nscores++];
+
+				sc->problem = (int)(idx - 1);
+				sc->has_grade = !PQgetisnull(res, 0, 2);
+				sc->grade = sc->has_grade ? strtod(PQgetvalue(res, 0, 2), NULL) : 0;
+				sc->has_max_grade = !PQgetisnull(res, 0, 3);
+				sc->max_grade =
+					sc->has_max_grade ? strtod(PQgetvalue(res, 0, 3), NULL) : 0;
+				sc->created_us = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+				stats->score_rows++;
+			}
+		} else if (s != PGRES_TUPLES_OK && !rc) {
+			rc = gradeq_store_result_error(st, res, "reading scores");
+		}
+		PQclear(res);
+	}
+	if (have && enrolled && !rc)
+		rc = flush_learner(w, c, cur, nscores, nlearners);
+out:
+	free(users);
+	return rc;
+}
+
+/* COPY text escaping for the few free-text values (letters). */
+static size_t copy_escape(char *dst, size_t cap, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 3 < cap; s++) {
+		if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r') {
+			dst[o++] = '\\';
+			dst[o++] = *s == '\t' ? 't' : *s == '\n' ? 'n' : *s == '\r' ? 'r' : '\\';
+		} else {
+			dst[o++] = *s;
+		}
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+static void format_ts(char *buf, size_t len, int64_t us)
+{
+	time_t secs = (time_t)(us / 1000000);
+	int64_t frac = us % 1000000;
+	struct tm tm;
+
+	if (frac < 0) {
+		frac += 1000000;
+		secs -= 1;
+	}
+	gmtime_r(&secs, &tm);
+	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+}
+
+static int copy_flush(struct gradeq_store *st, char *buf, size_t *len)
+{
+	if (*len && PQputCopyData(gradeq_store_conn(st), buf, (int)*len) != 1)
+		return gradeq_store_result_error(st, NULL, "writing grades");
+	*len = 0;
+	return 0;
+}
+
+static int copy_end(struct gradeq_store *st, int rc)
+{
+	PGconn *conn = gradeq_store_conn(st);
+	PGresult *res;
+	int rc2 = 0;
+
+	if (PQputCopyEnd(conn, rc ? "aborted" : NULL) != 1 && !rc)
+		rc = gradeq_store_result_error(st, NULL, "writing grades");
+	while ((res = PQgetResult(conn))) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc && !rc2)
+			rc2 = gradeq_store_result_error(st, res, "writing grades");
+		PQclear(res);
+	}
+	return rc ? rc : rc2;
+}
+
+static int copy_begin(struct gradeq_store *st, const char *sql)
+{
+	PGresult *res = PQexec(gradeq_store_conn(st), sql);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		rc = gradeq_store_result_error(st, res, "writing grades");
+	PQclear(res);
+	return rc;
+}
+
+static int copy_rows(struct gradeq_worker *w, struct gradeq_store *st, struct cached_course *c,
+		     size_t nlearners)
+{
+	size_t ns = gradeq_course_nsubsections(c->course);
+	char buf[65536], ts[64], letter[256];
+	size_t len = 0;
+	int rc;
+
+	rc = copy_begin(st, "COPY gq_tmp_sub FROM STDIN");
+	for (size_t l = 0; !rc && l < nlearners; l++) {
+		for (size_t i = 0; !rc && i < ns; i++) {
+			const struct sub_row *r = &w->subs[l * ns + i];
+
+			if (r->att)
+				format_ts(ts, sizeof(ts), r->fa_us);
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+						"%d\t%zu\t%.17g\t%.17g\t%.17g\t%.17g\t%s\n",
+						(int)w->courses[l].uid, i + 1, r->ea, r->pa, r->eg,
+						r->pg, r->att ? ts : "\\N");
+			if (len > sizeof(buf) - 512)
+				rc = copy_flush(st, buf, &len);
+		}
+	}
+	if (!rc)
+		rc = copy_flush(st, buf, &len);
+	rc = copy_end(st, rc);
+	if (rc)
+		return rc;
+	rc = copy_begin(st, "COPY gq_tmp_course FROM STDIN");
+	for (size_t l = 0; !rc && l < nlearners; l++) {
+		copy_escape(letter, sizeof(letter), w->courses[l].letter ? w->courses[l].letter : "");
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%d\t%.17g\t%s\t%s\n",
+					(int)w->courses[l].uid, w->courses[l].percent, letter,
+					w->courses[l].passed ? "t" : "f");
+		if (len > sizeof(buf) - 512)
+			rc = copy_flush(st, buf, &len);
+	}
+	if (!rc)
+		rc = copy_flush(st, buf, &len);
+	return copy_end(st, rc);
+}
+
+static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct cached_course *c,
+			const struct gradeq_job *job, size_t nlearners,
+			const struct gradeq_job_stats *stats)
+{
+	PGconn *conn = gradeq_store_conn(st);
+	char *course = NULL, *version = NULL, *hash = NULL, *edited = NULL, *jobid = NULL;
+	char *by = NULL, *sql = NULL;
+	size_t cap;
+	int rc;
+
+	rc = gradeq_store_exec(st,
+			       "BEGIN;"
+			       "CREATE TEMP TABLE IF NOT EXISTS gq_tmp_sub (user_id int, sub_idx int,"
+			       " earned_all float8, possible_all float8, earned_graded float8,"
+			       " possible_graded float8, first_attempted timestamptz)"
+			       " ON COMMIT DELETE ROWS;"
+			       "CREATE TEMP TABLE IF NOT EXISTS gq_tmp_course (user_id int,"
+			       " percent float8, letter text, passed bool) ON COMMIT DELETE ROWS");
+	if (rc)
+		return rc;
+	rc = copy_rows(w, st, c, nlearners);
+	if (rc)
+		goto fail;
+	course = PQescapeLiteral(conn, job->course_id, strlen(job->course_id));
+	version = PQescapeLiteral(conn, c->version, strlen(c->version));
+	hash = PQescapeLiteral(conn, gradeq_course_policy(c->course)->hash,
+			       strlen(gradeq_course_policy(c->course)->hash));
+	edited = c->edited ? PQescapeLiteral(conn, c->edited, strlen(c->edited)) : NULL;
+	jobid = PQescapeLiteral(conn, job->job_id, strlen(job->job_id));
+	by = PQescapeLiteral(conn, w->consumer, strlen(w->consumer));
+	if (!course || !version || !hash || (c->edited && !edited) || !jobid || !by) {
+		rc = gradeq_store_result_error(st, NULL, "escaping");
+		goto fail;
+	}
+	cap = 6000 + strlen(c->sub_keys_lit) + 3 * strlen(course) + 2 * strlen(version);
+	sql = malloc(cap);
+	if (!sql) {
+		rc = GRADEQ_ERR_NOMEM;
+		goto fail;
+	}
+	snprintf(sql, cap,
+		 "INSERT INTO grades_persistentsubsectiongrade AS g (user_id, course_id, usage_key,"
+		 " course_version, earned_all, possible_all, earned_graded, possible_graded,"
+		 " first_attempted, created, modified)"
+		 " SELECT t.user_id, %s, k.key, %s, t.earned_all, t.possible_all, t.earned_graded,"
+		 " t.possible_graded, t.first_attempted, now(), now()"
+		 " FROM gq_tmp_sub t JOIN unnest(%s::text[]) WITH ORDINALITY AS k(key, idx)"
+		 " ON k.idx = t.sub_idx ORDER BY t.user_id, k.key"
+		 " ON CONFLICT (course_id, user_id, usage_key) DO UPDATE SET"
+		 " course_version = EXCLUDED.course_version, earned_all = EXCLUDED.earned_all,"
+		 " possible_all = EXCLUDED.possible_all, earned_graded = EXCLUDED.earned_graded,"
+		 " possible_graded = EXCLUDED.possible_graded,"
+		 " first_attempted = LEAST(g.first_attempted, EXCLUDED.first_attempted),"
+		 " modified = now()"
+		 " WHERE (g.course_version, g.earned_all, g.possible_all, g.earned_graded,"
+		 " g.possible_graded, g.first_attempted) IS DISTINCT FROM (EXCLUDED.course_version,"
+		 " EXCLUDED.earned_all, EXCLUDED.possible_all, EXCLUDED.earned_graded,"
+		 " EXCLUDED.possible_graded, LEAST(g.first_attempted, EXCLUDED.first_attempted));"
+		 "INSERT INTO grades_persistentcoursegrade AS g (user_id, course_id, course_version,"
+		 " grading_policy_hash, percent_grade, letter_grade, passed_timestamp,"
+		 " course_edited_timestamp, created, modified)"
+		 " SELECT t.user_id, %s, %s, %s, t.percent, t.letter,"
+		 " CASE WHEN t.passed THEN now() END, %s::timestamptz, now(), now()"
+		 " FROM gq_tmp_course t ORDER BY t.user_id"
+		 " ON CONFLICT (course_id, user_id) DO UPDATE SET"
+		 " course_version = EXCLUDED.course_version,"
+		 " grading_policy_hash = EXCLUDED.grading_policy_hash,"
+		 " percent_grade = EXCLUDED.percent_grade, letter_grade = EXCLUDED.letter_grade,"
+		 " passed_timestamp = COALESCE(g.passed_timestamp, EXCLUDED.passed_timestamp),"
+		 " course_edited_timestamp = EXCLUDED.course_edited_timestamp, modified = now()"
+		 " WHERE (g.course_version, g.grading_policy_hash, g.percent_grade, g.letter_grade,"
+		 " g.course_edited_timestamp, g.passed_timestamp IS NULL) IS DISTINCT FROM"
+		 " (EXCLUDED.course_version, EXCLUDED.grading_policy_hash, EXCLUDED.percent_grade,"
+		 " EXCLUDED.letter_grade, EXCLUDED.course_edited_timestamp,"
+		 " g.passed_timestamp IS NULL AND EXCLUDED.passed_timestamp IS NULL);"
+		 "WITH j AS (UPDATE gradeq_jobs SET state = 'complete', finished_at = now(),"
+		 " ms_load = %.3f, ms_fetch = %.3f, ms_compute = %.3f, graded = %d, skipped = %d,"
+		 " subsections = %d, score_rows = %ld"
+		 " WHERE job_id = %s::uuid AND state NOT IN ('complete', 'canceled', 'discarded')"
+		 " RETURNING run_id, learners),"
+		 " ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
+		 " SELECT %s::uuid, run_id, 'in_progress', 'complete', %s FROM j)"
+		 " UPDATE gradeq_runs r SET jobs_complete = r.jobs_complete + 1,"
+		 " learners_complete = r.learners_complete + j.learners,"
+		 " state = CASE WHEN r.state = 'running' AND r.jobs_complete + 1 + r.jobs_dead"
+		 "  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN 'complete'"
+		 "  ELSE r.state END,"
+		 " finished_at = CASE WHEN r.state = 'running' AND r.jobs_complete + 1 + r.jobs_dead"
+		 "  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN now()"
+		 "  ELSE r.finished_at END"
+		 " FROM j WHERE r.run_id = j.run_id;"
+		 "COMMIT",
+		 course, version, c->sub_keys_lit, course, version, hash, edited ? edited : "NULL",
+		 stats->ms_load, stats->ms_fetch, stats->ms_compute, stats->graded, stats->skipped,
+		 stats->subsections, stats->score_rows, jobid, jobid, by);
+	rc = gradeq_store_exec(st, sql);
+	if (rc)
+		goto fail;
+	goto out;
+fail:
+	{
+		PGresult *res = PQexec(conn, "ROLLBACK");
+
+		PQclear(res);
+	}
+out:
+	free(sql);
+	PQfreemem(course);
+	PQfreemem(version);
+	PQfreemem(hash);
+	PQfreemem(edited);
+	PQfreemem(jobid);
+	PQfreemem(by);
+	return rc;
+}
+
+static int mark_canceled(struct gradeq_store *st, const struct gradeq_job *job, const char *by)
+{
+	const char *params[2] = {job->job_id, by};
+	PGresult *res = PQexecParams(
+		gradeq_store_conn(st),
+		"WITH j AS (UPDATE gradeq_jobs SET state = 'canceled', finished_at = now()"
+		" WHERE job_id = $1::uuid AND state IN ('pending', 'retrying', 'in_progress')"
+		" RETURNING run_id),"
+		" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
+		" SELECT $1::uuid, run_id, 'in_progress', 'canceled', $2 FROM j)"
+		" UPDATE gradeq_runs r SET jobs_canceled = r.jobs_canceled + 1 FROM j"
+		" WHERE r.run_id = j.run_id",
+		2, NULL, params, NULL, NULL, 0);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = gradeq_store_result_error(st, res, "canceling job");
+	PQclear(res);
+	return rc;
+}
+
+int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
+			  const struct gradeq_job *job, struct gradeq_job_stats *stats)
+{
+	struct cached_course *c = NULL;
+	char old_state[32], run_state[32];
+	char *version = NULL;
+	struct timespec t0, t;
+	size_t nlearners = 0;
+	int rc;
+
+	memset(stats, 0, sizeof(*stats));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = begin_job(w, st, job, old_state, run_state, &version);
+	if (rc)
+		goto out;
+	if (strcmp(old_state, "complete") == 0 || strcmp(old_state, "canceled") == 0 ||
+	    strcmp(old_state, "discarded") == 0) {
+		stats->outcome = GRADEQ_ALREADY_DONE;
+		goto out;
+	}
+	if (strcmp(run_state, "canceled") == 0) {
+		stats->outcome = GRADEQ_SKIPPED_CANCELED;
+		rc = mark_canceled(st, job, w->consumer);
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	c = cache_find(w, job->course_id, version);
+	if (!c) {
+		rc = load_course(w, st, job->course_id, &c);
+		if (rc)
+			goto out;
+		if (strcmp(c->version, version) != 0)
+			log_info("event=course_changed course=%s version=%s", job->course_id,
+				 c->version);
+	}
+	stats->ms_load = ms_since(&t);
+	stats->subsections = (int)gradeq_course_nsubsections(c->course);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	rc = fetch_and_grade(w, st, c, job, &nlearners, stats);
+	if (rc)
+		goto out;
+	stats->ms_fetch = ms_since(&t); /* grading runs inside the stream */
+	stats->graded = (int)nlearners;
+	stats->skipped = (int)job->nusers - (int)nlearners;
+	if (stats->skipped < 0)
+		stats->skipped = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	rc = write_grades(w, st, c, job, nlearners, stats);
+	stats->ms_write = ms_since(&t);
+	stats->outcome = GRADEQ_DONE;
+out:
+	stats->ms_total = ms_since(&t0);
+	free(version);
+	return rc;
+}
+
+int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id, const char *state,
+				 const char *error)
+{
+	const char *params[3] = {job_id, state, error};
+	PGresult *res = PQexecParams(
+		gradeq_store_conn(st),
+		"WITH old AS (SELECT state FROM gradeq_jobs WHERE job_id = $1::uuid),"
+		" j AS (UPDATE gradeq_jobs SET state = $2, last_error = $3,"
+		"  finished_at = CASE WHEN $2 = 'dead' THEN now() END"
+		"  WHERE job_id = $1::uuid AND state NOT IN ('complete', 'canceled', 'discarded', 'dead')"
+		"  RETURNING run_id),"
+		" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, detail)"
+		"  SELECT $1::uuid, j.run_id, (SELECT state FROM old), $2, $3 FROM j)"
+		" UPDATE gradeq_runs r SET jobs_dead = r.jobs_dead + 1,"
+		"  state = CASE WHEN r.state = 'running' AND r.jobs_complete + r.jobs_dead + 1"
+		"   + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN 'failed' ELSE r.state END"
+		" FROM j WHERE $2 = 'dead' AND r.run_id = j.run_id",
+		3, NULL, params, NULL, NULL, 0);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = gradeq_store_result_error(st, res, "recording failure");
+	PQclear(res);
+	return rc;
+}
