@@ -38,6 +38,7 @@ struct setting {
 	int max_count;            /* CF_INTLIST */
 	bool empty_null;          /* CF_STR: "" means unset */
 	bool reloadable;          /* SIGHUP may change it */
+	bool secret;              /* CF_STR: may hold a password */
 	const char *(*check)(const char *value); /* CF_STR: NULL or what is wrong */
 	const char *doc;
 };
@@ -75,12 +76,12 @@ static const int default_retry_tiers[] = {5, 30, 300};
 
 static const struct setting settings[] = {
 	{.name = "amqp_url", .type = CF_STR, .offset = OFF(amqp_url),
-	 .def_str = "amqp://guest:guest@127.0.0.1:5672/", .check = check_amqp_url,
+	 .def_str = "amqp://guest:guest@127.0.0.1:5672/", .check = check_amqp_url, .secret = true,
 	 .doc = "broker URL amqp://user:pass@host:port/vhost; GRADEQ_AMQP_URL overrides"},
 	{.name = "amqp_password_file", .type = CF_STR, .offset = OFF(amqp_password_file),
 	 .def_str = "", .empty_null = true,
 	 .doc = "file whose first line is the broker password, replacing the URL's"},
-	{.name = "pg_dsn", .type = CF_STR, .offset = OFF(pg_dsn), .def_str = "",
+	{.name = "pg_dsn", .type = CF_STR, .offset = OFF(pg_dsn), .def_str = "", .secret = true,
 	 .doc = "libpq conninfo; empty uses the PG* environment; GRADEQ_PG_DSN overrides"},
 	{.name = "release", .type = CF_STR, .offset = OFF(release), .def_str = "",
 	 .empty_null = true, .check = check_release, .reloadable = false,
@@ -217,6 +218,8 @@ void gradeq_config_free(struct gradeq_config *cfg)
 }
 
 /* ---- reading a file ---- */
+
+static bool has_password(const char *s);
 
 /* Where a setting was written, for messages: "file:line". */
 struct where {
@@ -389,7 +392,9 @@ static int check_file(const char *path, mode_t *mode, char *err, size_t errlen)
 	return ret;
 }
 
-static int read_file(struct gradeq_config *cfg, const char *path, char *err, size_t errlen)
+/* *secret is set when the file itself writes a password. */
+static int read_file(struct gradeq_config *cfg, const char *path, bool *secret, char *err,
+		     size_t errlen)
 {
 	config_t lc;
 	config_setting_t *root;
@@ -423,6 +428,8 @@ static int read_file(struct gradeq_config *cfg, const char *path, char *err, siz
 		ret = apply_setting(cfg, s, cs, w, err, errlen);
 		if (ret < 0)
 			goto out;
+		if (s->secret && has_password(*str_at(cfg, s)))
+			*secret = true;
 	}
 out:
 	config_destroy(&lc);
@@ -700,6 +707,7 @@ int gradeq_config_load(const char *path, struct gradeq_config **out, char *err, 
 {
 	struct gradeq_config *cfg = NULL;
 	mode_t mode = 0;
+	bool secret = false;
 	int ret;
 
 	*out = NULL;
@@ -719,10 +727,10 @@ int gradeq_config_load(const char *path, struct gradeq_config **out, char *err, 
 			ret = gradeq_error(GRADEQ_ERR_NOMEM, "out of memory reading configuration");
 			goto out;
 		}
-		ret = read_file(cfg, path, err, errlen);
+		ret = read_file(cfg, path, &secret, err, errlen);
 		if (ret < 0)
 			goto out;
-		if ((mode & S_IROTH) && (has_password(cfg->amqp_url) || has_password(cfg->pg_dsn)))
+		if ((mode & S_IROTH) && secret)
 			warn_world_readable("configuration file", path);
 	}
 	ret = apply_env(cfg, err, errlen);
