@@ -60,20 +60,31 @@ struct gradeq_policy {
 };
 
 /* Parses a grading policy from JSON text (the courses.grading_policy
- * column). On a policy not of the documented shape returns
- * GRADEQ_ERR_POLICY and writes one line naming what is wrong into err. */
+ * column) into a new *out, to be freed with gradeq_policy_free(). A missing
+ * GRADER or GRADE_CUTOFFS gets the platform's default (four graders
+ * Homework/Lab/Midterm Exam/Final Exam; {"Pass": 0.5}), as the platform's
+ * course block does, and p->hash is taken over that effective policy. On a
+ * policy not of the documented shape (or JSON the parser refuses: integers
+ * beyond 64 bits, reals that overflow, NUL in keys) returns
+ * GRADEQ_ERR_POLICY and writes one line naming what is wrong into err (if
+ * err is not NULL); GRADEQ_ERR_NOMEM when out of memory. *out is NULL on
+ * any error. */
 int gradeq_policy_parse(const char *json, size_t len, struct gradeq_policy **out, char *err,
 			size_t errlen) GRADEQ_MUST_CHECK;
 void gradeq_policy_free(struct gradeq_policy *p);
 
-/* Writes base64(SHA-1) of the policy's canonical JSON, as Python's
+/* Writes base64(SHA-1) of the canonical JSON of any JSON text, as Python's
  * json.dumps(p, sort_keys=True, separators=(',', ':')) writes it, into
- * out[29] (NUL-terminated). GRADEQ_ERR_POLICY on JSON that does not parse. */
+ * out[29] (NUL-terminated). No defaults are filled in (see
+ * gradeq_policy_parse for the hash of a course). GRADEQ_ERR_POLICY (with
+ * err) on JSON that does not parse, GRADEQ_ERR_NOMEM. */
 int gradeq_policy_hash(const char *json, size_t len, char out[29], char *err,
 		       size_t errlen) GRADEQ_MUST_CHECK;
 
-/* Writes the canonical JSON of a policy into a malloc'd string (*out, its
- * length in *outlen). Exposed for tests. */
+/* Writes the canonical JSON of any JSON text into a malloc'd,
+ * NUL-terminated string (*out, its length in *outlen when outlen is not
+ * NULL), the bytes gradeq_policy_hash() hashes. Errors as for
+ * gradeq_policy_hash(); *out is NULL on error. Exposed for tests. */
 int gradeq_policy_canonical(const char *json, size_t len, char **out, size_t *outlen, char *err,
 			    size_t errlen) GRADEQ_MUST_CHECK;
 
@@ -82,9 +93,12 @@ int gradeq_policy_canonical(const char *json, size_t len, char **out, size_t *ou
 struct gradeq_course;
 
 /* Builds a course from its blocks (any order) and policy JSON. Strings are
- * copied. Blocks whose parent is missing are ignored (with their subtree).
- * Returns GRADEQ_ERR_POLICY (err names what is wrong) or GRADEQ_ERR_INVALID
- * (no root, a cycle, duplicate keys). */
+ * copied. Course order is depth-first from the root, siblings by position
+ * then usage_key. Blocks whose parent is missing are ignored (with their
+ * subtree); so are problems outside every sequential, for grading. Returns
+ * GRADEQ_ERR_POLICY (err names what is wrong), GRADEQ_ERR_INVALID (no root
+ * or more than one block without a parent, a cycle, duplicate keys, a NULL
+ * usage_key; err says which) or GRADEQ_ERR_NOMEM. *out is NULL on error. */
 int gradeq_course_new(const struct gradeq_block_in *blocks, size_t nblocks, const char *policy_json,
 		      size_t policy_len, struct gradeq_course **out, char *err,
 		      size_t errlen) GRADEQ_MUST_CHECK;
@@ -125,13 +139,18 @@ struct gradeq_course_grade {
 /* Scratch space for grading learners of one course, one at a time. */
 struct gradeq_grader;
 
+/* Allocates every buffer grading needs, so gradeq_grader_grade() never
+ * allocates. The course must outlive the grader. NULL when out of memory or
+ * c is NULL. */
 struct gradeq_grader *gradeq_grader_new(const struct gradeq_course *c);
 void gradeq_grader_free(struct gradeq_grader *g);
 
 /* Grades one learner from its score rows (any order; a problem at most once;
  * rows for indexes out of range are ignored). *subs points to
  * gradeq_course_nsubsections() results in course order, valid until the next
- * call on g. Returns 0 or GRADEQ_ERR_INVALID. */
+ * call on g. Returns 0, or GRADEQ_ERR_INVALID on a NULL argument or two rows
+ * for one problem (then *subs and *course are not set). O(problems +
+ * subsections + GRADER lists * log); no allocation. */
 int gradeq_grader_grade(struct gradeq_grader *g, const struct gradeq_score *scores, size_t nscores,
 			const struct gradeq_subsection_grade **subs,
 			struct gradeq_course_grade *course) GRADEQ_MUST_CHECK;
