@@ -63,6 +63,14 @@ static const char *check_release(const char *v)
 	return NULL;
 }
 
+/* Found now, with the file and line, rather than at the first connect. */
+static const char *check_readable(const char *v)
+{
+	if (access(v, R_OK) != 0)
+		return "names a file this user cannot read";
+	return NULL;
+}
+
 static const char *check_log_level(const char *v)
 {
 	if (gradeq_log_level_parse(v) < 0)
@@ -79,7 +87,7 @@ static const struct setting settings[] = {
 	 .def_str = "amqp://guest:guest@127.0.0.1:5672/", .check = check_amqp_url, .secret = true,
 	 .doc = "broker URL amqp://user:pass@host:port/vhost; GRADEQ_AMQP_URL overrides"},
 	{.name = "amqp_password_file", .type = CF_STR, .offset = OFF(amqp_password_file),
-	 .def_str = "", .empty_null = true,
+	 .def_str = "", .empty_null = true, .check = check_readable,
 	 .doc = "file whose first line is the broker password, replacing the URL's"},
 	{.name = "pg_dsn", .type = CF_STR, .offset = OFF(pg_dsn), .def_str = "", .secret = true,
 	 .doc = "libpq conninfo; empty uses the PG* environment; GRADEQ_PG_DSN overrides"},

@@ -19,6 +19,7 @@
 #include "gradeq/log.h"
 
 struct fixture {
+	char cwd[PATH_MAX]; /* restored by teardown: tests may chdir */
 	char dir[64];
 	char path[PATH_MAX];
 	char err[512];
@@ -54,7 +55,7 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/gradeq-config-XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (!getcwd(f->cwd, sizeof(f->cwd)) || !mkdtemp(f->dir)) {
 		free(f);
 		return -1;
 	}
@@ -68,6 +69,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	if (chdir(f->cwd) != 0)
+		return -1;
 	rm_tree(f->dir);
 	free(f);
 	unsetenv("GRADEQ_AMQP_URL");
@@ -215,10 +218,12 @@ static void test_full_file(void **state)
 	struct fixture *f = *state;
 	struct gradeq_config *c = NULL;
 
+	assert_int_equal(chdir(f->dir), 0);
+	write_file(f, "amqp.pw", 0600, "pw\n");
 	write_file(f, "full.conf", 0600,
 		   "# every setting\n"
 		   "amqp_url = \"amqps://gq@rabbit:5671/grades\";\n"
-		   "amqp_password_file = \"/etc/gradeq/amqp.pw\";\n"
+		   "amqp_password_file = \"amqp.pw\";\n"
 		   "pg_dsn = \"host=db dbname=lms\";\n"
 		   "release = \"2026.11\";\n"
 		   "heartbeat = 0;\n"
@@ -236,7 +241,7 @@ static void test_full_file(void **state)
 	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), 0);
 	assert_string_equal(c->path, f->path);
 	assert_string_equal(c->amqp_url, "amqps://gq@rabbit:5671/grades");
-	assert_string_equal(c->amqp_password_file, "/etc/gradeq/amqp.pw");
+	assert_string_equal(c->amqp_password_file, "amqp.pw");
 	assert_string_equal(c->pg_dsn, "host=db dbname=lms");
 	assert_string_equal(c->release, "2026.11");
 	assert_int_equal(c->heartbeat, 0);
@@ -286,6 +291,8 @@ static void test_out_of_range(void **state)
 		     "'log_level' must be one of debug, info, warn, error");
 	expect_error(f, "release = \"2026 11\";\n", 1, "'release' may contain only");
 	expect_error(f, "amqp_url = \"http://x/\";\n", 1, "'amqp_url' must be a URL");
+	expect_error(f, "amqp_password_file = \"/nonexistent/pw\";\n", 1,
+		     "'amqp_password_file' names a file this user cannot read");
 }
 
 static void test_unknown_setting(void **state)
