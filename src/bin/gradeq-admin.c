@@ -1,0 +1,431 @@
+/* gradeq-admin: schema, demo data, status and the release registry. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gradeq/cli.h"
+#include "gradeq/log.h"
+#include "gradeq/job.h"
+#include "gradeq/seed.h"
+
+static const char usage[] =
+	"Usage: gradeq-admin [-c FILE] [--json] COMMAND [ARGS]\n"
+	"\n"
+	"Commands:\n"
+	"  migrate [--with-input-tables]   create or upgrade gradeq's tables (and, for\n"
+	"                                  demos and tests, the platform's input tables)\n"
+	"  seed [--courses small,medium,large] [--learners N] [--seed N] [--prefix P]\n"
+	"       [--replace]                generate demo courses, learners and scores\n"
+	"  status [RUN]                    runs with jobs and learners by state, and the\n"
+	"                                  queue depths of each release\n"
+	"  states                          the run and job state machines\n"
+	"  release list                    releases with their states and queues\n"
+	"  release promote R               make R the release publishers use; the\n"
+	"                                  previous one starts draining\n"
+	"  release retire R                delete a drained release's queues\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE   configuration file (default " GRADEQ_DEFAULT_CONF ")\n"
+	"      --json          machine-readable output\n"
+	"  -h, --help          this text\n"
+	"  -V, --version       print the version\n"
+	"\n"
+	"Environment: GRADEQ_AMQP_URL and GRADEQ_PG_DSN override the configuration.\n";
+
+struct admin {
+	struct gradeq_cli cli;
+	bool json;
+	struct gradeq_store *st;
+};
+
+static int parse_int(struct admin *a, const char *what, const char *s, long min, long max,
+		     long *out)
+{
+	char *end = NULL;
+	long v = strtol(s, &end, 10);
+
+	if (!*s || *end || v < min || v > max) {
+		gradeq_cli_error(&a->cli, "%s must be an integer from %ld to %ld, not '%s'", what, min,
+				 max, s);
+		return GRADEQ_ERR_INVALID;
+	}
+	*out = v;
+	return 0;
+}
+
+static int cmd_migrate(struct admin *a, int argc, char **argv)
+{
+	bool with_input = false;
+	int applied = 0, version = 0, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--with-input-tables") == 0) {
+			with_input = true;
+		} else {
+			gradeq_cli_error(&a->cli, "migrate: unknown option '%s'", argv[i]);
+			return 2;
+		}
+	}
+	rc = gradeq_store_migrate(a->st, with_input, &applied);
+	if (!rc)
+		rc = gradeq_store_schema_version(a->st, &version);
+	if (rc) {
+		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+		return 1;
+	}
+	if (a->json)
+		printf("{\"applied\":%d,\"version\":%d}\n", applied, version);
+	else
+		printf("schema at version %d (%d migration%s applied)\n", version, applied,
+		       applied == 1 ? "" : "s");
+	return 0;
+}
+
+static int cmd_seed(struct admin *a, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"courses", required_argument, NULL, 'C'}, {"learners", required_argument, NULL, 'l'},
+		{"seed", required_argument, NULL, 's'},    {"prefix", required_argument, NULL, 'p'},
+		{"replace", no_argument, NULL, 'R'},       {NULL, 0, NULL, 0},
+	};
+	struct gradeq_seed_opts o;
+	struct gradeq_seed_stats stats;
+	const char *classes[64];
+	char *list = NULL, *save = NULL;
+	long v;
+	int opt, rc, status = 1;
+
+	memset(&o, 0, sizeof(o));
+	list = strdup("small,medium,large");
+	o.learners = 2000;
+	o.seed = 42;
+	o.replace = true;
+	optind = 1;
+	while (list && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'C': free(list); list = strdup(optarg); break;
+		case 'l':
+			if (parse_int(a, "--learners", optarg, 0, GRADEQ_SEED_MAX_LEARNERS, &v))
+				goto out;
+			o.learners = (int)v;
+			break;
+		case 's':
+			if (parse_int(a, "--seed", optarg, 0, 0x7fffffffL, &v))
+				goto out;
+			o.seed = (uint64_t)v;
+			break;
+		case 'p': o.prefix = optarg; break;
+		case 'R': o.replace = true; break;
+		default: status = 2; goto out;
+		}
+	}
+	if (!list)
+		goto out;
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (strcmp(t, "small") && strcmp(t, "medium") && strcmp(t, "large")) {
+			gradeq_cli_error(&a->cli, "seed: unknown course class '%s' (small, medium, large)",
+					 t);
+			status = 2;
+			goto out;
+		}
+		if (o.nclasses < 64)
+			classes[o.nclasses++] = t;
+	}
+	o.classes = classes;
+	rc = gradeq_seed_run(a->st, &o, &stats);
+	if (rc) {
+		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+		goto out;
+	}
+	if (a->json)
+		printf("{\"courses\":%d,\"blocks\":%ld,\"enrollments\":%ld,\"score_rows\":%ld,"
+		       "\"seconds\":%.3f}\n",
+		       stats.courses, stats.blocks, stats.enrollments, stats.score_rows, stats.seconds);
+	else
+		printf("seeded %d courses: %ld blocks, %ld enrollments, %ld score rows in %.1f s\n",
+		       stats.courses, stats.blocks, stats.enrollments, stats.score_rows, stats.seconds);
+	status = 0;
+out:
+	free(list);
+	return status;
+}
+
+/* Prints a query's single text column (a JSON document built by SQL). */
+static int print_json_query(struct admin *a, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = PQexecParams(gradeq_store_conn(a->st), sql, n, NULL, params, NULL, NULL, 0);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(a->st, res, "status");
+		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+	} else {
+		puts(PQntuples(res) ? PQgetvalue(res, 0, 0) : "null");
+	}
+	PQclear(res);
+	return rc ? 1 : 0;
+}
+
+static const char runs_json_sql[] =
+	"SELECT coalesce(json_agg(x ORDER BY x.created_at DESC), '[]')::text FROM ("
+	" SELECT r.run_id, r.release, r.state, r.created_at, r.published_at, r.finished_at,"
+	"  r.courses, r.jobs_total, r.learners_total, r.learners_complete,"
+	"  json_build_object('complete', r.jobs_complete, 'dead', r.jobs_dead,"
+	"   'canceled', r.jobs_canceled, 'discarded', r.jobs_discarded,"
+	"   'pending', (SELECT count(*) FROM gradeq_jobs j WHERE j.run_id = r.run_id"
+	"     AND j.state = 'pending'),"
+	"   'in_progress', (SELECT count(*) FROM gradeq_jobs j WHERE j.run_id = r.run_id"
+	"     AND j.state = 'in_progress'),"
+	"   'retrying', (SELECT count(*) FROM gradeq_jobs j WHERE j.run_id = r.run_id"
+	"     AND j.state = 'retrying')) AS jobs,"
+	"  CASE WHEN r.finished_at IS NOT NULL AND r.finished_at > r.created_at THEN"
+	"   round((r.learners_complete / extract(epoch FROM r.finished_at - r.created_at))::numeric, 1)"
+	"  END AS learners_per_s,"
+	"  (SELECT json_agg(e ORDER BY e.at DESC) FROM (SELECT job_id, detail, at"
+	"    FROM gradeq_job_events ev WHERE ev.run_id = r.run_id AND ev.detail IS NOT NULL"
+	"    ORDER BY at DESC LIMIT 5) e) AS last_errors"
+	" FROM gradeq_runs r WHERE ($1::uuid IS NULL OR r.run_id = $1::uuid)"
+	" ORDER BY r.created_at DESC LIMIT 50) x";
+
+static int cmd_status(struct admin *a, int argc, char **argv)
+{
+	const char *run = argc > 1 ? argv[1] : NULL;
+	const char *params[1] = {run};
+	PGresult *res;
+	int rc = 0;
+
+	if (a->json)
+		return print_json_query(a, runs_json_sql, 1, params);
+	res = PQexecParams(gradeq_store_conn(a->st),
+			   "SELECT r.run_id, r.release, r.state, r.jobs_total, r.jobs_complete,"
+			   " r.jobs_dead, r.jobs_canceled, r.learners_total, r.learners_complete,"
+			   " to_char(r.created_at, 'YYYY-MM-DD HH24:MI:SS')"
+			   " FROM gradeq_runs r WHERE ($1::uuid IS NULL OR r.run_id = $1::uuid)"
+			   " ORDER BY r.created_at DESC LIMIT 20",
+			   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(a->st, res, "status");
+		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+		PQclear(res);
+		return 1;
+	}
+	printf("%-36s  %-12s  %-10s  %7s  %8s  %5s  %8s  %10s  %s\n", "RUN", "RELEASE", "STATE",
+	       "JOBS", "COMPLETE", "DEAD", "CANCELED", "LEARNERS", "CREATED");
+	for (int i = 0; i < PQntuples(res); i++)
+		printf("%-36s  %-12s  %-10s  %7s  %8s  %5s  %8s  %10s  %s\n", PQgetvalue(res, i, 0),
+		       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+		       PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), PQgetvalue(res, i, 6),
+		       PQgetvalue(res, i, 8), PQgetvalue(res, i, 9));
+	if (run && PQntuples(res) == 0) {
+		gradeq_cli_error(&a->cli, "unknown run '%s'", run);
+		rc = 1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int cmd_states(struct admin *a)
+{
+	static const char json[] =
+		"{\"run\":{\"publishing\":[\"running\",\"complete\",\"failed\",\"canceled\"],"
+		"\"running\":[\"complete\",\"failed\",\"canceled\"],\"complete\":[],\"failed\":[],"
+		"\"canceled\":[]},"
+		"\"job\":{\"pending\":[\"in_progress\",\"canceled\",\"retrying\",\"dead\"],"
+		"\"in_progress\":[\"complete\",\"retrying\",\"dead\",\"canceled\",\"in_progress\"],"
+		"\"retrying\":[\"in_progress\",\"dead\",\"canceled\"],"
+		"\"dead\":[\"pending\",\"discarded\"],\"complete\":[],\"canceled\":[],"
+		"\"discarded\":[]}}";
+
+	(void)a;
+	puts(json);
+	return 0;
+}
+
+static int release_list(struct admin *a)
+{
+	static const char sql[] =
+		"SELECT name, state, schema_version, to_char(updated_at, 'YYYY-MM-DD HH24:MI:SS'),"
+		" (SELECT count(*) FROM gradeq_runs r WHERE r.release = g.name)"
+		" FROM gradeq_releases g ORDER BY created_at";
+	PGresult *res = PQexec(gradeq_store_conn(a->st), sql);
+	struct gradeq_broker *b = NULL;
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(a->st, res, "release list");
+		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+		PQclear(res);
+		return 1;
+	}
+	if (gradeq_cli_broker(&a->cli, NULL, &b))
+		b = NULL; /* queue columns stay empty without a broker */
+	if (a->json)
+		fputs("[", stdout);
+	else
+		printf("%-16s  %-9s  %6s  %5s  %9s  %9s  %s\n", "RELEASE", "STATE", "SCHEMA", "RUNS",
+		       "WORK", "CONSUMERS", "DEAD");
+	for (int i = 0; i < PQntuples(res); i++) {
+		char q[GRADEQ_NAME_MAX];
+		uint32_t ready = 0, cons = 0, dead = 0;
+		bool have = b && !gradeq_broker_queue_info(b, gradeq_work_queue(q, PQgetvalue(res, i, 0)),
+							   &ready, &cons) &&
+			    !gradeq_broker_queue_info(b, gradeq_dead_queue(q, PQgetvalue(res, i, 0)),
+						      &dead, NULL);
+
+		if (a->json)
+			printf("%s{\"name\":\"%s\",\"state\":\"%s\",\"schema_version\":%s,"
+			       "\"runs\":%s,\"work_ready\":%d,\"consumers\":%d,\"dead_ready\":%d}",
+			       i ? "," : "", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+			       PQgetvalue(res, i, 2), PQgetvalue(res, i, 4), have ? (int)ready : -1,
+			       have ? (int)cons : -1, have ? (int)dead : -1);
+		else if (have)
+			printf("%-16s  %-9s  %6s  %5s  %9u  %9u  %u\n", PQgetvalue(res, i, 0),
+			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 4), ready,
+			       cons, dead);
+		else
+			printf("%-16s  %-9s  %6s  %5s  %9s  %9s  %s\n", PQgetvalue(res, i, 0),
+			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 4), "-",
+			       "-", "-");
+	}
+	if (a->json)
+		puts("]");
+	gradeq_broker_free(b);
+	PQclear(res);
+	return 0;
+}
+
+static int release_promote(struct admin *a, const char *name)
+{
+	struct gradeq_topology topo = gradeq_cli_topology(&a->cli);
+	struct gradeq_broker *b = NULL;
+	const char *params[2] = {name, NULL};
+	char ver[16];
+	PGresult *res = NULL;
+	int rc;
+
+	if (!gradeq_release_name_ok(name)) {
+		gradeq_cli_error(&a->cli, "bad release name '%s'", name);
+		return 2;
+	}
+	/* the queues exist before anyone is told to publish to them */
+	rc = gradeq_cli_broker(&a->cli, name, &b);
+	if (!rc)
+		rc = gradeq_broker_declare(b, name, &topo);
+	if (rc)
+		goto out;
+	snprintf(ver, sizeof(ver), "%d", GRADEQ_SCHEMA_VERSION);
+	params[1] = ver;
+	res = PQexecParams(gradeq_store_conn(a->st),
+			   "WITH cur AS (SELECT state FROM gradeq_releases WHERE name = $1),"
+			   " bad AS (SELECT 1 FROM cur WHERE state = 'retired'),"
+			   " old AS (UPDATE gradeq_releases SET state = 'draining', updated_at = now()"
+			   "  WHERE state = 'promoted' AND name <> $1 AND NOT EXISTS (SELECT 1 FROM bad)"
+			   "  RETURNING name)"
+			   " SELECT (SELECT state FROM cur), (SELECT string_agg(name, ',') FROM old)",
+			   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(a->st, res, "promote");
+		goto out;
+	}
+	if (!PQgetisnull(res, 0, 0) && strcmp(PQgetvalue(res, 0, 0), "retired") == 0) {
+		rc = gradeq_error(GRADEQ_ERR_STATE, "release '%s' is retired", name);
+		goto out;
+	}
+	PQclear(res);
+	res = PQexecParams(gradeq_store_conn(a->st),
+			   "INSERT INTO gradeq_releases (name, state, schema_version) VALUES ($1,"
+			   " 'promoted', $2::int) ON CONFLICT (name) DO UPDATE SET state = 'promoted',"
+			   " updated_at = now()",
+			   2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = gradeq_store_result_error(a->st, res, "promote");
+		goto out;
+	}
+	printf("release %s promoted\n", name);
+out:
+	PQclear(res);
+	gradeq_broker_free(b);
+	if (rc) {
+		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_release(struct admin *a, int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "list") == 0)
+		return release_list(a);
+	if (argc == 3 && strcmp(argv[1], "promote") == 0)
+		return release_promote(a, argv[2]);
+	gradeq_cli_error(&a->cli, "usage: gradeq-admin release (list | promote R)");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct admin a;
+	const char *cmd;
+	int opt, rc, status = 1;
+
+	memset(&a, 0, sizeof(a));
+	a.cli.prog = "gradeq-admin";
+	/* stop at the command: its options are its own */
+	while ((opt = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': a.cli.conf_path = optarg; break;
+		case 'j': a.json = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		case 'V': puts("gradeq-admin " GRADEQ_VERSION); return 0;
+		default: fputs("Try 'gradeq-admin --help'.\n", stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	/* --json may also follow the command */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0) {
+			a.json = true;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			i--;
+		}
+	if (strcmp(cmd, "states") == 0)
+		return cmd_states(&a);
+	if (strcmp(cmd, "migrate") && strcmp(cmd, "seed") && strcmp(cmd, "status") &&
+	    strcmp(cmd, "release")) {
+		gradeq_cli_error(&a.cli, "unknown command '%s' (see gradeq-admin --help)", cmd);
+		return 2;
+	}
+	if (gradeq_cli_init(&a.cli))
+		return 1;
+	rc = gradeq_cli_store(&a.cli, &a.st);
+	if (rc) {
+		gradeq_cli_error(&a.cli, "%s", gradeq_errmsg(rc));
+		goto out;
+	}
+	if (strcmp(cmd, "migrate") == 0)
+		status = cmd_migrate(&a, argc, argv);
+	else if (strcmp(cmd, "seed") == 0)
+		status = cmd_seed(&a, argc, argv);
+	else if (strcmp(cmd, "status") == 0)
+		status = cmd_status(&a, argc, argv);
+	else
+		status = cmd_release(&a, argc, argv);
+out:
+	gradeq_store_free(a.st);
+	gradeq_cli_release(&a.cli);
+	return status;
+}
