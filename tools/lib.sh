@@ -1,0 +1,89 @@
+# shellcheck shell=bash
+# Common functions for the scripts in tools/. Source it; it sets no shell
+# options of its own (the scripts use set -euo pipefail).
+
+GRADEQ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PROG=${PROG:-$(basename "$0")}
+
+die() {
+	printf '%s: error: %s\n' "$PROG" "$*" >&2
+	exit 1
+}
+
+warn() {
+	printf '%s: warning: %s\n' "$PROG" "$*" >&2
+}
+
+info() {
+	printf '%s: %s\n' "$PROG" "$*" >&2
+}
+
+need_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || die "'$c' not found; run tools/deps (as root)"
+	done
+}
+
+# The throwaway directory that holds the local servers' state.
+gradeq_state_dir() {
+	printf '%s\n' "${GRADEQ_STATE_DIR:-$GRADEQ_ROOT/.state}"
+}
+
+# Install (as root) or check (otherwise) the Debian packages we need.
+ensure_deps() {
+	"$GRADEQ_ROOT/tools/deps"
+}
+
+# gradeq_build DIR [CMAKE_ARGS...]: configure and build into DIR. Extra
+# configure arguments come from the arguments and from $GRADEQ_CMAKE_ARGS
+# (split on whitespace).
+gradeq_build() {
+	local dir=$1
+	shift
+	local -a extra=()
+	if [[ -n ${GRADEQ_CMAKE_ARGS:-} ]]; then
+		read -r -a extra <<<"$GRADEQ_CMAKE_ARGS"
+	fi
+	info "building in ${dir#"$GRADEQ_ROOT"/}"
+	cmake -S "$GRADEQ_ROOT" -B "$dir" "$@" "${extra[@]}" >"$dir.configure.log" 2>&1 ||
+		{ cat "$dir.configure.log" >&2; die "cmake configure failed (log: $dir.configure.log)"; }
+	cmake --build "$dir" --parallel "$(nproc)" "${GRADEQ_BUILD_ARGS[@]}" ||
+		die "build failed in $dir"
+}
+GRADEQ_BUILD_ARGS=()
+
+# The default build directory, honouring $GRADEQ_BUILD_DIR.
+gradeq_build_dir() {
+	printf '%s\n' "${GRADEQ_BUILD_DIR:-$GRADEQ_ROOT/build}"
+}
+
+# Start the project's servers (a no-op when they run) and export their
+# environment: GRADEQ_AMQP_URL, GRADEQ_PG_DSN, GRADEQ_MGMT_URL, ...
+ensure_servers() {
+	"$GRADEQ_ROOT/tools/servers" start
+	local envtext
+	envtext=$("$GRADEQ_ROOT/tools/servers" env) || die "cannot read the servers' environment"
+	eval "$envtext"
+}
+
+# pg_q SQL: run SQL against $GRADEQ_PG_DSN, print tuples only, unaligned,
+# fields separated by '|'.
+pg_q() {
+	[[ -n ${GRADEQ_PG_DSN:-} ]] || die "GRADEQ_PG_DSN is not set (eval \"\$(tools/servers env)\")"
+	psql -X -q -v ON_ERROR_STOP=1 -A -t -d "$GRADEQ_PG_DSN" -c "$1"
+}
+
+# mgmt_curl METHOD PATH [JSON]: call the RabbitMQ management HTTP API;
+# PATH is relative to the API root, e.g. "api/overview". Prints the body;
+# fails on an HTTP error.
+mgmt_curl() {
+	local method=$1 path=$2 body=${3:-}
+	[[ -n ${GRADEQ_MGMT_URL:-} ]] || die "GRADEQ_MGMT_URL is not set (eval \"\$(tools/servers env)\")"
+	local -a args=(-sS --fail-with-body --max-time 30 -X "$method"
+		-H 'content-type: application/json' -K -)
+	[[ -n $body ]] && args+=(--data "$body")
+	# The credentials go through stdin, not the command line.
+	curl "${args[@]}" "${GRADEQ_MGMT_URL%/}/${path#/}" \
+		<<<"user = \"${GRADEQ_MGMT_USER:-guest}:${GRADEQ_MGMT_PASSWORD:-guest}\""
+}
