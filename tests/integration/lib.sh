@@ -1,0 +1,178 @@
+# shellcheck shell=bash
+# Helpers for the integration tests (tests/integration/NN-name.sh).
+#
+# A test sources this file after `set -euo pipefail`. CTest runs the tests
+# serially with GRADEQ_BIN (the build directory) and GRADEQ_SRC (the source
+# tree) set; tools/test exports the servers' environment (GRADEQ_AMQP_URL,
+# GRADEQ_PG_DSN, GRADEQ_MGMT_URL, ...). Run by hand, a test picks that
+# environment up from tools/servers itself.
+
+GRADEQ_SRC=${GRADEQ_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+GRADEQ_BIN=${GRADEQ_BIN:-${GRADEQ_BUILD_DIR:-$GRADEQ_SRC/build}}
+TEST_NAME=$(basename "$0" .sh)
+PROG=$TEST_NAME
+# shellcheck source=tools/lib.sh
+. "$GRADEQ_SRC/tools/lib.sh"
+
+die() {
+	printf 'FAIL %s: %s\n' "$TEST_NAME" "$*" >&2
+	exit 1
+}
+
+# A test that cannot run here (exit 77; CTest counts it as skipped once the
+# test has SKIP_RETURN_CODE 77).
+skip() {
+	printf 'SKIP %s: %s\n' "$TEST_NAME" "$*" >&2
+	exit 77
+}
+
+log() {
+	printf '%s: %s\n' "$TEST_NAME" "$*" >&2
+}
+
+if [[ -z ${GRADEQ_AMQP_URL:-} || -z ${GRADEQ_PG_DSN:-} || -z ${GRADEQ_MGMT_URL:-} ]]; then
+	_env=$("$GRADEQ_SRC/tools/servers" env) ||
+		die "the servers' environment is not set and tools/servers env failed; run tools/servers start"
+	eval "$_env"
+	unset _env
+fi
+
+# --- assertions ----------------------------------------------------------
+
+# assert_eq WHAT EXPECTED ACTUAL
+assert_eq() {
+	[[ $2 == "$3" ]] || die "$1: expected '$2', got '$3'"
+}
+
+# assert_ne WHAT UNEXPECTED ACTUAL
+assert_ne() {
+	[[ $2 != "$3" ]] || die "$1: did not expect '$3'"
+}
+
+# assert_ge WHAT MIN ACTUAL (integers)
+assert_ge() {
+	[[ $3 =~ ^-?[0-9]+$ ]] || die "$1: '$3' is not an integer"
+	(($3 >= $2)) || die "$1: expected at least $2, got $3"
+}
+
+# assert_match WHAT REGEX ACTUAL (bash extended regex)
+assert_match() {
+	[[ $3 =~ $2 ]] || die "$1: '$3' does not match /$2/"
+}
+
+# assert_ok WHAT CMD...: CMD must succeed.
+assert_ok() {
+	local what=$1
+	shift
+	"$@" || die "$what: '$*' failed (exit $?)"
+}
+
+# assert_fails WHAT CMD...: CMD must fail.
+assert_fails() {
+	local what=$1
+	shift
+	if "$@"; then
+		die "$what: '$*' succeeded but should have failed"
+	fi
+}
+
+# --- waiting -----------------------------------------------------------------
+
+# wait_until TIMEOUT_SECONDS WHAT CMD...: run CMD every half second until it
+# succeeds; fail the test after TIMEOUT_SECONDS.
+wait_until() {
+	local timeout=$1 what=$2
+	shift 2
+	local deadline=$((SECONDS + timeout))
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || die "timed out after ${timeout}s waiting for: $what"
+		sleep 0.5
+	done
+}
+
+# --- PostgreSQL --------------------------------------------------------------
+
+# psql_q SQL: tuples only, unaligned, fields separated by '|'.
+psql_q() {
+	pg_q "$1" || die "SQL failed: $1"
+}
+
+# fresh_db: an empty public schema, so that each test starts clean.
+fresh_db() {
+	psql_q "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;" >/dev/null
+}
+
+# --- RabbitMQ ----------------------------------------------------------------
+
+# urlenc STRING: percent-encoded for a management API path segment.
+urlenc() {
+	jq -rn --arg s "$1" '$s|@uri'
+}
+
+# mgmt_get PATH: GET from the management API (PATH like /api/queues), JSON
+# on stdout.
+mgmt_get() {
+	mgmt_curl GET "$1" || die "management API GET $1 failed"
+}
+
+# mgmt_put PATH JSON / mgmt_delete PATH
+mgmt_put() {
+	mgmt_curl PUT "$1" "$2" >/dev/null || die "management API PUT $1 failed"
+}
+mgmt_delete() {
+	mgmt_curl DELETE "$1" >/dev/null || die "management API DELETE $1 failed"
+}
+
+# queue_depth QUEUE [VHOST]: ready + unacknowledged messages, from the
+# management API. These statistics lag by seconds on quorum queues (3-4 s
+# seen on RabbitMQ 3.10): poll with wait_until, never conclude from one read.
+# Prints -1 when the queue does not exist.
+queue_depth() {
+	local vhost=${2:-/} out
+	if ! out=$(mgmt_curl GET "api/queues/$(urlenc "$vhost")/$(urlenc "$1")" 2>/dev/null); then
+		echo -1
+		return 0
+	fi
+	jq -r '((.messages_ready // 0) + (.messages_unacknowledged // 0))' <<<"$out"
+}
+
+# queue_depth_ctl QUEUE: the same from rabbitmqctl list_queues (lags too).
+# Prints -1 when the queue does not exist.
+queue_depth_ctl() {
+	local out
+	out=$(rabbitmq_ctl list_queues -q --no-table-headers name messages_ready messages_unacknowledged) ||
+		die "rabbitmqctl list_queues failed"
+	awk -v q="$1" 'BEGIN { d = -1 } $1 == q { d = $2 + $3 } END { print d }' <<<"$out"
+}
+
+# rabbitmq_ctl ARGS: rabbitmqctl against the project's node.
+rabbitmq_ctl() {
+	"$GRADEQ_SRC/tools/servers" ctl "$@"
+}
+
+# queue_exists QUEUE [VHOST]
+queue_exists() {
+	mgmt_curl GET "api/queues/$(urlenc "${2:-/}")/$(urlenc "$1")" >/dev/null 2>&1
+}
+
+# fresh_vhost: delete every gradeq.* queue and the gradeq exchanges
+# (gradeq, gradeq.*) in the default vhost, so that each test starts clean.
+fresh_vhost() {
+	local name
+	while IFS= read -r name; do
+		[[ -n $name ]] || continue
+		mgmt_delete "api/queues/%2f/$(urlenc "$name")"
+	done < <(mgmt_get 'api/queues/%2f?columns=name' | jq -r '.[].name | select(startswith("gradeq."))')
+	while IFS= read -r name; do
+		[[ -n $name ]] || continue
+		mgmt_delete "api/exchanges/%2f/$(urlenc "$name")"
+	done < <(mgmt_get 'api/exchanges/%2f?columns=name' | jq -r '.[].name | select(. == "gradeq" or startswith("gradeq."))')
+}
+
+# require_bin NAME: the path of program NAME in the build directory; skips
+# the test when it has not been built.
+require_bin() {
+	local p=$GRADEQ_BIN/$1
+	[[ -x $p ]] || skip "$1 is not built in $GRADEQ_BIN"
+	printf '%s\n' "$p"
+}
