@@ -170,8 +170,8 @@ static void test_rule3_graded_flag(void **state)
 }
 
 /* Rule 4. Verticals nest: s1 > v1 > v2 > pa, s1 > v1 > pb, s1 > pc; the
- * sums take all three, in course order. Attempts at 300 (pa), 200 (pc):
- * first attempt 200. Order matters in the last bit: in course order
+ * sums take all three, in course order. Attempts at 300 (pa), 200 (pc), 0 (pb):
+ * first attempt 0 (pb, created 0). Order matters in the last bit: in course order
  * ((0 + 0.1) + 0.2) + 0.3 = 0.6000000000000001 (Python), whereas in
  * reverse order 0.3 + 0.2 + 0.1 = 0.6. Course order here is pa (v2 is
  * v1's first child), pb, pc although the rows come in another order. */
