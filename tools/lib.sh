@@ -35,23 +35,36 @@ ensure_deps() {
 	"$GRADEQ_ROOT/tools/deps"
 }
 
-# gradeq_build DIR [CMAKE_ARGS...]: configure and build into DIR. Extra
-# configure arguments come from the arguments and from $GRADEQ_CMAKE_ARGS
-# (split on whitespace).
+# gradeq_build DIR [CMAKE_ARGS...] [-- TARGETS...]: configure and build
+# into DIR (all targets unless some are named). Extra configure arguments
+# also come from $GRADEQ_CMAKE_ARGS (split on whitespace).
 gradeq_build() {
 	local dir=$1
 	shift
-	local -a extra=()
+	local -a cargs=() targets=() extra=()
+	while (($#)); do
+		if [[ $1 == -- ]]; then
+			shift
+			targets=("$@")
+			break
+		fi
+		cargs+=("$1")
+		shift
+	done
 	if [[ -n ${GRADEQ_CMAKE_ARGS:-} ]]; then
 		read -r -a extra <<<"$GRADEQ_CMAKE_ARGS"
 	fi
+	need_cmd cmake
+	mkdir -p "$dir"
 	info "building in ${dir#"$GRADEQ_ROOT"/}"
-	cmake -S "$GRADEQ_ROOT" -B "$dir" "$@" "${extra[@]}" >"$dir.configure.log" 2>&1 ||
-		{ cat "$dir.configure.log" >&2; die "cmake configure failed (log: $dir.configure.log)"; }
-	cmake --build "$dir" --parallel "$(nproc)" "${GRADEQ_BUILD_ARGS[@]}" ||
-		die "build failed in $dir"
+	if ! cmake -S "$GRADEQ_ROOT" -B "$dir" "${cargs[@]}" "${extra[@]}" >"$dir/configure.log" 2>&1; then
+		tail -n 30 "$dir/configure.log" >&2
+		die "cmake configure failed in $dir (log: $dir/configure.log)"
+	fi
+	local -a t=()
+	((${#targets[@]})) && t=(--target "${targets[@]}")
+	cmake --build "$dir" --parallel "$(nproc)" "${t[@]}" || die "build failed in $dir"
 }
-GRADEQ_BUILD_ARGS=()
 
 # The default build directory, honouring $GRADEQ_BUILD_DIR.
 gradeq_build_dir() {
