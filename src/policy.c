@@ -296,7 +296,8 @@ static void sb_put_json(struct sbuf *b, json_t *j)
 			kvs[i].value = json_object_iter_value(it);
 		}
 		n = i;
-		qsort(kvs, n, sizeof(*kvs), kv_cmp);
+		if (n > 1)
+			qsort(kvs, n, sizeof(*kvs), kv_cmp);
 		sb_put(b, "{", 1);
 		for (i = 0; i < n; i++) {
 			if (i)
