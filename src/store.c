@@ -120,7 +120,13 @@ int gradeq_store_connect(const char *dsn, const char *appname, int statement_tim
 		rc = gradeq_error(GRADEQ_ERR_DB_TRANSIENT, "cannot connect to PostgreSQL: %s", line);
 		goto fail;
 	}
-	rc = gradeq_store_exec(st, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
+	/* A batch reads a few hundred thousand score rows of hot, cached data:
+	 * with the default random_page_cost the planner prefers scanning all of
+	 * courseware_studentmodule over the (student_id, ...) index, and the
+	 * default work_mem spills the batch's sort to disk (measured: 1.9 s
+	 * against 0.7 s for 1000 learners of a large course). */
+	rc = gradeq_store_exec(st, "SET TIME ZONE 'UTC'; SET client_min_messages = warning;"
+				   " SET random_page_cost = 1.1; SET work_mem = '32MB'");
 	if (rc)
 		goto fail;
 	snprintf(sql, sizeof(sql), "SET statement_timeout = %d", statement_timeout_ms);
