@@ -497,10 +497,12 @@ static uint64_t coprime_multiplier(uint64_t n, uint64_t seed)
 /* The inverse of a modulo n (a and n coprime, n < 2^32). */
 static uint64_t inverse_mod(uint64_t a, uint64_t n)
 {
-	int64_t t = 0, newt = 1, r = (int64_t)n, newr = (int64_t)(a % n);
+	int64_t t = 0, newt = 1, r, newr;
 
 	if (n <= 1)
 		return 0;
+	r = (int64_t)n;
+	newr = (int64_t)(a % n);
 	while (newr) {
 		int64_t q = r / newr, tmp;
 
@@ -664,18 +666,21 @@ void gradeq_seed_learner_init(const struct gradeq_seed_course *c, int i,
 	l->mode = rng_chance(l->rng, 0.3) ? "verified" : "audit";
 	l->created_us = c->start_us - 30 * US_PER_DAY + rng_us(l->rng, 180 * US_PER_DAY);
 	u = rng_unit(l->rng);
-	/* most enrollments stop early: a quarter never start, many drop out,
-	 * about a third get through most of the course */
-	if (u < 0.25)
+	/* many enrollments stop early: a fifth never start, a third drop out,
+	 * the rest get through most of the course */
+	if (u < 0.2)
 		l->reach = 0;
-	else if (u < 0.65)
+	else if (u < 0.55)
 		l->reach = 0.02 + 0.5 * rng_unit(l->rng) * rng_unit(l->rng);
 	else
-		l->reach = rng_chance(l->rng, 0.5) ? 1.0 : 0.6 + 0.4 * rng_unit(l->rng);
+		l->reach = rng_chance(l->rng, 0.6) ? 1.0 : 0.6 + 0.4 * rng_unit(l->rng);
 	if (!l->is_active)
 		l->reach *= 0.5;
-	l->skill = 0.3 + 0.7 * (rng_unit(l->rng) + rng_unit(l->rng)) / 2;
-	l->diligence = (strcmp(l->mode, "verified") == 0 ? 0.85 : 0.65) + 0.15 * rng_unit(l->rng);
+	l->skill = 0.35 + 0.65 * sqrt(rng_unit(l->rng)); /* skewed towards good */
+	/* who gets to the end tries nearly everything; verified learners more */
+	l->diligence = (strcmp(l->mode, "verified") == 0 ? 0.9 : 0.75) + 0.1 * rng_unit(l->rng);
+	if (l->reach >= 1.0)
+		l->diligence = 0.92 + 0.08 * rng_unit(l->rng);
 }
 
 int gradeq_seed_learner_index(const struct gradeq_seed_course *c, int k)
@@ -723,7 +728,7 @@ static void score_values(uint64_t rng[4], const struct gradeq_seed_block *p, dou
 	row->max_grade = p->has_max_score ? p->max_score : rng_range(rng, 1, 5);
 	if (rng_chance(rng, 0.02)) /* problem edited since the answer */
 		row->max_grade = rng_range(rng, 1, 10);
-	if (rng_chance(rng, 0.09)) {
+	if (rng_chance(rng, 0.06)) {
 		row->has_grade = false; /* opened, never submitted */
 		row->grade = 0;
 		return;

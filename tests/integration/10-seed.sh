@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# gradeq-admin seed: three courses of the backfill strategy's sizes, with the
+# shape the grading rules expect (sequentials under chapters, positions
+# unique among siblings, every odd case of score rows), and the same data
+# again when seeded twice with the same seed.
+#
+# Environment: LEARNERS (default 500) learners per course.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+LEARNERS=${LEARNERS:-500}
+
+need_cmd psql
+ADMIN=$(require_bin gradeq-admin)
+# The programs read conf/gradeq.conf relative to the working directory.
+cd "$GRADEQ_SRC"
+
+# dump_md5: one md5 over every input table, rows in a fixed order, without
+# the bigserial ids (a replace gives new ones).
+dump_md5() {
+	psql_q "SELECT md5(string_agg(t, E'\n' ORDER BY t)) FROM (
+	  SELECT 'c|' || x::text AS t FROM courses x
+	  UNION ALL SELECT 'b|' || x::text FROM course_blocks x
+	  UNION ALL SELECT 'e|' || x::text FROM (SELECT user_id, course_id, is_active, mode,
+	    created FROM student_courseenrollment) x
+	  UNION ALL SELECT 's|' || x::text FROM (SELECT student_id, course_id, module_state_key,
+	    module_type, grade, max_grade, created, modified FROM courseware_studentmodule) x
+	) d"
+}
+
+fresh_db
+assert_ok "migrate" "$ADMIN" migrate --with-input-tables >/dev/null
+start=$SECONDS
+assert_ok "seed" "$ADMIN" seed --courses small,medium,large --learners "$LEARNERS" --seed 7 >/dev/null
+log "seeded 3 x $LEARNERS learners in $((SECONDS - start)) s"
+
+# --- counts --------------------------------------------------------------
+assert_eq "courses" \
+	"course-v1:gradeq+large1+2026,course-v1:gradeq+medium1+2026,course-v1:gradeq+small1+2026" \
+	"$(psql_q "SELECT string_agg(course_id, ',' ORDER BY course_id) FROM courses")"
+assert_eq "enrollments" $((3 * LEARNERS)) "$(psql_q "SELECT count(*) FROM student_courseenrollment")"
+assert_eq "enrollments per course" "$LEARNERS" \
+	"$(psql_q "SELECT DISTINCT count(*) FROM student_courseenrollment GROUP BY course_id")"
+while IFS='|' read -r course n; do
+	case $course in
+	*+small1+*) lo=8 hi=12 ;;
+	*+medium1+*) lo=36 hi=44 ;;
+	*+large1+*) lo=110 hi=130 ;;
+	*) die "unexpected course '$course'" ;;
+	esac
+	((n >= lo && n <= hi)) || die "$course: $n sequentials, expected $lo..$hi"
+done < <(psql_q "SELECT course_id, count(*) FROM course_blocks WHERE block_type = 'sequential'
+		 GROUP BY 1")
+assert_eq "courses with problems" 3 \
+	"$(psql_q "SELECT count(DISTINCT course_id) FROM course_blocks WHERE block_type = 'problem'")"
+
+# --- structure -------------------------------------------------------------
+assert_eq "one course block per course" 3 \
+	"$(psql_q "SELECT count(*) FROM course_blocks WHERE block_type = 'course' AND parent_key IS NULL")"
+assert_eq "sequentials not under a chapter" 0 \
+	"$(psql_q "SELECT count(*) FROM course_blocks s LEFT JOIN course_blocks p
+		 ON p.course_id = s.course_id AND p.usage_key = s.parent_key
+		 WHERE s.block_type = 'sequential' AND p.block_type IS DISTINCT FROM 'chapter'")"
+assert_eq "blocks with a missing parent" 0 \
+	"$(psql_q "SELECT count(*) FROM course_blocks s LEFT JOIN course_blocks p
+		 ON p.course_id = s.course_id AND p.usage_key = s.parent_key
+		 WHERE s.parent_key IS NOT NULL AND p.usage_key IS NULL")"
+assert_eq "positions shared by siblings" 0 \
+	"$(psql_q "SELECT count(*) FROM (SELECT 1 FROM course_blocks
+		 GROUP BY course_id, parent_key, position HAVING count(*) > 1) d")"
+assert_eq "graded subsections of each type" "Final Exam|3,Homework|3,Lab|3,Midterm Exam|3" \
+	"$(psql_q "SELECT string_agg(format || '|' || n, ',' ORDER BY format) FROM (
+		 SELECT format, count(DISTINCT course_id) n FROM course_blocks
+		 WHERE block_type = 'sequential' AND graded AND format IN
+		 ('Homework', 'Lab', 'Midterm Exam', 'Final Exam') GROUP BY 1) d")"
+assert_eq "problem mix (weight NULL, weight 0, max_score NULL, ungraded)" "t|t|t|t" \
+	"$(psql_q "SELECT bool_or(weight IS NULL), bool_or(weight = 0), bool_or(max_score IS NULL),
+		 bool_or(NOT graded) FROM course_blocks WHERE block_type = 'problem'")"
+assert_eq "letter grades in the medium course" "t" \
+	"$(psql_q "SELECT grading_policy->'GRADE_CUTOFFS' ? 'A' FROM courses
+		 WHERE course_id LIKE '%+medium1+%'")"
+assert_match "course version" '^v1-[0-9a-f]{16}$' \
+	"$(psql_q "SELECT version FROM courses WHERE course_id LIKE '%+small1+%'")"
+
+# --- learners and scores -----------------------------------------------------
+assert_ge "learners in more than one course" 1 \
+	"$(psql_q "SELECT count(*) FROM (SELECT user_id FROM student_courseenrollment
+		 GROUP BY 1 HAVING count(*) > 1) d")"
+IFS='|' read -r rows grade_null max_null max_zero over < <(psql_q "SELECT count(*),
+	count(*) FILTER (WHERE grade IS NULL), count(*) FILTER (WHERE max_grade IS NULL),
+	count(*) FILTER (WHERE max_grade = 0), count(*) FILTER (WHERE grade > max_grade OR grade < 0)
+	FROM courseware_studentmodule")
+assert_ge "score rows" $((LEARNERS * 3)) "$rows"
+assert_ge "rows with grade NULL" 1 "$grade_null"
+assert_ge "rows with max_grade NULL" 1 "$max_null"
+assert_ge "rows with max_grade 0" 1 "$max_zero"
+assert_eq "grades out of [0, max_grade]" 0 "$over"
+assert_eq "score rows of no problem of the course" 0 \
+	"$(psql_q "SELECT count(*) FROM courseware_studentmodule m LEFT JOIN course_blocks b
+		 ON b.course_id = m.course_id AND b.usage_key = m.module_state_key
+		 AND b.block_type = 'problem' WHERE b.usage_key IS NULL")"
+assert_eq "score rows of no enrollment" 0 \
+	"$(psql_q "SELECT count(*) FROM courseware_studentmodule m LEFT JOIN student_courseenrollment e
+		 ON e.course_id = m.course_id AND e.user_id = m.student_id WHERE e.id IS NULL")"
+assert_ge "problems unattempted (learner-problem pairs without a row)" 1 \
+	"$(psql_q "SELECT (SELECT sum(p.n * e.n) FROM
+		 (SELECT course_id, count(*) n FROM course_blocks WHERE block_type = 'problem' GROUP BY 1) p
+		 JOIN (SELECT course_id, count(*) n FROM student_courseenrollment GROUP BY 1) e
+		 USING (course_id)) - $rows")"
+
+# --- the same seed gives the same data ----------------------------------------
+first=$(dump_md5)
+assert_ok "seed again" "$ADMIN" seed --courses small,medium,large --learners "$LEARNERS" --seed 7 \
+	--replace >/dev/null
+assert_eq "data after seeding twice" "$first" "$(dump_md5)"
+assert_eq "enrollments after seeding twice" $((3 * LEARNERS)) \
+	"$(psql_q "SELECT count(*) FROM student_courseenrollment")"
+
+# --- another course beside them: a non-ASCII id, the others untouched ---------
+assert_ok "seed a non-ASCII course" "$ADMIN" seed --courses small --learners 20 --seed 8 \
+	--prefix 'course-v1:gradéq+' --replace >/dev/null
+assert_eq "non-ASCII course" "20|t" \
+	"$(psql_q "SELECT count(*), bool_and(b.ok) FROM student_courseenrollment e,
+		 (SELECT bool_and(usage_key LIKE 'block-v1:gradéq+small1+2026+type@%') ok
+		  FROM course_blocks WHERE course_id = 'course-v1:gradéq+small1+2026') b
+		 WHERE e.course_id = 'course-v1:gradéq+small1+2026'")"
+psql_q "DELETE FROM courseware_studentmodule WHERE course_id = 'course-v1:gradéq+small1+2026';
+	DELETE FROM student_courseenrollment WHERE course_id = 'course-v1:gradéq+small1+2026';
+	DELETE FROM course_blocks WHERE course_id = 'course-v1:gradéq+small1+2026';
+	DELETE FROM courses WHERE course_id = 'course-v1:gradéq+small1+2026'" >/dev/null
+assert_eq "other courses untouched" "$first" "$(dump_md5)"
+
+log "ok"
