@@ -340,13 +340,19 @@ int gradeq_broker_queue_info(struct gradeq_broker *b, const char *queue, uint32_
 	return 0;
 }
 
-int gradeq_broker_queue_delete(struct gradeq_broker *b, const char *queue, bool force)
+int gradeq_broker_queue_delete(struct gradeq_broker *b, const char *queue, uint32_t *deleted)
 {
+	amqp_queue_delete_ok_t *ok;
 	char what[300];
+	int rc;
 
-	amqp_queue_delete(b->conn, CHANNEL, amqp_cstring_bytes(queue), !force, !force);
+	/* quorum queues refuse if-unused and if-empty: callers check first */
+	ok = amqp_queue_delete(b->conn, CHANNEL, amqp_cstring_bytes(queue), 0, 0);
 	snprintf(what, sizeof(what), "deleting queue '%s'", queue);
-	return reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	if (!rc && deleted)
+		*deleted = ok ? ok->message_count : 0;
+	return rc;
 }
 
 int gradeq_broker_confirm_mode(struct gradeq_broker *b, int window)

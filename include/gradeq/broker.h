@@ -55,9 +55,11 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 int gradeq_broker_queue_info(struct gradeq_broker *b, const char *queue, uint32_t *ready,
 			     uint32_t *consumers) GRADEQ_MUST_CHECK;
 
-/* Deletes a queue (only when unused and empty, unless force). */
+/* Deletes a queue whatever it holds (quorum queues support no if-unused
+ * or if-empty: check with gradeq_broker_queue_info first); *deleted gets
+ * how many messages went with it (may be NULL). */
 int gradeq_broker_queue_delete(struct gradeq_broker *b, const char *queue,
-			       bool force) GRADEQ_MUST_CHECK;
+			       uint32_t *deleted) GRADEQ_MUST_CHECK;
 
 /* Puts the channel in confirm mode; window = confirms kept in flight. */
 int gradeq_broker_confirm_mode(struct gradeq_broker *b, int window) GRADEQ_MUST_CHECK;

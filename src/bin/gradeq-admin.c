@@ -24,7 +24,16 @@ static const char usage[] =
 	"  release list                    releases with their states and queues\n"
 	"  release promote R               make R the release publishers use; the\n"
 	"                                  previous one starts draining\n"
-	"  release retire R                delete a drained release's queues\n"
+	"  release retire R [--move-dead-to R2]\n"
+	"                                  delete a drained release's queues and mark\n"
+	"                                  it retired; refuses while its queues hold\n"
+	"                                  work or consumers, or dead letters (unless\n"
+	"                                  moved, confirmed, to R2's dead queue)\n"
+	"  cancel RUN [--yes]              cancel a run: consumers ack its pending jobs\n"
+	"                                  without grading them; committed grades stay\n"
+	"  purge-history --older-than DUR [--yes]\n"
+	"                                  delete finished runs, their jobs and events\n"
+	"                                  older than DUR (e.g. 90d, 12h); never grades\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE   configuration file (default " GRADEQ_DEFAULT_CONF ")\n"
@@ -354,13 +363,336 @@ out:
 	return 0;
 }
 
+/* Asks on a terminal; without one (scripts) the command goes ahead. */
+static bool confirmed(const char *question, bool yes)
+{
+	char line[16];
+
+	if (yes || !isatty(STDIN_FILENO))
+		return true;
+	fprintf(stderr, "%s [y/N] ", question);
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	return line[0] == 'y' || line[0] == 'Y';
+}
+
+/* Parses 90d, 12h, 30m, 45s (or bare seconds) into seconds. */
+static int parse_duration(const char *s, long *secs)
+{
+	char *end = NULL;
+	long v = strtol(s, &end, 10), mul = 1;
+
+	if (end == s || v < 0)
+		return GRADEQ_ERR_INVALID;
+	if (*end == 'd')
+		mul = 86400;
+	else if (*end == 'h')
+		mul = 3600;
+	else if (*end == 'm')
+		mul = 60;
+	else if (*end == 's' || *end == '\0')
+		mul = 1;
+	else
+		return GRADEQ_ERR_INVALID;
+	if (*end && end[1])
+		return GRADEQ_ERR_INVALID;
+	*secs = v * mul;
+	return 0;
+}
+
+static int cmd_cancel(struct admin *a, int argc, char **argv)
+{
+	const char *run = NULL;
+	bool yes = false;
+	const char *params[1];
+	PGresult *res;
+	int rc = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0)
+			yes = true;
+		else if (!run)
+			run = argv[i];
+		else {
+			gradeq_cli_error(&a->cli, "cancel: unexpected argument '%s'", argv[i]);
+			return 2;
+		}
+	}
+	if (!run) {
+		gradeq_cli_error(&a->cli, "usage: gradeq-admin cancel RUN [--yes]");
+		return 2;
+	}
+	if (!confirmed("Cancel the run's pending jobs?", yes))
+		return 1;
+	params[0] = run;
+	res = PQexecParams(gradeq_store_conn(a->st),
+			   "WITH r AS (UPDATE gradeq_runs SET state = 'canceled', finished_at = now()"
+			   " WHERE run_id::text = $1 AND state IN ('publishing', 'running')"
+			   " RETURNING run_id),"
+			   " ev AS (INSERT INTO gradeq_job_events (run_id, from_state, to_state, by)"
+			   " SELECT run_id, 'running', 'canceled', 'gradeq-admin' FROM r)"
+			   " SELECT (SELECT count(*) FROM r),"
+			   " (SELECT state FROM gradeq_runs WHERE run_id::text = $1)",
+			   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(a->st, res, "cancel");
+		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+	} else if (PQgetisnull(res, 0, 1)) {
+		gradeq_cli_error(&a->cli, "unknown run '%s'", run);
+		rc = 1;
+	} else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0 &&
+		   strcmp(PQgetvalue(res, 0, 1), "canceled") != 0) {
+		gradeq_cli_error(&a->cli, "run '%s' is already %s", run, PQgetvalue(res, 0, 1));
+		rc = 1;
+	} else if (a->json) {
+		printf("{\"run_id\":\"%s\",\"state\":\"canceled\"}\n", run);
+	} else {
+		printf("run %s canceled\n", run);
+	}
+	PQclear(res);
+	return rc ? 1 : 0;
+}
+
+static int cmd_purge_history(struct admin *a, int argc, char **argv)
+{
+	const char *older = NULL;
+	bool yes = false;
+	long secs = 0, total = 0;
+	char interval[32];
+	const char *params[1] = {interval};
+	PGresult *res;
+	int rc = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0)
+			yes = true;
+		else if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc)
+			older = argv[++i];
+		else {
+			gradeq_cli_error(&a->cli, "purge-history: unexpected argument '%s'", argv[i]);
+			return 2;
+		}
+	}
+	if (!older)
+		secs = (long)a->cli.cfg->retention_days * 86400;
+	else if (parse_duration(older, &secs)) {
+		gradeq_cli_error(&a->cli, "--older-than takes a duration like 90d, 12h, 30m, not '%s'",
+				 older);
+		return 2;
+	}
+	snprintf(interval, sizeof(interval), "%ld seconds", secs);
+	if (!yes) {
+		res = PQexecParams(gradeq_store_conn(a->st),
+				   "SELECT count(*) FROM gradeq_runs WHERE finished_at < now() - $1::interval"
+				   " AND state IN ('complete', 'failed', 'canceled')",
+				   1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			rc = gradeq_store_result_error(a->st, res, "purge-history");
+			gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+			PQclear(res);
+			return 1;
+		}
+		printf("would delete %s finished run(s) older than %s with their jobs and events;"
+		       " run again with --yes\n",
+		       PQgetvalue(res, 0, 0), interval);
+		PQclear(res);
+		return 0;
+	}
+	/* bounded batches: short transactions, no long locks on the tables */
+	for (;;) {
+		long n;
+
+		res = PQexecParams(gradeq_store_conn(a->st),
+				   "WITH r AS (SELECT run_id FROM gradeq_runs WHERE finished_at < now() -"
+				   " $1::interval AND state IN ('complete', 'failed', 'canceled') LIMIT 100),"
+				   " ev AS (DELETE FROM gradeq_job_events WHERE run_id IN (SELECT run_id FROM r)),"
+				   " d AS (DELETE FROM gradeq_runs WHERE run_id IN (SELECT run_id FROM r)"
+				   " RETURNING 1) SELECT count(*) FROM d",
+				   1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			rc = gradeq_store_result_error(a->st, res, "purge-history");
+			gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+			PQclear(res);
+			return 1;
+		}
+		n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		total += n;
+		if (n == 0)
+			break;
+	}
+	if (a->json)
+		printf("{\"deleted_runs\":%ld}\n", total);
+	else
+		printf("deleted %ld run(s) older than %s\n", total, interval);
+	return 0;
+}
+
+/* Moves every message of queue 'from' to exchange/key, each confirmed
+ * before the original is acked. */
+static int move_messages(struct gradeq_broker *src, struct gradeq_broker *dst, const char *from,
+			 const char *exchange, const char *key, long *moved)
+{
+	int rc;
+
+	*moved = 0;
+	for (;;) {
+		amqp_envelope_t env;
+
+		rc = gradeq_broker_get(src, from, &env);
+		if (rc == GRADEQ_ERR_NOT_FOUND)
+			return 0;
+		if (rc)
+			return rc;
+		rc = gradeq_broker_publish(dst, exchange, key, &env.message.properties,
+					   env.message.body.bytes, env.message.body.len);
+		if (!rc)
+			rc = gradeq_broker_wait_confirms(dst, 30000);
+		if (!rc)
+			rc = gradeq_broker_ack(src, env.delivery_tag);
+		amqp_destroy_envelope(&env);
+		if (rc)
+			return rc;
+		(*moved)++;
+	}
+}
+
+static int release_retire(struct admin *a, int argc, char **argv)
+{
+	struct gradeq_topology topo = gradeq_cli_topology(&a->cli);
+	struct gradeq_broker *b = NULL, *pub = NULL;
+	const char *name = NULL, *move_to = NULL;
+	char state[16], q[GRADEQ_NAME_MAX], key[GRADEQ_NAME_MAX];
+	uint32_t ready = 0, consumers = 0, lost = 0;
+	const char *params[1];
+	PGresult *res = NULL;
+	long moved = 0;
+	int rc;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--move-dead-to") == 0 && i + 1 < argc)
+			move_to = argv[++i];
+		else if (!name)
+			name = argv[i];
+		else {
+			gradeq_cli_error(&a->cli, "release retire: unexpected argument '%s'", argv[i]);
+			return 2;
+		}
+	}
+	if (!name) {
+		gradeq_cli_error(&a->cli, "usage: gradeq-admin release retire R [--move-dead-to R2]");
+		return 2;
+	}
+	rc = gradeq_release_state(a->st, name, state);
+	if (rc)
+		goto out;
+	if (strcmp(state, "promoted") == 0) {
+		rc = gradeq_error(GRADEQ_ERR_STATE, "release '%s' is promoted: promote another first",
+				  name);
+		goto out;
+	}
+	rc = gradeq_cli_broker(&a->cli, name, &b);
+	if (rc)
+		goto out;
+	/* every queue must be idle: work and retry tiers empty, no consumers */
+	for (int i = -1; i < topo.nretry_tiers; i++) {
+		if (i < 0)
+			gradeq_work_queue(q, name);
+		else
+			gradeq_retry_queue(q, name, topo.retry_tiers[i]);
+		rc = gradeq_broker_queue_info(b, q, &ready, &consumers);
+		if (rc == GRADEQ_ERR_NOT_FOUND) {
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			goto out;
+		if (ready || consumers) {
+			rc = gradeq_error(GRADEQ_ERR_STATE,
+					  "release '%s' is not drained: queue '%s' has %u ready "
+					  "message(s) and %u consumer(s)",
+					  name, q, ready, consumers);
+			goto out;
+		}
+	}
+	rc = gradeq_broker_queue_info(b, gradeq_dead_queue(q, name), &ready, &consumers);
+	if (rc == GRADEQ_ERR_NOT_FOUND) {
+		rc = 0;
+		ready = 0;
+	}
+	if (rc)
+		goto out;
+	if (ready && !move_to) {
+		rc = gradeq_error(GRADEQ_ERR_STATE,
+				  "release '%s' has %u dead letter(s) in '%s': replay them, or give "
+				  "--move-dead-to R2",
+				  name, ready, q);
+		goto out;
+	}
+	if (ready) {
+		if (!gradeq_release_name_ok(move_to) || strcmp(move_to, name) == 0) {
+			rc = gradeq_error(GRADEQ_ERR_INVALID, "bad --move-dead-to release '%s'", move_to);
+			goto out;
+		}
+		rc = gradeq_cli_broker(&a->cli, move_to, &pub);
+		if (!rc)
+			rc = gradeq_broker_declare(pub, move_to, &topo);
+		if (!rc)
+			rc = gradeq_broker_confirm_mode(pub, 64);
+		if (!rc)
+			rc = move_messages(b, pub, q, GRADEQ_DEAD_EXCHANGE, gradeq_work_key(key, move_to),
+					   &moved);
+		if (rc)
+			goto out;
+	}
+	for (int i = -2; i < topo.nretry_tiers; i++) {
+		if (i == -2)
+			gradeq_dead_queue(q, name);
+		else if (i == -1)
+			gradeq_work_queue(q, name);
+		else
+			gradeq_retry_queue(q, name, topo.retry_tiers[i]);
+		rc = gradeq_broker_queue_delete(b, q, &lost);
+		if (rc == GRADEQ_ERR_NOT_FOUND)
+			rc = 0;
+		if (rc)
+			goto out;
+		/* a message that arrived between the check and the delete */
+		if (lost)
+			log_error("event=retire_lost queue=%s messages=%u", q, lost);
+	}
+	params[0] = name;
+	res = PQexecParams(gradeq_store_conn(a->st),
+			   "UPDATE gradeq_releases SET state = 'retired', updated_at = now()"
+			   " WHERE name = $1",
+			   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = gradeq_store_result_error(a->st, res, "retire");
+		goto out;
+	}
+	if (moved)
+		printf("moved %ld dead letter(s) to release %s\n", moved, move_to);
+	printf("release %s retired\n", name);
+out:
+	PQclear(res);
+	gradeq_broker_free(b);
+	gradeq_broker_free(pub);
+	if (rc) {
+		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_release(struct admin *a, int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "list") == 0)
 		return release_list(a);
 	if (argc == 3 && strcmp(argv[1], "promote") == 0)
 		return release_promote(a, argv[2]);
-	gradeq_cli_error(&a->cli, "usage: gradeq-admin release (list | promote R)");
+	if (argc >= 3 && strcmp(argv[1], "retire") == 0)
+		return release_retire(a, argc, argv);
+	gradeq_cli_error(&a->cli, "usage: gradeq-admin release (list | promote R | retire R)");
 	return 2;
 }
 
@@ -405,7 +737,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "states") == 0)
 		return cmd_states(&a);
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "seed") && strcmp(cmd, "status") &&
-	    strcmp(cmd, "release")) {
+	    strcmp(cmd, "release") && strcmp(cmd, "cancel") && strcmp(cmd, "purge-history")) {
 		gradeq_cli_error(&a.cli, "unknown command '%s' (see gradeq-admin --help)", cmd);
 		return 2;
 	}
@@ -422,6 +754,10 @@ int main(int argc, char **argv)
 		status = cmd_seed(&a, argc, argv);
 	else if (strcmp(cmd, "status") == 0)
 		status = cmd_status(&a, argc, argv);
+	else if (strcmp(cmd, "cancel") == 0)
+		status = cmd_cancel(&a, argc, argv);
+	else if (strcmp(cmd, "purge-history") == 0)
+		status = cmd_purge_history(&a, argc, argv);
 	else
 		status = cmd_release(&a, argc, argv);
 out:
