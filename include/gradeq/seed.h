@@ -48,7 +48,8 @@ struct gradeq_seed_stats {
  * enrollments is refused with GRADEQ_ERR_STATE before anything of it is
  * written; with it, the course's rows are deleted from the four input tables
  * first, so seeding twice with the same options leaves the same data (ids of
- * the bigserial columns aside). Courses committed before an error stay.
+ * the bigserial columns aside). The four tables are ANALYZEd at the end.
+ * Courses committed before an error stay.
  * Returns 0, GRADEQ_ERR_INVALID (unknown class, learners out of range, no
  * class), GRADEQ_ERR_NOMEM, or the store's error for a failed statement;
  * stats (may be NULL) counts what was committed. */
