@@ -1194,6 +1194,28 @@ static int seed_one(struct gradeq_store *st, const struct gradeq_seed_course *c,
 	return rc;
 }
 
+/* The input tables are created only on request: say so rather than let the
+ * first DELETE or COPY fail on a missing relation. */
+static int check_tables(struct gradeq_store *st)
+{
+	PGresult *res = NULL;
+	int rc;
+
+	rc = exec_params(st,
+			 "SELECT to_regclass('courses') IS NOT NULL"
+			 " AND to_regclass('course_blocks') IS NOT NULL"
+			 " AND to_regclass('student_courseenrollment') IS NOT NULL"
+			 " AND to_regclass('courseware_studentmodule') IS NOT NULL",
+			 0, NULL, "cannot look for the input tables", &res);
+	if (rc)
+		return rc;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+		rc = gradeq_error(GRADEQ_ERR_STATE, "the input tables do not exist (create them with"
+						    " 'gradeq-admin migrate --with-input-tables')");
+	PQclear(res);
+	return rc;
+}
+
 static double now_seconds(void)
 {
 	struct timespec ts;
@@ -1231,6 +1253,7 @@ int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
 			return gradeq_error(GRADEQ_ERR_INVALID,
 					    "unknown course class '%s' (small, medium, large)",
 					    o->classes[i] ? o->classes[i] : "");
+	rc = check_tables(st);
 	for (size_t i = 0; i < o->nclasses && !rc; i++) {
 		struct gradeq_seed_course *c = NULL;
 		struct gradeq_seed_stats s;

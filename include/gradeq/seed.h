@@ -51,7 +51,8 @@ struct gradeq_seed_stats {
  * the bigserial columns aside). The four tables are ANALYZEd at the end.
  * Courses committed before an error stay.
  * Returns 0, GRADEQ_ERR_INVALID (unknown class, learners out of range, no
- * class), GRADEQ_ERR_NOMEM, or the store's error for a failed statement;
+ * class), GRADEQ_ERR_STATE (input tables missing, or data there without
+ * replace), GRADEQ_ERR_NOMEM, or the store's error for a failed statement;
  * stats (may be NULL) counts what was committed. */
 int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
 		    struct gradeq_seed_stats *stats) GRADEQ_MUST_CHECK;
