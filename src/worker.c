@@ -681,8 +681,11 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 		 " SELECT %s::uuid, run_id, 'in_progress', 'complete', %s FROM j)"
 		 " UPDATE gradeq_runs r SET jobs_complete = r.jobs_complete + 1,"
 		 " learners_complete = r.learners_complete + j.learners,"
+		 /* the last job settles the run: failed when any of its jobs is dead,
+		  * whichever order they ended in */
 		 " state = CASE WHEN r.state = 'running' AND r.jobs_complete + 1 + r.jobs_dead"
-		 "  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN 'complete'"
+		 "  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN"
+		 "  CASE WHEN r.jobs_dead > 0 THEN 'failed' ELSE 'complete' END"
 		 "  ELSE r.state END,"
 		 " finished_at = CASE WHEN r.state = 'running' AND r.jobs_complete + 1 + r.jobs_dead"
 		 "  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN now()"
@@ -805,7 +808,10 @@ int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id, co
 		"  SELECT $1::uuid, j.run_id, (SELECT state FROM old), $2, $3 FROM j)"
 		" UPDATE gradeq_runs r SET jobs_dead = r.jobs_dead + 1,"
 		"  state = CASE WHEN r.state = 'running' AND r.jobs_complete + r.jobs_dead + 1"
-		"   + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN 'failed' ELSE r.state END"
+		"   + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN 'failed' ELSE r.state END,"
+		"  finished_at = CASE WHEN r.state = 'running' AND r.jobs_complete + r.jobs_dead + 1"
+		"   + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN now()"
+		"   ELSE r.finished_at END"
 		" FROM j WHERE $2 = 'dead' AND r.run_id = j.run_id",
 		3, NULL, params, NULL, NULL, 0);
 	int rc = 0;
