@@ -547,6 +547,7 @@ int gradeq_job_decode(const void *buf, size_t len, struct gradeq_job **out, char
 	ret = decode_map(&msg.data.via.map, job, err, errlen);
 	if (ret < 0)
 		goto out;
+	job->body_bytes = len;
 	*out = job;
 	job = NULL;
 out:

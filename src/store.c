@@ -86,6 +86,10 @@ static const char *const migrations[] = {
 	" from_state text, to_state text NOT NULL, at timestamptz NOT NULL DEFAULT now(),"
 	" by text NOT NULL DEFAULT '', detail text);"
 	"CREATE INDEX gradeq_job_events_run ON gradeq_job_events (run_id, at);",
+	/* 2: the rest of the per-job timings (commit, body size) for tools/bench
+	 * and gradeq-admin plan */
+	"ALTER TABLE gradeq_jobs ADD COLUMN IF NOT EXISTS ms_commit float8,"
+	" ADD COLUMN IF NOT EXISTS body_bytes int;",
 };
 
 #define NMIGRATIONS (int)(sizeof(migrations) / sizeof(migrations[0]))

@@ -23,6 +23,7 @@ struct gradeq_job {
 	size_t nusers;
 	int64_t created_us; /* when the producer cut the batch */
 	uint32_t seq;       /* batch number within the course, from 0 */
+	size_t body_bytes;  /* size of the decoded body; 0 when not decoded */
 };
 
 /* Body layout, a msgpack map with string keys (order is not significant):
@@ -49,7 +50,7 @@ int gradeq_job_encode(const struct gradeq_job *job, int schema, char **buf,
  * with gradeq_job_free(); NULL on error. err (may be NULL) gets one line.
  * Safe on hostile bytes: memory is bounded by a small multiple of len.
  * UUIDs come back in lower case; a schema 1 job has created_us = seq = 0;
- * an empty user list gives nusers = 0 and user_ids = NULL. */
+ * an empty user list gives nusers = 0 and user_ids = NULL; body_bytes = len. */
 int gradeq_job_decode(const void *buf, size_t len, struct gradeq_job **out, char *err,
 		      size_t errlen) GRADEQ_MUST_CHECK;
 

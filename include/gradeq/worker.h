@@ -25,7 +25,10 @@ struct gradeq_job_stats {
 	int skipped;      /* ids in the job no longer enrolled */
 	int subsections;
 	long score_rows;
-	double ms_load, ms_fetch, ms_compute, ms_write, ms_total;
+	long body_bytes;  /* the job's message body */
+	/* load: course structure (0 when cached); fetch: score read without the
+	 * grading inside it; compute: grading; write: COPY and upserts; commit */
+	double ms_load, ms_fetch, ms_compute, ms_write, ms_commit, ms_total;
 };
 
 /* A worker owns a cache of up to cache_size courses. consumer names it in
