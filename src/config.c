@@ -84,7 +84,7 @@ static const int default_retry_tiers[] = {5, 30, 300};
 
 static const struct setting settings[] = {
 	{.name = "amqp_url", .type = CF_STR, .offset = OFF(amqp_url),
-	 .def_str = "amqp://guest:guest@127.0.0.1:5672/", .check = check_amqp_url, .secret = true,
+	 .def_str = "amqp://guest:guest@127.0.0.1:5672", .check = check_amqp_url, .secret = true,
 	 .doc = "broker URL amqp://user:pass@host:port/vhost; GRADEQ_AMQP_URL overrides"},
 	{.name = "amqp_password_file", .type = CF_STR, .offset = OFF(amqp_password_file),
 	 .def_str = "", .empty_null = true, .check = check_readable,

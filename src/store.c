@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gradeq/log.h"
+#include "gradeq/states.h"
 
 struct gradeq_store {
 	PGconn *conn;
@@ -90,6 +91,26 @@ static const char *const migrations[] = {
 	 * and gradeq-admin plan */
 	"ALTER TABLE gradeq_jobs ADD COLUMN IF NOT EXISTS ms_commit float8,"
 	" ADD COLUMN IF NOT EXISTS body_bytes int;",
+	/* 3: the database enforces the state machines of src/states.c; migrate
+	 * refills gradeq_state_transitions from that table on every run */
+	"CREATE TABLE gradeq_state_transitions ("
+	" kind text NOT NULL, from_state text NOT NULL, to_state text NOT NULL,"
+	" PRIMARY KEY (kind, from_state, to_state));"
+	"CREATE FUNCTION gradeq_check_transition() RETURNS trigger LANGUAGE plpgsql AS $$"
+	" BEGIN"
+	"  IF NOT EXISTS (SELECT 1 FROM gradeq_state_transitions WHERE kind = TG_ARGV[0]"
+	"   AND from_state = OLD.state AND to_state = NEW.state) THEN"
+	"   RAISE EXCEPTION 'illegal % transition % -> %', TG_ARGV[0], OLD.state, NEW.state"
+	"    USING ERRCODE = 'check_violation';"
+	"  END IF;"
+	"  RETURN NEW;"
+	" END $$;"
+	"CREATE TRIGGER gradeq_jobs_transition BEFORE UPDATE OF state ON gradeq_jobs"
+	" FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)"
+	" EXECUTE FUNCTION gradeq_check_transition('job');"
+	"CREATE TRIGGER gradeq_runs_transition BEFORE UPDATE OF state ON gradeq_runs"
+	" FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)"
+	" EXECUTE FUNCTION gradeq_check_transition('run');",
 };
 
 #define NMIGRATIONS (int)(sizeof(migrations) / sizeof(migrations[0]))
@@ -231,6 +252,36 @@ out:
 	return rc;
 }
 
+/* Refills gradeq_state_transitions from the tables of src/states.c, so the
+ * trigger enforces exactly what the code declares. */
+static int sync_transitions(struct gradeq_store *st)
+{
+	static const char *const kinds[] = {"run", "job"};
+	char sql[8192];
+	size_t len;
+	int rc;
+
+	len = (size_t)snprintf(sql, sizeof(sql),
+			       "BEGIN; DELETE FROM gradeq_state_transitions;"
+			       " INSERT INTO gradeq_state_transitions VALUES ");
+	for (int k = 0; k < 2; k++) {
+		size_t n;
+		const struct gradeq_transition *t =
+			gradeq_transitions(k ? GRADEQ_STATE_JOB : GRADEQ_STATE_RUN, &n);
+
+		for (size_t i = 0; i < n && len < sizeof(sql); i++)
+			len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s('%s','%s','%s')",
+						k || i ? "," : "", kinds[k], t[i].from, t[i].to);
+	}
+	if (len + 16 >= sizeof(sql))
+		return gradeq_error(GRADEQ_ERR_INVALID, "state transition table too large");
+	snprintf(sql + len, sizeof(sql) - len, "; COMMIT");
+	rc = gradeq_store_exec(st, sql);
+	if (rc)
+		exec_quietly(st, "ROLLBACK");
+	return rc;
+}
+
 int gradeq_store_migrate(struct gradeq_store *st, bool with_input, int *applied)
 {
 	int rc, version = 0, ran = 0;
@@ -286,6 +337,8 @@ int gradeq_store_migrate(struct gradeq_store *st, bool with_input, int *applied)
 		log_info("event=migrated version=%d", v);
 		ran++;
 	}
+	if (!rc && NMIGRATIONS >= 3)
+		rc = sync_transitions(st);
 out:
 	exec_quietly(st, "SELECT pg_advisory_unlock(7365)");
 	if (applied)

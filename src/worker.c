@@ -682,7 +682,7 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 		 "WITH j AS (UPDATE gradeq_jobs SET state = 'complete', finished_at = now(),"
 		 " ms_load = %.3f, ms_fetch = %.3f, ms_compute = %.3f, graded = %d, skipped = %d,"
 		 " subsections = %d, score_rows = %ld"
-		 " WHERE job_id = %s::uuid AND state NOT IN ('complete', 'canceled', 'discarded')"
+		 " WHERE job_id = %s::uuid AND state = 'in_progress'"
 		 " RETURNING run_id, learners),"
 		 " ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
 		 " SELECT %s::uuid, run_id, 'in_progress', 'complete', %s FROM j)"

@@ -9,6 +9,7 @@
 #include "gradeq/log.h"
 #include "gradeq/job.h"
 #include "gradeq/seed.h"
+#include "gradeq/states.h"
 
 static const char usage[] =
 	"Usage: gradeq-admin [-c FILE] [--json] COMMAND [ARGS]\n"
@@ -20,7 +21,7 @@ static const char usage[] =
 	"       [--replace]                generate demo courses, learners and scores\n"
 	"  status [RUN]                    runs with jobs and learners by state, and the\n"
 	"                                  queue depths of each release\n"
-	"  states                          the run and job state machines\n"
+	"  states [--json]                 the run and job state machines\n"
 	"  release list                    releases with their states and queues\n"
 	"  release promote R               make R the release publishers use; the\n"
 	"                                  previous one starts draining\n"
@@ -235,20 +236,30 @@ static int cmd_status(struct admin *a, int argc, char **argv)
 	return rc;
 }
 
+/* The state machines, from the one table the code and the database's
+ * transition trigger share (src/states.c). */
 static int cmd_states(struct admin *a)
 {
-	static const char json[] =
-		"{\"run\":{\"publishing\":[\"running\",\"complete\",\"failed\",\"canceled\"],"
-		"\"running\":[\"complete\",\"failed\",\"canceled\"],\"complete\":[],\"failed\":[],"
-		"\"canceled\":[]},"
-		"\"job\":{\"pending\":[\"in_progress\",\"canceled\",\"retrying\",\"dead\"],"
-		"\"in_progress\":[\"complete\",\"retrying\",\"dead\",\"canceled\",\"in_progress\"],"
-		"\"retrying\":[\"in_progress\",\"dead\",\"canceled\"],"
-		"\"dead\":[\"pending\",\"discarded\"],\"complete\":[],\"canceled\":[],"
-		"\"discarded\":[]}}";
+	char *json = gradeq_states_json();
+	size_t n;
 
-	(void)a;
-	puts(json);
+	if (!json) {
+		gradeq_cli_error(&a->cli, "out of memory");
+		return 1;
+	}
+	if (a->json) {
+		puts(json);
+	} else {
+		for (int k = 0; k < 2; k++) {
+			const struct gradeq_transition *t =
+				gradeq_transitions(k ? GRADEQ_STATE_JOB : GRADEQ_STATE_RUN, &n);
+
+			printf("%s states:\n", k ? "job" : "run");
+			for (size_t i = 0; i < n; i++)
+				printf("  %-11s -> %-11s  %s\n", t[i].from, t[i].to, t[i].why);
+		}
+	}
+	free(json);
 	return 0;
 }
 

@@ -114,7 +114,7 @@ static void expect_error(struct fixture *f, const char *text, int line, const ch
 
 static void assert_defaults(const struct gradeq_config *c)
 {
-	assert_string_equal(c->amqp_url, "amqp://guest:guest@127.0.0.1:5672/");
+	assert_string_equal(c->amqp_url, "amqp://guest:guest@127.0.0.1:5672");
 	assert_null(c->amqp_password_file);
 	assert_string_equal(c->pg_dsn, "");
 	assert_null(c->release);

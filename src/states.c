@@ -1,0 +1,150 @@
+#include "gradeq/states.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const run_states[] = {"publishing", "running", "complete", "failed",
+					 "canceled", NULL};
+static const char *const job_states[] = {"pending",  "in_progress", "retrying",  "complete",
+					 "dead",     "canceled",    "discarded", NULL};
+
+static const struct gradeq_transition run_transitions[] = {
+	{"publishing", "running", "every job is confirmed by the broker"},
+	{"publishing", "complete", "consumers finished every job before publishing ended"},
+	{"publishing", "failed", "publishing broke off"},
+	{"publishing", "canceled", "gradeq-admin cancel"},
+	{"running", "complete", "the last job completed"},
+	{"running", "failed", "the last job ended and some are dead"},
+	{"running", "canceled", "gradeq-admin cancel"},
+	{"failed", "running", "gradeq-replay sent dead jobs back"},
+};
+
+static const struct gradeq_transition job_transitions[] = {
+	{"pending", "in_progress", "a consumer took the job"},
+	{"retrying", "in_progress", "a consumer took the job again"},
+	{"in_progress", "in_progress", "redelivered after its consumer died"},
+	{"in_progress", "complete", "grades committed"},
+	{"in_progress", "retrying", "transient failure: sent to the next retry tier"},
+	{"pending", "retrying", "transient failure before the job started"},
+	{"in_progress", "dead", "permanent failure or retries exhausted"},
+	{"pending", "dead", "permanent failure before the job started"},
+	{"retrying", "dead", "retries exhausted"},
+	{"pending", "canceled", "its run was canceled"},
+	{"retrying", "canceled", "its run was canceled"},
+	{"in_progress", "canceled", "its run was canceled"},
+	{"dead", "pending", "gradeq-replay replay"},
+	{"dead", "discarded", "gradeq-replay purge"},
+};
+
+const char *const *gradeq_states(enum gradeq_state_kind kind)
+{
+	return kind == GRADEQ_STATE_RUN ? run_states : job_states;
+}
+
+const struct gradeq_transition *gradeq_transitions(enum gradeq_state_kind kind, size_t *n)
+{
+	if (kind == GRADEQ_STATE_RUN) {
+		*n = sizeof(run_transitions) / sizeof(run_transitions[0]);
+		return run_transitions;
+	}
+	*n = sizeof(job_transitions) / sizeof(job_transitions[0]);
+	return job_transitions;
+}
+
+bool gradeq_transition_allowed(enum gradeq_state_kind kind, const char *from, const char *to)
+{
+	size_t n;
+	const struct gradeq_transition *t = gradeq_transitions(kind, &n);
+
+	if (!from || !to)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(t[i].from, from) == 0 && strcmp(t[i].to, to) == 0)
+			return true;
+	return false;
+}
+
+bool gradeq_state_final(enum gradeq_state_kind kind, const char *state)
+{
+	size_t n;
+	const struct gradeq_transition *t = gradeq_transitions(kind, &n);
+	bool known = false;
+
+	for (const char *const *s = gradeq_states(kind); *s; s++)
+		if (strcmp(*s, state) == 0)
+			known = true;
+	if (!known)
+		return false;
+	/* final: nothing leaves it but an operator's action */
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(t[i].from, state) == 0 && strncmp(t[i].why, "gradeq-", 7) != 0)
+			return false;
+	return true;
+}
+
+/* Appends formatted text; keeps *buf NUL-terminated, grows it. */
+static int put(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (*len + n + 1 > *cap) {
+		size_t ncap = (*len + n + 1) * 2;
+		char *nb = realloc(*buf, ncap);
+
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = ncap;
+	}
+	memcpy(*buf + *len, s, n + 1);
+	*len += n;
+	return 0;
+}
+
+static int machine_json(char **buf, size_t *len, size_t *cap, enum gradeq_state_kind kind)
+{
+	const struct gradeq_transition *t;
+	char line[512];
+	size_t n;
+	int rc = put(buf, len, cap, "{\"states\":[");
+
+	for (const char *const *s = gradeq_states(kind); !rc && *s; s++) {
+		snprintf(line, sizeof(line), "%s\"%s\"", s == gradeq_states(kind) ? "" : ",", *s);
+		rc = put(buf, len, cap, line);
+	}
+	rc = rc ? rc : put(buf, len, cap, "],\"final\":[");
+	{
+		bool first = true;
+
+		for (const char *const *s = gradeq_states(kind); !rc && *s; s++) {
+			if (!gradeq_state_final(kind, *s))
+				continue;
+			snprintf(line, sizeof(line), "%s\"%s\"", first ? "" : ",", *s);
+			first = false;
+			rc = put(buf, len, cap, line);
+		}
+	}
+	rc = rc ? rc : put(buf, len, cap, "],\"transitions\":[");
+	t = gradeq_transitions(kind, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		snprintf(line, sizeof(line), "%s{\"from\":\"%s\",\"to\":\"%s\",\"why\":\"%s\"}",
+			 i ? "," : "", t[i].from, t[i].to, t[i].why);
+		rc = put(buf, len, cap, line);
+	}
+	return rc ? rc : put(buf, len, cap, "]}");
+}
+
+char *gradeq_states_json(void)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (put(&buf, &len, &cap, "{\"run\":") || machine_json(&buf, &len, &cap, GRADEQ_STATE_RUN) ||
+	    put(&buf, &len, &cap, ",\"job\":") || machine_json(&buf, &len, &cap, GRADEQ_STATE_JOB) ||
+	    put(&buf, &len, &cap, "}")) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
