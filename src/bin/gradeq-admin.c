@@ -1,5 +1,6 @@
 /* gradeq-admin: schema, demo data, status and the release registry. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 
 #include "gradeq/cli.h"
 #include "gradeq/log.h"
+#include "gradeq/events.h"
 #include "gradeq/job.h"
 #include "gradeq/seed.h"
 #include "gradeq/states.h"
@@ -22,6 +24,9 @@ static const char usage[] =
 	"  status [RUN]                    runs with jobs and learners by state, and the\n"
 	"                                  queue depths of each release\n"
 	"  states [--json]                 the run and job state machines\n"
+	"  events [--run RUN] [--count N]  follow the pushed state changes live\n"
+	"                                  (run.<id>.<state>, job.<state>); --json\n"
+	"                                  prints each event's JSON body\n"
 	"  release list                    releases with their states and queues\n"
 	"  release promote R               make R the release publishers use; the\n"
 	"                                  previous one starts draining\n"
@@ -695,6 +700,48 @@ out:
 	return 0;
 }
 
+static volatile sig_atomic_t events_stop;
+
+static void on_events_signal(int sig)
+{
+	(void)sig;
+	events_stop = 1;
+}
+
+static int cmd_events(struct admin *a, int argc, char **argv)
+{
+	struct gradeq_broker *b = NULL;
+	const char *run = NULL;
+	struct sigaction sa;
+	long count = 0;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--run") == 0 && i + 1 < argc) {
+			run = argv[++i];
+		} else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+			if (parse_int(a, "--count", argv[++i], 1, 1000000000L, &count))
+				return 2;
+		} else {
+			gradeq_cli_error(&a->cli, "events: unexpected argument '%s'", argv[i]);
+			return 2;
+		}
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_events_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	rc = gradeq_cli_broker(&a->cli, NULL, &b);
+	if (!rc)
+		rc = gradeq_events_follow(b, run, a->json, count, &events_stop);
+	gradeq_broker_free(b);
+	if (rc) {
+		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_release(struct admin *a, int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "list") == 0)
@@ -748,7 +795,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "states") == 0)
 		return cmd_states(&a);
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "seed") && strcmp(cmd, "status") &&
-	    strcmp(cmd, "release") && strcmp(cmd, "cancel") && strcmp(cmd, "purge-history")) {
+	    strcmp(cmd, "release") && strcmp(cmd, "cancel") && strcmp(cmd, "purge-history") &&
+	    strcmp(cmd, "events")) {
 		gradeq_cli_error(&a.cli, "unknown command '%s' (see gradeq-admin --help)", cmd);
 		return 2;
 	}
@@ -765,6 +813,8 @@ int main(int argc, char **argv)
 		status = cmd_seed(&a, argc, argv);
 	else if (strcmp(cmd, "status") == 0)
 		status = cmd_status(&a, argc, argv);
+	else if (strcmp(cmd, "events") == 0)
+		status = cmd_events(&a, argc, argv);
 	else if (strcmp(cmd, "cancel") == 0)
 		status = cmd_cancel(&a, argc, argv);
 	else if (strcmp(cmd, "purge-history") == 0)

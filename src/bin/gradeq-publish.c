@@ -10,6 +10,7 @@
 
 
 #include "gradeq/cli.h"
+#include "gradeq/events.h"
 #include "gradeq/job.h"
 #include "gradeq/log.h"
 
@@ -51,6 +52,7 @@ struct pub {
 	int batch_size;
 	bool active_only, dry_run, json, quiet;
 	long jobs, learners, courses;
+	long events; /* events published on the same confirmed channel */
 	struct gradeq_job pending[PENDING_JOBS];
 	int npending;
 	time_t last_progress;
@@ -404,6 +406,47 @@ static int finish_run(struct pub *p, bool ok)
 	return rc;
 }
 
+/* A role that may not declare (gradeq-publisher) publishes when the
+ * release's work queue exists already; a passive declare needs no
+ * permission. refused is the broker's words, for when it does not. */
+static int check_queues(struct pub *p, const char *refused)
+{
+	char q[GRADEQ_NAME_MAX], why[600];
+	int rc;
+
+	snprintf(why, sizeof(why), "%s", refused);
+	gradeq_work_queue(q, p->release);
+	rc = gradeq_broker_queue_info(p->b, q, NULL, NULL);
+	if (rc == GRADEQ_ERR_NOT_FOUND)
+		return gradeq_error(GRADEQ_ERR_NOT_FOUND,
+				    "queue '%s' does not exist and this user may not declare it (%s):"
+				    " create the release's queues with 'gradeq-admin release promote"
+				    " %s' as gradeq-operator, or start 'gradeq-consumer --release %s'",
+				    q, why, p->release, p->release);
+	if (rc)
+		return rc;
+	log_info("event=topology_checked queue=%s declared=false", q);
+	return 0;
+}
+
+/* Pushes the run's current state on the events exchange (best effort). */
+static void announce(struct pub *p)
+{
+	const char *params[1] = {p->run_id};
+	PGresult *res = PQexecParams(gradeq_store_conn(p->wr),
+				     "SELECT state FROM gradeq_runs WHERE run_id = $1::uuid", 1, NULL,
+				     params, NULL, NULL, 0);
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && p->b &&
+	    !gradeq_broker_broken(p->b) &&
+	    gradeq_event_run(p->b, p->run_id, p->release, PQgetvalue(res, 0, 0)) == 0)
+		p->events++;
+	else
+		log_warn("event=event_publish_failed run=%s error=\"%s\"", p->run_id,
+			 gradeq_errmsg(GRADEQ_ERR_BROKER));
+	PQclear(res);
+}
+
 static int run(struct pub *p, char **want, int nwant, bool all, const char *release_opt)
 {
 	struct gradeq_topology topo;
@@ -427,6 +470,8 @@ static int run(struct pub *p, char **want, int nwant, bool all, const char *rele
 		/* a publish never depends on a consumer having declared first */
 		topo = gradeq_cli_topology(&p->cli);
 		rc = gradeq_broker_declare(p->b, p->release, &topo);
+		if (rc == GRADEQ_ERR_ACCESS)
+			rc = check_queues(p, gradeq_errmsg(rc));
 		if (rc)
 			goto out;
 		rc = gradeq_broker_confirm_mode(p->b, p->cli.cfg->confirm_window);
@@ -435,6 +480,7 @@ static int run(struct pub *p, char **want, int nwant, bool all, const char *rele
 		rc = create_run(p, PQntuples(courses));
 		if (rc)
 			goto out;
+		announce(p);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	for (int i = 0; i < PQntuples(courses) && !rc; i++)
@@ -442,7 +488,7 @@ static int run(struct pub *p, char **want, int nwant, bool all, const char *rele
 	if (!p->dry_run) {
 		if (!rc)
 			rc = gradeq_broker_wait_confirms(p->b, 60000);
-		if (!rc && gradeq_broker_confirmed(p->b) != (uint64_t)p->jobs)
+		if (!rc && gradeq_broker_confirmed(p->b) != (uint64_t)(p->jobs + p->events))
 			rc = gradeq_error(GRADEQ_ERR_NACKED, "%llu of %ld jobs confirmed",
 					  (unsigned long long)gradeq_broker_confirmed(p->b), p->jobs);
 		if (!gradeq_store_broken(p->wr)) {
@@ -450,6 +496,8 @@ static int run(struct pub *p, char **want, int nwant, bool all, const char *rele
 
 			if (!rc)
 				rc = rc2;
+			if (!rc2)
+				announce(p);
 		}
 	}
 	progress(p, true);

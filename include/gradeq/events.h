@@ -1,0 +1,28 @@
+/* Pushed state changes on the gradeq.events topic exchange: routing keys
+ * run.<id>.<state> and job.<state>, headers gradeq-run and gradeq-course,
+ * a small JSON body. Best effort: an event nobody listens to is dropped. */
+#ifndef GRADEQ_EVENTS_H
+#define GRADEQ_EVENTS_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "gradeq/broker.h"
+#include "gradeq/err.h"
+
+/* Publishes run.<run_id>.<state>. */
+int gradeq_event_run(struct gradeq_broker *b, const char *run_id, const char *release,
+		     const char *state) GRADEQ_MUST_CHECK;
+
+/* Publishes job.<state> for a job of a run and course; detail may be NULL. */
+int gradeq_event_job(struct gradeq_broker *b, const char *job_id, const char *run_id,
+		     const char *course, const char *state, const char *detail) GRADEQ_MUST_CHECK;
+
+/* Follows the events (of one run when run_id is set) through an exclusive,
+ * auto-delete queue and prints one line each (or the JSON body) to stdout
+ * until *stop is set or max events were printed (max <= 0: no limit).
+ * Returns 0 or the broker error. */
+int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json, long max,
+			 volatile sig_atomic_t *stop) GRADEQ_MUST_CHECK;
+
+#endif

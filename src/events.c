@@ -1,0 +1,173 @@
+#include "gradeq/events.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "gradeq/log.h"
+
+static void now_rfc3339(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/* JSON string escaping for the few free-text values. */
+static void json_str(char *dst, size_t cap, const char *s)
+{
+	size_t o = 0;
+
+	for (; s && *s && o + 7 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			dst[o++] = '\\';
+			dst[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(dst + o, cap - o, "\\u%04x", c);
+		} else {
+			dst[o++] = (char)c;
+		}
+	}
+	dst[o] = '\0';
+}
+
+static int publish(struct gradeq_broker *b, const char *key, const char *run_id,
+		   const char *course, const char *body)
+{
+	amqp_basic_properties_t props;
+	struct gradeq_headers h;
+
+	gradeq_headers_init(&h);
+	if (run_id)
+		gradeq_headers_set_str(&h, "gradeq-run", run_id);
+	if (course)
+		gradeq_headers_set_str(&h, "gradeq-course", course);
+	memset(&props, 0, sizeof(props));
+	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+		       AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_TYPE_FLAG;
+	props.content_type = amqp_cstring_bytes("application/json");
+	props.delivery_mode = 1; /* events are notifications, not records */
+	props.timestamp = (uint64_t)time(NULL);
+	props.type = amqp_cstring_bytes("gradeq.event");
+	props.headers = gradeq_headers_table(&h);
+	return gradeq_broker_publish_event(b, key, &props, body, strlen(body));
+}
+
+int gradeq_event_run(struct gradeq_broker *b, const char *run_id, const char *release,
+		     const char *state)
+{
+	char key[128], body[512], at[40];
+
+	now_rfc3339(at, sizeof(at));
+	snprintf(key, sizeof(key), "run.%s.%s", run_id, state);
+	snprintf(body, sizeof(body),
+		 "{\"event\":\"run.%s\",\"run\":\"%s\",\"release\":\"%s\",\"at\":\"%s\"}", state,
+		 run_id, release ? release : "", at);
+	return publish(b, key, run_id, NULL, body);
+}
+
+int gradeq_event_job(struct gradeq_broker *b, const char *job_id, const char *run_id,
+		     const char *course, const char *state, const char *detail)
+{
+	char key[64], body[2048], at[40], c[600], d[800];
+
+	now_rfc3339(at, sizeof(at));
+	json_str(c, sizeof(c), course);
+	json_str(d, sizeof(d), detail);
+	snprintf(key, sizeof(key), "job.%s", state);
+	snprintf(body, sizeof(body),
+		 "{\"event\":\"job.%s\",\"job\":\"%s\",\"run\":\"%s\",\"course\":\"%s\",\"at\":\"%s\"%s%s%s}",
+		 state, job_id, run_id, c, at, detail ? ",\"detail\":\"" : "", detail ? d : "",
+		 detail ? "\"" : "");
+	return publish(b, key, run_id, course, body);
+}
+
+static int rpc(struct gradeq_broker *b, const char *what)
+{
+	amqp_rpc_reply_t r = amqp_get_rpc_reply(gradeq_broker_conn(b));
+
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 0;
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+		amqp_channel_close_t *m = r.reply.decoded;
+
+		return gradeq_error(m->reply_code == AMQP_ACCESS_REFUSED ? GRADEQ_ERR_ACCESS
+									  : GRADEQ_ERR_BROKER,
+				    "%s: %.*s", what, (int)m->reply_text.len,
+				    (char *)m->reply_text.bytes);
+	}
+	return gradeq_error(GRADEQ_ERR_BROKER, "%s failed", what);
+}
+
+int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json, long max,
+			 volatile sig_atomic_t *stop)
+{
+	amqp_connection_state_t conn = gradeq_broker_conn(b);
+	amqp_queue_declare_ok_t *ok;
+	amqp_bytes_t queue;
+	char key[128];
+	long printed = 0;
+	int rc;
+
+	ok = amqp_queue_declare(conn, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+	if ((rc = rpc(b, "declaring the events queue")))
+		return rc;
+	queue = amqp_bytes_malloc_dup(ok->queue);
+	if (run_id)
+		snprintf(key, sizeof(key), "run.%s.*", run_id);
+	else
+		snprintf(key, sizeof(key), "run.#");
+	amqp_queue_bind(conn, 1, queue, amqp_cstring_bytes(GRADEQ_EVENTS_EXCHANGE),
+			amqp_cstring_bytes(key), amqp_empty_table);
+	if (!(rc = rpc(b, "binding the events queue"))) {
+		amqp_queue_bind(conn, 1, queue, amqp_cstring_bytes(GRADEQ_EVENTS_EXCHANGE),
+				amqp_cstring_bytes("job.#"), amqp_empty_table);
+		rc = rpc(b, "binding the events queue");
+	}
+	if (!rc) {
+		amqp_basic_consume(conn, 1, queue, amqp_empty_bytes, 0, 1, 1, amqp_empty_table);
+		rc = rpc(b, "consuming events");
+	}
+	amqp_bytes_free(queue);
+	if (rc)
+		return rc;
+	fflush(stdout);
+	while (!*stop && (max <= 0 || printed < max)) {
+		amqp_envelope_t env;
+		const amqp_table_t *h;
+		char run[64] = "", course[512] = "";
+
+		rc = gradeq_broker_next(b, &env, 500);
+		if (rc == GRADEQ_ERR_TIMEOUT)
+			continue;
+		if (rc)
+			return rc;
+		h = (env.message.properties._flags & AMQP_BASIC_HEADERS_FLAG)
+			    ? &env.message.properties.headers
+			    : NULL;
+		gradeq_header_str(h, "gradeq-run", run, sizeof(run));
+		gradeq_header_str(h, "gradeq-course", course, sizeof(course));
+		/* job events carry their run in a header: filter here */
+		if (!run_id || strcmp(run, run_id) == 0) {
+			if (json)
+				printf("%.*s\n", (int)env.message.body.len,
+				       (char *)env.message.body.bytes);
+			else
+				printf("%.*s%s%s%s%s\n", (int)env.routing_key.len,
+				       (char *)env.routing_key.bytes, run[0] ? " run=" : "", run,
+				       course[0] ? " course=" : "", course);
+			fflush(stdout);
+			printed++;
+		}
+		amqp_destroy_envelope(&env);
+	}
+	return 0;
+}
