@@ -28,6 +28,7 @@ struct gradeq_broker {
 	uint64_t returned;  /* basic.return seen since the last wait */
 	uint64_t nacked;
 	char consumer_tag[128];
+	bool event_publish; /* not mandatory: an event nobody listens to is fine */
 };
 
 static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *what)
@@ -41,9 +42,11 @@ static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *
 		b->broken = true;
 		return gradeq_error(GRADEQ_ERR_BROKER, "%s: missing reply from broker", what);
 	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-		if (r.library_error == AMQP_STATUS_TIMEOUT)
-			return gradeq_error(GRADEQ_ERR_TIMEOUT, "%s: timed out", what);
+		/* a synchronous method past the RPC timeout leaves the connection in
+		 * an unknown state: it is not used again */
 		b->broken = true;
+		if (r.library_error == AMQP_STATUS_TIMEOUT)
+			return gradeq_error(GRADEQ_ERR_TIMEOUT, "%s: no answer from the broker", what);
 		return gradeq_error(GRADEQ_ERR_BROKER, "%s: %s", what,
 				    amqp_error_string2(r.library_error));
 	case AMQP_RESPONSE_SERVER_EXCEPTION:
@@ -70,11 +73,22 @@ static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *
 		snprintf(text, sizeof(text), "%.*s", (int)m->reply_text.len,
 			 (char *)m->reply_text.bytes);
 		amqp_send_method(b->conn, CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-		/* reopen the channel so the connection stays usable */
+		/* reopen the channel so the connection stays usable, in confirm mode
+		 * again when it was (a new channel numbers its publishes from 1;
+		 * what was in flight on the old one is not confirmed, and the caller
+		 * gets this error) */
 		if (!amqp_channel_open(b->conn, CHANNEL) ||
-		    amqp_get_rpc_reply(b->conn).reply_type != AMQP_RESPONSE_NORMAL)
+		    amqp_get_rpc_reply(b->conn).reply_type != AMQP_RESPONSE_NORMAL) {
 			b->broken = true;
-		b->confirm = false;
+		} else if (b->confirm) {
+			amqp_confirm_select(b->conn, CHANNEL);
+			if (amqp_get_rpc_reply(b->conn).reply_type != AMQP_RESPONSE_NORMAL)
+				b->broken = true;
+			b->next_tag = 1;
+			b->acked_upto = 0;
+		}
+		if (b->broken)
+			b->confirm = false;
 		if (rc == AMQP_ACCESS_REFUSED)
 			code = GRADEQ_ERR_ACCESS;
 		else if (rc == AMQP_NOT_FOUND)
@@ -107,7 +121,7 @@ int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
 	struct gradeq_broker *b = NULL;
 	amqp_socket_t *sock = NULL;
 	char *copy = NULL;
-	struct timeval tv = {10, 0};
+	struct timeval tv = {10, 0}, rpc = {30, 0};
 	amqp_table_entry_t props[2];
 	amqp_table_t table;
 	amqp_rpc_reply_t r;
@@ -140,6 +154,14 @@ int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
 	if (st != AMQP_STATUS_OK) {
 		rc = gradeq_error(GRADEQ_ERR_BROKER, "cannot connect to RabbitMQ at %s:%d: %s",
 				  ci.host, ci.port, amqp_error_string2(st));
+		goto fail;
+	}
+	/* no synchronous call may block for ever: the login and every RPC
+	 * (declare, qos, consume, cancel, get) give up after a bound, which
+	 * marks the connection broken */
+	if (amqp_set_handshake_timeout(b->conn, &tv) != AMQP_STATUS_OK ||
+	    amqp_set_rpc_timeout(b->conn, &rpc) != AMQP_STATUS_OK) {
+		rc = gradeq_error(GRADEQ_ERR_BROKER, "cannot set the broker timeouts");
 		goto fail;
 	}
 	props[0].key = amqp_cstring_bytes("connection_name");
@@ -244,13 +266,22 @@ static void arg_int(amqp_table_entry_t *e, const char *k, int64_t v)
 	e->value.value.i64 = v;
 }
 
+/* A passive declare first: it needs no permission, so roles without
+ * configure on the exchanges (packaging/rabbitmq/setup creates them) work
+ * once they exist. Only a missing exchange is declared for real. */
 static int declare_exchange(struct gradeq_broker *b, const char *name, const char *type)
 {
 	char what[300];
+	int rc;
 
+	snprintf(what, sizeof(what), "declaring exchange '%s'", name);
+	amqp_exchange_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes(type),
+			      1, 1, 0, 0, amqp_empty_table);
+	rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	if (rc != GRADEQ_ERR_NOT_FOUND)
+		return rc;
 	amqp_exchange_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes(type),
 			      0, 1, 0, 0, amqp_empty_table);
-	snprintf(what, sizeof(what), "declaring exchange '%s'", name);
 	return reply_error(b, amqp_get_rpc_reply(b->conn), what);
 }
 
@@ -456,7 +487,7 @@ int gradeq_broker_publish(struct gradeq_broker *b, const char *exchange, const c
 	int st, rc;
 
 	st = amqp_basic_publish(b->conn, CHANNEL, amqp_cstring_bytes(exchange),
-				amqp_cstring_bytes(key), 1, 0, props, bytes);
+				amqp_cstring_bytes(key), b->event_publish ? 0 : 1, 0, props, bytes);
 	if (st != AMQP_STATUS_OK)
 		return status_error(b, st, "publishing");
 	if (!b->confirm)
@@ -556,8 +587,13 @@ int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env, int timeou
 		return GRADEQ_ERR_TIMEOUT;
 	if (r.library_error != AMQP_STATUS_UNEXPECTED_STATE)
 		return reply_error(b, r, "consuming");
-	/* a frame that is not a delivery: see what the broker said */
-	st = amqp_simple_wait_frame(b->conn, &f);
+	/* a frame that is not a delivery (put back for us): see what the broker
+	 * said */
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	st = amqp_simple_wait_frame_noblock(b->conn, &f, &tv);
+	if (st == AMQP_STATUS_TIMEOUT)
+		return GRADEQ_ERR_TIMEOUT;
 	if (st != AMQP_STATUS_OK)
 		return status_error(b, st, "consuming");
 	if (f.frame_type != AMQP_FRAME_METHOD)
@@ -732,4 +768,21 @@ amqp_table_t gradeq_headers_table(struct gradeq_headers *h)
 	amqp_table_t t = {h->n, h->entries};
 
 	return t;
+}
+
+int gradeq_broker_nack(struct gradeq_broker *b, uint64_t tag, bool multiple, bool requeue)
+{
+	return status_error(b, amqp_basic_nack(b->conn, CHANNEL, tag, multiple, requeue),
+			    "basic.nack");
+}
+
+int gradeq_broker_publish_event(struct gradeq_broker *b, const char *key,
+				const amqp_basic_properties_t *props, const void *body, size_t len)
+{
+	int rc;
+
+	b->event_publish = true;
+	rc = gradeq_broker_publish(b, GRADEQ_EVENTS_EXCHANGE, key, props, body, len);
+	b->event_publish = false;
+	return rc;
 }

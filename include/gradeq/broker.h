@@ -120,4 +120,16 @@ void gradeq_headers_set_str(struct gradeq_headers *h, const char *key, const cha
 void gradeq_headers_set_int(struct gradeq_headers *h, const char *key, int64_t val);
 amqp_table_t gradeq_headers_table(struct gradeq_headers *h);
 
+/* basic.nack; multiple settles every unacknowledged delivery up to tag.
+ * requeue=true returns them to the queue (a quorum queue serves returned
+ * messages first, in the order they were returned). */
+int gradeq_broker_nack(struct gradeq_broker *b, uint64_t tag, bool multiple,
+		       bool requeue) GRADEQ_MUST_CHECK;
+
+/* Publishes to the events exchange without mandatory: an event with no
+ * listener is dropped by the broker, not returned. */
+int gradeq_broker_publish_event(struct gradeq_broker *b, const char *key,
+				const amqp_basic_properties_t *props, const void *body,
+				size_t len) GRADEQ_MUST_CHECK;
+
 #endif
