@@ -25,6 +25,8 @@ PUBLISH=$(require_bin gradeq-publish)
 CONSUMER=$(require_bin gradeq-consumer)
 # The programs read conf/gradeq.conf relative to the working directory.
 cd "$GRADEQ_SRC"
+# No NOTICEs from dropping the schema and the like.
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 
 TMP=$(mktemp -d)
 CONSUMER_PIDS=()

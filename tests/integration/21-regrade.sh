@@ -23,6 +23,8 @@ ADMIN=$(require_bin gradeq-admin)
 PUBLISH=$(require_bin gradeq-publish)
 CONSUMER=$(require_bin gradeq-consumer)
 cd "$GRADEQ_SRC"
+# No NOTICEs from dropping the schema and the like.
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 
 TMP=$(mktemp -d)
 CONSUMER_PID=
@@ -84,7 +86,7 @@ refcheck() {
 # --- a graded course -------------------------------------------------------------
 
 log "fresh database and queues for release $RELEASE"
-fresh_db >/dev/null 2>&1
+fresh_db
 fresh_release_queues
 "$ADMIN" migrate --with-input-tables >/dev/null 2>"$TMP/admin.err" ||
 	die "gradeq-admin migrate failed: $(cat "$TMP/admin.err")"
