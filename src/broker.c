@@ -182,6 +182,15 @@ int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
 					  ci.host, ci.port, ci.user, ci.vhost);
 		else
 			rc = reply_error(b, r, "login");
+		/* a vhost the user has no permissions in: NOT_ALLOWED, not worth retrying */
+		if (rc == GRADEQ_ERR_BROKER && r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+		    r.reply.id == AMQP_CONNECTION_CLOSE_METHOD &&
+		    ((amqp_connection_close_t *)r.reply.decoded)->reply_code == AMQP_NOT_ALLOWED) {
+			char msg[400];
+
+			snprintf(msg, sizeof(msg), "%s", gradeq_errmsg(rc));
+			rc = gradeq_error(GRADEQ_ERR_ACCESS, "%s", msg);
+		}
 		goto fail;
 	}
 	amqp_channel_open(b->conn, CHANNEL);
@@ -768,12 +777,6 @@ amqp_table_t gradeq_headers_table(struct gradeq_headers *h)
 	amqp_table_t t = {h->n, h->entries};
 
 	return t;
-}
-
-int gradeq_broker_nack(struct gradeq_broker *b, uint64_t tag, bool multiple, bool requeue)
-{
-	return status_error(b, amqp_basic_nack(b->conn, CHANNEL, tag, multiple, requeue),
-			    "basic.nack");
 }
 
 int gradeq_broker_publish_event(struct gradeq_broker *b, const char *key,

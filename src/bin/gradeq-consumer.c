@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <amqp.h>
+#include <amqp_framing.h>
 
 #include "gradeq/cli.h"
 #include "gradeq/job.h"
@@ -37,7 +39,8 @@ static const char usage[] =
 	"second one exits at once (the broker redelivers). SIGHUP reopens the log\n"
 	"file and reloads log_level and log_file.\n"
 	"\n"
-	"Environment: GRADEQ_AMQP_URL and GRADEQ_PG_DSN override the configuration.\n";
+	"Environment: GRADEQ_AMQP_URL and GRADEQ_PG_DSN override the configuration.\n"
+	"GRADEQ_TEST_ABORT_COURSE=ID (tests only) aborts the process on a job of course ID.\n";
 
 static volatile sig_atomic_t stop_requested, reload_requested;
 
@@ -67,7 +70,30 @@ struct consumer {
 	struct gradeq_broker *out; /* republishing to retry and dead, confirmed */
 	struct gradeq_worker *w;
 	long done, failed;
+	struct timespec db_lost, broker_lost; /* start of an outage; 0 when none */
+	/* Test hook: a job of this course aborts the process, the way a poison
+	 * message crashes a consumer (GRADEQ_TEST_ABORT_COURSE; NULL when unset). */
+	const char *abort_course;
 };
+
+static void mark_lost(struct timespec *t)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+}
+
+/* Milliseconds since the outage began at *t, which it ends. */
+static long outage_ms(struct timespec *t)
+{
+	struct timespec now;
+	long ms;
+
+	if (!t->tv_sec && !t->tv_nsec)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+	t->tv_sec = t->tv_nsec = 0;
+	return ms;
+}
 
 static void disconnect(struct consumer *c)
 {
@@ -76,12 +102,41 @@ static void disconnect(struct consumer *c)
 	c->in = c->out = NULL;
 }
 
-/* Sleeps ms in small steps so a stop request is seen. */
-static void nap(int ms)
+/* Heartbeats. rabbitmq-c services them only inside its own calls, so the
+ * daemon must enter one well within the negotiated interval (heartbeat in
+ * the configuration, 60 s by default; the broker drops a connection that
+ * stays silent for about that long). The consume loop waits for deliveries
+ * with a 1 s timeout, every RPC has a 30 s timeout (broker.c), and while it
+ * waits for the database with a job in hand, nap() sends heartbeats itself.
+ * What remains is the batch: its statements run for seconds (about 2 s for
+ * 1000 learners of a large course) and are bounded by statement_timeout_ms.
+ * 60 s leaves a wide margin over the longest batch measured while still
+ * noticing a dead peer within a minute. A batch that outlives the interval
+ * costs no correctness: its grades are committed, its ack fails with the
+ * lost connection, and the redelivered job is acked without work. */
+static void keepalive(struct consumer *c)
 {
-	while (ms > 0 && !stop_requested) {
+	struct gradeq_broker *b[2] = {c->in, c->out};
+	amqp_frame_t f;
+
+	memset(&f, 0, sizeof(f));
+	f.frame_type = AMQP_FRAME_HEARTBEAT;
+	f.channel = 0;
+	for (int i = 0; i < 2; i++)
+		if (b[i] && !gradeq_broker_broken(b[i]) &&
+		    amqp_get_heartbeat(gradeq_broker_conn(b[i])) > 0)
+			(void)amqp_send_frame(gradeq_broker_conn(b[i]), &f);
+}
+
+/* Sleeps ms in small steps so a stop request is seen, keeping the broker
+ * connections alive meanwhile. */
+static void nap(struct consumer *c, int ms)
+{
+	for (int slept = 0; ms > 0 && !stop_requested; slept += 100) {
 		struct timespec ts = {0, 100 * 1000000L};
 
+		if (slept % 1000 == 0)
+			keepalive(c);
 		nanosleep(&ts, NULL);
 		ms -= 100;
 	}
@@ -99,6 +154,9 @@ static int backoff_ms(int attempt)
 	return base / 2 + (int)((unsigned)rand() % (unsigned)(base / 2 + 1));
 }
 
+/* (Re)connects to the database with capped, jittered backoff. One line when
+ * an outage begins (event=database_lost, logged by the caller that saw the
+ * connection go, or event=database_unavailable here) and one when it ends. */
 static int connect_db(struct consumer *c)
 {
 	for (int attempt = 0; !stop_requested; attempt++) {
@@ -108,15 +166,18 @@ static int connect_db(struct consumer *c)
 		c->st = NULL;
 		rc = gradeq_cli_store(&c->cli, &c->st);
 		if (!rc) {
-			if (attempt)
-				log_info("event=reconnected what=database attempts=%d", attempt + 1);
+			if (attempt || c->db_lost.tv_sec)
+				log_info("event=reconnected what=database attempts=%d down_ms=%ld",
+					 attempt + 1, outage_ms(&c->db_lost));
 			return 0;
 		}
 		if (!gradeq_err_is_transient(rc))
 			return rc;
-		if (attempt == 0)
+		if (attempt == 0 && !c->db_lost.tv_sec) {
+			mark_lost(&c->db_lost);
 			log_warn("event=database_unavailable error=\"%s\"", gradeq_errmsg(rc));
-		nap(backoff_ms(attempt));
+		}
+		nap(c, backoff_ms(attempt));
 	}
 	return GRADEQ_ERR_INTERRUPTED;
 }
@@ -143,15 +204,19 @@ static int connect_broker(struct consumer *c)
 						   c->prefetch, tag);
 		}
 		if (!rc) {
-			log_info("event=consuming queue=%s prefetch=%d%s", queue, c->prefetch,
-				 attempt ? " reconnected=true" : "");
+			if (attempt || c->broker_lost.tv_sec)
+				log_info("event=reconnected what=broker attempts=%d down_ms=%ld",
+					 attempt + 1, outage_ms(&c->broker_lost));
+			log_info("event=consuming queue=%s prefetch=%d", queue, c->prefetch);
 			return 0;
 		}
 		if (!gradeq_err_is_transient(rc) && rc != GRADEQ_ERR_BROKER)
 			return rc;
-		if (attempt == 0)
+		if (attempt == 0 && !c->broker_lost.tv_sec) {
+			mark_lost(&c->broker_lost);
 			log_warn("event=broker_unavailable error=\"%s\"", gradeq_errmsg(rc));
-		nap(backoff_ms(attempt));
+		}
+		nap(c, backoff_ms(attempt));
 	}
 	return GRADEQ_ERR_INTERRUPTED;
 }
@@ -270,6 +335,11 @@ static int handle(struct consumer *c, const amqp_envelope_t *env)
 		return handle_failure(c, env, "", rc, msg);
 	}
 	snprintf(job_id, sizeof(job_id), "%s", job->job_id);
+	if (c->abort_course && strcmp(c->abort_course, job->course_id) == 0) {
+		log_error("event=test_abort job=%s course=%s (GRADEQ_TEST_ABORT_COURSE)", job_id,
+			  job->course_id);
+		abort();
+	}
 	for (int tries = 0;; tries++) {
 		if (!c->st || gradeq_store_broken(c->st)) {
 			rc = connect_db(c);
@@ -281,10 +351,24 @@ static int handle(struct consumer *c, const amqp_envelope_t *env)
 		 * for a while before it goes to a retry tier */
 		if (rc == GRADEQ_ERR_DB_TRANSIENT && gradeq_store_broken(c->st) && tries < 3 &&
 		    !stop_requested) {
-			log_warn("event=database_lost job=%s error=\"%s\"", job_id, gradeq_errmsg(rc));
+			if (!c->db_lost.tv_sec) {
+				mark_lost(&c->db_lost);
+				log_warn("event=database_lost job=%s error=\"%s\"", job_id,
+					 gradeq_errmsg(rc));
+			}
 			continue;
 		}
 		break;
+	}
+	if (stop_requested && (rc == GRADEQ_ERR_INTERRUPTED ||
+			       (rc == GRADEQ_ERR_DB_TRANSIENT && gradeq_store_broken(c->st)))) {
+		/* stopping without a database: nothing was committed; leave the
+		 * delivery unacked so that the broker hands it to another consumer
+		 * when this one closes */
+		log_warn("event=job_returned job=%s tag=%llu reason=stopping_without_database",
+			 job_id, (unsigned long long)env->delivery_tag);
+		gradeq_job_free(job);
+		return 0;
 	}
 	if (rc) {
 		char msg[700];
@@ -416,12 +500,9 @@ static int consume(struct consumer *c)
 				}
 			}
 		}
-		if (rc && gradeq_broker_broken(c->in)) {
-			log_warn("event=broker_lost error=\"%s\"", gradeq_errmsg(rc));
-			rc = connect_broker(c);
-			if (rc)
-				return rc;
-		} else if (rc && (gradeq_broker_broken(c->out) || rc == GRADEQ_ERR_NOT_FOUND)) {
+		if (rc && (gradeq_broker_broken(c->in) || gradeq_broker_broken(c->out) ||
+			   rc == GRADEQ_ERR_NOT_FOUND)) {
+			mark_lost(&c->broker_lost);
 			log_warn("event=broker_lost error=\"%s\"", gradeq_errmsg(rc));
 			rc = connect_broker(c);
 			if (rc)
@@ -495,6 +576,9 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_hup;
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	c.abort_course = getenv("GRADEQ_TEST_ABORT_COURSE");
+	if (c.abort_course && !*c.abort_course)
+		c.abort_course = NULL;
 	c.w = gradeq_worker_new(c.cli.cfg->course_cache, c.consumer_id);
 	if (!c.w)
 		goto out;

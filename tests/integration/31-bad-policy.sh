@@ -15,7 +15,7 @@ psql_q "UPDATE courses SET grading_policy = '{\"GRADER\": {\"type\": \"Homework\
 config "$WORK/f31.conf" 'retry_tiers=[1, 2]'
 declare_topology -c "$WORK/f31.conf"
 
-run=$(publish_jobs --course "$SMALL" --course "$BAD" --course "$MEDIUM" --batch-size 50)
+run=$(publish_jobs -c "$WORK/f31.conf" --course "$SMALL" --course "$BAD" --course "$MEDIUM" --batch-size 50)
 bad_jobs=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run' AND course_id = '$BAD'")
 assert_eq "jobs of $BAD" 8 "$bad_jobs"
 
