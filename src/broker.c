@@ -789,3 +789,9 @@ int gradeq_broker_publish_event(struct gradeq_broker *b, const char *key,
 	b->event_publish = false;
 	return rc;
 }
+
+int gradeq_broker_nack(struct gradeq_broker *b, uint64_t tag, bool multiple, bool requeue)
+{
+	return status_error(b, amqp_basic_nack(b->conn, CHANNEL, tag, multiple, requeue),
+			    "basic.nack");
+}

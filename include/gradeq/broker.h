@@ -121,8 +121,9 @@ void gradeq_headers_set_int(struct gradeq_headers *h, const char *key, int64_t v
 amqp_table_t gradeq_headers_table(struct gradeq_headers *h);
 
 /* basic.nack; multiple settles every unacknowledged delivery up to tag.
- * requeue=true returns them to the queue (a quorum queue serves returned
- * messages first, in the order they were returned). */
+ * requeue=true returns them to the queue. A quorum queue (RabbitMQ 3.10)
+ * serves returned messages first but does not keep their order once more
+ * than a few dozen are returned at once: do not count on it. */
 int gradeq_broker_nack(struct gradeq_broker *b, uint64_t tag, bool multiple,
 		       bool requeue) GRADEQ_MUST_CHECK;
 
