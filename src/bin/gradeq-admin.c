@@ -10,6 +10,7 @@
 #include "gradeq/log.h"
 #include "gradeq/events.h"
 #include "gradeq/job.h"
+#include "gradeq/plan.h"
 #include "gradeq/seed.h"
 #include "gradeq/states.h"
 
@@ -21,8 +22,9 @@ static const char usage[] =
 	"                                  demos and tests, the platform's input tables)\n"
 	"  seed [--courses small,medium,large] [--learners N] [--seed N] [--prefix P]\n"
 	"       [--replace]                generate demo courses, learners and scores\n"
-	"  status [RUN]                    runs with jobs and learners by state, and the\n"
-	"                                  queue depths of each release\n"
+	"  status [RUN] [--watch]          runs with jobs and learners by state, rates\n"
+	"                                  and ETA, and each release's queue depths;\n"
+	"                                  --json: the shape in docs/status.md\n"
 	"  states [--json]                 the run and job state machines\n"
 	"  events [--run RUN] [--count N]  follow the pushed state changes live\n"
 	"                                  (run.<id>.<state>, job.<state>); --json\n"
@@ -40,6 +42,12 @@ static const char usage[] =
 	"  purge-history --older-than DUR [--yes]\n"
 	"                                  delete finished runs, their jobs and events\n"
 	"                                  older than DUR (e.g. 90d, 12h); never grades\n"
+	"  plan [--course ID | --size-class S] [--consumers N] [--plot FILE]\n"
+	"       [--overhead-share 0.05] [--failure-cost 60] [--arrival-rate R]\n"
+	"                                  fit batch ms = O + p * learners over recorded\n"
+	"                                  jobs, recommend a batch size per size class,\n"
+	"                                  predict the backfill; with R (learners/s\n"
+	"                                  changing) the periodic run's T = O/(1-P)\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE   configuration file (default " GRADEQ_DEFAULT_CONF ")\n"
@@ -167,78 +175,216 @@ out:
 	return status;
 }
 
-/* Prints a query's single text column (a JSON document built by SQL). */
-static int print_json_query(struct admin *a, const char *sql, int n, const char *const *params)
+static volatile sig_atomic_t events_stop;
+
+/* One JSON document per run; the shape is documented in
+ * docs/status.md and kept stable. */
+static const char runs_json_sql[] =
+	"WITH r AS (SELECT * FROM gradeq_runs WHERE ($1::uuid IS NULL OR run_id = $1::uuid)"
+	"  ORDER BY created_at DESC LIMIT 20),"
+	" live AS (SELECT j.run_id, count(*) FILTER (WHERE j.state = 'in_progress') AS in_progress,"
+	"  count(*) FILTER (WHERE j.state = 'retrying') AS retrying"
+	"  FROM gradeq_jobs j JOIN r USING (run_id)"
+	"  WHERE j.state IN ('in_progress', 'retrying') GROUP BY j.run_id),"
+	" recent AS (SELECT j.run_id, sum(j.learners) AS learners FROM gradeq_jobs j JOIN r"
+	"  USING (run_id) WHERE j.state = 'complete' AND j.finished_at > now() - interval '1 minute'"
+	"  GROUP BY j.run_id)"
+	" SELECT coalesce(json_agg(x ORDER BY x.created_at DESC), '[]')::text FROM ("
+	" SELECT r.run_id, r.release, r.state, r.created_at, r.published_at, r.finished_at,"
+	"  r.courses, r.learners_total, r.learners_complete,"
+	"  json_build_object('total', r.jobs_total, 'complete', r.jobs_complete,"
+	"   'dead', r.jobs_dead, 'canceled', r.jobs_canceled, 'discarded', r.jobs_discarded,"
+	"   'in_progress', coalesce(l.in_progress, 0), 'retrying', coalesce(l.retrying, 0),"
+	"   'pending', greatest(r.jobs_total - r.jobs_complete - r.jobs_dead - r.jobs_canceled"
+	"    - r.jobs_discarded - coalesce(l.in_progress, 0) - coalesce(l.retrying, 0), 0)) AS jobs,"
+	"  json_build_object('last_minute', round(coalesce(rc.learners, 0) / 60.0, 1),"
+	"   'overall', round((r.learners_complete / greatest(extract(epoch FROM"
+	"    coalesce(r.finished_at, now()) - r.created_at), 0.001))::numeric, 1)) AS learners_per_s,"
+	"  CASE WHEN r.state IN ('publishing', 'running') AND coalesce(rc.learners, 0) > 0 THEN"
+	"   round((r.learners_total - r.learners_complete) / (rc.learners / 60.0)) END AS eta_seconds,"
+	"  (SELECT json_build_object('course_id', j.course_id, 'ms_per_learner',"
+	"    round((avg(j.ms_total / greatest(j.learners, 1)))::numeric, 3))"
+	"   FROM gradeq_jobs j WHERE j.run_id = r.run_id AND j.state = 'complete'"
+	"   AND j.ms_total IS NOT NULL GROUP BY j.course_id"
+	"   ORDER BY avg(j.ms_total / greatest(j.learners, 1)) DESC LIMIT 1) AS slowest_course,"
+	"  coalesce((SELECT json_agg(e) FROM (SELECT ev.job_id, ev.at, ev.to_state AS state,"
+	"    ev.detail AS error FROM gradeq_job_events ev WHERE ev.run_id = r.run_id"
+	"    AND ev.detail IS NOT NULL ORDER BY ev.at DESC LIMIT 5) e), '[]') AS last_errors"
+	" FROM r LEFT JOIN live l USING (run_id) LEFT JOIN recent rc USING (run_id)) x";
+
+/* Queue depths of every release not retired, from passive declares: ready
+ * messages and consumers (AMQP gives no unacked count; jobs in hand are the
+ * runs' in_progress). */
+static int releases_json(struct admin *a, char **out)
 {
-	PGresult *res = PQexecParams(gradeq_store_conn(a->st), sql, n, NULL, params, NULL, NULL, 0);
+	struct gradeq_topology topo = gradeq_cli_topology(&a->cli);
+	struct gradeq_broker *b = NULL;
+	PGresult *res = PQexec(gradeq_store_conn(a->st),
+			       "SELECT name, state FROM gradeq_releases WHERE state <> 'retired'"
+			       " ORDER BY created_at");
+	size_t cap = 256, len = 0;
+	char *buf = NULL, q[GRADEQ_NAME_MAX];
 	int rc = 0;
 
+	*out = NULL;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = gradeq_store_result_error(a->st, res, "status");
-		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
-	} else {
-		puts(PQntuples(res) ? PQgetvalue(res, 0, 0) : "null");
+		rc = gradeq_store_result_error(a->st, res, "reading releases");
+		goto out;
 	}
+	cap += (size_t)PQntuples(res) * (400 + 80 * (size_t)topo.nretry_tiers);
+	buf = malloc(cap);
+	if (!buf) {
+		rc = GRADEQ_ERR_NOMEM;
+		goto out;
+	}
+	if (gradeq_cli_broker(&a->cli, NULL, &b))
+		b = NULL;
+	len += (size_t)snprintf(buf + len, cap - len, "[");
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *name = PQgetvalue(res, i, 0);
+		uint32_t ready = 0, cons = 0, dead = 0, r;
+		bool ok = b && !gradeq_broker_queue_info(b, gradeq_work_queue(q, name), &ready, &cons) &&
+			  !gradeq_broker_queue_info(b, gradeq_dead_queue(q, name), &dead, NULL);
+
+		if (b && gradeq_broker_broken(b)) {
+			gradeq_broker_free(b);
+			b = NULL;
+		}
+		len += (size_t)snprintf(buf + len, cap - len,
+					"%s{\"name\":\"%s\",\"state\":\"%s\",\"queues\":", i ? "," : "",
+					name, PQgetvalue(res, i, 1));
+		if (!ok) {
+			len += (size_t)snprintf(buf + len, cap - len, "null}");
+			continue;
+		}
+		len += (size_t)snprintf(buf + len, cap - len,
+					"{\"work\":{\"ready\":%u,\"consumers\":%u},\"retry\":[", ready,
+					cons);
+		for (int t = 0; t < topo.nretry_tiers; t++) {
+			r = 0;
+			if (gradeq_broker_queue_info(b, gradeq_retry_queue(q, name, topo.retry_tiers[t]),
+						     &r, NULL) && gradeq_broker_broken(b))
+				break;
+			len += (size_t)snprintf(buf + len, cap - len, "%s{\"seconds\":%d,\"ready\":%u}",
+						t ? "," : "", topo.retry_tiers[t], r);
+		}
+		len += (size_t)snprintf(buf + len, cap - len, "],\"dead\":{\"ready\":%u}}}", dead);
+	}
+	snprintf(buf + len, cap - len, "]");
+	*out = buf;
+	buf = NULL;
+out:
+	free(buf);
+	gradeq_broker_free(b);
 	PQclear(res);
-	return rc ? 1 : 0;
+	return rc;
 }
 
-static const char runs_json_sql[] =
-	"SELECT coalesce(json_agg(x ORDER BY x.created_at DESC), '[]')::text FROM ("
-	" SELECT r.run_id, r.release, r.state, r.created_at, r.published_at, r.finished_at,"
-	"  r.courses, r.jobs_total, r.learners_total, r.learners_complete,"
-	"  json_build_object('complete', r.jobs_complete, 'dead', r.jobs_dead,"
-	"   'canceled', r.jobs_canceled, 'discarded', r.jobs_discarded,"
-	"   'pending', (SELECT count(*) FROM gradeq_jobs j WHERE j.run_id = r.run_id"
-	"     AND j.state = 'pending'),"
-	"   'in_progress', (SELECT count(*) FROM gradeq_jobs j WHERE j.run_id = r.run_id"
-	"     AND j.state = 'in_progress'),"
-	"   'retrying', (SELECT count(*) FROM gradeq_jobs j WHERE j.run_id = r.run_id"
-	"     AND j.state = 'retrying')) AS jobs,"
-	"  CASE WHEN r.finished_at IS NOT NULL AND r.finished_at > r.created_at THEN"
-	"   round((r.learners_complete / extract(epoch FROM r.finished_at - r.created_at))::numeric, 1)"
-	"  END AS learners_per_s,"
-	"  (SELECT json_agg(e ORDER BY e.at DESC) FROM (SELECT job_id, detail, at"
-	"    FROM gradeq_job_events ev WHERE ev.run_id = r.run_id AND ev.detail IS NOT NULL"
-	"    ORDER BY at DESC LIMIT 5) e) AS last_errors"
-	" FROM gradeq_runs r WHERE ($1::uuid IS NULL OR r.run_id = $1::uuid)"
-	" ORDER BY r.created_at DESC LIMIT 50) x";
+static int status_once(struct admin *a, const char *run, bool clear)
+{
+	const char *params[1] = {run};
+	char *releases = NULL;
+	PGresult *res;
+	int rc;
+
+	res = PQexecParams(gradeq_store_conn(a->st), runs_json_sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(a->st, res, "status");
+		goto out;
+	}
+	rc = releases_json(a, &releases);
+	if (rc)
+		goto out;
+	if (a->json) {
+		printf("{\"runs\":%s,\"releases\":%s}\n", PQgetvalue(res, 0, 0), releases);
+		goto out;
+	}
+	if (clear)
+		fputs("\033[H\033[2J", stdout);
+	{
+		/* the text view is rendered from the same JSON by the server */
+		const char *p2[1] = {PQgetvalue(res, 0, 0)};
+		PGresult *t = PQexecParams(
+			gradeq_store_conn(a->st),
+			"SELECT format('%-36s  %-10s  %-9s  %5s/%-5s  %4s  %4s  %4s  %9s/%-9s  %7s  %s',"
+			" r->>'run_id', r->>'release', r->>'state', r->'jobs'->>'complete',"
+			" r->'jobs'->>'total', r->'jobs'->>'dead', r->'jobs'->>'retrying',"
+			" r->'jobs'->>'canceled', r->>'learners_complete', r->>'learners_total',"
+			" r->'learners_per_s'->>'last_minute', coalesce(r->>'eta_seconds' || ' s', '-'))"
+			" FROM json_array_elements($1::json) r",
+			1, NULL, p2, NULL, NULL, 0);
+
+		printf("%-36s  %-10s  %-9s  %11s  %4s  %4s  %4s  %19s  %7s  %s\n", "RUN", "RELEASE",
+		       "STATE", "JOBS", "DEAD", "RETR", "CANC", "LEARNERS", "L/S(1M)", "ETA");
+		for (int i = 0; PQresultStatus(t) == PGRES_TUPLES_OK && i < PQntuples(t); i++)
+			puts(PQgetvalue(t, i, 0));
+		PQclear(t);
+	}
+	{
+		const char *p3[1] = {releases};
+		PGresult *t = PQexecParams(
+			gradeq_store_conn(a->st),
+			"SELECT format('%-16s  %-9s  work ready=%s consumers=%s  retry=%s  dead=%s',"
+			" r->>'name', r->>'state', coalesce(r->'queues'->'work'->>'ready', '-'),"
+			" coalesce(r->'queues'->'work'->>'consumers', '-'),"
+			" coalesce((SELECT string_agg(t->>'ready', '/') FROM"
+			"  json_array_elements(r->'queues'->'retry') t), '-'),"
+			" coalesce(r->'queues'->'dead'->>'ready', '-'))"
+			" FROM json_array_elements($1::json) r",
+			1, NULL, p3, NULL, NULL, 0);
+
+		printf("\n");
+		for (int i = 0; PQresultStatus(t) == PGRES_TUPLES_OK && i < PQntuples(t); i++)
+			puts(PQgetvalue(t, i, 0));
+		PQclear(t);
+	}
+	fflush(stdout);
+out:
+	free(releases);
+	PQclear(res);
+	if (rc)
+		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+	return rc;
+}
 
 static int cmd_status(struct admin *a, int argc, char **argv)
 {
-	const char *run = argc > 1 ? argv[1] : NULL;
-	const char *params[1] = {run};
-	PGresult *res;
-	int rc = 0;
+	const char *run = NULL;
+	bool watch = false;
 
-	if (a->json)
-		return print_json_query(a, runs_json_sql, 1, params);
-	res = PQexecParams(gradeq_store_conn(a->st),
-			   "SELECT r.run_id, r.release, r.state, r.jobs_total, r.jobs_complete,"
-			   " r.jobs_dead, r.jobs_canceled, r.learners_total, r.learners_complete,"
-			   " to_char(r.created_at, 'YYYY-MM-DD HH24:MI:SS')"
-			   " FROM gradeq_runs r WHERE ($1::uuid IS NULL OR r.run_id = $1::uuid)"
-			   " ORDER BY r.created_at DESC LIMIT 20",
-			   1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = gradeq_store_result_error(a->st, res, "status");
-		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--watch") == 0 || strcmp(argv[i], "-w") == 0)
+			watch = true;
+		else if (!run && argv[i][0] != '-')
+			run = argv[i];
+		else {
+			gradeq_cli_error(&a->cli, "status: unexpected argument '%s'", argv[i]);
+			return 2;
+		}
+	}
+	if (run) {
+		const char *params[1] = {run};
+		PGresult *res = PQexecParams(gradeq_store_conn(a->st),
+					     "SELECT 1 FROM gradeq_runs WHERE run_id::text = $1", 1, NULL,
+					     params, NULL, NULL, 0);
+		bool found = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+
 		PQclear(res);
-		return 1;
+		if (!found) {
+			gradeq_cli_error(&a->cli, "unknown run '%s'", run);
+			return 1;
+		}
 	}
-	printf("%-36s  %-12s  %-10s  %7s  %8s  %5s  %8s  %10s  %s\n", "RUN", "RELEASE", "STATE",
-	       "JOBS", "COMPLETE", "DEAD", "CANCELED", "LEARNERS", "CREATED");
-	for (int i = 0; i < PQntuples(res); i++)
-		printf("%-36s  %-12s  %-10s  %7s  %8s  %5s  %8s  %10s  %s\n", PQgetvalue(res, i, 0),
-		       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-		       PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), PQgetvalue(res, i, 6),
-		       PQgetvalue(res, i, 8), PQgetvalue(res, i, 9));
-	if (run && PQntuples(res) == 0) {
-		gradeq_cli_error(&a->cli, "unknown run '%s'", run);
-		rc = 1;
+	if (!watch)
+		return status_once(a, run, false) ? 1 : 0;
+	/* --watch redraws every second on a terminal; elsewhere it prints a
+	 * block every second until interrupted */
+	while (!events_stop) {
+		if (status_once(a, run, isatty(STDOUT_FILENO)))
+			return 1;
+		sleep(1);
 	}
-	PQclear(res);
-	return rc;
+	return 0;
 }
 
 /* The state machines, from the one table the code and the database's
@@ -700,8 +846,6 @@ out:
 	return 0;
 }
 
-static volatile sig_atomic_t events_stop;
-
 static void on_events_signal(int sig)
 {
 	(void)sig;
@@ -794,6 +938,16 @@ int main(int argc, char **argv)
 		}
 	if (strcmp(cmd, "states") == 0)
 		return cmd_states(&a);
+	if (strcmp(cmd, "plan") == 0) {
+		if (gradeq_cli_init(&a.cli))
+			return 1;
+		rc = gradeq_cli_store(&a.cli, &a.st);
+		if (rc)
+			gradeq_cli_error(&a.cli, "%s", gradeq_errmsg(rc));
+		else
+			status = gradeq_plan_main(&a.cli, a.st, argc, argv, a.json);
+		goto out;
+	}
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "seed") && strcmp(cmd, "status") &&
 	    strcmp(cmd, "release") && strcmp(cmd, "cancel") && strcmp(cmd, "purge-history") &&
 	    strcmp(cmd, "events")) {
