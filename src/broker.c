@@ -10,7 +10,9 @@
 #include <time.h>
 
 #include <amqp_framing.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/err.h>
 
 #include "gradeq/log.h"
 
@@ -114,8 +116,72 @@ static int status_error(struct gradeq_broker *b, int status, const char *what)
 	return gradeq_error(GRADEQ_ERR_BROKER, "%s: %s", what, amqp_error_string2(status));
 }
 
+/* Debian's bundle of the system's trusted CAs (ca-certificates). */
+#define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+
+/* An SSL socket that checks the broker's certificate chain against
+ * tls->cacert (NULL: the system's CAs) and its name against the URL's host,
+ * and shows tls->cert and tls->key when given. */
+static int tls_socket(amqp_connection_state_t conn, const struct gradeq_broker_tls *tls,
+		      amqp_socket_t **out)
+{
+	const char *ca = tls && tls->cacert ? tls->cacert : SYSTEM_CA_BUNDLE;
+	amqp_socket_t *s = amqp_ssl_socket_new(conn);
+	int st;
+
+	*out = NULL;
+	if (!s)
+		return gradeq_error(GRADEQ_ERR_NOMEM, "cannot create a TLS socket");
+	amqp_ssl_socket_set_verify_peer(s, 1);
+	amqp_ssl_socket_set_verify_hostname(s, 1);
+	st = amqp_ssl_socket_set_cacert(s, ca);
+	if (st != AMQP_STATUS_OK)
+		return gradeq_error(GRADEQ_ERR_CONFIG, "amqp_cacert '%s': cannot load CA certificates: %s",
+				    ca, amqp_error_string2(st));
+	if (tls && (tls->cert || tls->key)) {
+		if (!tls->cert || !tls->key)
+			return gradeq_error(GRADEQ_ERR_CONFIG, "amqp_cert and amqp_key go together");
+		st = amqp_ssl_socket_set_key(s, tls->cert, tls->key);
+		if (st != AMQP_STATUS_OK)
+			return gradeq_error(GRADEQ_ERR_CONFIG,
+					    "amqp_cert '%s' / amqp_key '%s': cannot load: %s",
+					    tls->cert, tls->key, amqp_error_string2(st));
+	}
+	*out = s;
+	return 0;
+}
+
+/* A failed TLS handshake: an untrusted certificate is permanent (ACCESS, no
+ * retry), with OpenSSL's reason, e.g. "certificate verify failed". */
+static int tls_open_error(const struct amqp_connection_info *ci, int st,
+			  const struct gradeq_broker_tls *tls)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *why = e ? ERR_reason_error_string(e) : NULL;
+	bool untrusted = st == AMQP_STATUS_SSL_PEER_VERIFY_FAILED ||
+			 st == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED ||
+			 (why && strstr(why, "certificate verify failed"));
+
+	ERR_clear_error();
+	if (untrusted)
+		return gradeq_error(GRADEQ_ERR_ACCESS,
+				    "TLS handshake with RabbitMQ at %s:%d failed: %s: its certificate"
+				    " does not chain to a CA in '%s' (amqp_cacert) or does not name"
+				    " '%s'", ci->host, ci->port, amqp_error_string2(st),
+				    tls && tls->cacert ? tls->cacert : SYSTEM_CA_BUNDLE, ci->host);
+	return gradeq_error(GRADEQ_ERR_BROKER, "TLS handshake with RabbitMQ at %s:%d failed: %s%s%s%s",
+			    ci->host, ci->port, amqp_error_string2(st), why ? " (" : "", why ? why : "",
+			    why ? ")" : "");
+}
+
 int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
 			  struct gradeq_broker **out)
+{
+	return gradeq_broker_connect_tls(url, name, heartbeat, NULL, out);
+}
+
+int gradeq_broker_connect_tls(const char *url, const char *name, int heartbeat,
+			      const struct gradeq_broker_tls *tls, struct gradeq_broker **out)
 {
 	struct amqp_connection_info ci;
 	struct gradeq_broker *b = NULL;
@@ -140,17 +206,23 @@ int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
 				  "malformed AMQP URL (expected amqp://user:pass@host:port/vhost)");
 		goto fail;
 	}
-	if (ci.ssl) {
-		rc = gradeq_error(GRADEQ_ERR_CONFIG, "amqps:// URLs are not supported yet");
-		goto fail;
-	}
 	b->conn = amqp_new_connection();
-	sock = b->conn ? amqp_tcp_socket_new(b->conn) : NULL;
+	if (b->conn && ci.ssl) {
+		rc = tls_socket(b->conn, tls, &sock);
+		if (rc)
+			goto fail;
+	} else if (b->conn) {
+		sock = amqp_tcp_socket_new(b->conn);
+	}
 	if (!sock) {
 		rc = GRADEQ_ERR_NOMEM;
 		goto fail;
 	}
 	st = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
+	if (st != AMQP_STATUS_OK && ci.ssl) {
+		rc = tls_open_error(&ci, st, tls);
+		goto fail;
+	}
 	if (st != AMQP_STATUS_OK) {
 		rc = gradeq_error(GRADEQ_ERR_BROKER, "cannot connect to RabbitMQ at %s:%d: %s",
 				  ci.host, ci.port, amqp_error_string2(st));

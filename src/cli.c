@@ -62,6 +62,7 @@ int gradeq_cli_store(struct gradeq_cli *cli, struct gradeq_store **st)
 
 int gradeq_cli_broker(struct gradeq_cli *cli, const char *release, struct gradeq_broker **b)
 {
+	struct gradeq_broker_tls tls;
 	char name[300];
 	char *url = NULL;
 	int rc;
@@ -70,7 +71,10 @@ int gradeq_cli_broker(struct gradeq_cli *cli, const char *release, struct gradeq
 	if (rc)
 		return rc;
 	gradeq_cli_conn_name(name, sizeof(name), cli->prog, release);
-	rc = gradeq_broker_connect(url, name, cli->cfg->heartbeat, b);
+	tls.cacert = cli->cfg->amqp_cacert;
+	tls.cert = cli->cfg->amqp_cert;
+	tls.key = cli->cfg->amqp_key;
+	rc = gradeq_broker_connect_tls(url, name, cli->cfg->heartbeat, &tls, b);
 	free(url);
 	return rc;
 }

@@ -25,6 +25,20 @@ struct gradeq_broker;
  * GRADEQ_ERR_ACCESS when the login is refused. */
 int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
 			  struct gradeq_broker **out) GRADEQ_MUST_CHECK;
+/* TLS files for amqps:// URLs (PEM); NULL members mean none. */
+struct gradeq_broker_tls {
+	const char *cacert; /* CAs that sign the broker's certificate; NULL: the system's */
+	const char *cert;   /* client certificate, with key */
+	const char *key;
+};
+
+/* gradeq_broker_connect, and for an amqps:// URL a TLS connection that
+ * verifies the broker's certificate and host name (tls may be NULL).
+ * GRADEQ_ERR_ACCESS when the broker's certificate is not trusted,
+ * GRADEQ_ERR_CONFIG when the files cannot be loaded. */
+int gradeq_broker_connect_tls(const char *url, const char *name, int heartbeat,
+			      const struct gradeq_broker_tls *tls,
+			      struct gradeq_broker **out) GRADEQ_MUST_CHECK;
 void gradeq_broker_free(struct gradeq_broker *b);
 amqp_connection_state_t gradeq_broker_conn(struct gradeq_broker *b);
 /* True once the connection or channel is unusable (reconnect). */

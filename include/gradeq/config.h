@@ -14,6 +14,9 @@ struct gradeq_config {
 	char *path;            /* file it came from; NULL for defaults only */
 	char *amqp_url;        /* amqp://user:pass@host:port/vhost */
 	char *amqp_password_file; /* overrides the URL's password when set */
+	char *amqp_cacert;     /* amqps://: CA file (PEM); NULL = the system's CAs */
+	char *amqp_cert;       /* amqps://: client certificate (PEM); NULL = none */
+	char *amqp_key;        /* amqps://: its private key (PEM) */
 	char *pg_dsn;          /* libpq conninfo */
 	char *release;         /* default release for programs; NULL = promoted */
 	int heartbeat;         /* seconds, 0 = off */
