@@ -63,5 +63,6 @@ wait_until 30 "$(work_queue): $((jobs - 1)) ready, 0 unacked" queue_is "$((jobs 
 "$CONSUMER" --release "$RELEASE" --drain >>"$WORK/consumer3.log" 2>&1 || die "draining consumer failed"
 check_exactly_once "$run"
 assert_fully_graded "$LARGE"
+refcheck --course "$LARGE" --fresh
 wait_until 30 "$(work_queue) empty" queue_is "0 0"
 log ok
