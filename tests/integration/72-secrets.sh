@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Secrets never on a command line: a publish and a consumer run with the
+# broker password in amqp_password_file and the database password in the
+# environment, while every process's /proc/PID/cmdline is sampled; neither
+# password may appear in any. A configuration file readable by every user
+# that holds a password is warned about on stderr by every program.
+#
+# Environment: VHOST (default gradeq-t72), DB (default gradeq_t72).
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/integration/prodlib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/prodlib.sh"
+
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+	exit 0
+fi
+
+VHOST=${VHOST:-gradeq-t72}
+DB=${DB:-gradeq_t72}
+RELEASE=t72-$$-$RANDOM
+need_cmd psql jq curl timeout
+ADMIN=$(require_bin gradeq-admin)
+PUBLISH=$(require_bin gradeq-publish)
+CONSUMER=$(require_bin gradeq-consumer)
+cd "$GRADEQ_SRC"
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	mgmt_curl DELETE "api/vhosts/$(urlenc "$VHOST")" >/dev/null 2>&1 || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mgmt_put "api/vhosts/$(urlenc "$VHOST")" '{}'
+USER=${GRADEQ_MGMT_USER:-gradeq}
+mgmt_put "api/permissions/$(urlenc "$VHOST")/$(urlenc "$USER")" \
+	'{"configure": ".*", "write": ".*", "read": ".*"}'
+own_db "$DB"
+"$ADMIN" migrate --with-input-tables >/dev/null 2>&1 || die "migrate failed"
+"$ADMIN" seed --courses small --learners 1500 >/dev/null 2>&1 || die "seed failed"
+
+AMQP_PW=$GRADEQ_MGMT_PASSWORD
+PG_PW=$(sed -nE 's/.*password=([^ ]+).*/\1/p' <<<"$GRADEQ_PG_DSN")
+[[ -n $AMQP_PW && -n $PG_PW ]] || die "cannot find the servers' passwords"
+
+# The broker password in a file of its own; the URL without one.
+(umask 077 && printf '%s\n' "$AMQP_PW" >"$WORK/amqp.pw")
+(umask 077 && cat >"$WORK/gradeq.conf" <<EOF
+amqp_url = "amqp://$USER@127.0.0.1:${GRADEQ_AMQP_PORT:-5673}/$(urlenc "$VHOST")";
+amqp_password_file = "$WORK/amqp.pw";
+EOF
+)
+unset GRADEQ_AMQP_URL
+# GRADEQ_PG_DSN (with its password) stays in the environment.
+
+# Processes of this run carry this mark in their environment. Test helpers
+# of other tests running beside us (psql -d "$GRADEQ_PG_DSN") are not ours
+# to judge; every gradeq program, whoever started it, is.
+export GRADEQ_T72_MARK=$$-$RANDOM
+
+# scan: the command line of every process of this run and of every gradeq
+# program; prints how many gradeq programs were seen.
+scan() {
+	local d cmd n=0
+	for d in /proc/[0-9]*; do
+		cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
+		if [[ $cmd != *gradeq-* ]] &&
+			! grep -zqx "GRADEQ_T72_MARK=$GRADEQ_T72_MARK" "$d/environ" 2>/dev/null; then
+			continue
+		fi
+		[[ $cmd == *gradeq-publish* || $cmd == *gradeq-consumer* ]] && n=$((n + 1))
+		if [[ $cmd == *"$AMQP_PW"* || $cmd == *"$PG_PW"* ]]; then
+			cmd=${cmd//"$AMQP_PW"/<amqp password>}
+			die "a password is on the command line of pid ${d#/proc/}: ${cmd//"$PG_PW"/<pg password>}"
+		fi
+	done
+	echo "$n"
+}
+
+"$CONSUMER" -c "$WORK/gradeq.conf" --release "$RELEASE" 2>"$WORK/consumer.log" &
+PIDS+=($!)
+CONSUMER_PID=$!
+"$PUBLISH" -c "$WORK/gradeq.conf" --release "$RELEASE" --all-courses --batch-size 5 -q \
+	>"$WORK/pub.out" 2>"$WORK/pub.err" &
+PIDS+=($!)
+PUB_PID=$!
+samples=0 seen=0
+while kill -0 "$PUB_PID" 2>/dev/null; do
+	n=$(scan)
+	samples=$((samples + 1))
+	((n >= 2)) && seen=$((seen + 1))
+done
+wait "$PUB_PID" || die "publish failed: $(cat "$WORK/pub.err")"
+deadline=$((SECONDS + 120))
+until [[ $(psql_q "SELECT count(*) FROM gradeq_jobs WHERE state <> 'complete'") == 0 ]]; do
+	((SECONDS < deadline)) || die "the consumer did not finish: $(tail -n 3 "$WORK/consumer.log")"
+	n=$(scan)
+	samples=$((samples + 1))
+	((n >= 1)) && seen=$((seen + 1))
+done
+assert_ge "samples with the programs running" 3 "$seen"
+assert_eq "course grades" 1500 "$(psql_q "SELECT count(*) FROM grades_persistentcoursegrade")"
+kill -TERM "$CONSUMER_PID"
+wait "$CONSUMER_PID" || die "consumer exited non-zero on SIGTERM"
+PIDS=()
+log "no password in any of $samples samples of every command line ($seen while gradeq ran)"
+
+# A world-readable file with a password: every program says so on stderr.
+cat >"$WORK/loose.conf" <<EOF
+amqp_url = "amqp://$USER:$AMQP_PW@127.0.0.1:${GRADEQ_AMQP_PORT:-5673}/$(urlenc "$VHOST")";
+EOF
+chmod 644 "$WORK/loose.conf"
+"$ADMIN" -c "$WORK/loose.conf" status >/dev/null 2>"$WORK/err" || true
+assert_match "warning for a world-readable file" \
+	"level=warn .*configuration file is readable by every user and holds a password" "$(cat "$WORK/err")"
+grep -Fq -- "$AMQP_PW" "$WORK/err" && die "the warning shows the password"
+chmod 600 "$WORK/loose.conf"
+"$ADMIN" -c "$WORK/loose.conf" status >/dev/null 2>"$WORK/err" || true
+grep -q "readable by every user" "$WORK/err" && die "warned about a file only its owner can read"
+log "a world-readable configuration with a password is warned about"
+log "PASS"
