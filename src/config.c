@@ -793,3 +793,44 @@ int gradeq_config_check_reload(const struct gradeq_config *old, const struct gra
 					new_cfg->path ? new_cfg->path : "configuration", settings[i].name);
 	return 0;
 }
+
+void gradeq_config_print(const struct gradeq_config *cfg, FILE *out)
+{
+	/* the table's accessors take non-const pointers; nothing is written */
+	struct gradeq_config *c = (struct gradeq_config *)(uintptr_t)cfg;
+	char masked[1024];
+
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		const char *v;
+
+		fprintf(out, "%s = ", s->name);
+		switch (s->type) {
+		case CF_STR:
+			v = *str_at(c, s) ? *str_at(c, s) : "";
+			if (s->secret)
+				v = gradeq_config_mask(v, masked, sizeof(masked));
+			fputc('"', out);
+			for (; *v; v++) {
+				if (*v == '"' || *v == '\\')
+					fputc('\\', out);
+				fputc(*v, out);
+			}
+			fputc('"', out);
+			break;
+		case CF_INT:
+			fprintf(out, "%d", *int_at(c, s));
+			break;
+		case CF_BOOL:
+			fputs(*bool_at(c, s) ? "true" : "false", out);
+			break;
+		case CF_INTLIST:
+			fputc('[', out);
+			for (int j = 0; j < *count_at(c, s); j++)
+				fprintf(out, "%s%d", j ? ", " : "", int_at(c, s)[j]);
+			fputc(']', out);
+			break;
+		}
+		fprintf(out, "; # %s\n", s->doc);
+	}
+}

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "gradeq/err.h"
 
@@ -73,5 +74,10 @@ const char *gradeq_config_mask(const char *url_or_dsn, char *buf, size_t len);
  * caller keeps old. */
 int gradeq_config_check_reload(const struct gradeq_config *old, const struct gradeq_config *new_cfg,
 			       char *err, size_t errlen) GRADEQ_MUST_CHECK;
+
+/* Writes every setting of cfg to out, one "name = value;" line each in the
+ * file's syntax and the table's order, each followed by its documentation
+ * as a comment; passwords in secret settings are masked. */
+void gradeq_config_print(const struct gradeq_config *cfg, FILE *out);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gradeq/checkconfig.h"
 #include "gradeq/cli.h"
 #include "gradeq/log.h"
 #include "gradeq/events.h"
@@ -26,6 +27,9 @@ static const char usage[] =
 	"                                  and ETA, and each release's queue depths;\n"
 	"                                  --json: the shape in docs/status.md\n"
 	"  states [--json]                 the run and job state machines\n"
+	"  check-config [FILE]             validate the configuration (FILE, else -c or\n"
+	"                                  the default) and print the effective settings,\n"
+	"                                  secrets masked; errors name file, line, setting\n"
 	"  events [--run RUN] [--count N]  follow the pushed state changes live\n"
 	"                                  (run.<id>.<state>, job.<state>); --json\n"
 	"                                  prints each event's JSON body\n"
@@ -938,6 +942,8 @@ int main(int argc, char **argv)
 		}
 	if (strcmp(cmd, "states") == 0)
 		return cmd_states(&a);
+	if (strcmp(cmd, "check-config") == 0)
+		return gradeq_check_config(argc > 1 ? argv[1] : a.cli.conf_path, stdout, stderr) ? 1 : 0;
 	if (strcmp(cmd, "plan") == 0) {
 		if (gradeq_cli_init(&a.cli))
 			return 1;

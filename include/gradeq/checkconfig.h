@@ -1,0 +1,19 @@
+/* gradeq-admin check-config: a configuration file checked the way the
+ * programs will use it, and its effective settings shown without secrets. */
+#ifndef GRADEQ_CHECKCONFIG_H
+#define GRADEQ_CHECKCONFIG_H
+
+#include <stdio.h>
+
+#include "gradeq/err.h"
+
+/* Loads path (NULL: the default file, as the programs do) with the
+ * environment overrides, then checks what loading alone does not: the
+ * broker URL parses, amqp_password_file gives a password, amqp_cert and
+ * amqp_key go together, pg_dsn parses. On success writes the effective
+ * settings, secrets masked, to out and returns 0; otherwise writes one line
+ * "FILE:LINE: 'setting' ..." or "FILE: 'setting' ..." to err and returns
+ * GRADEQ_ERR_CONFIG (or the loader's error). */
+int gradeq_check_config(const char *path, FILE *out, FILE *err) GRADEQ_MUST_CHECK;
+
+#endif
