@@ -16,6 +16,7 @@
 #include "gradeq/cli.h"
 #include "gradeq/job.h"
 #include "gradeq/log.h"
+#include "gradeq/notify.h"
 #include "gradeq/worker.h"
 
 static const char usage[] =
@@ -208,6 +209,7 @@ static int connect_broker(struct consumer *c)
 				log_info("event=reconnected what=broker attempts=%d down_ms=%ld",
 					 attempt + 1, outage_ms(&c->broker_lost));
 			log_info("event=consuming queue=%s prefetch=%d", queue, c->prefetch);
+			gradeq_notify("READY=1");
 			return 0;
 		}
 		if (!gradeq_err_is_transient(rc) && rc != GRADEQ_ERR_BROKER)
@@ -445,8 +447,10 @@ static void reload(struct consumer *c)
 	int level;
 
 	reload_requested = 0;
+	gradeq_notify("RELOADING=1");
 	if (gradeq_config_load(c->cli.conf_path, &cfg, err, sizeof(err))) {
 		log_error("event=reload_failed error=\"%s\" keeping=old", err);
+		gradeq_notify("READY=1");
 		return;
 	}
 	level = gradeq_log_level_parse(cfg->log_level);
@@ -462,6 +466,7 @@ static void reload(struct consumer *c)
 	c->cli.cfg->job_events = cfg->job_events;
 	gradeq_config_free(cfg);
 	log_info("event=reloaded");
+	gradeq_notify("READY=1");
 }
 
 static int consume(struct consumer *c)
@@ -512,6 +517,7 @@ static int consume(struct consumer *c)
 		}
 	}
 	/* stop: take no more deliveries; the one in hand was finished above */
+	gradeq_notify("STOPPING=1");
 	if (c->in && !gradeq_broker_broken(c->in) && gradeq_broker_cancel(c->in))
 		log_warn("event=cancel_failed error=\"%s\"", gradeq_errmsg(GRADEQ_ERR_BROKER));
 	log_info("event=stopped release=%s jobs=%ld failed=%ld", c->release, c->done, c->failed);
