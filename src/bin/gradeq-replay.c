@@ -72,7 +72,8 @@ static const char usage[] =
 	"  import    publish every record of FILE, each confirmed, to the dead queue\n"
 	"            of the release named in the file (default), of --to-dead R, or to\n"
 	"            the work queue of --to-release R2 (as replay does). Prints the\n"
-	"            count, which equals the file's.\n"
+	"            count, which equals the file's. A job that was purged stays\n"
+	"            'discarded' (a final state): consumers ack it without grading.\n"
 	"  purge     ack the matching dead messages and mark their jobs 'discarded'.\n"
 	"            Without --yes, only says what it would do.\n"
 	"\n"
@@ -725,9 +726,9 @@ static int job_move(struct replay *r, const char *job_id, const char *from, cons
 		"  jobs_dead = r.jobs_dead - (j.old = 'dead')::int + ($3 = 'dead')::int,"
 		"  jobs_discarded = r.jobs_discarded - (j.old = 'discarded')::int"
 		"   + ($3 = 'discarded')::int,"
-		"  state = CASE WHEN $3 = 'pending' AND r.state IN ('failed', 'complete')"
+		"  state = CASE WHEN $3 = 'pending' AND r.state = 'failed'"
 		"   THEN 'running' ELSE r.state END,"
-		"  finished_at = CASE WHEN $3 = 'pending' AND r.state IN ('failed', 'complete')"
+		"  finished_at = CASE WHEN $3 = 'pending' AND r.state = 'failed'"
 		"   THEN NULL ELSE r.finished_at END"
 		" FROM j WHERE r.run_id = j.run_id",
 		5, NULL, params, NULL, NULL, 0);
@@ -790,7 +791,7 @@ static int visit_replay(struct replay *r, const amqp_envelope_t *env, const stru
 	if (!take_token(r))
 		return 0; /* interrupted while waiting: this one stays parked */
 	if (v->decoded) {
-		rc = job_move(r, v->job_id, "{dead,discarded}", "pending", "replayed");
+		rc = job_move(r, v->job_id, "{dead}", "pending", "replayed");
 		if (rc)
 			return rc;
 	}
@@ -1675,9 +1676,9 @@ static int cmd_import(struct replay *r)
 				snprintf(job, sizeof(job), "%s", j->job_id);
 				gradeq_job_free(j);
 			}
-			if (job[0])
-				rc = job_move(r, job, to_work ? "{dead,discarded}" : "{discarded}",
-					      to_work ? "pending" : "dead", "imported");
+			/* a purged job stays discarded (a final state) */
+			if (job[0] && to_work)
+				rc = job_move(r, job, "{dead}", "pending", "imported");
 			if (!rc && to_work)
 				rc = publish_replay(r, &props, &body);
 			else if (!rc) {
