@@ -564,8 +564,11 @@ static int scan(struct replay *r, visit_fn visit)
 			if (match)
 				r->matched++;
 			rc = visit(r, &env, &v, match, &taken, &stop);
-			if (stop)
+			if (stop) {
 				r->stop_acting = true;
+				if (match)
+					r->matched--; /* counted for a pass that ended before it */
+			}
 		}
 		if (!rc && !taken)
 			rc = rotate(r, &env);
@@ -1373,7 +1376,7 @@ static int resolve_target(struct replay *r, const char *want)
 		if (rc)
 			return gradeq_error(rc, "release '%s' is %s and no release is promoted", want,
 					    state);
-		if (!r->json)
+		if (!r->quiet)
 			fprintf(stderr, PROG ": release '%s' is %s: its jobs go to the promoted "
 					"release '%s'\n",
 				want, state, promoted);
