@@ -12,6 +12,7 @@
 #include "gradeq/events.h"
 #include "gradeq/job.h"
 #include "gradeq/plan.h"
+#include "gradeq/plan.h"
 #include "gradeq/seed.h"
 #include "gradeq/states.h"
 
@@ -46,6 +47,12 @@ static const char usage[] =
 	"  purge-history --older-than DUR [--yes]\n"
 	"                                  delete finished runs, their jobs and events\n"
 	"                                  older than DUR (e.g. 90d, 12h); never grades\n"
+	"  plan [--course ID | --size-class S] [--consumers N] [--plot FILE]\n"
+	"       [--overhead-share 0.05] [--failure-cost 60] [--arrival-rate R]\n"
+	"                                  fit batch ms = O + p * learners over recorded\n"
+	"                                  jobs, recommend a batch size per size class,\n"
+	"                                  predict the backfill; with R (learners/s\n"
+	"                                  changing) the periodic run's T = O/(1-P)\n"
 	"  plan [--course ID | --size-class S] [--consumers N] [--plot FILE]\n"
 	"       [--overhead-share 0.05] [--failure-cost 60] [--arrival-rate R]\n"
 	"                                  fit batch ms = O + p * learners over recorded\n"
@@ -942,6 +949,16 @@ int main(int argc, char **argv)
 		}
 	if (strcmp(cmd, "states") == 0)
 		return cmd_states(&a);
+	if (strcmp(cmd, "plan") == 0) {
+		if (gradeq_cli_init(&a.cli))
+			return 1;
+		rc = gradeq_cli_store(&a.cli, &a.st);
+		if (rc)
+			gradeq_cli_error(&a.cli, "%s", gradeq_errmsg(rc));
+		else
+			status = gradeq_plan_main(&a.cli, a.st, argc, argv, a.json);
+		goto out;
+	}
 	if (strcmp(cmd, "check-config") == 0)
 		return gradeq_check_config(argc > 1 ? argv[1] : a.cli.conf_path, stdout, stderr) ? 1 : 0;
 	if (strcmp(cmd, "plan") == 0) {

@@ -1,0 +1,519 @@
+/* Batch-size planning: fits over recorded jobs and the advice drawn from
+ * them (see plan.h). */
+#include "gradeq/plan.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int gradeq_fit_linear(const double *x, const double *y, size_t n, struct gradeq_fit *out)
+{
+	double mx = 0, my = 0, sxx = 0, sxy = 0, syy = 0, ssr = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (n < 2)
+		return GRADEQ_ERR_INVALID;
+	for (size_t i = 0; i < n; i++) {
+		mx += x[i];
+		my += y[i];
+	}
+	mx /= (double)n;
+	my /= (double)n;
+	/* centred sums: stable when x is large and its spread small */
+	for (size_t i = 0; i < n; i++) {
+		sxx += (x[i] - mx) * (x[i] - mx);
+		sxy += (x[i] - mx) * (y[i] - my);
+		syy += (y[i] - my) * (y[i] - my);
+	}
+	if (!(sxx > 0))
+		return GRADEQ_ERR_INVALID;
+	out->n = n;
+	out->p = sxy / sxx;
+	out->o = my - out->p * mx;
+	for (size_t i = 0; i < n; i++) {
+		double r = y[i] - (out->o + out->p * x[i]);
+
+		ssr += r * r;
+	}
+	out->rmse = sqrt(ssr / (double)n);
+	out->r2 = syy > 0 ? 1 - ssr / syy : 1;
+	if (n > 2) {
+		double s2 = ssr / (double)(n - 2);
+
+		out->se_p = sqrt(s2 / sxx);
+		out->se_o = sqrt(s2 * (1.0 / (double)n + mx * mx / sxx));
+	}
+	return 0;
+}
+
+const char *gradeq_size_class(long sequentials)
+{
+	if (sequentials < GRADEQ_PLAN_SMALL_MAX)
+		return "small";
+	if (sequentials < GRADEQ_PLAN_MEDIUM_MAX)
+		return "medium";
+	return "large";
+}
+
+double gradeq_plan_full_share(const long *enrollments, size_t ncourses, long batch)
+{
+	double full = 0, all = 0;
+
+	if (batch < 1)
+		return 0;
+	for (size_t i = 0; i < ncourses; i++) {
+		full += (double)(enrollments[i] / batch);
+		all += (double)((enrollments[i] + batch - 1) / batch);
+	}
+	return all > 0 ? full / all : 1;
+}
+
+/* The smallest of 1, 2, 2.5, 5 x 10^k that is >= v (v >= 1). */
+static long round_up_nice(double v)
+{
+	static const double steps[] = {1, 2, 2.5, 5};
+
+	for (double scale = 1; scale < 1e12; scale *= 10)
+		for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+			if (steps[i] * scale >= v && steps[i] * scale == floor(steps[i] * scale))
+				return (long)(steps[i] * scale);
+	return (long)v;
+}
+
+/* The largest of 1, 2, 2.5, 5 x 10^k that is <= v, at least 1. */
+static long round_down_nice(double v)
+{
+	long best = 1;
+
+	/* strictly increasing: round_up_nice(b + 1) > b */
+	for (long b = 1; b > 0 && (double)b <= v;) {
+		best = b;
+		b = round_up_nice((double)b + 1);
+	}
+	return best;
+}
+
+int gradeq_plan_batch(const struct gradeq_fit *f, const struct gradeq_plan_criteria *c,
+		      const long *enrollments, size_t ncourses, struct gradeq_batch_advice *out)
+{
+	double s = c->overhead_share, o = f->o > 0 ? f->o : 0, need, cap;
+
+	memset(out, 0, sizeof(*out));
+	if (!(f->p > 0) || !(s > 0 && s < 1) || !(c->failure_cost_s > 0) ||
+	    !(c->full_share >= 0 && c->full_share <= 1))
+		return GRADEQ_ERR_INVALID;
+	/* O / (O + p b) <= s  <=>  b >= O (1 - s) / (s p) */
+	need = o * (1 - s) / (s * f->p);
+	out->min_overhead = round_up_nice(need < 1 ? 1 : need);
+	/* O + p b <= F */
+	cap = (c->failure_cost_s * 1000 - o) / f->p;
+	out->max_failure = cap >= 1 ? round_down_nice(cap) : 1;
+	out->batch = out->min_overhead;
+	if (out->batch > out->max_failure) {
+		out->batch = out->max_failure;
+		out->conflict = true;
+	}
+	out->batch_ms = o + f->p * (double)out->batch;
+	out->overhead = out->batch_ms > 0 ? o / out->batch_ms : 0;
+	out->full = gradeq_plan_full_share(enrollments, ncourses, out->batch);
+	out->few_full = ncourses > 0 && out->full < c->full_share;
+	return 0;
+}
+
+double gradeq_plan_backfill_s(const struct gradeq_fit *f, const long *enrollments,
+			      size_t ncourses, long batch, int consumers)
+{
+	double ms = 0, o = f->o > 0 ? f->o : 0;
+
+	if (batch < 1 || consumers < 1)
+		return 0;
+	for (size_t i = 0; i < ncourses; i++)
+		ms += (double)((enrollments[i] + batch - 1) / batch) * o +
+		      (double)enrollments[i] * f->p;
+	return ms / 1000 / consumers;
+}
+
+int gradeq_plan_cycle(double o_s, double P, double *t)
+{
+	if (!(P < 1)) {
+		*t = INFINITY;
+		return GRADEQ_ERR_STATE;
+	}
+	*t = o_s / (1 - P);
+	return 0;
+}
+
+/* ---- gradeq-admin plan ---- */
+
+struct group {
+	char name[160];     /* class name, or the course id with --course */
+	double *x, *y;      /* learners graded, batch ms of each job */
+	size_t n, cap;
+	long *enr;          /* enrollments of the group's courses */
+	size_t ncourses, enr_cap;
+};
+
+struct plan_opts {
+	const char *course, *cls, *plot;
+	int consumers;
+	double arrival;     /* learners changed per second, < 0 when not given */
+	struct gradeq_plan_criteria crit;
+};
+
+static int push_double(double **a, double **b, size_t *n, size_t *cap, double x, double y)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		double *na = realloc(*a, nc * sizeof(**a)), *nb;
+
+		if (!na)
+			return GRADEQ_ERR_NOMEM;
+		*a = na;
+		nb = realloc(*b, nc * sizeof(**b));
+		if (!nb)
+			return GRADEQ_ERR_NOMEM;
+		*b = nb;
+		*cap = nc;
+	}
+	(*a)[*n] = x;
+	(*b)[*n] = y;
+	(*n)++;
+	return 0;
+}
+
+static struct group *group_get(struct group *g, size_t *ng, const char *name)
+{
+	for (size_t i = 0; i < *ng; i++)
+		if (strcmp(g[i].name, name) == 0)
+			return &g[i];
+	if (*ng == 3)
+		return NULL;
+	memset(&g[*ng], 0, sizeof(g[*ng]));
+	snprintf(g[*ng].name, sizeof(g[*ng].name), "%s", name);
+	return &g[(*ng)++];
+}
+
+static const char courses_sql[] =
+	"SELECT c.course_id, (SELECT count(*) FROM course_blocks b WHERE b.course_id = c.course_id"
+	"  AND b.block_type = 'sequential'),"
+	" (SELECT count(*) FROM student_courseenrollment e WHERE e.course_id = c.course_id)"
+	" FROM courses c WHERE $1::text IS NULL OR c.course_id = $1 ORDER BY 1";
+
+static const char jobs_sql[] =
+	"SELECT j.course_id, j.graded, j.ms_total FROM gradeq_jobs j"
+	" WHERE j.state = 'complete' AND j.graded > 0 AND j.ms_total IS NOT NULL"
+	" AND ($1::text IS NULL OR j.course_id = $1)";
+
+/* Reads the courses (class, enrollments) and the jobs into groups. */
+static int load_groups(struct gradeq_store *st, const struct plan_opts *o, struct group *g,
+		       size_t *ng)
+{
+	const char *params[1] = {o->course};
+	PGresult *cres = NULL, *jres = NULL;
+	int rc = 0;
+
+	cres = PQexecParams(gradeq_store_conn(st), courses_sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(cres) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(st, cres, "reading courses");
+		goto out;
+	}
+	if (o->course && PQntuples(cres) == 0) {
+		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "unknown course '%s'", o->course);
+		goto out;
+	}
+	jres = PQexecParams(gradeq_store_conn(st), jobs_sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(jres) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(st, jres, "reading jobs");
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(cres) && !rc; i++) {
+		const char *cls = gradeq_size_class(strtol(PQgetvalue(cres, i, 1), NULL, 10));
+		struct group *gr;
+
+		if (o->cls && strcmp(o->cls, cls) != 0)
+			continue;
+		gr = group_get(g, ng, o->course ? o->course : cls);
+		if (!gr)
+			continue;
+		if (gr->ncourses == gr->enr_cap) {
+			size_t nc = gr->enr_cap ? gr->enr_cap * 2 : 16;
+			long *ne = realloc(gr->enr, nc * sizeof(*ne));
+
+			if (!ne) {
+				rc = GRADEQ_ERR_NOMEM;
+				break;
+			}
+			gr->enr = ne;
+			gr->enr_cap = nc;
+		}
+		gr->enr[gr->ncourses++] = strtol(PQgetvalue(cres, i, 2), NULL, 10);
+	}
+	/* jobs: their course's class, looked up in the courses result (sorted) */
+	for (int i = 0; i < PQntuples(jres) && !rc; i++) {
+		const char *cid = PQgetvalue(jres, i, 0);
+		int lo = 0, hi = PQntuples(cres) - 1, at = -1;
+		struct group *gr = NULL;
+
+		while (lo <= hi) {
+			int mid = (lo + hi) / 2, cmp = strcmp(PQgetvalue(cres, mid, 0), cid);
+
+			if (cmp == 0) {
+				at = mid;
+				break;
+			}
+			if (cmp < 0)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+		if (at < 0)
+			continue;
+		for (size_t k = 0; k < *ng; k++)
+			if (strcmp(g[k].name, o->course ? o->course
+							: gradeq_size_class(strtol(
+								  PQgetvalue(cres, at, 1), NULL, 10))) == 0)
+				gr = &g[k];
+		if (gr)
+			rc = push_double(&gr->x, &gr->y, &gr->n, &gr->cap,
+					 strtod(PQgetvalue(jres, i, 1), NULL),
+					 strtod(PQgetvalue(jres, i, 2), NULL));
+	}
+out:
+	PQclear(cres);
+	PQclear(jres);
+	return rc;
+}
+
+static void print_group(const struct plan_opts *o, const struct group *g, bool json, bool first)
+{
+	struct gradeq_fit f;
+	struct gradeq_batch_advice a;
+	double backfill = 0, T = 0, P = 0, orun = 0;
+	long learners = 0;
+	int cyc = 0;
+
+	for (size_t i = 0; i < g->ncourses; i++)
+		learners += g->enr[i];
+	if (gradeq_fit_linear(g->x, g->y, g->n, &f) ||
+	    gradeq_plan_batch(&f, &o->crit, g->enr, g->ncourses, &a)) {
+		if (json)
+			printf("%s{\"group\":\"%s\",\"courses\":%zu,\"learners\":%ld,\"jobs\":%zu,"
+			       "\"fit\":null}",
+			       first ? "" : ",", g->name, g->ncourses, learners, g->n);
+		else
+			printf("%-10s %7zu %9ld %6zu  not enough jobs at different batch sizes to fit"
+			       " (run tools/bench or a backfill at two batch sizes)\n",
+			       g->name, g->ncourses, learners, g->n);
+		return;
+	}
+	backfill = gradeq_plan_backfill_s(&f, g->enr, g->ncourses, a.batch, o->consumers);
+	if (o->arrival >= 0) {
+		/* per run: each course with changes costs at least one batch's
+		 * overhead, spread over the consumers; P is the processing time of
+		 * one second of arrivals */
+		orun = (f.o > 0 ? f.o : 0) / 1000 *
+		       (double)((g->ncourses + (size_t)o->consumers - 1) / (size_t)o->consumers);
+		P = f.p / 1000 * o->arrival / o->consumers;
+		cyc = gradeq_plan_cycle(orun, P, &T);
+	}
+	if (json) {
+		printf("%s{\"group\":\"%s\",\"courses\":%zu,\"learners\":%ld,\"jobs\":%zu,"
+		       "\"fit\":{\"overhead_ms\":%.3f,\"overhead_se\":%.3f,\"per_learner_ms\":%.5f,"
+		       "\"per_learner_se\":%.5f,\"r2\":%.4f,\"rmse_ms\":%.3f},"
+		       "\"batch\":%ld,\"min_batch_overhead\":%ld,\"max_batch_failure\":%ld,"
+		       "\"batch_ms\":%.1f,\"overhead_share\":%.4f,\"full_share\":%.3f,"
+		       "\"conflict\":%s,\"few_full\":%s,\"consumers\":%d,\"backfill_s\":%.1f",
+		       first ? "" : ",", g->name, g->ncourses, learners, g->n, f.o, f.se_o, f.p,
+		       f.se_p, f.r2, f.rmse, a.batch, a.min_overhead, a.max_failure, a.batch_ms,
+		       a.overhead, a.full, a.conflict ? "true" : "false",
+		       a.few_full ? "true" : "false", o->consumers, backfill);
+		if (o->arrival >= 0)
+			printf(",\"cycle\":{\"arrival_per_s\":%g,\"O_s\":%.3f,\"P\":%.4f,"
+			       "\"doom\":%s,\"T_s\":%.1f}",
+			       o->arrival, orun, P, cyc ? "true" : "false", cyc ? -1.0 : T);
+		printf("}");
+		return;
+	}
+	printf("%-10s %7zu %9ld %6zu %8.1f±%-6.1f %7.4f±%-7.4f %5.3f %7ld %7ld %7ld %8.1f %6.1f%% "
+	       "%5.0f%% %10.0f\n",
+	       g->name, g->ncourses, learners, g->n, f.o, f.se_o, f.p, f.se_p, f.r2, a.batch,
+	       a.min_overhead, a.max_failure, a.batch_ms / 1000, a.overhead * 100, a.full * 100,
+	       backfill);
+	if (a.conflict)
+		printf("  %s: overhead under %.0f%% needs batches of %ld or more, but a failure"
+		       " under %.0f s allows at most %ld: the failure target wins\n",
+		       g->name, o->crit.overhead_share * 100, a.min_overhead, o->crit.failure_cost_s,
+		       a.max_failure);
+	if (a.few_full)
+		printf("  %s: only %.0f%% of batches would be full at %ld (enrollments too small"
+		       " for the batch)\n",
+		       g->name, a.full * 100, a.batch);
+	if (o->arrival >= 0) {
+		if (cyc)
+			printf("  %s: WARNING cycle of doom: P = %.3f ms/learner x %g learners/s / %d"
+			       " consumers = %.2f >= 1; a periodic run never catches up (add"
+			       " consumers or cut per-learner time)\n",
+			       g->name, f.p, o->arrival, o->consumers, P);
+		else
+			printf("  %s: periodic run: O = %.2f s, P = %.3f, stable T = O/(1-P) = %.1f s\n",
+			       g->name, orun, P, T);
+	}
+}
+
+static int write_plot(const struct plan_opts *o, const struct group *g, size_t ng)
+{
+	FILE *gp = popen("gnuplot", "w");
+	int st;
+
+	if (!gp)
+		return gradeq_error(GRADEQ_ERR_IO, "cannot run gnuplot");
+	fprintf(gp, "set terminal pngcairo size 1000,650 noenhanced\nset output '%s'\n"
+		    "set xlabel 'learners in batch'\nset ylabel 'batch ms'\nset key left top\n"
+		    "plot ",
+		o->plot);
+	for (size_t i = 0; i < ng; i++) {
+		struct gradeq_fit f;
+
+		fprintf(gp, "%s'-' with points title '%s'", i ? ", " : "", g[i].name);
+		if (gradeq_fit_linear(g[i].x, g[i].y, g[i].n, &f) == 0)
+			fprintf(gp, ", %g + %g * x with lines title '%s fit'", f.o, f.p, g[i].name);
+	}
+	fputc('\n', gp);
+	for (size_t i = 0; i < ng; i++) {
+		for (size_t k = 0; k < g[i].n; k++)
+			fprintf(gp, "%g %g\n", g[i].x[k], g[i].y[k]);
+		fputs("e\n", gp);
+	}
+	st = pclose(gp);
+	if (st != 0)
+		return gradeq_error(GRADEQ_ERR_IO, "gnuplot failed writing '%s'", o->plot);
+	return 0;
+}
+
+static int parse_num(struct gradeq_cli *cli, const char *what, const char *s, double min,
+		     double max, double *out)
+{
+	char *end = NULL;
+	double v = strtod(s, &end);
+
+	if (!*s || *end || !(v >= min && v <= max)) {
+		gradeq_cli_error(cli, "%s must be a number from %g to %g, not '%s'", what, min, max, s);
+		return GRADEQ_ERR_INVALID;
+	}
+	*out = v;
+	return 0;
+}
+
+int gradeq_plan_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, char **argv,
+		     bool json)
+{
+	static const struct option opts[] = {
+		{"course", required_argument, NULL, 'C'},
+		{"size-class", required_argument, NULL, 'S'},
+		{"consumers", required_argument, NULL, 'n'},
+		{"plot", required_argument, NULL, 'P'},
+		{"overhead-share", required_argument, NULL, 'o'},
+		{"failure-cost", required_argument, NULL, 'f'},
+		{"arrival-rate", required_argument, NULL, 'a'},
+		{NULL, 0, NULL, 0},
+	};
+	struct plan_opts o;
+	struct group g[3];
+	size_t ng = 0;
+	double v;
+	int opt, rc, status = 1;
+
+	memset(&o, 0, sizeof(o));
+	memset(g, 0, sizeof(g));
+	o.consumers = 2;
+	o.arrival = -1;
+	o.crit.overhead_share = 0.05;
+	o.crit.failure_cost_s = 60;
+	o.crit.full_share = 0.5;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'C': o.course = optarg; break;
+		case 'S':
+			if (strcmp(optarg, "small") && strcmp(optarg, "medium") &&
+			    strcmp(optarg, "large")) {
+				gradeq_cli_error(cli, "--size-class must be small, medium or large");
+				return 2;
+			}
+			o.cls = optarg;
+			break;
+		case 'n':
+			if (parse_num(cli, "--consumers", optarg, 1, 100000, &v))
+				return 2;
+			o.consumers = (int)v;
+			break;
+		case 'P': o.plot = optarg; break;
+		case 'o':
+			if (parse_num(cli, "--overhead-share", optarg, 0.0001, 0.9999,
+				      &o.crit.overhead_share))
+				return 2;
+			break;
+		case 'f':
+			if (parse_num(cli, "--failure-cost", optarg, 0.001, 1e7, &o.crit.failure_cost_s))
+				return 2;
+			break;
+		case 'a':
+			if (parse_num(cli, "--arrival-rate", optarg, 0, 1e9, &o.arrival))
+				return 2;
+			break;
+		default: return 2;
+		}
+	}
+	if (optind < argc || (o.course && o.cls)) {
+		gradeq_cli_error(cli, optind < argc ? "plan: unexpected argument '%s'"
+						    : "plan: give --course or --size-class, not both%s",
+				 optind < argc ? argv[optind] : "");
+		return 2;
+	}
+	rc = load_groups(st, &o, g, &ng);
+	if (rc) {
+		gradeq_cli_error(cli, "%s", gradeq_errmsg(rc));
+		goto out;
+	}
+	if (json) {
+		printf("{\"criteria\":{\"overhead_share\":%g,\"failure_cost_s\":%g,\"full_share\":%g},"
+		       "\"classes\":{\"small\":\"< %d sequentials\",\"medium\":\"< %d\","
+		       "\"large\":\">= %d\"},\"groups\":[",
+		       o.crit.overhead_share, o.crit.failure_cost_s, o.crit.full_share,
+		       GRADEQ_PLAN_SMALL_MAX, GRADEQ_PLAN_MEDIUM_MAX, GRADEQ_PLAN_MEDIUM_MAX);
+	} else {
+		printf("criteria: overhead under %.0f%% of a batch, one failure costs under %.0f s,"
+		       " at least %.0f%% of batches full; %d consumers\n"
+		       "classes by sequentials: small < %d, medium < %d, large >= %d\n"
+		       "fit: batch ms = O + p * learners over complete jobs (± standard error)\n\n",
+		       o.crit.overhead_share * 100, o.crit.failure_cost_s, o.crit.full_share * 100,
+		       o.consumers, GRADEQ_PLAN_SMALL_MAX, GRADEQ_PLAN_MEDIUM_MAX,
+		       GRADEQ_PLAN_MEDIUM_MAX);
+		printf("%-10s %7s %9s %6s %15s %16s %5s %7s %7s %7s %8s %7s %6s %10s\n", "group",
+		       "courses", "learners", "jobs", "O_ms", "p_ms/learner", "r2", "batch",
+		       ">=ovh", "<=fail", "batch_s", "ovh", "full", "backfill_s");
+	}
+	for (size_t i = 0; i < ng; i++)
+		print_group(&o, &g[i], json, i == 0);
+	if (json)
+		printf("]}\n");
+	else if (ng == 0)
+		printf("(no courses)\n");
+	if (o.plot) {
+		rc = write_plot(&o, g, ng);
+		if (rc) {
+			gradeq_cli_error(cli, "%s", gradeq_errmsg(rc));
+			goto out;
+		}
+	}
+	status = 0;
+out:
+	for (size_t i = 0; i < ng; i++) {
+		free(g[i].x);
+		free(g[i].y);
+		free(g[i].enr);
+	}
+	return status;
+}
