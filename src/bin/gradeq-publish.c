@@ -10,6 +10,7 @@
 
 
 #include "gradeq/cli.h"
+#include "gradeq/grading.h"
 #include "gradeq/events.h"
 #include "gradeq/job.h"
 #include "gradeq/log.h"
@@ -31,6 +32,11 @@ static const char usage[] =
 	"  -a, --all-courses     every course of the courses table\n"
 	"  -b, --batch-size N    learners per job (default: batch_size in the config, 100)\n"
 	"      --active-only     only active enrollments (default: all, as the platform)\n"
+	"      --incremental     only learners with no stored course grade, one stored\n"
+	"                        under another course version or grading policy, or\n"
+	"                        score rows modified after their stored grade\n"
+	"      --changed-since T as --incremental, but score rows modified after T (a\n"
+	"                        PostgreSQL timestamp, e.g. '2026-01-31 04:00Z')\n"
 	"  -n, --dry-run         count jobs and learners, publish nothing\n"
 	"      --json            one JSON object on stdout\n"
 	"  -q, --quiet           no progress lines\n"
@@ -51,6 +57,8 @@ struct pub {
 	char key[GRADEQ_NAME_MAX];
 	int batch_size;
 	bool active_only, dry_run, json, quiet;
+	bool incremental;           /* --incremental or --changed-since */
+	const char *changed_since;  /* NULL: after each learner's stored grade */
 	long jobs, learners, courses;
 	long events; /* events published on the same confirmed channel */
 	struct gradeq_job pending[PENDING_JOBS];
@@ -218,6 +226,50 @@ static int add_batch(struct pub *p, const char *course, int32_t *ids, size_t n, 
 	return 0;
 }
 
+/* The incremental cursor: enrollments whose learner has no stored course
+ * grade, one stored under another course version or policy hash (the hash
+ * the consumer would compute, from the same parser), or score rows modified
+ * after the stored grade (or after --changed-since). A learner whose scores
+ * change without changing the grade keeps an old 'modified' and is sent
+ * again by later runs: bounded extra work, never a missed change. */
+static PGresult *declare_changed(struct pub *p, const char *course)
+{
+	PGconn *conn = gradeq_store_conn(p->st);
+	const char *cparams[1] = {course};
+	const char *params[5] = {course, p->active_only ? "t" : "f", NULL, NULL, p->changed_since};
+	struct gradeq_policy *pol = NULL;
+	PGresult *cres, *res;
+
+	cres = PQexecParams(conn, "SELECT version, grading_policy::text FROM courses"
+				  " WHERE course_id = $1",
+			    1, NULL, cparams, NULL, NULL, 0);
+	if (PQresultStatus(cres) == PGRES_TUPLES_OK && PQntuples(cres) == 1) {
+		const char *json = PQgetvalue(cres, 0, 1);
+
+		params[2] = PQgetvalue(cres, 0, 0);
+		/* a policy the consumer refuses: no hash to compare, its jobs
+		 * dead-letter anyway */
+		if (gradeq_policy_parse(json, strlen(json), &pol, NULL, 0) == 0)
+			params[3] = pol->hash;
+	}
+	res = PQexecParams(
+		conn,
+		"DECLARE gq_enr NO SCROLL CURSOR FOR SELECT e.user_id FROM student_courseenrollment e"
+		" LEFT JOIN grades_persistentcoursegrade g ON g.course_id = e.course_id"
+		"  AND g.user_id = e.user_id"
+		" WHERE e.course_id = $1 AND (NOT $2::bool OR e.is_active)"
+		" AND (g.user_id IS NULL OR g.course_version IS DISTINCT FROM $3::text"
+		"  OR ($4::text IS NOT NULL AND g.grading_policy_hash <> $4::text)"
+		"  OR EXISTS (SELECT 1 FROM courseware_studentmodule m WHERE m.student_id = e.user_id"
+		"   AND m.course_id = e.course_id"
+		"   AND m.modified > coalesce($5::timestamptz, g.modified)))"
+		" ORDER BY e.id",
+		5, NULL, params, NULL, NULL, 0);
+	gradeq_policy_free(pol);
+	PQclear(cres);
+	return res;
+}
+
 /* Streams one course's enrollments in id order through a cursor; memory
  * stays flat in the number of enrollments. */
 static int publish_course(struct pub *p, const char *course)
@@ -236,7 +288,7 @@ static int publish_course(struct pub *p, const char *course)
 	rc = gradeq_store_exec(p->st, "BEGIN");
 	if (rc)
 		goto out;
-	res = PQexecParams(conn,
+	res = p->incremental ? declare_changed(p, course) : PQexecParams(conn,
 			   p->active_only
 				   ? "DECLARE gq_enr NO SCROLL CURSOR FOR SELECT user_id FROM"
 				     " student_courseenrollment WHERE course_id = $1 AND is_active"
@@ -514,6 +566,7 @@ int main(int argc, char **argv)
 		{"batch-size", required_argument, NULL, 'b'}, {"active-only", no_argument, NULL, 'A'},
 		{"dry-run", no_argument, NULL, 'n'},       {"json", no_argument, NULL, 'j'},
 		{"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+		{"incremental", no_argument, NULL, 'I'},   {"changed-since", required_argument, NULL, 'S'},
 		{"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
 	};
 	struct pub *p = calloc(1, sizeof(*p));
@@ -534,6 +587,8 @@ int main(int argc, char **argv)
 		case 'a': all = true; break;
 		case 'b': batch = optarg; break;
 		case 'A': p->active_only = true; break;
+		case 'I': p->incremental = true; break;
+		case 'S': p->incremental = true; p->changed_since = optarg; break;
 		case 'n': p->dry_run = true; break;
 		case 'j': p->json = true; break;
 		case 'q': p->quiet = true; break;
