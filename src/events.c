@@ -171,3 +171,39 @@ int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json,
 	}
 	return 0;
 }
+
+int gradeq_event_release(struct gradeq_broker *b, const char *release, const char *state)
+{
+	char key[128], body[256], at[40];
+
+	now_rfc3339(at, sizeof(at));
+	snprintf(key, sizeof(key), "release.%s.%s", release, state);
+	snprintf(body, sizeof(body), "{\"event\":\"release.%s\",\"release\":\"%s\",\"at\":\"%s\"}",
+		 state, release, at);
+	return publish(b, key, NULL, NULL, body);
+}
+
+int gradeq_events_watch_release(struct gradeq_broker *b, const char *release)
+{
+	amqp_connection_state_t conn = gradeq_broker_conn(b);
+	amqp_queue_declare_ok_t *ok;
+	amqp_bytes_t queue;
+	char key[128];
+	int rc;
+
+	ok = amqp_queue_declare(conn, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+	if ((rc = rpc(b, "declaring the release events queue")))
+		return rc;
+	queue = amqp_bytes_malloc_dup(ok->queue);
+	snprintf(key, sizeof(key), "release.%s.*", release);
+	amqp_queue_bind(conn, 1, queue, amqp_cstring_bytes(GRADEQ_EVENTS_EXCHANGE),
+			amqp_cstring_bytes(key), amqp_empty_table);
+	rc = rpc(b, "binding the release events queue");
+	if (!rc) {
+		amqp_basic_consume(conn, 1, queue, amqp_cstring_bytes("gradeq-release-events"), 0, 1,
+				   1, amqp_empty_table);
+		rc = rpc(b, "consuming release events");
+	}
+	amqp_bytes_free(queue);
+	return rc;
+}

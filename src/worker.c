@@ -3,12 +3,21 @@
  * with the job's completion. */
 #include "gradeq/worker.h"
 
+#include <arpa/inet.h>
+#include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "gradeq/log.h"
+
+/* Score rows come in chunks of this many through a cursor: bounded memory
+ * (a few hundred KiB a chunk) and a handful of round trips per batch. */
+#define SCORE_CHUNK 4096
+
+#define GRADEQ_STR_(x) #x
+#define GRADEQ_STR(x) GRADEQ_STR_(x)
 
 struct cached_course {
 	char *course_id;
@@ -39,6 +48,7 @@ struct gradeq_worker {
 	int ncache, cap;
 	uint64_t clock;
 	char *consumer;
+	char settled[16];   /* run state the job in hand settled, or "" */
 	/* batch buffers, grown to the largest batch seen */
 	struct gradeq_score *scores;
 	size_t scores_cap;
@@ -407,8 +417,38 @@ static int int_array_literal(const struct gradeq_job *job, char **out)
 	return 0;
 }
 
-/* Streams the batch's enrollments and score rows (one query, single-row
- * mode, ordered by learner) and grades each learner as its rows complete. */
+/* Binary (network order) values of a FETCH in binary format. */
+static int32_t bin_i32(const char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return (int32_t)ntohl(v);
+}
+
+static int64_t bin_i64(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return (int64_t)be64toh(v);
+}
+
+static double bin_f64(const char *p)
+{
+	uint64_t v;
+	double d;
+
+	memcpy(&v, p, sizeof(v));
+	v = be64toh(v);
+	memcpy(&d, &v, sizeof(d));
+	return d;
+}
+
+/* Reads the batch's enrollments and score rows (one query, ordered by
+ * learner) through a cursor in binary chunks, and grades each learner as
+ * its rows complete. Single-row mode cost a PGresult and three strtod per
+ * row; a chunk costs one PGresult per SCORE_CHUNK rows and no parsing. */
 static int fetch_and_grade(struct gradeq_worker *w, struct gradeq_store *st,
 			   struct cached_course *c, const struct gradeq_job *job,
 			   size_t *nlearners, struct gradeq_job_stats *stats)
@@ -436,30 +476,38 @@ static int fetch_and_grade(struct gradeq_worker *w, struct gradeq_store *st,
 	params[0] = job->course_id;
 	params[1] = users;
 	params[2] = c->problem_keys;
-	if (!PQsendQueryParams(
-		    conn,
-		    "SELECT e.user_id, 0, NULL::float8, NULL::float8, NULL::text"
-		    " FROM student_courseenrollment e"
-		    " WHERE e.course_id = $1 AND e.user_id = ANY($2::int4[])"
-		    " UNION ALL"
-		    " SELECT m.student_id, k.idx, m.grade, m.max_grade,"
-		    "  (extract(epoch FROM m.created) * 1000000)::int8::text"
-		    " FROM courseware_studentmodule m"
-		    " JOIN unnest($3::text[]) WITH ORDINALITY AS k(key, idx)"
-		    "  ON k.key = m.module_state_key"
-		    " WHERE m.course_id = $1 AND m.student_id = ANY($2::int4[])"
-		    " ORDER BY 1, 2",
-		    3, NULL, params, NULL, NULL, 0) ||
-	    !PQsetSingleRowMode(conn)) {
-		rc = gradeq_store_result_error(st, NULL, "reading scores");
+	rc = gradeq_store_exec(st, "BEGIN READ ONLY");
+	if (rc)
 		goto out;
-	}
-	while ((res = PQgetResult(conn))) {
-		ExecStatusType s = PQresultStatus(res);
-
-		if (s == PGRES_SINGLE_TUPLE) {
-			int32_t uid = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-			long idx = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+	res = PQexecParams(conn,
+			   "DECLARE gq_scores NO SCROLL CURSOR FOR"
+			   " SELECT e.user_id, 0::int8, NULL::float8, NULL::float8, NULL::int8"
+			   " FROM student_courseenrollment e"
+			   " WHERE e.course_id = $1 AND e.user_id = ANY($2::int4[])"
+			   " UNION ALL"
+			   " SELECT m.student_id, k.idx, m.grade, m.max_grade,"
+			   "  (extract(epoch FROM m.created) * 1000000)::int8"
+			   " FROM courseware_studentmodule m"
+			   " JOIN unnest($3::text[]) WITH ORDINALITY AS k(key, idx)"
+			   "  ON k.key = m.module_state_key"
+			   " WHERE m.course_id = $1 AND m.student_id = ANY($2::int4[])"
+			   " ORDER BY 1, 2",
+			   3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = gradeq_store_result_error(st, res, "reading scores");
+	for (int n = SCORE_CHUNK; !rc && n == SCORE_CHUNK;) {
+		PQclear(res);
+		res = PQexecParams(conn, "FETCH " GRADEQ_STR(SCORE_CHUNK) " FROM gq_scores", 0, NULL,
+				   NULL, NULL, NULL, 1);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 5 ||
+		    PQfsize(res, 0) != 4 || PQfsize(res, 1) != 8 || PQfsize(res, 4) != 8) {
+			rc = gradeq_store_result_error(st, res, "reading scores");
+			break;
+		}
+		n = PQntuples(res);
+		for (int i = 0; i < n && !rc; i++) {
+			int32_t uid = bin_i32(PQgetvalue(res, i, 0));
+			int64_t idx = bin_i64(PQgetvalue(res, i, 1));
 
 			if (!have || uid != cur) {
 				if (have && enrolled && !rc)
@@ -475,22 +523,29 @@ static int fetch_and_grade(struct gradeq_worker *w, struct gradeq_store *st,
 				struct gradeq_score *sc = &w->scores[nscores++];
 
 				sc->problem = (int)(idx - 1);
-				sc->has_grade = !PQgetisnull(res, 0, 2);
-				sc->grade = sc->has_grade ? strtod(PQgetvalue(res, 0, 2), NULL) : 0;
-				sc->has_max_grade = !PQgetisnull(res, 0, 3);
+				sc->has_grade = !PQgetisnull(res, i, 2);
+				sc->grade = sc->has_grade ? bin_f64(PQgetvalue(res, i, 2)) : 0;
+				sc->has_max_grade = !PQgetisnull(res, i, 3);
 				sc->max_grade =
-					sc->has_max_grade ? strtod(PQgetvalue(res, 0, 3), NULL) : 0;
-				sc->created_us = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+					sc->has_max_grade ? bin_f64(PQgetvalue(res, i, 3)) : 0;
+				sc->created_us = bin_i64(PQgetvalue(res, i, 4));
 				stats->score_rows++;
 			}
-		} else if (s != PGRES_TUPLES_OK && !rc) {
-			rc = gradeq_store_result_error(st, res, "reading scores");
 		}
-		PQclear(res);
+	}
+	PQclear(res);
+	res = NULL;
+	{
+		/* read only: nothing to flush; after an error this rolls back */
+		int rc2 = gradeq_store_exec(st, "COMMIT");
+
+		if (!rc)
+			rc = rc2;
 	}
 	if (have && enrolled && !rc)
 		rc = flush_learner(w, c, cur, nscores, nlearners);
 out:
+	PQclear(res);
 	free(users);
 	return rc;
 }
@@ -697,11 +752,22 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 		 " finished_at = CASE WHEN r.state = 'running' AND r.jobs_complete + 1 + r.jobs_dead"
 		 "  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN now()"
 		 "  ELSE r.finished_at END"
-		 " FROM j WHERE r.run_id = j.run_id;",
+		 " FROM j WHERE r.run_id = j.run_id"
+		 /* finished_at = now() only when this transaction settled the run */
+		 " RETURNING r.state, r.finished_at = now();",
 		 course, version, c->sub_keys_lit, course, version, hash, edited ? edited : "NULL",
 		 stats->ms_load, stats->ms_fetch, stats->ms_compute, stats->graded, stats->skipped,
 		 stats->subsections, stats->score_rows, jobid, jobid, by);
-	rc = gradeq_store_exec(st, sql);
+	{
+		PGresult *res = PQexec(conn, sql);
+		ExecStatusType status = PQresultStatus(res);
+
+		if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)
+			rc = gradeq_store_result_error(st, res, "writing grades");
+		else if (PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] == 't')
+			snprintf(w->settled, sizeof(w->settled), "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
 	if (rc)
 		goto fail;
 	goto out;
@@ -780,6 +846,7 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 	int rc;
 
 	memset(stats, 0, sizeof(*stats));
+	w->settled[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = begin_job(w, st, job, old_state, run_state, &version);
 	if (rc)
@@ -829,6 +896,7 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 	if (rc)
 		goto out;
 	stats->outcome = GRADEQ_DONE;
+	snprintf(stats->run_settled, sizeof(stats->run_settled), "%s", w->settled);
 	stats->ms_total = ms_since(&t0);
 	record_timings(st, job, stats);
 out:
@@ -838,7 +906,7 @@ out:
 }
 
 int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id, const char *state,
-				 const char *error)
+				 const char *error, char *run_settled)
 {
 	const char *params[3] = {job_id, state, error};
 	PGresult *res = PQexecParams(
@@ -856,12 +924,17 @@ int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id, co
 		"  finished_at = CASE WHEN r.state = 'running' AND r.jobs_complete + r.jobs_dead + 1"
 		"   + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN now()"
 		"   ELSE r.finished_at END"
-		" FROM j WHERE $2 = 'dead' AND r.run_id = j.run_id",
+		" FROM j WHERE $2 = 'dead' AND r.run_id = j.run_id"
+		" RETURNING r.state, r.finished_at = now()",
 		3, NULL, params, NULL, NULL, 0);
 	int rc = 0;
 
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	if (run_settled)
+		run_settled[0] = '\0';
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = gradeq_store_result_error(st, res, "recording failure");
+	else if (run_settled && PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] == 't')
+		snprintf(run_settled, 16, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return rc;
 }

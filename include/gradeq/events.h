@@ -25,4 +25,13 @@ int gradeq_event_job(struct gradeq_broker *b, const char *job_id, const char *ru
 int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json, long max,
 			 volatile sig_atomic_t *stop) GRADEQ_MUST_CHECK;
 
+/* Publishes release.<name>.<state> (promoted, draining, retired). */
+int gradeq_event_release(struct gradeq_broker *b, const char *release,
+			 const char *state) GRADEQ_MUST_CHECK;
+
+/* Subscribes channel 1 of b to release.<release>.* through an exclusive,
+ * auto-delete queue, without acks: its deliveries arrive among the others
+ * of gradeq_broker_next, from the exchange GRADEQ_EVENTS_EXCHANGE. */
+int gradeq_events_watch_release(struct gradeq_broker *b, const char *release) GRADEQ_MUST_CHECK;
+
 #endif

@@ -21,6 +21,7 @@ enum gradeq_outcome {
 
 struct gradeq_job_stats {
 	int outcome;
+	char run_settled[16]; /* the run's final state when this job settled it */
 	int graded;       /* learners graded */
 	int skipped;      /* ids in the job no longer enrolled */
 	int subsections;
@@ -44,8 +45,10 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 			  const struct gradeq_job *job, struct gradeq_job_stats *stats) GRADEQ_MUST_CHECK;
 
 /* Records a failed attempt: state 'retrying' or 'dead' with the error, in
- * its own transaction (counters of the run included for 'dead'). */
+ * its own transaction (counters of the run included for 'dead').
+ * run_settled (16 bytes, may be NULL) gets the run's final state when this
+ * failure settled the run, else "". */
 int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id, const char *state,
-				 const char *error) GRADEQ_MUST_CHECK;
+				 const char *error, char *run_settled) GRADEQ_MUST_CHECK;
 
 #endif

@@ -12,7 +12,6 @@
 #include "gradeq/events.h"
 #include "gradeq/job.h"
 #include "gradeq/plan.h"
-#include "gradeq/plan.h"
 #include "gradeq/seed.h"
 #include "gradeq/states.h"
 
@@ -37,6 +36,11 @@ static const char usage[] =
 	"  release list                    releases with their states and queues\n"
 	"  release promote R               make R the release publishers use; the\n"
 	"                                  previous one starts draining\n"
+	"  release drain R [--forward-retries]\n"
+	"                                  mark R draining (its consumers exit once\n"
+	"                                  its queues are empty); --forward-retries\n"
+	"                                  moves jobs waiting in its retry tiers to the\n"
+	"                                  promoted release, confirmed\n"
 	"  release retire R [--move-dead-to R2]\n"
 	"                                  delete a drained release's queues and mark\n"
 	"                                  it retired; refuses while its queues hold\n"
@@ -47,12 +51,6 @@ static const char usage[] =
 	"  purge-history --older-than DUR [--yes]\n"
 	"                                  delete finished runs, their jobs and events\n"
 	"                                  older than DUR (e.g. 90d, 12h); never grades\n"
-	"  plan [--course ID | --size-class S] [--consumers N] [--plot FILE]\n"
-	"       [--overhead-share 0.05] [--failure-cost 60] [--arrival-rate R]\n"
-	"                                  fit batch ms = O + p * learners over recorded\n"
-	"                                  jobs, recommend a batch size per size class,\n"
-	"                                  predict the backfill; with R (learners/s\n"
-	"                                  changing) the periodic run's T = O/(1-P)\n"
 	"  plan [--course ID | --size-class S] [--consumers N] [--plot FILE]\n"
 	"       [--overhead-share 0.05] [--failure-cost 60] [--arrival-rate R]\n"
 	"                                  fit batch ms = O + p * learners over recorded\n"
@@ -484,7 +482,7 @@ static int release_promote(struct admin *a, const char *name)
 	struct gradeq_broker *b = NULL;
 	const char *params[2] = {name, NULL};
 	char ver[16];
-	PGresult *res = NULL;
+	PGresult *res = NULL, *prev = NULL;
 	int rc;
 
 	if (!gradeq_release_name_ok(name)) {
@@ -515,7 +513,7 @@ static int release_promote(struct admin *a, const char *name)
 		rc = gradeq_error(GRADEQ_ERR_STATE, "release '%s' is retired", name);
 		goto out;
 	}
-	PQclear(res);
+	prev = res;
 	res = PQexecParams(gradeq_store_conn(a->st),
 			   "INSERT INTO gradeq_releases (name, state, schema_version) VALUES ($1,"
 			   " 'promoted', $2::int) ON CONFLICT (name) DO UPDATE SET state = 'promoted',"
@@ -525,9 +523,25 @@ static int release_promote(struct admin *a, const char *name)
 		rc = gradeq_store_result_error(a->st, res, "promote");
 		goto out;
 	}
+	/* tell the old release's consumers now; they also poll the registry */
+	{
+		const char *olds = PQgetisnull(prev, 0, 1) ? "" : PQgetvalue(prev, 0, 1);
+		char *copy = strdup(olds), *save = NULL;
+
+		for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t;
+		     t = strtok_r(NULL, ",", &save)) {
+			if (gradeq_event_release(b, t, "draining"))
+				log_warn("event=event_publish_failed release=%s", t);
+			printf("release %s draining\n", t);
+		}
+		free(copy);
+		if (gradeq_event_release(b, name, "promoted"))
+			log_warn("event=event_publish_failed release=%s", name);
+	}
 	printf("release %s promoted\n", name);
 out:
 	PQclear(res);
+	PQclear(prev);
 	gradeq_broker_free(b);
 	if (rc) {
 		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
@@ -897,6 +911,87 @@ static int cmd_events(struct admin *a, int argc, char **argv)
 	return 0;
 }
 
+/* Marks a release draining (when it is not promoted) and, with
+ * --forward-retries, moves what waits in its retry tiers to the promoted
+ * release's work queue, each message confirmed before it is removed. */
+static int release_drain(struct admin *a, int argc, char **argv)
+{
+	struct gradeq_topology topo = gradeq_cli_topology(&a->cli);
+	struct gradeq_broker *b = NULL, *pub = NULL;
+	const char *name = NULL;
+	bool forward = false;
+	char state[16], promoted[80], q[GRADEQ_NAME_MAX], key[GRADEQ_NAME_MAX];
+	const char *params[1];
+	PGresult *res = NULL;
+	long moved = 0, n;
+	int rc;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--forward-retries") == 0)
+			forward = true;
+		else if (!name)
+			name = argv[i];
+		else {
+			gradeq_cli_error(&a->cli, "release drain: unexpected argument '%s'", argv[i]);
+			return 2;
+		}
+	}
+	if (!name) {
+		gradeq_cli_error(&a->cli, "usage: gradeq-admin release drain R [--forward-retries]");
+		return 2;
+	}
+	rc = gradeq_release_state(a->st, name, state);
+	if (rc)
+		goto out;
+	if (strcmp(state, "promoted") == 0 || strcmp(state, "retired") == 0) {
+		rc = gradeq_error(GRADEQ_ERR_STATE, "release '%s' is %s: %s", name, state,
+				  strcmp(state, "promoted") == 0 ? "promote another release first"
+								: "nothing to drain");
+		goto out;
+	}
+	params[0] = name;
+	res = PQexecParams(gradeq_store_conn(a->st),
+			   "UPDATE gradeq_releases SET state = 'draining', updated_at = now()"
+			   " WHERE name = $1 AND state = 'active'",
+			   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = gradeq_store_result_error(a->st, res, "drain");
+		goto out;
+	}
+	rc = gradeq_cli_broker(&a->cli, name, &b);
+	if (!rc && gradeq_event_release(b, name, "draining"))
+		log_warn("event=event_publish_failed release=%s", name);
+	if (rc || !forward)
+		goto out;
+	rc = gradeq_release_resolve(a->st, NULL, promoted, sizeof(promoted));
+	if (!rc)
+		rc = gradeq_cli_broker(&a->cli, promoted, &pub);
+	if (!rc)
+		rc = gradeq_broker_declare(pub, promoted, &topo);
+	if (!rc)
+		rc = gradeq_broker_confirm_mode(pub, 64);
+	for (int i = 0; !rc && i < topo.nretry_tiers; i++) {
+		rc = move_messages(b, pub, gradeq_retry_queue(q, name, topo.retry_tiers[i]),
+				   GRADEQ_EXCHANGE, gradeq_work_key(key, promoted), &n);
+		if (rc == GRADEQ_ERR_NOT_FOUND)
+			rc = 0;
+		moved += n;
+	}
+	if (!rc)
+		printf("forwarded %ld waiting retr%s to release %s\n", moved, moved == 1 ? "y" : "ies",
+		       promoted);
+out:
+	PQclear(res);
+	gradeq_broker_free(b);
+	gradeq_broker_free(pub);
+	if (rc) {
+		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
+		return 1;
+	}
+	printf("release %s draining\n", name);
+	return 0;
+}
+
 static int cmd_release(struct admin *a, int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "list") == 0)
@@ -905,6 +1000,8 @@ static int cmd_release(struct admin *a, int argc, char **argv)
 		return release_promote(a, argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "retire") == 0)
 		return release_retire(a, argc, argv);
+	if (argc >= 3 && strcmp(argv[1], "drain") == 0)
+		return release_drain(a, argc, argv);
 	gradeq_cli_error(&a->cli, "usage: gradeq-admin release (list | promote R | retire R)");
 	return 2;
 }
@@ -949,16 +1046,6 @@ int main(int argc, char **argv)
 		}
 	if (strcmp(cmd, "states") == 0)
 		return cmd_states(&a);
-	if (strcmp(cmd, "plan") == 0) {
-		if (gradeq_cli_init(&a.cli))
-			return 1;
-		rc = gradeq_cli_store(&a.cli, &a.st);
-		if (rc)
-			gradeq_cli_error(&a.cli, "%s", gradeq_errmsg(rc));
-		else
-			status = gradeq_plan_main(&a.cli, a.st, argc, argv, a.json);
-		goto out;
-	}
 	if (strcmp(cmd, "check-config") == 0)
 		return gradeq_check_config(argc > 1 ? argv[1] : a.cli.conf_path, stdout, stderr) ? 1 : 0;
 	if (strcmp(cmd, "plan") == 0) {

@@ -14,6 +14,7 @@
 #include <amqp_framing.h>
 
 #include "gradeq/cli.h"
+#include "gradeq/events.h"
 #include "gradeq/job.h"
 #include "gradeq/log.h"
 #include "gradeq/notify.h"
@@ -71,6 +72,8 @@ struct consumer {
 	struct gradeq_broker *out; /* republishing to retry and dead, confirmed */
 	struct gradeq_worker *w;
 	long done, failed;
+	bool draining;          /* the release was superseded: drain, then exit */
+	time_t registry_checked; /* last look at the release registry */
 	struct timespec db_lost, broker_lost; /* start of an outage; 0 when none */
 	/* Test hook: a job of this course aborts the process, the way a poison
 	 * message crashes a consumer (GRADEQ_TEST_ABORT_COURSE; NULL when unset). */
@@ -204,6 +207,9 @@ static int connect_broker(struct consumer *c)
 			rc = gradeq_broker_consume(c->in, gradeq_work_queue(queue, c->release),
 						   c->prefetch, tag);
 		}
+		/* learn promptly when a newer release is promoted */
+		if (!rc)
+			rc = gradeq_events_watch_release(c->in, c->release);
 		if (!rc) {
 			if (attempt || c->broker_lost.tv_sec)
 				log_info("event=reconnected what=broker attempts=%d down_ms=%ld",
@@ -268,6 +274,23 @@ static int republish(struct consumer *c, const amqp_envelope_t *env, const char 
 	return rc;
 }
 
+/* Pushes job.<state> (when job_events is on) and, when the job settled its
+ * run, run.<id>.<state>. Best effort: an event lost is logged, not retried. */
+static void announce(struct consumer *c, const char *job_id, const char *run, const char *course,
+		     const char *state, const char *detail, const char *settled)
+{
+	int rc = 0;
+
+	if (!c->out || gradeq_broker_broken(c->out) || !run[0])
+		return;
+	if (c->cli.cfg->job_events)
+		rc = gradeq_event_job(c->out, job_id, run, course, state, detail);
+	if (!rc && settled && settled[0])
+		rc = gradeq_event_run(c->out, run, c->release, settled);
+	if (rc)
+		log_warn("event=event_publish_failed job=%s error=\"%s\"", job_id, gradeq_errmsg(rc));
+}
+
 /* Parks or retries a failed delivery, records it, then acks the original.
  * Returns non-zero when the broker failed (the delivery stays unacked and
  * comes back). */
@@ -304,12 +327,15 @@ static int handle_failure(struct consumer *c, const amqp_envelope_t *env, const 
 		return rc;
 	}
 	if (job_id[0] && c->st && !gradeq_store_broken(c->st)) {
-		int r2 = gradeq_worker_record_failure(c->st, job_id,
-						      strcmp(cls, "transient") == 0 ? "retrying" : "dead",
-						      msg);
+		const char *state = strcmp(cls, "transient") == 0 ? "retrying" : "dead";
+		char settled[16] = "", run[64] = "", course[512] = "";
+		int r2 = gradeq_worker_record_failure(c->st, job_id, state, msg, settled);
 
 		if (r2)
 			log_warn("event=record_failed job=%s error=\"%s\"", job_id, gradeq_errmsg(r2));
+		gradeq_header_str(hdr, "gradeq-run", run, sizeof(run));
+		gradeq_header_str(hdr, "gradeq-course", course, sizeof(course));
+		announce(c, job_id, run, course, state, msg, settled);
 	}
 	c->failed++;
 	return gradeq_broker_ack(c->in, env->delivery_tag);
@@ -383,6 +409,9 @@ static int handle(struct consumer *c, const amqp_envelope_t *env)
 	rc = gradeq_broker_ack(c->in, env->delivery_tag);
 	if (!rc)
 		c->done++;
+	if (stats.outcome != GRADEQ_ALREADY_DONE)
+		announce(c, job_id, job->run_id, job->course_id,
+			 stats.outcome == GRADEQ_DONE ? "complete" : "canceled", NULL, stats.run_settled);
 	log_info("event=job job=%s tag=%llu course=%s run=%s users=%zu graded=%d skipped=%d "
 		 "outcome=%s ms=%.1f load_ms=%.1f fetch_ms=%.1f write_ms=%.1f",
 		 job_id, (unsigned long long)env->delivery_tag, job->course_id, job->run_id,
@@ -469,6 +498,22 @@ static void reload(struct consumer *c)
 	gradeq_notify("READY=1");
 }
 
+/* The fallback for a missed event: the registry says whether the release
+ * is being drained (or was retired under us). */
+static void check_registry(struct consumer *c)
+{
+	char state[16];
+
+	c->registry_checked = time(NULL);
+	if (!c->st || gradeq_store_broken(c->st) ||
+	    gradeq_release_state(c->st, c->release, state))
+		return;
+	if (strcmp(state, "draining") == 0 || strcmp(state, "retired") == 0) {
+		c->draining = true;
+		log_info("event=draining release=%s reason=registry_%s", c->release, state);
+	}
+}
+
 static int consume(struct consumer *c)
 {
 	int idle = 0, rc;
@@ -484,14 +529,28 @@ static int consume(struct consumer *c)
 
 		if (reload_requested)
 			reload(c);
+		if (!c->draining && time(NULL) - c->registry_checked >= 30)
+			check_registry(c);
 		rc = gradeq_broker_next(c->in, &env, 1000);
-		if (rc == 0) {
+		if (rc == 0 && env.exchange.len == strlen(GRADEQ_EVENTS_EXCHANGE) &&
+		    memcmp(env.exchange.bytes, GRADEQ_EVENTS_EXCHANGE, env.exchange.len) == 0) {
+			/* release.<R>.<state>: a control message, not a job */
+			const char *k = env.routing_key.bytes;
+			size_t n = env.routing_key.len;
+
+			if (n > 9 && memcmp(k + n - 9, ".draining", 9) == 0 && !c->draining) {
+				c->draining = true;
+				log_info("event=draining release=%s reason=promoted_elsewhere",
+					 c->release);
+			}
+			amqp_destroy_envelope(&env);
+		} else if (rc == 0) {
 			idle = 0;
 			rc = handle(c, &env);
 			amqp_destroy_envelope(&env);
 		} else if (rc == GRADEQ_ERR_TIMEOUT) {
 			rc = 0;
-			if (c->drain && ++idle >= 2) {
+			if ((c->drain || c->draining) && ++idle >= 2) {
 				bool yes = false;
 
 				if (!c->st || gradeq_store_broken(c->st))
@@ -499,8 +558,9 @@ static int consume(struct consumer *c)
 				if (!rc)
 					rc = drained(c, &yes);
 				if (!rc && yes) {
-					log_info("event=drained release=%s jobs=%ld failed=%ld",
-						 c->release, c->done, c->failed);
+					log_info("event=drained release=%s jobs=%ld failed=%ld%s",
+						 c->release, c->done, c->failed,
+						 c->draining ? " reason=release_draining" : "");
 					return 0;
 				}
 			}
