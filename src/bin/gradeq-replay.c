@@ -532,7 +532,8 @@ static int scan(struct replay *r, visit_fn visit)
 
 	rc = gradeq_broker_queue_info(r->in, r->queue, &r->total, NULL);
 	if (rc == GRADEQ_ERR_NOT_FOUND)
-		return gradeq_error(rc, "release '%s' has no dead queue '%s'", r->release, r->queue);
+		return gradeq_error(rc, "release '%s' has no dead queue '%s'", r->release,
+				    r->queue);
 	if (rc)
 		return rc;
 	gradeq_work_key(r->dead_key, r->release);
@@ -544,8 +545,9 @@ static int scan(struct replay *r, visit_fn visit)
 		if (interrupted && !r->stop_acting) {
 			r->stop_acting = true;
 			if (r->tty && !r->quiet && r->rotated)
-				fprintf(stderr, "\n" PROG ": interrupted: putting the other %u message(s)"
-						" back in order (interrupt again to leave them)\n",
+				fprintf(stderr,
+					"\n" PROG ": interrupted: putting the other %u message(s)"
+					" back in order (interrupt again to leave them)\n",
 					r->total - i);
 		}
 		/* nothing was put back yet: what is not scanned is in order as it is */
@@ -590,7 +592,8 @@ static void hex_head(const amqp_bytes_t *b, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < n && o + 3 < len; i++)
-		o += (size_t)snprintf(buf + o, len - o, "%02x", ((const unsigned char *)b->bytes)[i]);
+		o += (size_t)snprintf(buf + o, len - o, "%02x",
+				      ((const unsigned char *)b->bytes)[i]);
 }
 
 static void headers_text(const amqp_table_t *h, char *buf, size_t len)
@@ -630,7 +633,8 @@ static json_t *view_json(const struct view *v, const amqp_envelope_t *env)
 	json_object_set_new(o, "replays", json_integer(v->replays));
 	json_object_set_new(o, "class", json_string(v->cls));
 	json_object_set_new(o, "error", json_string(v->error));
-	json_object_set_new(o, "failed_at", v->failed_at[0] ? json_string(v->failed_at) : json_null());
+	json_object_set_new(o, "failed_at",
+			    v->failed_at[0] ? json_string(v->failed_at) : json_null());
 	json_object_set_new(o, "age_s", age >= 0 ? json_integer(age) : json_null());
 	json_object_set_new(o, "decodable", json_boolean(v->decoded));
 	json_object_set_new(o, "size", json_integer((json_int_t)v->size));
@@ -653,9 +657,11 @@ static void view_print(const struct view *v, const amqp_envelope_t *env, const c
 	format_age(v->failed_ts ? (long)(time(NULL) - v->failed_ts) : -1, age, sizeof(age));
 	gradeq_log_quote(err, sizeof(err), v->error[0] ? v->error : "-");
 	if (v->decoded) {
-		printf("%sjob=%s course=%s run=%s attempts=%lld class=%s failed_at=%s age=%s error=%s\n",
-		       prefix, v->job_id, v->course, v->run[0] ? v->run : "-", (long long)v->attempt,
-		       v->cls, v->failed_at[0] ? v->failed_at : "-", age, err);
+		printf("%sjob=%s course=%s run=%s attempts=%lld class=%s failed_at=%s age=%s"
+		       " error=%s\n",
+		       prefix, v->job_id, v->course, v->run[0] ? v->run : "-",
+		       (long long)v->attempt, v->cls, v->failed_at[0] ? v->failed_at : "-", age,
+		       err);
 	} else {
 		char hex[80], hdr[1024], q[1100], de[300];
 
@@ -724,7 +730,8 @@ static int job_move(struct replay *r, const char *job_id, const char *from, cons
 		"  FROM (SELECT state FROM gradeq_jobs WHERE job_id = $1::uuid) o"
 		"  WHERE g.job_id = $1::uuid AND g.state = ANY ($2::text[])"
 		"  RETURNING g.run_id, o.state AS old),"
-		" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by, detail)"
+		" ev AS (INSERT INTO gradeq_job_events"
+		"  (job_id, run_id, from_state, to_state, by, detail)"
 		"  SELECT $1::uuid, run_id, old, $3, $4, $5 FROM j)"
 		" UPDATE gradeq_runs r SET"
 		"  jobs_dead = r.jobs_dead - (j.old = 'dead')::int + ($3 = 'dead')::int,"
@@ -761,7 +768,8 @@ static int publish_replay(struct replay *r, const amqp_basic_properties_t *orig,
 	rfc3339(time(NULL), at, sizeof(at));
 	gradeq_headers_set_int(&nh, "gradeq-attempt", 1);
 	gradeq_headers_set_str(&nh, "gradeq-replayed-at", at);
-	gradeq_headers_set_int(&nh, "gradeq-replay-count", gradeq_header_int(h, "gradeq-replay-count", 0) + 1);
+	gradeq_headers_set_int(&nh, "gradeq-replay-count",
+			       gradeq_header_int(h, "gradeq-replay-count", 0) + 1);
 	props._flags |= AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
 	props.delivery_mode = 2;
 	props.headers = gradeq_headers_table(&nh);
@@ -1132,9 +1140,12 @@ static int field_from_json(json_t *o, amqp_field_value_t *v, amqp_pool_t *pool)
 	case AMQP_FIELD_KIND_F32:
 	case AMQP_FIELD_KIND_F64: {
 		const char *sp = json_string_value(json_object_get(o, "special"));
-		double d = sp ? (strcmp(sp, "nan") == 0 ? NAN : strcmp(sp, "inf") == 0 ? INFINITY : -INFINITY)
-			      : json_number_value(val);
+		double d = json_number_value(val);
 
+		if (sp)
+			d = strcmp(sp, "nan") == 0   ? NAN
+			    : strcmp(sp, "inf") == 0 ? INFINITY
+						     : -INFINITY;
 		if (kind == AMQP_FIELD_KIND_F32)
 			v->value.f32 = (float)d;
 		else
@@ -1159,7 +1170,8 @@ static int field_from_json(json_t *o, amqp_field_value_t *v, amqp_pool_t *pool)
 		if (n && !v->value.array.entries)
 			return -1;
 		for (size_t k = 0; k < n; k++)
-			if (field_from_json(json_array_get(val, k), &v->value.array.entries[k], pool))
+			if (field_from_json(json_array_get(val, k), &v->value.array.entries[k],
+					    pool))
 				return -1;
 		break;
 	}
