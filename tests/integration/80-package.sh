@@ -52,7 +52,7 @@ log "files: ${#programs[@]} programs with their man pages, the unit, gradeq.conf
 
 dpkg-deb -e "$DEB" "$WORK/control"
 grep -Fxq /etc/gradeq/gradeq.conf "$WORK/control/conffiles" || die "gradeq.conf is not a conffile"
-grep -q 'adduser --system' "$WORK/control/postinst" || die "postinst creates no system user"
+grep -q 'adduser.* --system' "$WORK/control/postinst" || die "postinst creates no system user"
 [[ -x $WORK/control/postrm ]] || die "no postrm"
 
 # Every library the programs need comes from a package in Depends.
