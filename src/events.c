@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gradeq/log.h"
 
@@ -191,7 +192,15 @@ int gradeq_events_watch_release(struct gradeq_broker *b, const char *release)
 	char key[128];
 	int rc;
 
-	ok = amqp_queue_declare(conn, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+	char name[GRADEQ_NAME_MAX], host[64] = "host";
+
+	/* named under gradeq.grades.<R>. so that the consumer role, which may
+	 * configure only those queues, can declare it */
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	snprintf(name, sizeof(name), "gradeq.grades.%s.events.%s.%ld", release, host,
+		 (long)getpid());
+	ok = amqp_queue_declare(conn, 1, amqp_cstring_bytes(name), 0, 0, 1, 1, amqp_empty_table);
 	if ((rc = rpc(b, "declaring the release events queue")))
 		return rc;
 	queue = amqp_bytes_malloc_dup(ok->queue);
