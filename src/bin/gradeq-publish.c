@@ -15,7 +15,11 @@
 #include "gradeq/job.h"
 #include "gradeq/log.h"
 
-#define PENDING_JOBS 64 /* jobs recorded, then published, per round */
+/* Jobs recorded (one COPY, one commit), then published, per round: fewer
+ * commits (WAL flushes) per job. PENDING_IDS bounds the user ids held, so
+ * large batches flush sooner and memory stays flat. */
+#define PENDING_JOBS 512
+#define PENDING_IDS 131072
 
 static const char usage[] =
 	"Usage: gradeq-publish [OPTIONS] (--course ID [--course ID ...] | --all-courses)\n"
@@ -221,7 +225,7 @@ static int add_batch(struct pub *p, const char *course, int32_t *ids, size_t n, 
 	p->npending++;
 	p->jobs++;
 	p->learners += (long)n;
-	if (p->npending == PENDING_JOBS)
+	if (p->npending == PENDING_JOBS || (size_t)p->npending * n >= PENDING_IDS)
 		return flush_jobs(p);
 	return 0;
 }
