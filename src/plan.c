@@ -99,13 +99,16 @@ int gradeq_plan_batch(const struct gradeq_fit *f, const struct gradeq_plan_crite
 		      const long *enrollments, size_t ncourses, struct gradeq_batch_advice *out)
 {
 	double s = c->overhead_share, o = f->o > 0 ? f->o : 0, need, cap;
+	/* the overhead target on O's upper bound (O + 2 standard errors): an
+	 * overhead too small to measure must not recommend batches of one */
+	double o_hi = f->o + 2 * f->se_o > 0 ? f->o + 2 * f->se_o : 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!(f->p > 0) || !(s > 0 && s < 1) || !(c->failure_cost_s > 0) ||
 	    !(c->full_share >= 0 && c->full_share <= 1))
 		return GRADEQ_ERR_INVALID;
 	/* O / (O + p b) <= s  <=>  b >= O (1 - s) / (s p) */
-	need = o * (1 - s) / (s * f->p);
+	need = o_hi * (1 - s) / (s * f->p);
 	out->min_overhead = round_up_nice(need < 1 ? 1 : need);
 	/* O + p b <= F */
 	cap = (c->failure_cost_s * 1000 - o) / f->p;

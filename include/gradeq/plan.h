@@ -55,7 +55,8 @@ struct gradeq_batch_advice {
 
 /* Recommends a batch size for a fit in milliseconds (o ms, p ms per
  * learner): the smallest round size (1, 2, 2.5, 5 x 10^k) whose overhead
- * share is under target, capped by the failure cost; 'full' is measured
+ * share is under target for O's upper bound (o + 2 se_o), capped by the
+ * failure cost; 'full' is measured
  * on the given enrollments (may be NULL/0). GRADEQ_ERR_INVALID when
  * p <= 0 or the criteria are out of range. */
 int gradeq_plan_batch(const struct gradeq_fit *f, const struct gradeq_plan_criteria *c,

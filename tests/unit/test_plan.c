@@ -114,6 +114,22 @@ static void batch_conflict(void **state)
 	assert_true(a.few_full);
 }
 
+/* O = 0 +- 20 ms, p = 4 ms: the target holds for O's upper bound, 40 ms:
+ * b >= 40 * 0.95 / (0.05 * 4) = 190 -> 200. */
+static void batch_uses_overhead_upper_bound(void **state)
+{
+	struct gradeq_fit f = {.o = 0, .se_o = 20, .p = 4};
+	struct gradeq_plan_criteria c = {.overhead_share = 0.05, .failure_cost_s = 60,
+					 .full_share = 0.5};
+	struct gradeq_batch_advice a;
+
+	(void)state;
+	assert_int_equal(gradeq_plan_batch(&f, &c, NULL, 0, &a), 0);
+	assert_int_equal(a.min_overhead, 200);
+	assert_int_equal(a.batch, 200);
+	assert_float_equal(a.batch_ms, 800, 1e-9);
+}
+
 static void batch_refuses_bad_input(void **state)
 {
 	struct gradeq_fit f = {.o = 10, .p = 0};
@@ -164,6 +180,7 @@ int main(void)
 		cmocka_unit_test(size_classes),
 		cmocka_unit_test(batch_from_overhead),
 		cmocka_unit_test(batch_conflict),
+		cmocka_unit_test(batch_uses_overhead_upper_bound),
 		cmocka_unit_test(batch_refuses_bad_input),
 		cmocka_unit_test(backfill_duration),
 		cmocka_unit_test(cycle_of_doom),
