@@ -23,11 +23,11 @@ struct gradeq_broker {
 	bool broken;
 	bool confirm;
 	int window;
-	uint64_t next_tag;  /* delivery tag of the next publish (confirm mode) */
-	uint64_t acked_upto;/* every tag <= this is settled */
-	uint64_t acked;     /* basic.ack'ed messages, returned ones included */
+	uint64_t next_tag;   /* delivery tag of the next publish (confirm mode) */
+	uint64_t acked_upto; /* every tag <= this is settled */
+	uint64_t acked;      /* basic.ack'ed messages, returned ones included */
 	uint64_t returned_total;
-	uint64_t returned;  /* basic.return seen since the last wait */
+	uint64_t returned; /* basic.return seen since the last wait */
 	uint64_t nacked;
 	char consumer_tag[128];
 	bool event_publish; /* not mandatory: an event nobody listens to is fine */
@@ -38,8 +38,7 @@ static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *
 	char text[300] = "";
 
 	switch (r.reply_type) {
-	case AMQP_RESPONSE_NORMAL:
-		return 0;
+	case AMQP_RESPONSE_NORMAL: return 0;
 	case AMQP_RESPONSE_NONE:
 		b->broken = true;
 		return gradeq_error(GRADEQ_ERR_BROKER, "%s: missing reply from broker", what);
@@ -48,11 +47,11 @@ static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *
 		 * an unknown state: it is not used again */
 		b->broken = true;
 		if (r.library_error == AMQP_STATUS_TIMEOUT)
-			return gradeq_error(GRADEQ_ERR_TIMEOUT, "%s: no answer from the broker", what);
+			return gradeq_error(GRADEQ_ERR_TIMEOUT, "%s: no answer from the broker",
+					    what);
 		return gradeq_error(GRADEQ_ERR_BROKER, "%s: %s", what,
 				    amqp_error_string2(r.library_error));
-	case AMQP_RESPONSE_SERVER_EXCEPTION:
-		break;
+	case AMQP_RESPONSE_SERVER_EXCEPTION: break;
 	}
 	if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
 		amqp_connection_close_t *m = r.reply.decoded;
@@ -136,11 +135,13 @@ static int tls_socket(amqp_connection_state_t conn, const struct gradeq_broker_t
 	amqp_ssl_socket_set_verify_hostname(s, 1);
 	st = amqp_ssl_socket_set_cacert(s, ca);
 	if (st != AMQP_STATUS_OK)
-		return gradeq_error(GRADEQ_ERR_CONFIG, "amqp_cacert '%s': cannot load CA certificates: %s",
-				    ca, amqp_error_string2(st));
+		return gradeq_error(GRADEQ_ERR_CONFIG,
+				    "amqp_cacert '%s': cannot load CA certificates: %s", ca,
+				    amqp_error_string2(st));
 	if (tls && (tls->cert || tls->key)) {
 		if (!tls->cert || !tls->key)
-			return gradeq_error(GRADEQ_ERR_CONFIG, "amqp_cert and amqp_key go together");
+			return gradeq_error(GRADEQ_ERR_CONFIG,
+					    "amqp_cert and amqp_key go together");
 		st = amqp_ssl_socket_set_key(s, tls->cert, tls->key);
 		if (st != AMQP_STATUS_OK)
 			return gradeq_error(GRADEQ_ERR_CONFIG,
@@ -164,13 +165,16 @@ static int tls_open_error(const struct amqp_connection_info *ci, int st,
 
 	ERR_clear_error();
 	if (untrusted)
-		return gradeq_error(GRADEQ_ERR_ACCESS,
-				    "TLS handshake with RabbitMQ at %s:%d failed: %s: its certificate"
-				    " does not chain to a CA in '%s' (amqp_cacert) or does not name"
-				    " '%s'", ci->host, ci->port, amqp_error_string2(st),
-				    tls && tls->cacert ? tls->cacert : SYSTEM_CA_BUNDLE, ci->host);
-	return gradeq_error(GRADEQ_ERR_BROKER, "TLS handshake with RabbitMQ at %s:%d failed: %s%s%s%s",
-			    ci->host, ci->port, amqp_error_string2(st), why ? " (" : "", why ? why : "",
+		return gradeq_error(
+			GRADEQ_ERR_ACCESS,
+			"TLS handshake with RabbitMQ at %s:%d failed: %s: its certificate"
+			" does not chain to a CA in '%s' (amqp_cacert) or does not name"
+			" '%s'",
+			ci->host, ci->port, amqp_error_string2(st),
+			tls && tls->cacert ? tls->cacert : SYSTEM_CA_BUNDLE, ci->host);
+	return gradeq_error(GRADEQ_ERR_BROKER,
+			    "TLS handshake with RabbitMQ at %s:%d failed: %s%s%s%s", ci->host,
+			    ci->port, amqp_error_string2(st), why ? " (" : "", why ? why : "",
 			    why ? ")" : "");
 }
 
@@ -423,7 +427,8 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 		arg_str(&a[4], "x-dead-letter-strategy", "at-least-once");
 		arg_str(&a[5], "x-overflow", "reject-publish");
 		rc = declare_queue(b, gradeq_retry_queue(q, release, t->retry_tiers[i]), a, 6,
-				   GRADEQ_EXCHANGE, gradeq_retry_key(rkey, release, t->retry_tiers[i]));
+				   GRADEQ_EXCHANGE,
+				   gradeq_retry_key(rkey, release, t->retry_tiers[i]));
 		if (rc)
 			return rc;
 	}
@@ -533,8 +538,7 @@ static int read_confirm_frame(struct gradeq_broker *b, struct timeval *tv)
 		r.reply = f.payload.method;
 		return reply_error(b, r, "publishing");
 	}
-	default:
-		break;
+	default: break;
 	}
 	return 0;
 }
@@ -609,9 +613,9 @@ int gradeq_broker_wait_confirms(struct gradeq_broker *b, int timeout_ms)
 		if (rc && rc != GRADEQ_ERR_TIMEOUT)
 			return rc;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (timeout_ms >= 0 && (now.tv_sec - start.tv_sec) * 1000 +
-						       (now.tv_nsec - start.tv_nsec) / 1000000 >
-					       timeout_ms)
+		if (timeout_ms >= 0 &&
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >
+			    timeout_ms)
 			return gradeq_error(GRADEQ_ERR_TIMEOUT,
 					    "%llu publisher confirm(s) still missing after %d ms",
 					    (unsigned long long)(b->next_tag - 1 - b->acked_upto),
@@ -625,8 +629,7 @@ uint64_t gradeq_broker_confirmed(const struct gradeq_broker *b)
 	return b->acked > b->returned_total ? b->acked - b->returned_total : 0;
 }
 
-int gradeq_broker_consume(struct gradeq_broker *b, const char *queue, int prefetch,
-			  const char *tag)
+int gradeq_broker_consume(struct gradeq_broker *b, const char *queue, int prefetch, const char *tag)
 {
 	char what[300];
 	int rc;
@@ -689,8 +692,7 @@ int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env, int timeou
 		r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
 		r.reply = f.payload.method;
 		return reply_error(b, r, "consuming");
-	default:
-		return GRADEQ_ERR_TIMEOUT;
+	default: return GRADEQ_ERR_TIMEOUT;
 	}
 }
 
@@ -739,7 +741,8 @@ static const amqp_field_value_t *header_find(const amqp_table_t *h, const char *
 	size_t klen = strlen(key);
 
 	for (int i = 0; h && i < h->num_entries; i++)
-		if (h->entries[i].key.len == klen && memcmp(h->entries[i].key.bytes, key, klen) == 0)
+		if (h->entries[i].key.len == klen &&
+		    memcmp(h->entries[i].key.bytes, key, klen) == 0)
 			return &h->entries[i].value;
 	return NULL;
 }
@@ -801,7 +804,8 @@ static amqp_table_entry_t *headers_slot(struct gradeq_headers *h, const char *ke
 	size_t klen = strlen(key);
 
 	for (int i = 0; i < h->n; i++)
-		if (h->entries[i].key.len == klen && memcmp(h->entries[i].key.bytes, key, klen) == 0)
+		if (h->entries[i].key.len == klen &&
+		    memcmp(h->entries[i].key.bytes, key, klen) == 0)
 			return &h->entries[i];
 	if (h->n >= (int)(sizeof(h->entries) / sizeof(h->entries[0])))
 		return NULL;

@@ -51,11 +51,13 @@ static int check_amqp(const struct gradeq_config *cfg, FILE *err)
 	/* amqp_parse_url writes into its argument */
 	rc = amqp_parse_url(url, &ci) == AMQP_STATUS_OK ? 0 : GRADEQ_ERR_CONFIG;
 	if (rc)
-		fprintf(err, "%s: 'amqp_url' is malformed (expected amqp[s]://user@host:port/vhost)\n",
+		fprintf(err,
+			"%s: 'amqp_url' is malformed (expected amqp[s]://user@host:port/vhost)\n",
 			origin(cfg, "amqp_url", "GRADEQ_AMQP_URL", where, sizeof(where)));
 	else if (!ci.ssl && (cfg->amqp_cacert || cfg->amqp_cert))
-		fprintf(err, "%s: warning: amqp_cacert/amqp_cert are set but 'amqp_url' is not "
-			     "amqps://: they are not used\n",
+		fprintf(err,
+			"%s: warning: amqp_cacert/amqp_cert are set but 'amqp_url' is not "
+			"amqps://: they are not used\n",
 			origin(cfg, "amqp_url", "GRADEQ_AMQP_URL", where, sizeof(where)));
 	explicit_bzero(url, strlen(url));
 	free(url);
@@ -84,7 +86,8 @@ static int check_pg(const struct gradeq_config *cfg, FILE *err)
 		while (n && (why[n - 1] == '\n' || why[n - 1] == ' '))
 			why[--n] = '\0';
 		fprintf(err, "%s: 'pg_dsn' is not a libpq conninfo: %s\n",
-			origin(cfg, "pg_dsn", "GRADEQ_PG_DSN", where, sizeof(where)), why ? why : "out of memory");
+			origin(cfg, "pg_dsn", "GRADEQ_PG_DSN", where, sizeof(where)),
+			why ? why : "out of memory");
 		PQfreemem(why);
 		return GRADEQ_ERR_CONFIG;
 	}
@@ -107,7 +110,8 @@ int gradeq_check_config(const char *path, FILE *out, FILE *err)
 	if (!rc)
 		rc = check_pg(cfg, err);
 	if (!rc) {
-		fprintf(out, "# %s: valid; effective settings (environment applied, secrets masked)\n",
+		fprintf(out,
+			"# %s: valid; effective settings (environment applied, secrets masked)\n",
 			cfg->path ? cfg->path : "no file, built-in defaults");
 		gradeq_config_print(cfg, out);
 	}

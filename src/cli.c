@@ -57,7 +57,8 @@ void gradeq_cli_conn_name(char *buf, size_t len, const char *prog, const char *r
 
 int gradeq_cli_store(struct gradeq_cli *cli, struct gradeq_store **st)
 {
-	return gradeq_store_connect(cli->cfg->pg_dsn, cli->prog, cli->cfg->statement_timeout_ms, st);
+	return gradeq_store_connect(cli->cfg->pg_dsn, cli->prog, cli->cfg->statement_timeout_ms,
+				    st);
 }
 
 int gradeq_cli_broker(struct gradeq_cli *cli, const char *release, struct gradeq_broker **b)
@@ -135,27 +136,30 @@ int gradeq_release_resolve(struct gradeq_store *st, const char *explicit_name, c
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			rc = gradeq_store_result_error(st, res, "reading the release registry");
 		else if (PQntuples(res) == 0)
-			rc = gradeq_error(GRADEQ_ERR_NOT_FOUND,
-					  "no release is promoted: give --release R, or promote one "
-					  "with 'gradeq-admin release promote R'");
+			rc = gradeq_error(
+				GRADEQ_ERR_NOT_FOUND,
+				"no release is promoted: give --release R, or promote one "
+				"with 'gradeq-admin release promote R'");
 		else
 			snprintf(out, len, "%s", PQgetvalue(res, 0, 0));
 		PQclear(res);
 		return rc;
 	}
 	if (!gradeq_release_name_ok(explicit_name))
-		return gradeq_error(GRADEQ_ERR_INVALID,
-				    "bad release name '%s' (1-64 of letters, digits, '.', '-', '_')",
-				    explicit_name);
+		return gradeq_error(
+			GRADEQ_ERR_INVALID,
+			"bad release name '%s' (1-64 of letters, digits, '.', '-', '_')",
+			explicit_name);
 	{
 		char ver[16];
 		const char *params[2] = {explicit_name, ver};
 
 		snprintf(ver, sizeof(ver), "%d", GRADEQ_SCHEMA_VERSION);
-		res = PQexecParams(gradeq_store_conn(st),
-				   "INSERT INTO gradeq_releases (name, schema_version) VALUES ($1, $2)"
-				   " ON CONFLICT (name) DO NOTHING",
-				   2, NULL, params, NULL, NULL, 0);
+		res = PQexecParams(
+			gradeq_store_conn(st),
+			"INSERT INTO gradeq_releases (name, schema_version) VALUES ($1, $2)"
+			" ON CONFLICT (name) DO NOTHING",
+			2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			rc = gradeq_store_result_error(st, res, "recording the release");
 		PQclear(res);

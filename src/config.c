@@ -33,12 +33,12 @@ struct setting {
 	int def_int;
 	const int *def_list;
 	int def_count;
-	int min, max;             /* value (CF_INT) or each entry (CF_INTLIST) */
-	size_t count_offset;      /* CF_INTLIST */
-	int max_count;            /* CF_INTLIST */
-	bool empty_null;          /* CF_STR: "" means unset */
-	bool reloadable;          /* SIGHUP may change it */
-	bool secret;              /* CF_STR: may hold a password */
+	int min, max;                            /* value (CF_INT) or each entry (CF_INTLIST) */
+	size_t count_offset;                     /* CF_INTLIST */
+	int max_count;                           /* CF_INTLIST */
+	bool empty_null;                         /* CF_STR: "" means unset */
+	bool reloadable;                         /* SIGHUP may change it */
+	bool secret;                             /* CF_STR: may hold a password */
 	const char *(*check)(const char *value); /* CF_STR: NULL or what is wrong */
 	const char *doc;
 };
@@ -83,59 +83,144 @@ static const int default_retry_tiers[] = {5, 30, 300};
 #define OFF(member) offsetof(struct gradeq_config, member)
 
 static const struct setting settings[] = {
-	{.name = "amqp_url", .type = CF_STR, .offset = OFF(amqp_url),
-	 .def_str = "amqp://guest:guest@127.0.0.1:5672", .check = check_amqp_url, .secret = true,
+	{.name = "amqp_url",
+	 .type = CF_STR,
+	 .offset = OFF(amqp_url),
+	 .def_str = "amqp://guest:guest@127.0.0.1:5672",
+	 .check = check_amqp_url,
+	 .secret = true,
 	 .doc = "broker URL amqp://user:pass@host:port/vhost; GRADEQ_AMQP_URL overrides"},
-	{.name = "amqp_password_file", .type = CF_STR, .offset = OFF(amqp_password_file),
-	 .def_str = "", .empty_null = true, .check = check_readable,
+	{.name = "amqp_password_file",
+	 .type = CF_STR,
+	 .offset = OFF(amqp_password_file),
+	 .def_str = "",
+	 .empty_null = true,
+	 .check = check_readable,
 	 .doc = "file whose first line is the broker password, replacing the URL's"},
-	{.name = "amqp_cacert", .type = CF_STR, .offset = OFF(amqp_cacert),
-	 .def_str = "", .empty_null = true, .check = check_readable,
+	{.name = "amqp_cacert",
+	 .type = CF_STR,
+	 .offset = OFF(amqp_cacert),
+	 .def_str = "",
+	 .empty_null = true,
+	 .check = check_readable,
 	 .doc = "amqps://: CA certificates (PEM) the broker's certificate must chain to"},
-	{.name = "amqp_cert", .type = CF_STR, .offset = OFF(amqp_cert),
-	 .def_str = "", .empty_null = true, .check = check_readable,
+	{.name = "amqp_cert",
+	 .type = CF_STR,
+	 .offset = OFF(amqp_cert),
+	 .def_str = "",
+	 .empty_null = true,
+	 .check = check_readable,
 	 .doc = "amqps://: client certificate (PEM), with amqp_key"},
-	{.name = "amqp_key", .type = CF_STR, .offset = OFF(amqp_key),
-	 .def_str = "", .empty_null = true, .check = check_readable,
+	{.name = "amqp_key",
+	 .type = CF_STR,
+	 .offset = OFF(amqp_key),
+	 .def_str = "",
+	 .empty_null = true,
+	 .check = check_readable,
 	 .doc = "amqps://: the client certificate's private key (PEM)"},
-	{.name = "pg_dsn", .type = CF_STR, .offset = OFF(pg_dsn), .def_str = "", .secret = true,
+	{.name = "pg_dsn",
+	 .type = CF_STR,
+	 .offset = OFF(pg_dsn),
+	 .def_str = "",
+	 .secret = true,
 	 .doc = "libpq conninfo; empty uses the PG* environment; GRADEQ_PG_DSN overrides"},
-	{.name = "release", .type = CF_STR, .offset = OFF(release), .def_str = "",
-	 .empty_null = true, .check = check_release, .reloadable = false,
+	{.name = "release",
+	 .type = CF_STR,
+	 .offset = OFF(release),
+	 .def_str = "",
+	 .empty_null = true,
+	 .check = check_release,
+	 .reloadable = false,
 	 .doc = "release the programs work on; empty means the promoted one"},
-	{.name = "heartbeat", .type = CF_INT, .offset = OFF(heartbeat), .def_int = 60,
-	 .min = 0, .max = 65535, .doc = "AMQP heartbeat in seconds, 0 turns it off"},
-	{.name = "prefetch", .type = CF_INT, .offset = OFF(prefetch), .def_int = 1,
-	 .min = 1, .max = 65535, .doc = "unacknowledged jobs a consumer may hold"},
-	{.name = "batch_size", .type = CF_INT, .offset = OFF(batch_size), .def_int = 100,
-	 .min = 1, .max = GRADEQ_JOB_MAX_USERS, .reloadable = true,
+	{.name = "heartbeat",
+	 .type = CF_INT,
+	 .offset = OFF(heartbeat),
+	 .def_int = 60,
+	 .min = 0,
+	 .max = 65535,
+	 .doc = "AMQP heartbeat in seconds, 0 turns it off"},
+	{.name = "prefetch",
+	 .type = CF_INT,
+	 .offset = OFF(prefetch),
+	 .def_int = 1,
+	 .min = 1,
+	 .max = 65535,
+	 .doc = "unacknowledged jobs a consumer may hold"},
+	{.name = "batch_size",
+	 .type = CF_INT,
+	 .offset = OFF(batch_size),
+	 .def_int = 100,
+	 .min = 1,
+	 .max = GRADEQ_JOB_MAX_USERS,
+	 .reloadable = true,
 	 .doc = "learners per job the producer cuts"},
-	{.name = "confirm_window", .type = CF_INT, .offset = OFF(confirm_window),
-	 .def_int = 256, .min = 1, .max = 65535, .reloadable = true,
+	{.name = "confirm_window",
+	 .type = CF_INT,
+	 .offset = OFF(confirm_window),
+	 .def_int = 256,
+	 .min = 1,
+	 .max = 65535,
+	 .reloadable = true,
 	 .doc = "published jobs awaiting broker confirmation at once"},
-	{.name = "delivery_limit", .type = CF_INT, .offset = OFF(delivery_limit),
-	 .def_int = 5, .min = 1, .max = 1000,
+	{.name = "delivery_limit",
+	 .type = CF_INT,
+	 .offset = OFF(delivery_limit),
+	 .def_int = 5,
+	 .min = 1,
+	 .max = 1000,
 	 .doc = "x-delivery-limit of the work queue (stops jobs that crash consumers)"},
-	{.name = "retry_tiers", .type = CF_INTLIST, .offset = OFF(retry_tiers),
-	 .count_offset = OFF(nretry_tiers), .def_list = default_retry_tiers,
-	 .def_count = 3, .min = 1, .max = 86400, .max_count = GRADEQ_MAX_RETRY_TIERS,
+	{.name = "retry_tiers",
+	 .type = CF_INTLIST,
+	 .offset = OFF(retry_tiers),
+	 .count_offset = OFF(nretry_tiers),
+	 .def_list = default_retry_tiers,
+	 .def_count = 3,
+	 .min = 1,
+	 .max = 86400,
+	 .max_count = GRADEQ_MAX_RETRY_TIERS,
 	 .doc = "seconds of each retry tier, ascending"},
-	{.name = "course_cache", .type = CF_INT, .offset = OFF(course_cache),
-	 .def_int = 16, .min = 1, .max = 4096,
+	{.name = "course_cache",
+	 .type = CF_INT,
+	 .offset = OFF(course_cache),
+	 .def_int = 16,
+	 .min = 1,
+	 .max = 4096,
 	 .doc = "course versions a consumer keeps loaded"},
-	{.name = "statement_timeout_ms", .type = CF_INT, .offset = OFF(statement_timeout_ms),
-	 .def_int = 300000, .min = 0, .max = 86400000, .reloadable = true,
+	{.name = "statement_timeout_ms",
+	 .type = CF_INT,
+	 .offset = OFF(statement_timeout_ms),
+	 .def_int = 300000,
+	 .min = 0,
+	 .max = 86400000,
+	 .reloadable = true,
 	 .doc = "PostgreSQL statement_timeout in milliseconds, 0 = none"},
-	{.name = "job_events", .type = CF_BOOL, .offset = OFF(job_events), .def_int = 1,
-	 .reloadable = true, .doc = "publish job.<state> events to gradeq.events"},
-	{.name = "retention_days", .type = CF_INT, .offset = OFF(retention_days),
-	 .def_int = 90, .min = 1, .max = 36500, .reloadable = true,
+	{.name = "job_events",
+	 .type = CF_BOOL,
+	 .offset = OFF(job_events),
+	 .def_int = 1,
+	 .reloadable = true,
+	 .doc = "publish job.<state> events to gradeq.events"},
+	{.name = "retention_days",
+	 .type = CF_INT,
+	 .offset = OFF(retention_days),
+	 .def_int = 90,
+	 .min = 1,
+	 .max = 36500,
+	 .reloadable = true,
 	 .doc = "history purge-history keeps"},
-	{.name = "log_level", .type = CF_STR, .offset = OFF(log_level), .def_str = "info",
-	 .check = check_log_level, .reloadable = true,
+	{.name = "log_level",
+	 .type = CF_STR,
+	 .offset = OFF(log_level),
+	 .def_str = "info",
+	 .check = check_log_level,
+	 .reloadable = true,
 	 .doc = "debug, info, warn or error"},
-	{.name = "log_file", .type = CF_STR, .offset = OFF(log_file), .def_str = "",
-	 .reloadable = true, .doc = "log file; empty logs to stderr (journald)"},
+	{.name = "log_file",
+	 .type = CF_STR,
+	 .offset = OFF(log_file),
+	 .def_str = "",
+	 .reloadable = true,
+	 .doc = "log file; empty logs to stderr (journald)"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -205,12 +290,8 @@ struct gradeq_config *gradeq_config_defaults(void)
 			if (set_str(cfg, s, s->def_str) < 0)
 				goto fail;
 			break;
-		case CF_INT:
-			*int_at(cfg, s) = s->def_int;
-			break;
-		case CF_BOOL:
-			*bool_at(cfg, s) = s->def_int != 0;
-			break;
+		case CF_INT: *int_at(cfg, s) = s->def_int; break;
+		case CF_BOOL: *bool_at(cfg, s) = s->def_int != 0; break;
 		case CF_INTLIST:
 			memcpy(int_at(cfg, s), s->def_list, (size_t)s->def_count * sizeof(int));
 			*count_at(cfg, s) = s->def_count;
@@ -260,9 +341,11 @@ static int apply_list(struct gradeq_config *cfg, const struct setting *s,
 {
 	int n, vals[GRADEQ_MAX_RETRY_TIERS];
 
-	if (config_setting_type(cs) != CONFIG_TYPE_ARRAY && config_setting_type(cs) != CONFIG_TYPE_LIST)
-		return cfg_fail(err, errlen, "%s:%d: '%s' must be a list of integers, e.g. [5, 30, 300]",
-				w.file, w.line, s->name);
+	if (config_setting_type(cs) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(cs) != CONFIG_TYPE_LIST)
+		return cfg_fail(err, errlen,
+				"%s:%d: '%s' must be a list of integers, e.g. [5, 30, 300]", w.file,
+				w.line, s->name);
 	n = config_setting_length(cs);
 	if (n < 1 || n > s->max_count || n > GRADEQ_MAX_RETRY_TIERS)
 		return cfg_fail(err, errlen, "%s:%d: '%s' must have from 1 to %d entries, not %d",
@@ -271,7 +354,8 @@ static int apply_list(struct gradeq_config *cfg, const struct setting *s,
 		const config_setting_t *e = config_setting_get_elem(cs, (unsigned int)i);
 		long long v;
 
-		if (config_setting_type(e) != CONFIG_TYPE_INT && config_setting_type(e) != CONFIG_TYPE_INT64)
+		if (config_setting_type(e) != CONFIG_TYPE_INT &&
+		    config_setting_type(e) != CONFIG_TYPE_INT64)
 			return cfg_fail(err, errlen, "%s:%d: '%s' entry %d must be an integer",
 					w.file, w.line, s->name, i + 1);
 		v = config_setting_get_int64(e);
@@ -298,13 +382,16 @@ static int apply_setting(struct gradeq_config *cfg, const struct setting *s,
 	switch (s->type) {
 	case CF_STR:
 		if (type != CONFIG_TYPE_STRING)
-			return cfg_fail(err, errlen, "%s:%d: '%s' must be a string in double quotes",
-					w.file, w.line, s->name);
+			return cfg_fail(err, errlen,
+					"%s:%d: '%s' must be a string in double quotes", w.file,
+					w.line, s->name);
 		str = config_setting_get_string(cs);
 		if (s->check && *str && (why = s->check(str)) != NULL)
-			return cfg_fail(err, errlen, "%s:%d: '%s' %s", w.file, w.line, s->name, why);
+			return cfg_fail(err, errlen, "%s:%d: '%s' %s", w.file, w.line, s->name,
+					why);
 		if (set_str(cfg, s, str) < 0)
-			return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory reading configuration");
+			return gradeq_error(GRADEQ_ERR_NOMEM,
+					    "out of memory reading configuration");
 		return 0;
 	case CF_INT:
 		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
@@ -316,17 +403,16 @@ static int apply_setting(struct gradeq_config *cfg, const struct setting *s,
 		return 0;
 	case CF_BOOL:
 		if (type != CONFIG_TYPE_BOOL)
-			return cfg_fail(err, errlen, "%s:%d: '%s' must be true or false",
-					w.file, w.line, s->name);
+			return cfg_fail(err, errlen, "%s:%d: '%s' must be true or false", w.file,
+					w.line, s->name);
 		*bool_at(cfg, s) = config_setting_get_bool(cs) != 0;
 		return 0;
-	case CF_INTLIST:
-		return apply_list(cfg, s, cs, w, err, errlen);
+	case CF_INTLIST: return apply_list(cfg, s, cs, w, err, errlen);
 	}
 	return cfg_fail(err, errlen, "%s:%d: '%s' has no type", w.file, w.line, s->name);
 bad_int:
-	return cfg_fail(err, errlen, "%s:%d: '%s' must be an integer from %d to %d",
-			w.file, w.line, s->name, s->min, s->max);
+	return cfg_fail(err, errlen, "%s:%d: '%s' must be an integer from %d to %d", w.file, w.line,
+			s->name, s->min, s->max);
 }
 
 /* Edit distance for "did you mean"; names are short. */
@@ -611,7 +697,8 @@ static int read_password(const char *path, char **out)
 
 	*out = NULL;
 	if (!fp)
-		return gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s': %s", path, strerror(errno));
+		return gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s': %s", path,
+				    strerror(errno));
 	if (fstat(fileno(fp), &st) == 0 && (st.st_mode & S_IROTH))
 		warn_world_readable("password file", path);
 	n = getline(&line, &cap, fp);
@@ -622,7 +709,8 @@ static int read_password(const char *path, char **out)
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	if (n == 0) {
-		ret = gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s' has an empty first line", path);
+		ret = gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s' has an empty first line",
+				   path);
 		goto out;
 	}
 	*out = line;
@@ -715,7 +803,8 @@ static int apply_env(struct gradeq_config *cfg, char *err, size_t errlen)
 			return cfg_fail(err, errlen, "environment %s: '%s' %s", overrides[i].env,
 					s->name, why);
 		if (set_str(cfg, s, v) < 0)
-			return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory reading configuration");
+			return gradeq_error(GRADEQ_ERR_NOMEM,
+					    "out of memory reading configuration");
 	}
 	return 0;
 }
@@ -769,13 +858,12 @@ static bool setting_equal(const struct setting *s, struct gradeq_config *a, stru
 		sa = *str_at(a, s);
 		sb = *str_at(b, s);
 		return (!sa && !sb) || (sa && sb && strcmp(sa, sb) == 0);
-	case CF_INT:
-		return *int_at(a, s) == *int_at(b, s);
-	case CF_BOOL:
-		return *bool_at(a, s) == *bool_at(b, s);
+	case CF_INT: return *int_at(a, s) == *int_at(b, s);
+	case CF_BOOL: return *bool_at(a, s) == *bool_at(b, s);
 	case CF_INTLIST:
 		return *count_at(a, s) == *count_at(b, s) &&
-		       memcmp(int_at(a, s), int_at(b, s), (size_t)*count_at(a, s) * sizeof(int)) == 0;
+		       memcmp(int_at(a, s), int_at(b, s), (size_t)*count_at(a, s) * sizeof(int)) ==
+			       0;
 	}
 	return false;
 }
@@ -789,8 +877,9 @@ int gradeq_config_check_reload(const struct gradeq_config *old, const struct gra
 
 	for (size_t i = 0; i < NSETTINGS; i++)
 		if (!settings[i].reloadable && !setting_equal(&settings[i], a, b))
-			return cfg_fail(err, errlen, "%s: '%s' cannot change on reload; restart to apply",
-					new_cfg->path ? new_cfg->path : "configuration", settings[i].name);
+			return cfg_fail(
+				err, errlen, "%s: '%s' cannot change on reload; restart to apply",
+				new_cfg->path ? new_cfg->path : "configuration", settings[i].name);
 	return 0;
 }
 
@@ -818,12 +907,8 @@ void gradeq_config_print(const struct gradeq_config *cfg, FILE *out)
 			}
 			fputc('"', out);
 			break;
-		case CF_INT:
-			fprintf(out, "%d", *int_at(c, s));
-			break;
-		case CF_BOOL:
-			fputs(*bool_at(c, s) ? "true" : "false", out);
-			break;
+		case CF_INT: fprintf(out, "%d", *int_at(c, s)); break;
+		case CF_BOOL: fputs(*bool_at(c, s) ? "true" : "false", out); break;
 		case CF_INTLIST:
 			fputc('[', out);
 			for (int j = 0; j < *count_at(c, s); j++)

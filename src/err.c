@@ -39,10 +39,8 @@ bool gradeq_err_is_transient(int err)
 	case GRADEQ_ERR_DB_TRANSIENT:
 	case GRADEQ_ERR_TIMEOUT:
 	case GRADEQ_ERR_NACKED:
-	case GRADEQ_ERR_NOMEM:
-		return true;
-	default:
-		return false;
+	case GRADEQ_ERR_NOMEM: return true;
+	default: return false;
 	}
 }
 

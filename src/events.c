@@ -39,8 +39,8 @@ static void json_str(char *dst, size_t cap, const char *s)
 	dst[o] = '\0';
 }
 
-static int publish(struct gradeq_broker *b, const char *key, const char *run_id,
-		   const char *course, const char *body)
+static int publish(struct gradeq_broker *b, const char *key, const char *run_id, const char *course,
+		   const char *body)
 {
 	amqp_basic_properties_t props;
 	struct gradeq_headers h;
@@ -83,10 +83,11 @@ int gradeq_event_job(struct gradeq_broker *b, const char *job_id, const char *ru
 	json_str(c, sizeof(c), course);
 	json_str(d, sizeof(d), detail);
 	snprintf(key, sizeof(key), "job.%s", state);
-	snprintf(body, sizeof(body),
-		 "{\"event\":\"job.%s\",\"job\":\"%s\",\"run\":\"%s\",\"course\":\"%s\",\"at\":\"%s\"%s%s%s}",
-		 state, job_id, run_id, c, at, detail ? ",\"detail\":\"" : "", detail ? d : "",
-		 detail ? "\"" : "");
+	snprintf(
+		body, sizeof(body),
+		"{\"event\":\"job.%s\",\"job\":\"%s\",\"run\":\"%s\",\"course\":\"%s\",\"at\":\"%s\"%s%s%s}",
+		state, job_id, run_id, c, at, detail ? ",\"detail\":\"" : "", detail ? d : "",
+		detail ? "\"" : "");
 	return publish(b, key, run_id, course, body);
 }
 
@@ -101,7 +102,7 @@ static int rpc(struct gradeq_broker *b, const char *what)
 		amqp_channel_close_t *m = r.reply.decoded;
 
 		return gradeq_error(m->reply_code == AMQP_ACCESS_REFUSED ? GRADEQ_ERR_ACCESS
-									  : GRADEQ_ERR_BROKER,
+									 : GRADEQ_ERR_BROKER,
 				    "%s: %.*s", what, (int)m->reply_text.len,
 				    (char *)m->reply_text.bytes);
 	}
@@ -209,8 +210,8 @@ int gradeq_events_watch_release(struct gradeq_broker *b, const char *release)
 			amqp_cstring_bytes(key), amqp_empty_table);
 	rc = rpc(b, "binding the release events queue");
 	if (!rc) {
-		amqp_basic_consume(conn, 1, queue, amqp_cstring_bytes("gradeq-release-events"), 0, 1,
-				   1, amqp_empty_table);
+		amqp_basic_consume(conn, 1, queue, amqp_cstring_bytes("gradeq-release-events"), 0,
+				   1, 1, amqp_empty_table);
 		rc = rpc(b, "consuming release events");
 	}
 	amqp_bytes_free(queue);

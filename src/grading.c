@@ -18,7 +18,7 @@
 
 struct problem {
 	const char *key;
-	bool graded;      /* the block's own flag */
+	bool graded; /* the block's own flag */
 	bool has_weight;
 	double weight;
 	/* The score without a usable studentmodule row (rule 1, second half). */
@@ -39,10 +39,10 @@ struct pkey {
 
 struct gradeq_course {
 	struct gradeq_policy *policy;
-	char *strings; /* one arena for every key and format */
+	char *strings;            /* one arena for every key and format */
 	struct problem *problems; /* in course order */
 	size_t nproblems;
-	struct pkey *pindex; /* sorted by key */
+	struct pkey *pindex;     /* sorted by key */
 	struct subsection *subs; /* in course order */
 	size_t nsubs;
 	/* Per GRADER entry e, the subsections of its type that are graded, in
@@ -57,10 +57,8 @@ enum gradeq_block_type gradeq_block_type_parse(const char *s)
 		const char *name;
 		enum gradeq_block_type type;
 	} names[] = {
-		{"course", GRADEQ_BLOCK_COURSE},
-		{"chapter", GRADEQ_BLOCK_CHAPTER},
-		{"sequential", GRADEQ_BLOCK_SEQUENTIAL},
-		{"vertical", GRADEQ_BLOCK_VERTICAL},
+		{"course", GRADEQ_BLOCK_COURSE},         {"chapter", GRADEQ_BLOCK_CHAPTER},
+		{"sequential", GRADEQ_BLOCK_SEQUENTIAL}, {"vertical", GRADEQ_BLOCK_VERTICAL},
 		{"problem", GRADEQ_BLOCK_PROBLEM},
 	};
 
@@ -156,8 +154,8 @@ static void build_release(struct build *b)
 	free(b->stack_sub);
 }
 
-static int copy_blocks(struct gradeq_course *c, struct build *b, const struct gradeq_block_in *blocks,
-		       size_t n, char *err, size_t errlen)
+static int copy_blocks(struct gradeq_course *c, struct build *b,
+		       const struct gradeq_block_in *blocks, size_t n, char *err, size_t errlen)
 {
 	size_t total = 0, len;
 	char *s;
@@ -226,8 +224,9 @@ static int link_tree(struct build *b, size_t n, size_t *root, char *err, size_t 
 			nd->parent = b->sorted[k] - b->nodes;
 	}
 	if (nroots != 1) {
-		snprintf(err, errlen, nroots ? "%zu blocks without a parent; expected one root"
-					     : "no root block (one without a parent)",
+		snprintf(err, errlen,
+			 nroots ? "%zu blocks without a parent; expected one root"
+				: "no root block (one without a parent)",
 			 nroots);
 		return GRADEQ_ERR_INVALID;
 	}

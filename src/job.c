@@ -14,12 +14,12 @@
 #include <sys/random.h>
 
 enum field_kind {
-	F_SCHEMA,  /* positive integer, the version itself */
-	F_UUID,    /* 36-char UUID text into a char[37] */
-	F_STR,     /* non-empty string without NUL into a char * */
-	F_USERS,   /* array of positive int32 into user_ids/nusers */
-	F_INT64,   /* signed 64-bit integer */
-	F_UINT32,  /* unsigned 32-bit integer */
+	F_SCHEMA, /* positive integer, the version itself */
+	F_UUID,   /* 36-char UUID text into a char[37] */
+	F_STR,    /* non-empty string without NUL into a char * */
+	F_USERS,  /* array of positive int32 into user_ids/nusers */
+	F_INT64,  /* signed 64-bit integer */
+	F_UINT32, /* unsigned 32-bit integer */
 };
 
 struct field {
@@ -34,27 +34,23 @@ struct schema {
 	size_t nfields;
 };
 
-#define FIELD(k, kind, member) { k, kind, offsetof(struct gradeq_job, member) }
+#define FIELD(k, kind, member)                                                                     \
+	{                                                                                          \
+		k, kind, offsetof(struct gradeq_job, member)                                       \
+	}
 
 /* Release N-1: users under "user_ids", no creation time or sequence. */
 static const struct field schema1_fields[] = {
-	FIELD("schema", F_SCHEMA, schema),
-	FIELD("job", F_UUID, job_id),
-	FIELD("run", F_UUID, run_id),
-	FIELD("course", F_STR, course_id),
-	FIELD("release", F_STR, release),
-	FIELD("user_ids", F_USERS, user_ids),
+	FIELD("schema", F_SCHEMA, schema), FIELD("job", F_UUID, job_id),
+	FIELD("run", F_UUID, run_id),      FIELD("course", F_STR, course_id),
+	FIELD("release", F_STR, release),  FIELD("user_ids", F_USERS, user_ids),
 };
 
 static const struct field schema2_fields[] = {
-	FIELD("schema", F_SCHEMA, schema),
-	FIELD("job", F_UUID, job_id),
-	FIELD("run", F_UUID, run_id),
-	FIELD("course", F_STR, course_id),
-	FIELD("release", F_STR, release),
-	FIELD("users", F_USERS, user_ids),
-	FIELD("created", F_INT64, created_us),
-	FIELD("seq", F_UINT32, seq),
+	FIELD("schema", F_SCHEMA, schema),     FIELD("job", F_UUID, job_id),
+	FIELD("run", F_UUID, run_id),          FIELD("course", F_STR, course_id),
+	FIELD("release", F_STR, release),      FIELD("users", F_USERS, user_ids),
+	FIELD("created", F_INT64, created_us), FIELD("seq", F_UINT32, seq),
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -132,7 +128,8 @@ static int job_check(const struct gradeq_job *job)
 		return gradeq_error(GRADEQ_ERR_INVALID, "job has no user id array");
 	for (size_t i = 0; i < job->nusers; i++)
 		if (job->user_ids[i] <= 0)
-			return gradeq_error(GRADEQ_ERR_INVALID, "user id %" PRId32 " is not positive",
+			return gradeq_error(GRADEQ_ERR_INVALID,
+					    "user id %" PRId32 " is not positive",
 					    job->user_ids[i]);
 	return 0;
 }
@@ -154,12 +151,9 @@ static int pack_field(msgpack_packer *pk, const struct field *f, const struct gr
 	if (pack_cstr(pk, f->key) < 0)
 		return -1;
 	switch (f->kind) {
-	case F_SCHEMA:
-		return msgpack_pack_int(pk, schema);
-	case F_UUID:
-		return pack_cstr(pk, base + f->offset);
-	case F_STR:
-		return pack_cstr(pk, *(char *const *)(const void *)(base + f->offset));
+	case F_SCHEMA: return msgpack_pack_int(pk, schema);
+	case F_UUID: return pack_cstr(pk, base + f->offset);
+	case F_STR: return pack_cstr(pk, *(char *const *)(const void *)(base + f->offset));
 	case F_USERS:
 		if (msgpack_pack_array(pk, job->nusers) < 0)
 			return -1;
@@ -186,8 +180,9 @@ int gradeq_job_encode(const struct gradeq_job *job, int schema, char **buf, size
 	*len = 0;
 	spec = schema_find(schema);
 	if (!spec)
-		return gradeq_error(GRADEQ_ERR_SCHEMA, "schema %d not written (this release writes %d..%d)",
-				    schema, GRADEQ_SCHEMA_MIN, GRADEQ_SCHEMA_VERSION);
+		return gradeq_error(GRADEQ_ERR_SCHEMA,
+				    "schema %d not written (this release writes %d..%d)", schema,
+				    GRADEQ_SCHEMA_MIN, GRADEQ_SCHEMA_VERSION);
 	ret = job_check(job);
 	if (ret < 0)
 		return ret;
@@ -254,26 +249,35 @@ static int msgpack_prescan(const unsigned char *p, size_t len, const char **why)
 			skip = t & 0x1fu;
 		} else {
 			switch (t) {
-			case 0xcc: case 0xd0: skip = 1; break;
-			case 0xcd: case 0xd1: skip = 2; break;
-			case 0xca: case 0xce: case 0xd2: skip = 4; break;
-			case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+			case 0xcc:
+			case 0xd0: skip = 1; break;
+			case 0xcd:
+			case 0xd1: skip = 2; break;
+			case 0xca:
+			case 0xce:
+			case 0xd2: skip = 4; break;
+			case 0xcb:
+			case 0xcf:
+			case 0xd3: skip = 8; break;
 			case 0xd4: skip = 2; break;
 			case 0xd5: skip = 3; break;
 			case 0xd6: skip = 5; break;
 			case 0xd7: skip = 9; break;
 			case 0xd8: skip = 17; break;
-			case 0xc4: case 0xd9: hdr = 1; break;
-			case 0xc5: case 0xda: hdr = 2; break;
-			case 0xc6: case 0xdb: hdr = 4; break;
+			case 0xc4:
+			case 0xd9: hdr = 1; break;
+			case 0xc5:
+			case 0xda: hdr = 2; break;
+			case 0xc6:
+			case 0xdb: hdr = 4; break;
 			case 0xc7: hdr = 1; break; /* ext 8: length, then type byte */
 			case 0xc8: hdr = 2; break;
 			case 0xc9: hdr = 4; break;
-			case 0xdc: case 0xde: hdr = 2; break;
-			case 0xdd: case 0xdf: hdr = 4; break;
-			default:
-				*why = "body is not msgpack (reserved byte)";
-				return -1;
+			case 0xdc:
+			case 0xde: hdr = 2; break;
+			case 0xdd:
+			case 0xdf: hdr = 4; break;
+			default: *why = "body is not msgpack (reserved byte)"; return -1;
 			}
 			if (hdr) {
 				uint64_t n;
@@ -346,7 +350,8 @@ static int decode_str(const struct field *f, const msgpack_object *v, char **dst
 		return job_fail(GRADEQ_ERR_DECODE, err, errlen, "'%s' contains a NUL byte", f->key);
 	*dst = malloc(v->via.str.size + 1);
 	if (!*dst)
-		return job_fail(GRADEQ_ERR_NOMEM, err, errlen, "out of memory decoding '%s'", f->key);
+		return job_fail(GRADEQ_ERR_NOMEM, err, errlen, "out of memory decoding '%s'",
+				f->key);
 	memcpy(*dst, v->via.str.ptr, v->via.str.size);
 	(*dst)[v->via.str.size] = '\0';
 	return 0;
@@ -378,25 +383,29 @@ static int decode_users(const struct field *f, const msgpack_object *v, struct g
 	if (v->type != MSGPACK_OBJECT_ARRAY)
 		return job_fail(GRADEQ_ERR_DECODE, err, errlen, "'%s' is not an array", f->key);
 	if (a->size > GRADEQ_JOB_MAX_USERS)
-		return job_fail(GRADEQ_ERR_DECODE, err, errlen, "'%s' has %" PRIu32
-				" user ids, more than %d", f->key, a->size, GRADEQ_JOB_MAX_USERS);
+		return job_fail(GRADEQ_ERR_DECODE, err, errlen,
+				"'%s' has %" PRIu32 " user ids, more than %d", f->key, a->size,
+				GRADEQ_JOB_MAX_USERS);
 	for (uint32_t i = 0; i < a->size; i++) {
 		const msgpack_object *e = &a->ptr[i];
 
-		if (e->type != MSGPACK_OBJECT_POSITIVE_INTEGER && e->type != MSGPACK_OBJECT_NEGATIVE_INTEGER)
+		if (e->type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		    e->type != MSGPACK_OBJECT_NEGATIVE_INTEGER)
 			return job_fail(GRADEQ_ERR_DECODE, err, errlen,
 					"'%s' element %" PRIu32 " is not an integer", f->key, i);
 		if (e->type == MSGPACK_OBJECT_NEGATIVE_INTEGER || e->via.u64 == 0 ||
 		    e->via.u64 > INT32_MAX)
 			return job_fail(GRADEQ_ERR_DECODE, err, errlen,
-					"'%s' element %" PRIu32 " is not a positive int32", f->key, i);
+					"'%s' element %" PRIu32 " is not a positive int32", f->key,
+					i);
 	}
 	job->nusers = a->size;
 	if (a->size == 0)
 		return 0;
 	job->user_ids = malloc(a->size * sizeof(*job->user_ids));
 	if (!job->user_ids)
-		return job_fail(GRADEQ_ERR_NOMEM, err, errlen, "out of memory decoding '%s'", f->key);
+		return job_fail(GRADEQ_ERR_NOMEM, err, errlen, "out of memory decoding '%s'",
+				f->key);
 	for (uint32_t i = 0; i < a->size; i++)
 		job->user_ids[i] = (int32_t)a->ptr[i].via.u64;
 	return 0;
@@ -409,18 +418,14 @@ static int decode_field(const struct field *f, const msgpack_object *v, struct g
 	int64_t n;
 
 	switch (f->kind) {
-	case F_SCHEMA:
-		return 0; /* read before the spec was chosen */
-	case F_UUID:
-		return decode_uuid(f, v, base + f->offset, err, errlen);
-	case F_STR:
-		return decode_str(f, v, (char **)(void *)(base + f->offset), err, errlen);
-	case F_USERS:
-		return decode_users(f, v, job, err, errlen);
+	case F_SCHEMA: return 0; /* read before the spec was chosen */
+	case F_UUID: return decode_uuid(f, v, base + f->offset, err, errlen);
+	case F_STR: return decode_str(f, v, (char **)(void *)(base + f->offset), err, errlen);
+	case F_USERS: return decode_users(f, v, job, err, errlen);
 	case F_INT64:
 		if (!obj_int64(v, &n))
-			return job_fail(GRADEQ_ERR_DECODE, err, errlen, "'%s' is not a 64-bit integer",
-					f->key);
+			return job_fail(GRADEQ_ERR_DECODE, err, errlen,
+					"'%s' is not a 64-bit integer", f->key);
 		*(int64_t *)(void *)(base + f->offset) = n;
 		return 0;
 	case F_UINT32:
@@ -443,8 +448,8 @@ static int decode_schema(const msgpack_object_map *m, const struct schema **spec
 
 	for (uint32_t i = 0; i < m->size; i++) {
 		if (m->ptr[i].key.type != MSGPACK_OBJECT_STR)
-			return job_fail(GRADEQ_ERR_DECODE, err, errlen, "map key %" PRIu32
-					" is not a string", i);
+			return job_fail(GRADEQ_ERR_DECODE, err, errlen,
+					"map key %" PRIu32 " is not a string", i);
 		if (!key_is(&m->ptr[i].key, "schema"))
 			continue;
 		if (val)
@@ -456,7 +461,8 @@ static int decode_schema(const msgpack_object_map *m, const struct schema **spec
 	if (!obj_int64(val, &v)) {
 		if (val->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
 			return job_fail(GRADEQ_ERR_SCHEMA, err, errlen,
-					"schema %" PRIu64 " not accepted (this release reads %d..%d)",
+					"schema %" PRIu64
+					" not accepted (this release reads %d..%d)",
 					val->via.u64, GRADEQ_SCHEMA_MIN, GRADEQ_SCHEMA_VERSION);
 		return job_fail(GRADEQ_ERR_DECODE, err, errlen, "'schema' is not an integer");
 	}
@@ -468,8 +474,7 @@ static int decode_schema(const msgpack_object_map *m, const struct schema **spec
 	return 0;
 }
 
-static int decode_map(const msgpack_object_map *m, struct gradeq_job *job, char *err,
-		      size_t errlen)
+static int decode_map(const msgpack_object_map *m, struct gradeq_job *job, char *err, size_t errlen)
 {
 	const struct schema *spec = NULL;
 	bool seen[MAX_FIELDS] = {false};
@@ -486,8 +491,8 @@ static int decode_map(const msgpack_object_map *m, struct gradeq_job *job, char 
 			if (!key_is(&m->ptr[i].key, f->key))
 				continue;
 			if (seen[j])
-				return job_fail(GRADEQ_ERR_DECODE, err, errlen, "duplicate key '%s'",
-						f->key);
+				return job_fail(GRADEQ_ERR_DECODE, err, errlen,
+						"duplicate key '%s'", f->key);
 			seen[j] = true;
 			ret = decode_field(f, &m->ptr[i].val, job, err, errlen);
 			if (ret < 0)
@@ -522,8 +527,7 @@ int gradeq_job_decode(const void *buf, size_t len, struct gradeq_job **out, char
 
 	msgpack_unpacked_init(&msg);
 	switch (msgpack_unpack_next(&msg, buf, len, &off)) {
-	case MSGPACK_UNPACK_SUCCESS:
-		break;
+	case MSGPACK_UNPACK_SUCCESS: break;
 	case MSGPACK_UNPACK_NOMEM_ERROR:
 		ret = job_fail(GRADEQ_ERR_NOMEM, err, errlen, "out of memory unpacking body");
 		goto out;
@@ -532,7 +536,8 @@ int gradeq_job_decode(const void *buf, size_t len, struct gradeq_job **out, char
 		goto out;
 	}
 	if (off != len) {
-		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen, "body has trailing bytes after the job");
+		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen,
+			       "body has trailing bytes after the job");
 		goto out;
 	}
 	if (msg.data.type != MSGPACK_OBJECT_MAP) {

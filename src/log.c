@@ -73,7 +73,10 @@ void gradeq_log_write(int level, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "ts=%Y-%m-%dT%H:%M:%S", &tm);
 	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ level=%s prog=%s ", ts.tv_nsec / 1000000,
-		     names[level < 0 ? 0 : level > 3 ? 3 : level], log_prog);
+		     names[level < 0   ? 0
+			   : level > 3 ? 3
+				       : level],
+		     log_prog);
 	if (r > 0 && (size_t)r < sizeof(line) - n)
 		n += (size_t)r;
 	va_start(ap, fmt);

@@ -125,8 +125,8 @@ int gradeq_plan_batch(const struct gradeq_fit *f, const struct gradeq_plan_crite
 	return 0;
 }
 
-double gradeq_plan_backfill_s(const struct gradeq_fit *f, const long *enrollments,
-			      size_t ncourses, long batch, int consumers)
+double gradeq_plan_backfill_s(const struct gradeq_fit *f, const long *enrollments, size_t ncourses,
+			      long batch, int consumers)
 {
 	double ms = 0, o = f->o > 0 ? f->o : 0;
 
@@ -151,17 +151,17 @@ int gradeq_plan_cycle(double o_s, double P, double *t)
 /* ---- gradeq-admin plan ---- */
 
 struct group {
-	char name[160];     /* class name, or the course id with --course */
-	double *x, *y;      /* learners graded, batch ms of each job */
+	char name[160]; /* class name, or the course id with --course */
+	double *x, *y;  /* learners graded, batch ms of each job */
 	size_t n, cap;
-	long *enr;          /* enrollments of the group's courses */
+	long *enr; /* enrollments of the group's courses */
 	size_t ncourses, enr_cap;
 };
 
 struct plan_opts {
 	const char *course, *cls, *plot;
 	int consumers;
-	double arrival;     /* learners changed per second, < 0 when not given */
+	double arrival; /* learners changed per second, < 0 when not given */
 	struct gradeq_plan_criteria crit;
 };
 
@@ -274,9 +274,10 @@ static int load_groups(struct gradeq_store *st, const struct plan_opts *o, struc
 		if (at < 0)
 			continue;
 		for (size_t k = 0; k < *ng; k++)
-			if (strcmp(g[k].name, o->course ? o->course
-							: gradeq_size_class(strtol(
-								  PQgetvalue(cres, at, 1), NULL, 10))) == 0)
+			if (strcmp(g[k].name,
+				   o->course ? o->course
+					     : gradeq_size_class(strtol(PQgetvalue(cres, at, 1),
+									NULL, 10))) == 0)
 				gr = &g[k];
 		if (gr)
 			rc = push_double(&gr->x, &gr->y, &gr->n, &gr->cap,
@@ -347,8 +348,8 @@ static void print_group(const struct plan_opts *o, const struct group *g, bool j
 	if (a.conflict)
 		printf("  %s: overhead under %.0f%% needs batches of %ld or more, but a failure"
 		       " under %.0f s allows at most %ld: the failure target wins\n",
-		       g->name, o->crit.overhead_share * 100, a.min_overhead, o->crit.failure_cost_s,
-		       a.max_failure);
+		       g->name, o->crit.overhead_share * 100, a.min_overhead,
+		       o->crit.failure_cost_s, a.max_failure);
 	if (a.few_full)
 		printf("  %s: only %.0f%% of batches would be full at %ld (enrollments too small"
 		       " for the batch)\n",
@@ -372,9 +373,10 @@ static int write_plot(const struct plan_opts *o, const struct group *g, size_t n
 
 	if (!gp)
 		return gradeq_error(GRADEQ_ERR_IO, "cannot run gnuplot");
-	fprintf(gp, "set terminal pngcairo size 1000,650 noenhanced\nset output '%s'\n"
-		    "set xlabel 'learners in batch'\nset ylabel 'batch ms'\nset key left top\n"
-		    "plot ",
+	fprintf(gp,
+		"set terminal pngcairo size 1000,650 noenhanced\nset output '%s'\n"
+		"set xlabel 'learners in batch'\nset ylabel 'batch ms'\nset key left top\n"
+		"plot ",
 		o->plot);
 	for (size_t i = 0; i < ng; i++) {
 		struct gradeq_fit f;
@@ -402,7 +404,8 @@ static int parse_num(struct gradeq_cli *cli, const char *what, const char *s, do
 	double v = strtod(s, &end);
 
 	if (!*s || *end || !(v >= min && v <= max)) {
-		gradeq_cli_error(cli, "%s must be a number from %g to %g, not '%s'", what, min, max, s);
+		gradeq_cli_error(cli, "%s must be a number from %g to %g, not '%s'", what, min, max,
+				 s);
 		return GRADEQ_ERR_INVALID;
 	}
 	*out = v;
@@ -442,7 +445,8 @@ int gradeq_plan_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 		case 'S':
 			if (strcmp(optarg, "small") && strcmp(optarg, "medium") &&
 			    strcmp(optarg, "large")) {
-				gradeq_cli_error(cli, "--size-class must be small, medium or large");
+				gradeq_cli_error(cli,
+						 "--size-class must be small, medium or large");
 				return 2;
 			}
 			o.cls = optarg;
@@ -459,7 +463,8 @@ int gradeq_plan_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 				return 2;
 			break;
 		case 'f':
-			if (parse_num(cli, "--failure-cost", optarg, 0.001, 1e7, &o.crit.failure_cost_s))
+			if (parse_num(cli, "--failure-cost", optarg, 0.001, 1e7,
+				      &o.crit.failure_cost_s))
 				return 2;
 			break;
 		case 'a':
@@ -470,8 +475,9 @@ int gradeq_plan_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 		}
 	}
 	if (optind < argc || (o.course && o.cls)) {
-		gradeq_cli_error(cli, optind < argc ? "plan: unexpected argument '%s'"
-						    : "plan: give --course or --size-class, not both%s",
+		gradeq_cli_error(cli,
+				 optind < argc ? "plan: unexpected argument '%s'"
+					       : "plan: give --course or --size-class, not both%s",
 				 optind < argc ? argv[optind] : "");
 		return 2;
 	}

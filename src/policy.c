@@ -106,7 +106,8 @@ static void sb_put_string(struct sbuf *b, const char *s, size_t n)
 			cp = (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
 			p += 2;
 		} else if (*p < 0xf0) {
-			cp = (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+			cp = (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 |
+			     (p[2] & 0x3f);
 			p += 3;
 		} else {
 			cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
@@ -130,8 +131,8 @@ static void sb_put_string(struct sbuf *b, const char *s, size_t n)
 			sb_put(b, esc, 6);
 		} else {
 			cp -= 0x10000;
-			snprintf(esc, sizeof(esc), "\\u%04" PRIx32 "\\u%04" PRIx32, 0xd800 + (cp >> 10),
-				 0xdc00 + (cp & 0x3ff));
+			snprintf(esc, sizeof(esc), "\\u%04" PRIx32 "\\u%04" PRIx32,
+				 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
 			sb_put(b, esc, 12);
 		}
 	}
@@ -155,11 +156,23 @@ static bool digits_roundtrip(uint64_t m, int p, int e, double x, char *buf, size
  * decimal exponent of the first digit. */
 static int shortest_digits(double x, char *out, size_t outsize)
 {
-	static const uint64_t pow10[] = {1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL,
-					 1000000ULL, 10000000ULL, 100000000ULL, 1000000000ULL,
-					 10000000000ULL, 100000000000ULL, 1000000000000ULL,
-					 10000000000000ULL, 100000000000000ULL,
-					 1000000000000000ULL, 10000000000000000ULL,
+	static const uint64_t pow10[] = {1ULL,
+					 10ULL,
+					 100ULL,
+					 1000ULL,
+					 10000ULL,
+					 100000ULL,
+					 1000000ULL,
+					 10000000ULL,
+					 100000000ULL,
+					 1000000000ULL,
+					 10000000000ULL,
+					 100000000000ULL,
+					 1000000000000ULL,
+					 10000000000000ULL,
+					 100000000000000ULL,
+					 1000000000000000ULL,
+					 10000000000000000ULL,
 					 100000000000000000ULL};
 	char buf[40], *ex;
 	uint64_t m, n;
@@ -290,7 +303,8 @@ static void sb_put_json(struct sbuf *b, json_t *j)
 			return;
 		}
 		i = 0;
-		for (it = json_object_iter(j); it && i < n; it = json_object_iter_next(j, it), i++) {
+		for (it = json_object_iter(j); it && i < n;
+		     it = json_object_iter_next(j, it), i++) {
 			kvs[i].key = json_object_iter_key(it);
 			kvs[i].len = json_object_iter_key_len(it);
 			kvs[i].value = json_object_iter_value(it);
@@ -318,9 +332,7 @@ static void sb_put_json(struct sbuf *b, json_t *j)
 		}
 		sb_put(b, "]", 1);
 		break;
-	case JSON_STRING:
-		sb_put_string(b, json_string_value(j), json_string_length(j));
-		break;
+	case JSON_STRING: sb_put_string(b, json_string_value(j), json_string_length(j)); break;
 	case JSON_INTEGER:
 		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
 		sb_puts(b, num);
@@ -329,15 +341,9 @@ static void sb_put_json(struct sbuf *b, json_t *j)
 		format_pyfloat(json_real_value(j), num, sizeof(num));
 		sb_puts(b, num);
 		break;
-	case JSON_TRUE:
-		sb_puts(b, "true");
-		break;
-	case JSON_FALSE:
-		sb_puts(b, "false");
-		break;
-	case JSON_NULL:
-		sb_puts(b, "null");
-		break;
+	case JSON_TRUE: sb_puts(b, "true"); break;
+	case JSON_FALSE: sb_puts(b, "false"); break;
+	case JSON_NULL: sb_puts(b, "null"); break;
 	}
 }
 
@@ -351,7 +357,8 @@ static int load_json(const char *json, size_t len, json_t **out, char *err, size
 	 * as they do in Python; an integer beyond 64 bits fails here. */
 	*out = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (!*out)
-		return policy_fail(err, errlen, "grading policy is not valid JSON: %s (line %d, column %d)",
+		return policy_fail(err, errlen,
+				   "grading policy is not valid JSON: %s (line %d, column %d)",
 				   jerr.text, jerr.line, jerr.column);
 	return 0;
 }
@@ -481,11 +488,13 @@ static int parse_entry(json_t *e, size_t i, struct gradeq_grader_entry *g, char 
 	if (!v)
 		return policy_fail(err, errlen, "GRADER[%zu]: 'min_count' is missing", i);
 	if (!get_count(v, true, &g->min_count))
-		return policy_fail(err, errlen, "GRADER[%zu]: 'min_count' must be a non-negative integer", i);
+		return policy_fail(err, errlen,
+				   "GRADER[%zu]: 'min_count' must be a non-negative integer", i);
 	v = json_object_get(e, "drop_count");
 	g->drop_count = 0;
 	if (v && !get_count(v, false, &g->drop_count))
-		return policy_fail(err, errlen, "GRADER[%zu]: 'drop_count' must be a non-negative integer", i);
+		return policy_fail(err, errlen,
+				   "GRADER[%zu]: 'drop_count' must be a non-negative integer", i);
 	v = json_object_get(e, "weight");
 	g->weight = 0;
 	if (v && !json_is_number(v))
@@ -495,10 +504,12 @@ static int parse_entry(json_t *e, size_t i, struct gradeq_grader_entry *g, char 
 	v = json_object_get(e, "short_label");
 	if (v && !json_is_null(v)) {
 		if (!json_is_string(v))
-			return policy_fail(err, errlen, "GRADER[%zu]: 'short_label' must be a string", i);
+			return policy_fail(err, errlen,
+					   "GRADER[%zu]: 'short_label' must be a string", i);
 		if (strlen(json_string_value(v)) != json_string_length(v))
 			return policy_fail(err, errlen,
-					   "GRADER[%zu]: 'short_label' contains a NUL character", i);
+					   "GRADER[%zu]: 'short_label' contains a NUL character",
+					   i);
 		g->short_label = dup_string(v);
 		if (!g->short_label)
 			return GRADEQ_ERR_NOMEM;
@@ -565,9 +576,12 @@ static int parse_cutoffs(json_t *cutoffs, struct gradeq_policy *p, char *err, si
 		rc = GRADEQ_ERR_NOMEM;
 		goto out;
 	}
-	json_object_foreach(cutoffs, key, v) {
-		if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 1)) {
-			rc = policy_fail(err, errlen, "GRADE_CUTOFFS['%s'] must be a number between 0 and 1",
+	json_object_foreach(cutoffs, key, v)
+	{
+		if (!json_is_number(v) ||
+		    !(json_number_value(v) >= 0 && json_number_value(v) <= 1)) {
+			rc = policy_fail(err, errlen,
+					 "GRADE_CUTOFFS['%s'] must be a number between 0 and 1",
 					 printable(key, pbuf, sizeof(pbuf)));
 			goto out;
 		}

@@ -194,18 +194,12 @@ static const char FMT_QUIZ[] = "Quiz"; /* graded, but no GRADER entry */
 const char *gradeq_seed_block_type_name(enum gradeq_block_type t)
 {
 	switch (t) {
-	case GRADEQ_BLOCK_COURSE:
-		return "course";
-	case GRADEQ_BLOCK_CHAPTER:
-		return "chapter";
-	case GRADEQ_BLOCK_SEQUENTIAL:
-		return "sequential";
-	case GRADEQ_BLOCK_VERTICAL:
-		return "vertical";
-	case GRADEQ_BLOCK_PROBLEM:
-		return "problem";
-	default:
-		return "other";
+	case GRADEQ_BLOCK_COURSE: return "course";
+	case GRADEQ_BLOCK_CHAPTER: return "chapter";
+	case GRADEQ_BLOCK_SEQUENTIAL: return "sequential";
+	case GRADEQ_BLOCK_VERTICAL: return "vertical";
+	case GRADEQ_BLOCK_PROBLEM: return "problem";
+	default: return "other";
 	}
 }
 
@@ -270,7 +264,8 @@ static void add_problem(struct builder *b, int parent, int position)
 		p->has_weight = false;
 	} else if (u < 0.96) {
 		p->has_weight = true;
-		p->weight = weights[rng_range(b->rng, 0, (int)(sizeof(weights) / sizeof(weights[0])) - 1)];
+		p->weight = weights[rng_range(b->rng, 0,
+					      (int)(sizeof(weights) / sizeof(weights[0])) - 1)];
 	} else {
 		p->has_weight = true;
 		p->weight = 0;
@@ -527,8 +522,9 @@ static uint64_t course_hash(const struct gradeq_seed_course *c)
 	for (size_t i = 0; i < c->nblocks; i++) {
 		const struct gradeq_seed_block *blk = &c->blocks[i];
 
-		n = snprintf(num, sizeof(num), "%d %d %d %d %.17g %.17g|", (int)blk->type, blk->parent,
-			     blk->position, blk->graded, blk->has_weight ? blk->weight : -1.0,
+		n = snprintf(num, sizeof(num), "%d %d %d %d %.17g %.17g|", (int)blk->type,
+			     blk->parent, blk->position, blk->graded,
+			     blk->has_weight ? blk->weight : -1.0,
 			     blk->has_max_score ? blk->max_score : -1.0);
 		h = fnv1a(h, num, (size_t)n);
 		h = fnv1a(h, blk->id, 32);
@@ -538,8 +534,7 @@ static uint64_t course_hash(const struct gradeq_seed_course *c)
 	return h;
 }
 
-static int set_names(struct gradeq_seed_course *c, const char *cls, int ordinal,
-		     const char *prefix)
+static int set_names(struct gradeq_seed_course *c, const char *cls, int ordinal, const char *prefix)
 {
 	static const char v1[] = "course-v1:";
 	char mid[64];
@@ -584,10 +579,11 @@ int gradeq_seed_course_new(const char *cls, int index, int ordinal, int learners
 	*out = NULL;
 	if (!k)
 		return gradeq_error(GRADEQ_ERR_INVALID,
-				    "unknown course class '%s' (small, medium, large)", cls ? cls : "");
+				    "unknown course class '%s' (small, medium, large)",
+				    cls ? cls : "");
 	if (learners < 0 || learners > GRADEQ_SEED_MAX_LEARNERS)
-		return gradeq_error(GRADEQ_ERR_INVALID, "learners %d out of range (0..%d)", learners,
-				    GRADEQ_SEED_MAX_LEARNERS);
+		return gradeq_error(GRADEQ_ERR_INVALID, "learners %d out of range (0..%d)",
+				    learners, GRADEQ_SEED_MAX_LEARNERS);
 	if (index < 0 || ordinal < 1)
 		return gradeq_error(GRADEQ_ERR_INVALID, "bad course index %d or ordinal %d", index,
 				    ordinal);
@@ -595,7 +591,8 @@ int gradeq_seed_course_new(const char *cls, int index, int ordinal, int learners
 	stride = learners - learners / 4;
 	base = 1000 + (int64_t)index * (stride > 0 ? stride : 1);
 	if (base + learners > INT32_MAX)
-		return gradeq_error(GRADEQ_ERR_INVALID, "user ids of course %d would overflow", index);
+		return gradeq_error(GRADEQ_ERR_INVALID, "user ids of course %d would overflow",
+				    index);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return GRADEQ_ERR_NOMEM;
@@ -615,8 +612,8 @@ int gradeq_seed_course_new(const char *cls, int index, int ordinal, int learners
 	if (rc)
 		goto fail;
 	c->start_us = (days_from_civil(2025, 9, 1) + rng_range(b.rng, 0, 60)) * US_PER_DAY;
-	c->edited_at_us = c->start_us + rng_range(b.rng, 0, 90) * US_PER_DAY +
-			  rng_us(b.rng, US_PER_DAY);
+	c->edited_at_us =
+		c->start_us + rng_range(b.rng, 0, 90) * US_PER_DAY + rng_us(b.rng, US_PER_DAY);
 	c->perm_a = coprime_multiplier((uint64_t)learners, rng_next(b.rng));
 	c->perm_c = learners ? rng_next(b.rng) % (uint64_t)learners : 0;
 	c->perm_inv = inverse_mod(c->perm_a, (uint64_t)learners);
@@ -880,8 +877,7 @@ static char *copy_escape(const char *s)
 			*p++ = '\\';
 			*p++ = 'r';
 			break;
-		default:
-			*p++ = *s;
+		default: *p++ = *s;
 		}
 	}
 	*p = '\0';
@@ -1103,9 +1099,10 @@ static int check_absent(struct gradeq_store *st, const char *course_id)
 	if (rc)
 		return rc;
 	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-		rc = gradeq_error(GRADEQ_ERR_STATE,
-				  "course '%s' already has data (seed with replace to overwrite it)",
-				  course_id);
+		rc = gradeq_error(
+			GRADEQ_ERR_STATE,
+			"course '%s' already has data (seed with replace to overwrite it)",
+			course_id);
 	PQclear(res);
 	return rc;
 }
@@ -1210,8 +1207,9 @@ static int check_tables(struct gradeq_store *st)
 	if (rc)
 		return rc;
 	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
-		rc = gradeq_error(GRADEQ_ERR_STATE, "the input tables do not exist (create them with"
-						    " 'gradeq-admin migrate --with-input-tables')");
+		rc = gradeq_error(GRADEQ_ERR_STATE,
+				  "the input tables do not exist (create them with"
+				  " 'gradeq-admin migrate --with-input-tables')");
 	PQclear(res);
 	return rc;
 }
@@ -1280,8 +1278,9 @@ int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
 	/* fresh statistics, so that a benchmark run right after seeding gets the
 	 * plans it would get on settled tables */
 	if (!rc && total.courses)
-		rc = gradeq_store_exec(st, "ANALYZE courses, course_blocks, student_courseenrollment,"
-					   " courseware_studentmodule");
+		rc = gradeq_store_exec(st,
+				       "ANALYZE courses, course_blocks, student_courseenrollment,"
+				       " courseware_studentmodule");
 	total.seconds = now_seconds() - t0;
 	if (stats)
 		*stats = total;

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const run_states[] = {"publishing", "running", "complete", "failed",
-					 "canceled", NULL};
-static const char *const job_states[] = {"pending",  "in_progress", "retrying",  "complete",
-					 "dead",     "canceled",    "discarded", NULL};
+static const char *const run_states[] = {"publishing", "running",  "complete",
+					 "failed",     "canceled", NULL};
+static const char *const job_states[] = {"pending", "in_progress", "retrying",  "complete",
+					 "dead",    "canceled",    "discarded", NULL};
 
 static const struct gradeq_transition run_transitions[] = {
 	{"publishing", "running", "every job is confirmed by the broker"},
@@ -140,9 +140,10 @@ char *gradeq_states_json(void)
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 
-	if (put(&buf, &len, &cap, "{\"run\":") || machine_json(&buf, &len, &cap, GRADEQ_STATE_RUN) ||
-	    put(&buf, &len, &cap, ",\"job\":") || machine_json(&buf, &len, &cap, GRADEQ_STATE_JOB) ||
-	    put(&buf, &len, &cap, "}")) {
+	if (put(&buf, &len, &cap, "{\"run\":") ||
+	    machine_json(&buf, &len, &cap, GRADEQ_STATE_RUN) ||
+	    put(&buf, &len, &cap, ",\"job\":") ||
+	    machine_json(&buf, &len, &cap, GRADEQ_STATE_JOB) || put(&buf, &len, &cap, "}")) {
 		free(buf);
 		return NULL;
 	}

@@ -207,7 +207,8 @@ int gradeq_store_connect(const char *dsn, const char *appname, int statement_tim
 		for (char *p = line; *p; p++)
 			if (*p == '\n')
 				*p = ' ';
-		rc = gradeq_error(GRADEQ_ERR_DB_TRANSIENT, "cannot connect to PostgreSQL: %s", line);
+		rc = gradeq_error(GRADEQ_ERR_DB_TRANSIENT, "cannot connect to PostgreSQL: %s",
+				  line);
 		goto fail;
 	}
 	/* A batch reads a few hundred thousand score rows of hot, cached data:
@@ -266,13 +267,13 @@ int gradeq_store_result_error(struct gradeq_store *st, const PGresult *res, cons
 			*p = ' ';
 	if (gradeq_store_broken(st))
 		code = GRADEQ_ERR_DB_TRANSIENT;
-	else if (state && (strncmp(state, "08", 2) == 0 ||    /* connection exception */
-			   strcmp(state, "40001") == 0 ||      /* serialization failure */
-			   strcmp(state, "40P01") == 0 ||      /* deadlock detected */
-			   strcmp(state, "53300") == 0 ||      /* too many connections */
-			   strcmp(state, "57014") == 0 ||      /* query canceled (timeout) */
-			   strncmp(state, "57P", 3) == 0 ||    /* admin shutdown, crash */
-			   strcmp(state, "55P03") == 0))       /* lock not available */
+	else if (state && (strncmp(state, "08", 2) == 0 ||  /* connection exception */
+			   strcmp(state, "40001") == 0 ||   /* serialization failure */
+			   strcmp(state, "40P01") == 0 ||   /* deadlock detected */
+			   strcmp(state, "53300") == 0 ||   /* too many connections */
+			   strcmp(state, "57014") == 0 ||   /* query canceled (timeout) */
+			   strncmp(state, "57P", 3) == 0 || /* admin shutdown, crash */
+			   strcmp(state, "55P03") == 0))    /* lock not available */
 		code = GRADEQ_ERR_DB_TRANSIENT;
 	return gradeq_error(code, "%s: %s%s%s", what, line, state ? " sqlstate=" : "",
 			    state ? state : "");

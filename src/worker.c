@@ -22,11 +22,11 @@
 struct cached_course {
 	char *course_id;
 	char *version;
-	char *edited;        /* edited_at as text, NULL when none */
+	char *edited; /* edited_at as text, NULL when none */
 	struct gradeq_course *course;
 	struct gradeq_grader *grader;
-	char *problem_keys;  /* text[] literal of problem keys, in index order */
-	char *sub_keys_lit;  /* escaped SQL literal of the subsection keys array */
+	char *problem_keys; /* text[] literal of problem keys, in index order */
+	char *sub_keys_lit; /* escaped SQL literal of the subsection keys array */
 	uint64_t used;
 };
 
@@ -48,7 +48,7 @@ struct gradeq_worker {
 	int ncache, cap;
 	uint64_t clock;
 	char *consumer;
-	char settled[16];   /* run state the job in hand settled, or "" */
+	char settled[16]; /* run state the job in hand settled, or "" */
 	/* batch buffers, grown to the largest batch seen */
 	struct gradeq_score *scores;
 	size_t scores_cap;
@@ -259,7 +259,8 @@ static int load_course(struct gradeq_worker *w, struct gradeq_store *st, const c
 				       sizeof(err));
 	}
 	if (rc) {
-		rc = gradeq_error(rc, "course '%s': %s", course_id, err[0] ? err : gradeq_strerror(rc));
+		rc = gradeq_error(rc, "course '%s': %s", course_id,
+				  err[0] ? err : gradeq_strerror(rc));
 		goto fail_slot;
 	}
 	c->course_id = strdup(course_id);
@@ -314,8 +315,8 @@ out:
 
 /* Marks the job in progress and reads, in one round trip, the job's previous
  * state, its run's state and the course's current version. */
-static int begin_job(struct gradeq_worker *w, struct gradeq_store *st,
-		     const struct gradeq_job *job, char *old_state, char *run_state, char **version)
+static int begin_job(struct gradeq_worker *w, struct gradeq_store *st, const struct gradeq_job *job,
+		     char *old_state, char *run_state, char **version)
 {
 	const char *params[4] = {job->job_id, job->course_id, w->consumer, job->run_id};
 	PGresult *res;
@@ -450,8 +451,8 @@ static double bin_f64(const char *p)
  * its rows complete. Single-row mode cost a PGresult and three strtod per
  * row; a chunk costs one PGresult per SCORE_CHUNK rows and no parsing. */
 static int fetch_and_grade(struct gradeq_worker *w, struct gradeq_store *st,
-			   struct cached_course *c, const struct gradeq_job *job,
-			   size_t *nlearners, struct gradeq_job_stats *stats)
+			   struct cached_course *c, const struct gradeq_job *job, size_t *nlearners,
+			   struct gradeq_job_stats *stats)
 {
 	PGconn *conn = gradeq_store_conn(st);
 	size_t ns = gradeq_course_nsubsections(c->course);
@@ -497,8 +498,8 @@ static int fetch_and_grade(struct gradeq_worker *w, struct gradeq_store *st,
 		rc = gradeq_store_result_error(st, res, "reading scores");
 	for (int n = SCORE_CHUNK; !rc && n == SCORE_CHUNK;) {
 		PQclear(res);
-		res = PQexecParams(conn, "FETCH " GRADEQ_STR(SCORE_CHUNK) " FROM gq_scores", 0, NULL,
-				   NULL, NULL, NULL, 1);
+		res = PQexecParams(conn, "FETCH " GRADEQ_STR(SCORE_CHUNK) " FROM gq_scores", 0,
+				   NULL, NULL, NULL, NULL, 1);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 5 ||
 		    PQfsize(res, 0) != 4 || PQfsize(res, 1) != 8 || PQfsize(res, 4) != 8) {
 			rc = gradeq_store_result_error(st, res, "reading scores");
@@ -578,8 +579,8 @@ static void format_ts(char *buf, size_t len, int64_t us)
 		secs -= 1;
 	}
 	gmtime_r(&secs, &tm);
-	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
 }
 
 static int copy_flush(struct gradeq_store *st, char *buf, size_t *len)
@@ -647,7 +648,8 @@ static int copy_rows(struct gradeq_worker *w, struct gradeq_store *st, struct ca
 		return rc;
 	rc = copy_begin(st, "COPY gq_tmp_course FROM STDIN");
 	for (size_t l = 0; !rc && l < nlearners; l++) {
-		copy_escape(letter, sizeof(letter), w->courses[l].letter ? w->courses[l].letter : "");
+		copy_escape(letter, sizeof(letter),
+			    w->courses[l].letter ? w->courses[l].letter : "");
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%d\t%.17g\t%s\t%s\n",
 					(int)w->courses[l].uid, w->courses[l].percent, letter,
 					w->courses[l].passed ? "t" : "f");
@@ -669,14 +671,14 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 	size_t cap;
 	int rc;
 
-	rc = gradeq_store_exec(st,
-			       "BEGIN;"
-			       "CREATE TEMP TABLE IF NOT EXISTS gq_tmp_sub (user_id int, sub_idx int,"
-			       " earned_all float8, possible_all float8, earned_graded float8,"
-			       " possible_graded float8, first_attempted timestamptz)"
-			       " ON COMMIT DELETE ROWS;"
-			       "CREATE TEMP TABLE IF NOT EXISTS gq_tmp_course (user_id int,"
-			       " percent float8, letter text, passed bool) ON COMMIT DELETE ROWS");
+	rc = gradeq_store_exec(
+		st, "BEGIN;"
+		    "CREATE TEMP TABLE IF NOT EXISTS gq_tmp_sub (user_id int, sub_idx int,"
+		    " earned_all float8, possible_all float8, earned_graded float8,"
+		    " possible_graded float8, first_attempted timestamptz)"
+		    " ON COMMIT DELETE ROWS;"
+		    "CREATE TEMP TABLE IF NOT EXISTS gq_tmp_course (user_id int,"
+		    " percent float8, letter text, passed bool) ON COMMIT DELETE ROWS");
 	if (rc)
 		return rc;
 	rc = copy_rows(w, st, c, nlearners);
@@ -699,65 +701,66 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 		rc = GRADEQ_ERR_NOMEM;
 		goto fail;
 	}
-	snprintf(sql, cap,
-		 "INSERT INTO grades_persistentsubsectiongrade AS g (user_id, course_id, usage_key,"
-		 " course_version, earned_all, possible_all, earned_graded, possible_graded,"
-		 " first_attempted, created, modified)"
-		 " SELECT t.user_id, %s, k.key, %s, t.earned_all, t.possible_all, t.earned_graded,"
-		 " t.possible_graded, t.first_attempted, now(), now()"
-		 " FROM gq_tmp_sub t JOIN unnest(%s::text[]) WITH ORDINALITY AS k(key, idx)"
-		 " ON k.idx = t.sub_idx ORDER BY t.user_id, k.key"
-		 " ON CONFLICT (course_id, user_id, usage_key) DO UPDATE SET"
-		 " course_version = EXCLUDED.course_version, earned_all = EXCLUDED.earned_all,"
-		 " possible_all = EXCLUDED.possible_all, earned_graded = EXCLUDED.earned_graded,"
-		 " possible_graded = EXCLUDED.possible_graded,"
-		 " first_attempted = LEAST(g.first_attempted, EXCLUDED.first_attempted),"
-		 " modified = now()"
-		 " WHERE (g.course_version, g.earned_all, g.possible_all, g.earned_graded,"
-		 " g.possible_graded, g.first_attempted) IS DISTINCT FROM (EXCLUDED.course_version,"
-		 " EXCLUDED.earned_all, EXCLUDED.possible_all, EXCLUDED.earned_graded,"
-		 " EXCLUDED.possible_graded, LEAST(g.first_attempted, EXCLUDED.first_attempted));"
-		 "INSERT INTO grades_persistentcoursegrade AS g (user_id, course_id, course_version,"
-		 " grading_policy_hash, percent_grade, letter_grade, passed_timestamp,"
-		 " course_edited_timestamp, created, modified)"
-		 " SELECT t.user_id, %s, %s, %s, t.percent, t.letter,"
-		 " CASE WHEN t.passed THEN now() END, %s::timestamptz, now(), now()"
-		 " FROM gq_tmp_course t ORDER BY t.user_id"
-		 " ON CONFLICT (course_id, user_id) DO UPDATE SET"
-		 " course_version = EXCLUDED.course_version,"
-		 " grading_policy_hash = EXCLUDED.grading_policy_hash,"
-		 " percent_grade = EXCLUDED.percent_grade, letter_grade = EXCLUDED.letter_grade,"
-		 " passed_timestamp = COALESCE(g.passed_timestamp, EXCLUDED.passed_timestamp),"
-		 " course_edited_timestamp = EXCLUDED.course_edited_timestamp, modified = now()"
-		 " WHERE (g.course_version, g.grading_policy_hash, g.percent_grade, g.letter_grade,"
-		 " g.course_edited_timestamp, g.passed_timestamp IS NULL) IS DISTINCT FROM"
-		 " (EXCLUDED.course_version, EXCLUDED.grading_policy_hash, EXCLUDED.percent_grade,"
-		 " EXCLUDED.letter_grade, EXCLUDED.course_edited_timestamp,"
-		 " g.passed_timestamp IS NULL AND EXCLUDED.passed_timestamp IS NULL);"
-		 "WITH j AS (UPDATE gradeq_jobs SET state = 'complete', finished_at = now(),"
-		 " ms_load = %.3f, ms_fetch = %.3f, ms_compute = %.3f, graded = %d, skipped = %d,"
-		 " subsections = %d, score_rows = %ld"
-		 " WHERE job_id = %s::uuid AND state = 'in_progress'"
-		 " RETURNING run_id, learners),"
-		 " ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
-		 " SELECT %s::uuid, run_id, 'in_progress', 'complete', %s FROM j)"
-		 " UPDATE gradeq_runs r SET jobs_complete = r.jobs_complete + 1,"
-		 " learners_complete = r.learners_complete + j.learners,"
-		 /* the last job settles the run: failed when any of its jobs is dead,
+	snprintf(
+		sql, cap,
+		"INSERT INTO grades_persistentsubsectiongrade AS g (user_id, course_id, usage_key,"
+		" course_version, earned_all, possible_all, earned_graded, possible_graded,"
+		" first_attempted, created, modified)"
+		" SELECT t.user_id, %s, k.key, %s, t.earned_all, t.possible_all, t.earned_graded,"
+		" t.possible_graded, t.first_attempted, now(), now()"
+		" FROM gq_tmp_sub t JOIN unnest(%s::text[]) WITH ORDINALITY AS k(key, idx)"
+		" ON k.idx = t.sub_idx ORDER BY t.user_id, k.key"
+		" ON CONFLICT (course_id, user_id, usage_key) DO UPDATE SET"
+		" course_version = EXCLUDED.course_version, earned_all = EXCLUDED.earned_all,"
+		" possible_all = EXCLUDED.possible_all, earned_graded = EXCLUDED.earned_graded,"
+		" possible_graded = EXCLUDED.possible_graded,"
+		" first_attempted = LEAST(g.first_attempted, EXCLUDED.first_attempted),"
+		" modified = now()"
+		" WHERE (g.course_version, g.earned_all, g.possible_all, g.earned_graded,"
+		" g.possible_graded, g.first_attempted) IS DISTINCT FROM (EXCLUDED.course_version,"
+		" EXCLUDED.earned_all, EXCLUDED.possible_all, EXCLUDED.earned_graded,"
+		" EXCLUDED.possible_graded, LEAST(g.first_attempted, EXCLUDED.first_attempted));"
+		"INSERT INTO grades_persistentcoursegrade AS g (user_id, course_id, course_version,"
+		" grading_policy_hash, percent_grade, letter_grade, passed_timestamp,"
+		" course_edited_timestamp, created, modified)"
+		" SELECT t.user_id, %s, %s, %s, t.percent, t.letter,"
+		" CASE WHEN t.passed THEN now() END, %s::timestamptz, now(), now()"
+		" FROM gq_tmp_course t ORDER BY t.user_id"
+		" ON CONFLICT (course_id, user_id) DO UPDATE SET"
+		" course_version = EXCLUDED.course_version,"
+		" grading_policy_hash = EXCLUDED.grading_policy_hash,"
+		" percent_grade = EXCLUDED.percent_grade, letter_grade = EXCLUDED.letter_grade,"
+		" passed_timestamp = COALESCE(g.passed_timestamp, EXCLUDED.passed_timestamp),"
+		" course_edited_timestamp = EXCLUDED.course_edited_timestamp, modified = now()"
+		" WHERE (g.course_version, g.grading_policy_hash, g.percent_grade, g.letter_grade,"
+		" g.course_edited_timestamp, g.passed_timestamp IS NULL) IS DISTINCT FROM"
+		" (EXCLUDED.course_version, EXCLUDED.grading_policy_hash, EXCLUDED.percent_grade,"
+		" EXCLUDED.letter_grade, EXCLUDED.course_edited_timestamp,"
+		" g.passed_timestamp IS NULL AND EXCLUDED.passed_timestamp IS NULL);"
+		"WITH j AS (UPDATE gradeq_jobs SET state = 'complete', finished_at = now(),"
+		" ms_load = %.3f, ms_fetch = %.3f, ms_compute = %.3f, graded = %d, skipped = %d,"
+		" subsections = %d, score_rows = %ld"
+		" WHERE job_id = %s::uuid AND state = 'in_progress'"
+		" RETURNING run_id, learners),"
+		" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
+		" SELECT %s::uuid, run_id, 'in_progress', 'complete', %s FROM j)"
+		" UPDATE gradeq_runs r SET jobs_complete = r.jobs_complete + 1,"
+		" learners_complete = r.learners_complete + j.learners,"
+		/* the last job settles the run: failed when any of its jobs is dead,
 		  * whichever order they ended in */
-		 " state = CASE WHEN r.state = 'running' AND r.jobs_complete + 1 + r.jobs_dead"
-		 "  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN"
-		 "  CASE WHEN r.jobs_dead > 0 THEN 'failed' ELSE 'complete' END"
-		 "  ELSE r.state END,"
-		 " finished_at = CASE WHEN r.state = 'running' AND r.jobs_complete + 1 + r.jobs_dead"
-		 "  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN now()"
-		 "  ELSE r.finished_at END"
-		 " FROM j WHERE r.run_id = j.run_id"
-		 /* finished_at = now() only when this transaction settled the run */
-		 " RETURNING r.state, r.finished_at = now();",
-		 course, version, c->sub_keys_lit, course, version, hash, edited ? edited : "NULL",
-		 stats->ms_load, stats->ms_fetch, stats->ms_compute, stats->graded, stats->skipped,
-		 stats->subsections, stats->score_rows, jobid, jobid, by);
+		" state = CASE WHEN r.state = 'running' AND r.jobs_complete + 1 + r.jobs_dead"
+		"  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN"
+		"  CASE WHEN r.jobs_dead > 0 THEN 'failed' ELSE 'complete' END"
+		"  ELSE r.state END,"
+		" finished_at = CASE WHEN r.state = 'running' AND r.jobs_complete + 1 + r.jobs_dead"
+		"  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN now()"
+		"  ELSE r.finished_at END"
+		" FROM j WHERE r.run_id = j.run_id"
+		/* finished_at = now() only when this transaction settled the run */
+		" RETURNING r.state, r.finished_at = now();",
+		course, version, c->sub_keys_lit, course, version, hash, edited ? edited : "NULL",
+		stats->ms_load, stats->ms_fetch, stats->ms_compute, stats->graded, stats->skipped,
+		stats->subsections, stats->score_rows, jobid, jobid, by);
 	{
 		PGresult *res = PQexec(conn, sql);
 		ExecStatusType status = PQresultStatus(res);
@@ -771,12 +774,11 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 	if (rc)
 		goto fail;
 	goto out;
-fail:
-	{
-		PGresult *res = PQexec(conn, "ROLLBACK");
+fail : {
+	PGresult *res = PQexec(conn, "ROLLBACK");
 
-		PQclear(res);
-	}
+	PQclear(res);
+}
 out:
 	free(sql);
 	PQfreemem(course);

@@ -12,27 +12,27 @@
 #define GRADEQ_MAX_RETRY_TIERS 8
 
 struct gradeq_config {
-	char *path;            /* file it came from; NULL for defaults only */
-	char *amqp_url;        /* amqp://user:pass@host:port/vhost */
+	char *path;               /* file it came from; NULL for defaults only */
+	char *amqp_url;           /* amqp://user:pass@host:port/vhost */
 	char *amqp_password_file; /* overrides the URL's password when set */
-	char *amqp_cacert;     /* amqps://: CA file (PEM); NULL = the system's CAs */
-	char *amqp_cert;       /* amqps://: client certificate (PEM); NULL = none */
-	char *amqp_key;        /* amqps://: its private key (PEM) */
-	char *pg_dsn;          /* libpq conninfo */
-	char *release;         /* default release for programs; NULL = promoted */
-	int heartbeat;         /* seconds, 0 = off */
-	int prefetch;          /* consumer prefetch */
-	int batch_size;        /* learners per job */
-	int confirm_window;    /* publisher confirms in flight */
-	int delivery_limit;    /* x-delivery-limit on the work queue */
+	char *amqp_cacert;        /* amqps://: CA file (PEM); NULL = the system's CAs */
+	char *amqp_cert;          /* amqps://: client certificate (PEM); NULL = none */
+	char *amqp_key;           /* amqps://: its private key (PEM) */
+	char *pg_dsn;             /* libpq conninfo */
+	char *release;            /* default release for programs; NULL = promoted */
+	int heartbeat;            /* seconds, 0 = off */
+	int prefetch;             /* consumer prefetch */
+	int batch_size;           /* learners per job */
+	int confirm_window;       /* publisher confirms in flight */
+	int delivery_limit;       /* x-delivery-limit on the work queue */
 	int retry_tiers[GRADEQ_MAX_RETRY_TIERS]; /* seconds each */
 	int nretry_tiers;
-	int course_cache;      /* courses kept per consumer */
+	int course_cache; /* courses kept per consumer */
 	int statement_timeout_ms;
-	bool job_events;       /* publish job.<state> events */
-	int retention_days;    /* purge-history default */
-	char *log_level;       /* debug, info, warn, error */
-	char *log_file;        /* NULL or "" = stderr */
+	bool job_events;    /* publish job.<state> events */
+	int retention_days; /* purge-history default */
+	char *log_level;    /* debug, info, warn, error */
+	char *log_file;     /* NULL or "" = stderr */
 };
 
 /* Loads 'path' (or, when NULL, GRADEQ_DEFAULT_CONF if it exists, else

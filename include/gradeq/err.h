@@ -11,24 +11,24 @@
 
 enum gradeq_err {
 	GRADEQ_OK = 0,
-	GRADEQ_ERR_NOMEM = -1,        /* out of memory */
-	GRADEQ_ERR_INVALID = -2,      /* bad argument or value out of range */
-	GRADEQ_ERR_CONFIG = -3,       /* bad configuration */
-	GRADEQ_ERR_DECODE = -4,       /* message body is not a job */
-	GRADEQ_ERR_SCHEMA = -5,       /* job schema version not accepted */
-	GRADEQ_ERR_POLICY = -6,       /* grading policy malformed */
-	GRADEQ_ERR_NOT_FOUND = -7,    /* unknown course, release, run */
-	GRADEQ_ERR_BROKER = -8,       /* broker unreachable or connection lost */
-	GRADEQ_ERR_DB = -9,           /* database error that retrying won't fix */
-	GRADEQ_ERR_DB_TRANSIENT = -10,/* connection lost, deadlock, serialization... */
-	GRADEQ_ERR_UNROUTABLE = -11,  /* broker returned a mandatory message */
-	GRADEQ_ERR_NACKED = -12,      /* broker refused a message (basic.nack) */
-	GRADEQ_ERR_TIMEOUT = -13,     /* no answer in time */
-	GRADEQ_ERR_ACCESS = -14,      /* ACCESS_REFUSED or authentication failure */
-	GRADEQ_ERR_IO = -15,          /* file or system call failed */
-	GRADEQ_ERR_STATE = -16,       /* refused: illegal state or transition */
-	GRADEQ_ERR_PRECONDITION = -17,/* broker object exists with other arguments */
-	GRADEQ_ERR_INTERRUPTED = -18, /* a signal asked us to stop */
+	GRADEQ_ERR_NOMEM = -1,         /* out of memory */
+	GRADEQ_ERR_INVALID = -2,       /* bad argument or value out of range */
+	GRADEQ_ERR_CONFIG = -3,        /* bad configuration */
+	GRADEQ_ERR_DECODE = -4,        /* message body is not a job */
+	GRADEQ_ERR_SCHEMA = -5,        /* job schema version not accepted */
+	GRADEQ_ERR_POLICY = -6,        /* grading policy malformed */
+	GRADEQ_ERR_NOT_FOUND = -7,     /* unknown course, release, run */
+	GRADEQ_ERR_BROKER = -8,        /* broker unreachable or connection lost */
+	GRADEQ_ERR_DB = -9,            /* database error that retrying won't fix */
+	GRADEQ_ERR_DB_TRANSIENT = -10, /* connection lost, deadlock, serialization... */
+	GRADEQ_ERR_UNROUTABLE = -11,   /* broker returned a mandatory message */
+	GRADEQ_ERR_NACKED = -12,       /* broker refused a message (basic.nack) */
+	GRADEQ_ERR_TIMEOUT = -13,      /* no answer in time */
+	GRADEQ_ERR_ACCESS = -14,       /* ACCESS_REFUSED or authentication failure */
+	GRADEQ_ERR_IO = -15,           /* file or system call failed */
+	GRADEQ_ERR_STATE = -16,        /* refused: illegal state or transition */
+	GRADEQ_ERR_PRECONDITION = -17, /* broker object exists with other arguments */
+	GRADEQ_ERR_INTERRUPTED = -18,  /* a signal asked us to stop */
 };
 
 /* Name of an error code; never NULL. */

@@ -27,9 +27,9 @@ struct gradeq_block_in {
 	const char *usage_key;
 	const char *parent_key; /* NULL for the root */
 	enum gradeq_block_type type;
-	int position;           /* order among siblings */
+	int position; /* order among siblings */
 	bool graded;
-	const char *format;     /* NULL when none */
+	const char *format; /* NULL when none */
 	bool has_weight;
 	double weight;
 	bool has_max_score;
@@ -41,7 +41,7 @@ struct gradeq_grader_entry {
 	char *short_label; /* NULL when absent */
 	int min_count;
 	int drop_count;
-	double weight;     /* 0 when absent */
+	double weight; /* 0 when absent */
 };
 
 struct gradeq_cutoff {
@@ -53,10 +53,10 @@ struct gradeq_cutoff {
 struct gradeq_policy {
 	struct gradeq_grader_entry *graders; /* in GRADER order */
 	size_t ngraders;
-	struct gradeq_cutoff *cutoffs;       /* sorted by cutoff, descending */
+	struct gradeq_cutoff *cutoffs; /* sorted by cutoff, descending */
 	size_t ncutoffs;
-	double pass_cutoff;                  /* smallest non-zero cutoff; >1 when none */
-	char hash[29];                       /* base64(SHA-1(canonical JSON)) */
+	double pass_cutoff; /* smallest non-zero cutoff; >1 when none */
+	char hash[29];      /* base64(SHA-1(canonical JSON)) */
 };
 
 /* Parses a grading policy from JSON text (the courses.grading_policy

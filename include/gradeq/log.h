@@ -32,8 +32,11 @@ void gradeq_log_write(int level, const char *fmt, ...) GRADEQ_PRINTF(2, 3);
 const char *gradeq_log_quote(char *buf, unsigned long size, const char *value);
 
 /* The macros skip formatting entirely when the level is off. */
-#define GQ_LOG(lvl, ...) \
-	do { if ((lvl) >= gradeq_log_level) gradeq_log_write((lvl), __VA_ARGS__); } while (0)
+#define GQ_LOG(lvl, ...)                                                                           \
+	do {                                                                                       \
+		if ((lvl) >= gradeq_log_level)                                                     \
+			gradeq_log_write((lvl), __VA_ARGS__);                                      \
+	} while (0)
 #define log_debug(...) GQ_LOG(GRADEQ_LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) GQ_LOG(GRADEQ_LOG_INFO, __VA_ARGS__)
 #define log_warn(...) GQ_LOG(GRADEQ_LOG_WARN, __VA_ARGS__)

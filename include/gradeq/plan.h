@@ -42,15 +42,15 @@ struct gradeq_plan_criteria {
 };
 
 struct gradeq_batch_advice {
-	long batch;          /* recommended batch size */
-	long min_overhead;   /* smallest batch meeting the overhead target */
-	long max_failure;    /* largest batch meeting the failure-cost target */
-	double batch_ms;     /* predicted time of a full batch */
-	double overhead;     /* O / batch_ms at the recommendation */
-	double full;         /* share of full batches over the enrollments */
-	bool conflict;       /* the two targets cannot both hold: the failure
+	long batch;        /* recommended batch size */
+	long min_overhead; /* smallest batch meeting the overhead target */
+	long max_failure;  /* largest batch meeting the failure-cost target */
+	double batch_ms;   /* predicted time of a full batch */
+	double overhead;   /* O / batch_ms at the recommendation */
+	double full;       /* share of full batches over the enrollments */
+	bool conflict;     /* the two targets cannot both hold: the failure
 			      * target won */
-	bool few_full;       /* fewer full batches than the criterion asks */
+	bool few_full;     /* fewer full batches than the criterion asks */
 };
 
 /* Recommends a batch size for a fit in milliseconds (o ms, p ms per
@@ -68,8 +68,8 @@ double gradeq_plan_full_share(const long *enrollments, size_t ncourses, long bat
 
 /* Predicted seconds to back-fill the given courses at batch with
  * 'consumers' processes sharing the work evenly. */
-double gradeq_plan_backfill_s(const struct gradeq_fit *f, const long *enrollments,
-			      size_t ncourses, long batch, int consumers);
+double gradeq_plan_backfill_s(const struct gradeq_fit *f, const long *enrollments, size_t ncourses,
+			      long batch, int consumers);
 
 /* Stable iteration time of a periodic run that processes what arrived
  * while the previous one ran: T = O + P * T, T = O / (1 - P), o_s the

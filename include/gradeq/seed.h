@@ -28,10 +28,10 @@
 struct gradeq_seed_opts {
 	const char *const *classes; /* "small", "medium", "large"; may repeat */
 	size_t nclasses;
-	int learners;               /* per course, >= 0 */
+	int learners; /* per course, >= 0 */
 	uint64_t seed;
-	const char *prefix;         /* course id prefix; NULL: the default */
-	bool replace;               /* delete the rows of these course ids first */
+	const char *prefix; /* course id prefix; NULL: the default */
+	bool replace;       /* delete the rows of these course ids first */
 };
 
 struct gradeq_seed_stats {
@@ -63,36 +63,36 @@ int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
  * key_base + "+type@" + type name + "+block@" + id. */
 struct gradeq_seed_block {
 	enum gradeq_block_type type;
-	int parent;         /* index into the course's blocks; -1 for the root */
-	int position;       /* 0-based order among siblings */
+	int parent;   /* index into the course's blocks; -1 for the root */
+	int position; /* 0-based order among siblings */
 	bool graded;
 	const char *format; /* static string, NULL when none */
 	bool has_weight;
 	double weight;
 	bool has_max_score;
 	double max_score;
-	char id[33];        /* 32 hex digits, unique in the course */
+	char id[33]; /* 32 hex digits, unique in the course */
 };
 
 struct gradeq_seed_course {
 	char *course_id;
-	char *key_base;            /* "block-v1:gradeq+small1+2026" */
-	char *policy_json;         /* the courses.grading_policy value */
-	char version[20];          /* "v1-" + 16 hex digits of a content hash */
+	char *key_base;    /* "block-v1:gradeq+small1+2026" */
+	char *policy_json; /* the courses.grading_policy value */
+	char version[20];  /* "v1-" + 16 hex digits of a content hash */
 	int64_t edited_at_us;
-	int64_t start_us;          /* course start; enrollments come around it */
+	int64_t start_us;                 /* course start; enrollments come around it */
 	struct gradeq_seed_block *blocks; /* depth-first, parents before children */
 	size_t nblocks;
 	size_t nsequentials, nproblems;
-	size_t *order;             /* a shuffled permutation of the block indexes:
+	size_t *order; /* a shuffled permutation of the block indexes:
 				    * the order rows are written in, so that
 				    * readers cannot lean on insertion order */
 	int learners;
-	int user_base;             /* learner i has a user id in
+	int user_base;           /* learner i has a user id in
 				    * [user_base, user_base + learners) */
-	uint64_t perm_a, perm_c;   /* user id = user_base + (i*a + c) mod learners */
-	uint64_t perm_inv;         /* a's inverse modulo learners */
-	uint64_t seed;             /* the course's own seed */
+	uint64_t perm_a, perm_c; /* user id = user_base + (i*a + c) mod learners */
+	uint64_t perm_inv;       /* a's inverse modulo learners */
+	uint64_t seed;           /* the course's own seed */
 };
 
 /* Builds course number 'index' (0-based position in the class list) of class
@@ -107,8 +107,7 @@ void gradeq_seed_course_free(struct gradeq_seed_course *c);
 
 /* Writes block i's usage key into buf (always NUL-terminated); returns the
  * length it needs, as snprintf does. */
-size_t gradeq_seed_block_key(const struct gradeq_seed_course *c, size_t i, char *buf,
-			     size_t size);
+size_t gradeq_seed_block_key(const struct gradeq_seed_course *c, size_t i, char *buf, size_t size);
 
 /* Name of a block type as course_blocks spells it ("sequential"). */
 const char *gradeq_seed_block_type_name(enum gradeq_block_type t);
@@ -121,9 +120,9 @@ struct gradeq_seed_learner {
 	int64_t created_us; /* enrollment */
 	/* generator state */
 	uint64_t rng[4];
-	double reach;       /* fraction of the course the learner got through */
-	double skill;       /* expected fraction of a problem's points */
-	double diligence;   /* probability of trying a reached graded problem */
+	double reach;     /* fraction of the course the learner got through */
+	double skill;     /* expected fraction of a problem's points */
+	double diligence; /* probability of trying a reached graded problem */
 };
 
 /* Sets up learner i (0 <= i < c->learners), the i-th enrollment in id order.
@@ -139,9 +138,9 @@ int gradeq_seed_learner_index(const struct gradeq_seed_course *c, int k);
 
 /* One courseware_studentmodule row. */
 struct gradeq_seed_score {
-	size_t block;        /* index of a problem block in c->blocks */
+	size_t block; /* index of a problem block in c->blocks */
 	bool has_grade;
-	double grade;        /* 0 <= grade <= max_grade when both are set */
+	double grade; /* 0 <= grade <= max_grade when both are set */
 	bool has_max_grade;
 	double max_grade;
 	int64_t created_us;

@@ -14,19 +14,19 @@
 struct gradeq_worker;
 
 enum gradeq_outcome {
-	GRADEQ_DONE = 0,          /* graded and committed */
-	GRADEQ_ALREADY_DONE = 1,  /* job was complete before: no work */
+	GRADEQ_DONE = 0,             /* graded and committed */
+	GRADEQ_ALREADY_DONE = 1,     /* job was complete before: no work */
 	GRADEQ_SKIPPED_CANCELED = 2, /* its run is canceled: marked, not graded */
 };
 
 struct gradeq_job_stats {
 	int outcome;
 	char run_settled[16]; /* the run's final state when this job settled it */
-	int graded;       /* learners graded */
-	int skipped;      /* ids in the job no longer enrolled */
+	int graded;           /* learners graded */
+	int skipped;          /* ids in the job no longer enrolled */
 	int subsections;
 	long score_rows;
-	long body_bytes;  /* the job's message body */
+	long body_bytes; /* the job's message body */
 	/* load: course structure (0 when cached); fetch: score read without the
 	 * grading inside it; compute: grading; write: COPY and upserts; commit */
 	double ms_load, ms_fetch, ms_compute, ms_write, ms_commit, ms_total;
@@ -42,7 +42,8 @@ void gradeq_worker_free(struct gradeq_worker *w);
  * (GRADEQ_ERR_NOT_FOUND unknown course, GRADEQ_ERR_POLICY, GRADEQ_ERR_INVALID)
  * with the reason in gradeq_errmsg(). Nothing is committed on error. */
 int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
-			  const struct gradeq_job *job, struct gradeq_job_stats *stats) GRADEQ_MUST_CHECK;
+			  const struct gradeq_job *job,
+			  struct gradeq_job_stats *stats) GRADEQ_MUST_CHECK;
 
 /* Records a failed attempt: state 'retrying' or 'dead' with the error, in
  * its own transaction (counters of the run included for 'dead').

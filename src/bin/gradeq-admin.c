@@ -79,8 +79,8 @@ static int parse_int(struct admin *a, const char *what, const char *s, long min,
 	long v = strtol(s, &end, 10);
 
 	if (!*s || *end || v < min || v > max) {
-		gradeq_cli_error(&a->cli, "%s must be an integer from %ld to %ld, not '%s'", what, min,
-				 max, s);
+		gradeq_cli_error(&a->cli, "%s must be an integer from %ld to %ld, not '%s'", what,
+				 min, max, s);
 		return GRADEQ_ERR_INVALID;
 	}
 	*out = v;
@@ -118,9 +118,12 @@ static int cmd_migrate(struct admin *a, int argc, char **argv)
 static int cmd_seed(struct admin *a, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"courses", required_argument, NULL, 'C'}, {"learners", required_argument, NULL, 'l'},
-		{"seed", required_argument, NULL, 's'},    {"prefix", required_argument, NULL, 'p'},
-		{"replace", no_argument, NULL, 'R'},       {NULL, 0, NULL, 0},
+		{"courses", required_argument, NULL, 'C'},
+		{"learners", required_argument, NULL, 'l'},
+		{"seed", required_argument, NULL, 's'},
+		{"prefix", required_argument, NULL, 'p'},
+		{"replace", no_argument, NULL, 'R'},
+		{NULL, 0, NULL, 0},
 	};
 	struct gradeq_seed_opts o;
 	struct gradeq_seed_stats stats;
@@ -137,7 +140,10 @@ static int cmd_seed(struct admin *a, int argc, char **argv)
 	optind = 1;
 	while (list && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'C': free(list); list = strdup(optarg); break;
+		case 'C':
+			free(list);
+			list = strdup(optarg);
+			break;
 		case 'l':
 			if (parse_int(a, "--learners", optarg, 0, GRADEQ_SEED_MAX_LEARNERS, &v))
 				goto out;
@@ -157,7 +163,8 @@ static int cmd_seed(struct admin *a, int argc, char **argv)
 		goto out;
 	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (strcmp(t, "small") && strcmp(t, "medium") && strcmp(t, "large")) {
-			gradeq_cli_error(&a->cli, "seed: unknown course class '%s' (small, medium, large)",
+			gradeq_cli_error(&a->cli,
+					 "seed: unknown course class '%s' (small, medium, large)",
 					 t);
 			status = 2;
 			goto out;
@@ -174,10 +181,12 @@ static int cmd_seed(struct admin *a, int argc, char **argv)
 	if (a->json)
 		printf("{\"courses\":%d,\"blocks\":%ld,\"enrollments\":%ld,\"score_rows\":%ld,"
 		       "\"seconds\":%.3f}\n",
-		       stats.courses, stats.blocks, stats.enrollments, stats.score_rows, stats.seconds);
+		       stats.courses, stats.blocks, stats.enrollments, stats.score_rows,
+		       stats.seconds);
 	else
 		printf("seeded %d courses: %ld blocks, %ld enrollments, %ld score rows in %.1f s\n",
-		       stats.courses, stats.blocks, stats.enrollments, stats.score_rows, stats.seconds);
+		       stats.courses, stats.blocks, stats.enrollments, stats.score_rows,
+		       stats.seconds);
 	status = 0;
 out:
 	free(list);
@@ -252,7 +261,8 @@ static int releases_json(struct admin *a, char **out)
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *name = PQgetvalue(res, i, 0);
 		uint32_t ready = 0, cons = 0, dead = 0, r;
-		bool ok = b && !gradeq_broker_queue_info(b, gradeq_work_queue(q, name), &ready, &cons) &&
+		bool ok = b &&
+			  !gradeq_broker_queue_info(b, gradeq_work_queue(q, name), &ready, &cons) &&
 			  !gradeq_broker_queue_info(b, gradeq_dead_queue(q, name), &dead, NULL);
 
 		if (b && gradeq_broker_broken(b)) {
@@ -260,22 +270,25 @@ static int releases_json(struct admin *a, char **out)
 			b = NULL;
 		}
 		len += (size_t)snprintf(buf + len, cap - len,
-					"%s{\"name\":\"%s\",\"state\":\"%s\",\"queues\":", i ? "," : "",
-					name, PQgetvalue(res, i, 1));
+					"%s{\"name\":\"%s\",\"state\":\"%s\",\"queues\":",
+					i ? "," : "", name, PQgetvalue(res, i, 1));
 		if (!ok) {
 			len += (size_t)snprintf(buf + len, cap - len, "null}");
 			continue;
 		}
 		len += (size_t)snprintf(buf + len, cap - len,
-					"{\"work\":{\"ready\":%u,\"consumers\":%u},\"retry\":[", ready,
-					cons);
+					"{\"work\":{\"ready\":%u,\"consumers\":%u},\"retry\":[",
+					ready, cons);
 		for (int t = 0; t < topo.nretry_tiers; t++) {
 			r = 0;
-			if (gradeq_broker_queue_info(b, gradeq_retry_queue(q, name, topo.retry_tiers[t]),
-						     &r, NULL) && gradeq_broker_broken(b))
+			if (gradeq_broker_queue_info(
+				    b, gradeq_retry_queue(q, name, topo.retry_tiers[t]), &r,
+				    NULL) &&
+			    gradeq_broker_broken(b))
 				break;
-			len += (size_t)snprintf(buf + len, cap - len, "%s{\"seconds\":%d,\"ready\":%u}",
-						t ? "," : "", topo.retry_tiers[t], r);
+			len += (size_t)snprintf(buf + len, cap - len,
+						"%s{\"seconds\":%d,\"ready\":%u}", t ? "," : "",
+						topo.retry_tiers[t], r);
 		}
 		len += (size_t)snprintf(buf + len, cap - len, "],\"dead\":{\"ready\":%u}}}", dead);
 	}
@@ -374,8 +387,8 @@ static int cmd_status(struct admin *a, int argc, char **argv)
 	if (run) {
 		const char *params[1] = {run};
 		PGresult *res = PQexecParams(gradeq_store_conn(a->st),
-					     "SELECT 1 FROM gradeq_runs WHERE run_id::text = $1", 1, NULL,
-					     params, NULL, NULL, 0);
+					     "SELECT 1 FROM gradeq_runs WHERE run_id::text = $1", 1,
+					     NULL, params, NULL, NULL, 0);
 		bool found = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 
 		PQclear(res);
@@ -444,15 +457,17 @@ static int release_list(struct admin *a)
 	if (a->json)
 		fputs("[", stdout);
 	else
-		printf("%-16s  %-9s  %6s  %5s  %9s  %9s  %s\n", "RELEASE", "STATE", "SCHEMA", "RUNS",
-		       "WORK", "CONSUMERS", "DEAD");
+		printf("%-16s  %-9s  %6s  %5s  %9s  %9s  %s\n", "RELEASE", "STATE", "SCHEMA",
+		       "RUNS", "WORK", "CONSUMERS", "DEAD");
 	for (int i = 0; i < PQntuples(res); i++) {
 		char q[GRADEQ_NAME_MAX];
 		uint32_t ready = 0, cons = 0, dead = 0;
-		bool have = b && !gradeq_broker_queue_info(b, gradeq_work_queue(q, PQgetvalue(res, i, 0)),
-							   &ready, &cons) &&
-			    !gradeq_broker_queue_info(b, gradeq_dead_queue(q, PQgetvalue(res, i, 0)),
-						      &dead, NULL);
+		bool have =
+			b &&
+			!gradeq_broker_queue_info(b, gradeq_work_queue(q, PQgetvalue(res, i, 0)),
+						  &ready, &cons) &&
+			!gradeq_broker_queue_info(b, gradeq_dead_queue(q, PQgetvalue(res, i, 0)),
+						  &dead, NULL);
 
 		if (a->json)
 			printf("%s{\"name\":\"%s\",\"state\":\"%s\",\"schema_version\":%s,"
@@ -462,12 +477,12 @@ static int release_list(struct admin *a)
 			       have ? (int)cons : -1, have ? (int)dead : -1);
 		else if (have)
 			printf("%-16s  %-9s  %6s  %5s  %9u  %9u  %u\n", PQgetvalue(res, i, 0),
-			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 4), ready,
-			       cons, dead);
+			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 4),
+			       ready, cons, dead);
 		else
 			printf("%-16s  %-9s  %6s  %5s  %9s  %9s  %s\n", PQgetvalue(res, i, 0),
-			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 4), "-",
-			       "-", "-");
+			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 4),
+			       "-", "-", "-");
 	}
 	if (a->json)
 		puts("]");
@@ -497,14 +512,15 @@ static int release_promote(struct admin *a, const char *name)
 		goto out;
 	snprintf(ver, sizeof(ver), "%d", GRADEQ_SCHEMA_VERSION);
 	params[1] = ver;
-	res = PQexecParams(gradeq_store_conn(a->st),
-			   "WITH cur AS (SELECT state FROM gradeq_releases WHERE name = $1),"
-			   " bad AS (SELECT 1 FROM cur WHERE state = 'retired'),"
-			   " old AS (UPDATE gradeq_releases SET state = 'draining', updated_at = now()"
-			   "  WHERE state = 'promoted' AND name <> $1 AND NOT EXISTS (SELECT 1 FROM bad)"
-			   "  RETURNING name)"
-			   " SELECT (SELECT state FROM cur), (SELECT string_agg(name, ',') FROM old)",
-			   1, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(
+		gradeq_store_conn(a->st),
+		"WITH cur AS (SELECT state FROM gradeq_releases WHERE name = $1),"
+		" bad AS (SELECT 1 FROM cur WHERE state = 'retired'),"
+		" old AS (UPDATE gradeq_releases SET state = 'draining', updated_at = now()"
+		"  WHERE state = 'promoted' AND name <> $1 AND NOT EXISTS (SELECT 1 FROM bad)"
+		"  RETURNING name)"
+		" SELECT (SELECT state FROM cur), (SELECT string_agg(name, ',') FROM old)",
+		1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = gradeq_store_result_error(a->st, res, "promote");
 		goto out;
@@ -514,11 +530,12 @@ static int release_promote(struct admin *a, const char *name)
 		goto out;
 	}
 	prev = res;
-	res = PQexecParams(gradeq_store_conn(a->st),
-			   "INSERT INTO gradeq_releases (name, state, schema_version) VALUES ($1,"
-			   " 'promoted', $2::int) ON CONFLICT (name) DO UPDATE SET state = 'promoted',"
-			   " updated_at = now()",
-			   2, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(
+		gradeq_store_conn(a->st),
+		"INSERT INTO gradeq_releases (name, state, schema_version) VALUES ($1,"
+		" 'promoted', $2::int) ON CONFLICT (name) DO UPDATE SET state = 'promoted',"
+		" updated_at = now()",
+		2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		rc = gradeq_store_result_error(a->st, res, "promote");
 		goto out;
@@ -612,15 +629,16 @@ static int cmd_cancel(struct admin *a, int argc, char **argv)
 	if (!confirmed("Cancel the run's pending jobs?", yes))
 		return 1;
 	params[0] = run;
-	res = PQexecParams(gradeq_store_conn(a->st),
-			   "WITH r AS (UPDATE gradeq_runs SET state = 'canceled', finished_at = now()"
-			   " WHERE run_id::text = $1 AND state IN ('publishing', 'running')"
-			   " RETURNING run_id),"
-			   " ev AS (INSERT INTO gradeq_job_events (run_id, from_state, to_state, by)"
-			   " SELECT run_id, 'running', 'canceled', 'gradeq-admin' FROM r)"
-			   " SELECT (SELECT count(*) FROM r),"
-			   " (SELECT state FROM gradeq_runs WHERE run_id::text = $1)",
-			   1, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(
+		gradeq_store_conn(a->st),
+		"WITH r AS (UPDATE gradeq_runs SET state = 'canceled', finished_at = now()"
+		" WHERE run_id::text = $1 AND state IN ('publishing', 'running')"
+		" RETURNING run_id),"
+		" ev AS (INSERT INTO gradeq_job_events (run_id, from_state, to_state, by)"
+		" SELECT run_id, 'running', 'canceled', 'gradeq-admin' FROM r)"
+		" SELECT (SELECT count(*) FROM r),"
+		" (SELECT state FROM gradeq_runs WHERE run_id::text = $1)",
+		1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = gradeq_store_result_error(a->st, res, "cancel");
 		gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
@@ -656,23 +674,26 @@ static int cmd_purge_history(struct admin *a, int argc, char **argv)
 		else if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc)
 			older = argv[++i];
 		else {
-			gradeq_cli_error(&a->cli, "purge-history: unexpected argument '%s'", argv[i]);
+			gradeq_cli_error(&a->cli, "purge-history: unexpected argument '%s'",
+					 argv[i]);
 			return 2;
 		}
 	}
 	if (!older)
 		secs = (long)a->cli.cfg->retention_days * 86400;
 	else if (parse_duration(older, &secs)) {
-		gradeq_cli_error(&a->cli, "--older-than takes a duration like 90d, 12h, 30m, not '%s'",
+		gradeq_cli_error(&a->cli,
+				 "--older-than takes a duration like 90d, 12h, 30m, not '%s'",
 				 older);
 		return 2;
 	}
 	snprintf(interval, sizeof(interval), "%ld seconds", secs);
 	if (!yes) {
-		res = PQexecParams(gradeq_store_conn(a->st),
-				   "SELECT count(*) FROM gradeq_runs WHERE finished_at < now() - $1::interval"
-				   " AND state IN ('complete', 'failed', 'canceled')",
-				   1, NULL, params, NULL, NULL, 0);
+		res = PQexecParams(
+			gradeq_store_conn(a->st),
+			"SELECT count(*) FROM gradeq_runs WHERE finished_at < now() - $1::interval"
+			" AND state IN ('complete', 'failed', 'canceled')",
+			1, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			rc = gradeq_store_result_error(a->st, res, "purge-history");
 			gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
@@ -689,13 +710,14 @@ static int cmd_purge_history(struct admin *a, int argc, char **argv)
 	for (;;) {
 		long n;
 
-		res = PQexecParams(gradeq_store_conn(a->st),
-				   "WITH r AS (SELECT run_id FROM gradeq_runs WHERE finished_at < now() -"
-				   " $1::interval AND state IN ('complete', 'failed', 'canceled') LIMIT 100),"
-				   " ev AS (DELETE FROM gradeq_job_events WHERE run_id IN (SELECT run_id FROM r)),"
-				   " d AS (DELETE FROM gradeq_runs WHERE run_id IN (SELECT run_id FROM r)"
-				   " RETURNING 1) SELECT count(*) FROM d",
-				   1, NULL, params, NULL, NULL, 0);
+		res = PQexecParams(
+			gradeq_store_conn(a->st),
+			"WITH r AS (SELECT run_id FROM gradeq_runs WHERE finished_at < now() -"
+			" $1::interval AND state IN ('complete', 'failed', 'canceled') LIMIT 100),"
+			" ev AS (DELETE FROM gradeq_job_events WHERE run_id IN (SELECT run_id FROM r)),"
+			" d AS (DELETE FROM gradeq_runs WHERE run_id IN (SELECT run_id FROM r)"
+			" RETURNING 1) SELECT count(*) FROM d",
+			1, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			rc = gradeq_store_result_error(a->st, res, "purge-history");
 			gradeq_cli_error(&a->cli, "%s", gradeq_errmsg(rc));
@@ -762,20 +784,22 @@ static int release_retire(struct admin *a, int argc, char **argv)
 		else if (!name)
 			name = argv[i];
 		else {
-			gradeq_cli_error(&a->cli, "release retire: unexpected argument '%s'", argv[i]);
+			gradeq_cli_error(&a->cli, "release retire: unexpected argument '%s'",
+					 argv[i]);
 			return 2;
 		}
 	}
 	if (!name) {
-		gradeq_cli_error(&a->cli, "usage: gradeq-admin release retire R [--move-dead-to R2]");
+		gradeq_cli_error(&a->cli,
+				 "usage: gradeq-admin release retire R [--move-dead-to R2]");
 		return 2;
 	}
 	rc = gradeq_release_state(a->st, name, state);
 	if (rc)
 		goto out;
 	if (strcmp(state, "promoted") == 0) {
-		rc = gradeq_error(GRADEQ_ERR_STATE, "release '%s' is promoted: promote another first",
-				  name);
+		rc = gradeq_error(GRADEQ_ERR_STATE,
+				  "release '%s' is promoted: promote another first", name);
 		goto out;
 	}
 	rc = gradeq_cli_broker(&a->cli, name, &b);
@@ -810,15 +834,17 @@ static int release_retire(struct admin *a, int argc, char **argv)
 	if (rc)
 		goto out;
 	if (ready && !move_to) {
-		rc = gradeq_error(GRADEQ_ERR_STATE,
-				  "release '%s' has %u dead letter(s) in '%s': replay them, or give "
-				  "--move-dead-to R2",
-				  name, ready, q);
+		rc = gradeq_error(
+			GRADEQ_ERR_STATE,
+			"release '%s' has %u dead letter(s) in '%s': replay them, or give "
+			"--move-dead-to R2",
+			name, ready, q);
 		goto out;
 	}
 	if (ready) {
 		if (!gradeq_release_name_ok(move_to) || strcmp(move_to, name) == 0) {
-			rc = gradeq_error(GRADEQ_ERR_INVALID, "bad --move-dead-to release '%s'", move_to);
+			rc = gradeq_error(GRADEQ_ERR_INVALID, "bad --move-dead-to release '%s'",
+					  move_to);
 			goto out;
 		}
 		rc = gradeq_cli_broker(&a->cli, move_to, &pub);
@@ -827,8 +853,8 @@ static int release_retire(struct admin *a, int argc, char **argv)
 		if (!rc)
 			rc = gradeq_broker_confirm_mode(pub, 64);
 		if (!rc)
-			rc = move_messages(b, pub, q, GRADEQ_DEAD_EXCHANGE, gradeq_work_key(key, move_to),
-					   &moved);
+			rc = move_messages(b, pub, q, GRADEQ_DEAD_EXCHANGE,
+					   gradeq_work_key(key, move_to), &moved);
 		if (rc)
 			goto out;
 	}
@@ -932,12 +958,14 @@ static int release_drain(struct admin *a, int argc, char **argv)
 		else if (!name)
 			name = argv[i];
 		else {
-			gradeq_cli_error(&a->cli, "release drain: unexpected argument '%s'", argv[i]);
+			gradeq_cli_error(&a->cli, "release drain: unexpected argument '%s'",
+					 argv[i]);
 			return 2;
 		}
 	}
 	if (!name) {
-		gradeq_cli_error(&a->cli, "usage: gradeq-admin release drain R [--forward-retries]");
+		gradeq_cli_error(&a->cli,
+				 "usage: gradeq-admin release drain R [--forward-retries]");
 		return 2;
 	}
 	rc = gradeq_release_state(a->st, name, state);
@@ -946,7 +974,7 @@ static int release_drain(struct admin *a, int argc, char **argv)
 	if (strcmp(state, "promoted") == 0 || strcmp(state, "retired") == 0) {
 		rc = gradeq_error(GRADEQ_ERR_STATE, "release '%s' is %s: %s", name, state,
 				  strcmp(state, "promoted") == 0 ? "promote another release first"
-								: "nothing to drain");
+								 : "nothing to drain");
 		goto out;
 	}
 	params[0] = name;
@@ -978,8 +1006,8 @@ static int release_drain(struct admin *a, int argc, char **argv)
 		moved += n;
 	}
 	if (!rc)
-		printf("forwarded %ld waiting retr%s to release %s\n", moved, moved == 1 ? "y" : "ies",
-		       promoted);
+		printf("forwarded %ld waiting retr%s to release %s\n", moved,
+		       moved == 1 ? "y" : "ies", promoted);
 out:
 	PQclear(res);
 	gradeq_broker_free(b);
@@ -1009,8 +1037,10 @@ static int cmd_release(struct admin *a, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+		{"config", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct admin a;
@@ -1047,7 +1077,9 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "states") == 0)
 		return cmd_states(&a);
 	if (strcmp(cmd, "check-config") == 0)
-		return gradeq_check_config(argc > 1 ? argv[1] : a.cli.conf_path, stdout, stderr) ? 1 : 0;
+		return gradeq_check_config(argc > 1 ? argv[1] : a.cli.conf_path, stdout, stderr)
+			       ? 1
+			       : 0;
 	if (strcmp(cmd, "plan") == 0) {
 		if (gradeq_cli_init(&a.cli))
 			return 1;

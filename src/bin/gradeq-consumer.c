@@ -72,8 +72,8 @@ struct consumer {
 	struct gradeq_broker *out; /* republishing to retry and dead, confirmed */
 	struct gradeq_worker *w;
 	long done, failed;
-	bool draining;          /* the release was superseded: drain, then exit */
-	time_t registry_checked; /* last look at the release registry */
+	bool draining;                        /* the release was superseded: drain, then exit */
+	time_t registry_checked;              /* last look at the release registry */
 	struct timespec db_lost, broker_lost; /* start of an outage; 0 when none */
 	/* Test hook: a job of this course aborts the process, the way a poison
 	 * message crashes a consumer (GRADEQ_TEST_ABORT_COURSE; NULL when unset). */
@@ -203,7 +203,8 @@ static int connect_broker(struct consumer *c)
 		if (!rc)
 			rc = gradeq_broker_confirm_mode(c->out, 16);
 		if (!rc) {
-			snprintf(tag, sizeof(tag), "gradeq-consumer %s pid=%ld", c->host, (long)getpid());
+			snprintf(tag, sizeof(tag), "gradeq-consumer %s pid=%ld", c->host,
+				 (long)getpid());
 			rc = gradeq_broker_consume(c->in, gradeq_work_queue(queue, c->release),
 						   c->prefetch, tag);
 		}
@@ -245,9 +246,13 @@ static void rfc3339_now(char *buf, size_t len)
 static int republish(struct consumer *c, const amqp_envelope_t *env, const char *exchange,
 		     const char *key, const char *cls, const char *error, int64_t attempt)
 {
-	static const char *const skip[] = {"gradeq-attempt", "gradeq-error", "gradeq-error-class",
-					   "gradeq-failed-at", "gradeq-failed-by",
-					   "gradeq-origin-queue", NULL};
+	static const char *const skip[] = {"gradeq-attempt",
+					   "gradeq-error",
+					   "gradeq-error-class",
+					   "gradeq-failed-at",
+					   "gradeq-failed-by",
+					   "gradeq-origin-queue",
+					   NULL};
 	amqp_basic_properties_t props = env->message.properties;
 	struct gradeq_headers h;
 	char at[40], by[300], queue[GRADEQ_NAME_MAX];
@@ -288,7 +293,8 @@ static void announce(struct consumer *c, const char *job_id, const char *run, co
 	if (!rc && settled && settled[0])
 		rc = gradeq_event_run(c->out, run, c->release, settled);
 	if (rc)
-		log_warn("event=event_publish_failed job=%s error=\"%s\"", job_id, gradeq_errmsg(rc));
+		log_warn("event=event_publish_failed job=%s error=\"%s\"", job_id,
+			 gradeq_errmsg(rc));
 }
 
 /* Parks or retries a failed delivery, records it, then acks the original.
@@ -312,15 +318,17 @@ static int handle_failure(struct consumer *c, const amqp_envelope_t *env, const 
 	if (transient && attempt <= ntiers) {
 		int tier = c->cli.cfg->retry_tiers[attempt - 1];
 
-		rc = republish(c, env, GRADEQ_EXCHANGE, gradeq_retry_key(key, c->release, tier), cls,
-			       msg, attempt + 1);
+		rc = republish(c, env, GRADEQ_EXCHANGE, gradeq_retry_key(key, c->release, tier),
+			       cls, msg, attempt + 1);
 		log_warn("event=job_retry job=%s tag=%llu attempt=%lld tier=%ds error=\"%s\"",
-			 job_id, (unsigned long long)env->delivery_tag, (long long)attempt, tier, msg);
+			 job_id, (unsigned long long)env->delivery_tag, (long long)attempt, tier,
+			 msg);
 	} else {
 		rc = republish(c, env, GRADEQ_DEAD_EXCHANGE, gradeq_work_key(key, c->release), cls,
 			       msg, attempt);
-		log_error("event=job_dead job=%s tag=%llu attempt=%lld class=%s error=\"%s\"", job_id,
-			  (unsigned long long)env->delivery_tag, (long long)attempt, cls, msg);
+		log_error("event=job_dead job=%s tag=%llu attempt=%lld class=%s error=\"%s\"",
+			  job_id, (unsigned long long)env->delivery_tag, (long long)attempt, cls,
+			  msg);
 	}
 	if (rc) {
 		log_error("event=republish_failed job=%s error=\"%s\"", job_id, gradeq_errmsg(rc));
@@ -332,7 +340,8 @@ static int handle_failure(struct consumer *c, const amqp_envelope_t *env, const 
 		int r2 = gradeq_worker_record_failure(c->st, job_id, state, msg, settled);
 
 		if (r2)
-			log_warn("event=record_failed job=%s error=\"%s\"", job_id, gradeq_errmsg(r2));
+			log_warn("event=record_failed job=%s error=\"%s\"", job_id,
+				 gradeq_errmsg(r2));
 		gradeq_header_str(hdr, "gradeq-run", run, sizeof(run));
 		gradeq_header_str(hdr, "gradeq-course", course, sizeof(course));
 		announce(c, job_id, run, course, state, msg, settled);
@@ -351,7 +360,8 @@ static int handle(struct consumer *c, const amqp_envelope_t *env)
 	int rc;
 
 	if (env->message.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
-		snprintf(job_id, sizeof(job_id), "%.*s", (int)env->message.properties.message_id.len,
+		snprintf(job_id, sizeof(job_id), "%.*s",
+			 (int)env->message.properties.message_id.len,
 			 (char *)env->message.properties.message_id.bytes);
 	rc = gradeq_job_decode(env->message.body.bytes, env->message.body.len, &job, err,
 			       sizeof(err));
@@ -411,14 +421,15 @@ static int handle(struct consumer *c, const amqp_envelope_t *env)
 		c->done++;
 	if (stats.outcome != GRADEQ_ALREADY_DONE)
 		announce(c, job_id, job->run_id, job->course_id,
-			 stats.outcome == GRADEQ_DONE ? "complete" : "canceled", NULL, stats.run_settled);
+			 stats.outcome == GRADEQ_DONE ? "complete" : "canceled", NULL,
+			 stats.run_settled);
 	log_info("event=job job=%s tag=%llu course=%s run=%s users=%zu graded=%d skipped=%d "
 		 "outcome=%s ms=%.1f load_ms=%.1f fetch_ms=%.1f write_ms=%.1f",
 		 job_id, (unsigned long long)env->delivery_tag, job->course_id, job->run_id,
 		 job->nusers, stats.graded, stats.skipped,
-		 stats.outcome == GRADEQ_DONE		 ? "graded"
+		 stats.outcome == GRADEQ_DONE           ? "graded"
 		 : stats.outcome == GRADEQ_ALREADY_DONE ? "already_complete"
-							 : "canceled",
+							: "canceled",
 		 stats.ms_total, stats.ms_load, stats.ms_fetch, stats.ms_write);
 	gradeq_job_free(job);
 	return rc;
@@ -505,8 +516,7 @@ static void check_registry(struct consumer *c)
 	char state[16];
 
 	c->registry_checked = time(NULL);
-	if (!c->st || gradeq_store_broken(c->st) ||
-	    gradeq_release_state(c->st, c->release, state))
+	if (!c->st || gradeq_store_broken(c->st) || gradeq_release_state(c->st, c->release, state))
 		return;
 	if (strcmp(state, "draining") == 0 || strcmp(state, "retired") == 0) {
 		c->draining = true;
@@ -587,9 +597,12 @@ static int consume(struct consumer *c)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"release", required_argument, NULL, 'r'},
-		{"prefetch", required_argument, NULL, 'p'}, {"drain", no_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+		{"config", required_argument, NULL, 'c'},
+		{"release", required_argument, NULL, 'r'},
+		{"prefetch", required_argument, NULL, 'p'},
+		{"drain", no_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct consumer c;
@@ -622,7 +635,8 @@ int main(int argc, char **argv)
 		long v = strtol(prefetch, &end, 10);
 
 		if (!*prefetch || *end || v < 1 || v > 65535) {
-			gradeq_cli_error(&c.cli, "--prefetch must be an integer from 1 to 65535, not '%s'",
+			gradeq_cli_error(&c.cli,
+					 "--prefetch must be an integer from 1 to 65535, not '%s'",
 					 prefetch);
 			status = 2;
 			goto out;

@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #include "gradeq/cli.h"
 #include "gradeq/grading.h"
 #include "gradeq/events.h"
@@ -53,16 +52,16 @@ static const char usage[] =
 
 struct pub {
 	struct gradeq_cli cli;
-	struct gradeq_store *st;    /* reads enrollments through a cursor */
-	struct gradeq_store *wr;    /* records the run and jobs */
+	struct gradeq_store *st; /* reads enrollments through a cursor */
+	struct gradeq_store *wr; /* records the run and jobs */
 	struct gradeq_broker *b;
 	char release[80];
 	char run_id[37];
 	char key[GRADEQ_NAME_MAX];
 	int batch_size;
 	bool active_only, dry_run, json, quiet;
-	bool incremental;           /* --incremental or --changed-since */
-	const char *changed_since;  /* NULL: after each learner's stored grade */
+	bool incremental;          /* --incremental or --changed-since */
+	const char *changed_since; /* NULL: after each learner's stored grade */
 	long jobs, learners, courses;
 	long events; /* events published on the same confirmed channel */
 	struct gradeq_job pending[PENDING_JOBS];
@@ -116,8 +115,9 @@ static int flush_jobs(struct pub *p)
 		goto out;
 	conn = gradeq_store_conn(p->wr);
 	{
-		PGresult *res = PQexec(conn, "COPY gradeq_jobs (job_id, run_id, course_id, seq, learners)"
-					     " FROM STDIN");
+		PGresult *res =
+			PQexec(conn, "COPY gradeq_jobs (job_id, run_id, course_id, seq, learners)"
+				     " FROM STDIN");
 
 		if (PQresultStatus(res) != PGRES_COPY_IN) {
 			rc = gradeq_store_result_error(p->wr, res, "recording jobs");
@@ -143,7 +143,10 @@ static int flush_jobs(struct pub *p)
 			for (const char *s = j->course_id; *s; s++) {
 				if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r')
 					esc[o++] = '\\';
-				esc[o++] = *s == '\t' ? 't' : *s == '\n' ? 'n' : *s == '\r' ? 'r' : *s;
+				esc[o++] = *s == '\t'   ? 't'
+					   : *s == '\n' ? 'n'
+					   : *s == '\r' ? 'r'
+							: *s;
 			}
 			esc[o] = '\0';
 		}
@@ -244,8 +247,9 @@ static PGresult *declare_changed(struct pub *p, const char *course)
 	struct gradeq_policy *pol = NULL;
 	PGresult *cres, *res;
 
-	cres = PQexecParams(conn, "SELECT version, grading_policy::text FROM courses"
-				  " WHERE course_id = $1",
+	cres = PQexecParams(conn,
+			    "SELECT version, grading_policy::text FROM courses"
+			    " WHERE course_id = $1",
 			    1, NULL, cparams, NULL, NULL, 0);
 	if (PQresultStatus(cres) == PGRES_TUPLES_OK && PQntuples(cres) == 1) {
 		const char *json = PQgetvalue(cres, 0, 1);
@@ -292,14 +296,17 @@ static int publish_course(struct pub *p, const char *course)
 	rc = gradeq_store_exec(p->st, "BEGIN");
 	if (rc)
 		goto out;
-	res = p->incremental ? declare_changed(p, course) : PQexecParams(conn,
-			   p->active_only
-				   ? "DECLARE gq_enr NO SCROLL CURSOR FOR SELECT user_id FROM"
-				     " student_courseenrollment WHERE course_id = $1 AND is_active"
-				     " ORDER BY id"
-				   : "DECLARE gq_enr NO SCROLL CURSOR FOR SELECT user_id FROM"
-				     " student_courseenrollment WHERE course_id = $1 ORDER BY id",
-			   1, NULL, params, NULL, NULL, 0);
+	res = p->incremental
+		      ? declare_changed(p, course)
+		      : PQexecParams(
+				conn,
+				p->active_only
+					? "DECLARE gq_enr NO SCROLL CURSOR FOR SELECT user_id FROM"
+					  " student_courseenrollment WHERE course_id = $1 AND is_active"
+					  " ORDER BY id"
+					: "DECLARE gq_enr NO SCROLL CURSOR FOR SELECT user_id FROM"
+					  " student_courseenrollment WHERE course_id = $1 ORDER BY id",
+				1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		rc = gradeq_store_result_error(p->st, res, "reading enrollments");
 		goto rollback;
@@ -382,11 +389,12 @@ static int resolve_courses(struct pub *p, char **want, int nwant, bool all, PGre
 		{
 			const char *params[1] = {arr};
 
-			res = PQexecParams(conn,
-					   "SELECT w.id, c.course_id FROM unnest($1::text[])"
-					   " WITH ORDINALITY AS w(id, n)"
-					   " LEFT JOIN courses c ON c.course_id = w.id ORDER BY w.n",
-					   1, NULL, params, NULL, NULL, 0);
+			res = PQexecParams(
+				conn,
+				"SELECT w.id, c.course_id FROM unnest($1::text[])"
+				" WITH ORDINALITY AS w(id, n)"
+				" LEFT JOIN courses c ON c.course_id = w.id ORDER BY w.n",
+				1, NULL, params, NULL, NULL, 0);
 		}
 		free(arr);
 	}
@@ -474,11 +482,12 @@ static int check_queues(struct pub *p, const char *refused)
 	gradeq_work_queue(q, p->release);
 	rc = gradeq_broker_queue_info(p->b, q, NULL, NULL);
 	if (rc == GRADEQ_ERR_NOT_FOUND)
-		return gradeq_error(GRADEQ_ERR_NOT_FOUND,
-				    "queue '%s' does not exist and this user may not declare it (%s):"
-				    " create the release's queues with 'gradeq-admin release promote"
-				    " %s' as gradeq-operator, or start 'gradeq-consumer --release %s'",
-				    q, why, p->release, p->release);
+		return gradeq_error(
+			GRADEQ_ERR_NOT_FOUND,
+			"queue '%s' does not exist and this user may not declare it (%s):"
+			" create the release's queues with 'gradeq-admin release promote"
+			" %s' as gradeq-operator, or start 'gradeq-consumer --release %s'",
+			q, why, p->release, p->release);
 	if (rc)
 		return rc;
 	log_info("event=topology_checked queue=%s declared=false", q);
@@ -490,8 +499,8 @@ static void announce(struct pub *p)
 {
 	const char *params[1] = {p->run_id};
 	PGresult *res = PQexecParams(gradeq_store_conn(p->wr),
-				     "SELECT state FROM gradeq_runs WHERE run_id = $1::uuid", 1, NULL,
-				     params, NULL, NULL, 0);
+				     "SELECT state FROM gradeq_runs WHERE run_id = $1::uuid", 1,
+				     NULL, params, NULL, NULL, 0);
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && p->b &&
 	    !gradeq_broker_broken(p->b) &&
@@ -546,7 +555,8 @@ static int run(struct pub *p, char **want, int nwant, bool all, const char *rele
 			rc = gradeq_broker_wait_confirms(p->b, 60000);
 		if (!rc && gradeq_broker_confirmed(p->b) != (uint64_t)(p->jobs + p->events))
 			rc = gradeq_error(GRADEQ_ERR_NACKED, "%llu of %ld jobs confirmed",
-					  (unsigned long long)gradeq_broker_confirmed(p->b), p->jobs);
+					  (unsigned long long)gradeq_broker_confirmed(p->b),
+					  p->jobs);
 		if (!gradeq_store_broken(p->wr)) {
 			int rc2 = finish_run(p, rc == 0);
 
@@ -565,13 +575,20 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},  {"release", required_argument, NULL, 'r'},
-		{"course", required_argument, NULL, 'C'},  {"all-courses", no_argument, NULL, 'a'},
-		{"batch-size", required_argument, NULL, 'b'}, {"active-only", no_argument, NULL, 'A'},
-		{"dry-run", no_argument, NULL, 'n'},       {"json", no_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
-		{"incremental", no_argument, NULL, 'I'},   {"changed-since", required_argument, NULL, 'S'},
-		{"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'},
+		{"release", required_argument, NULL, 'r'},
+		{"course", required_argument, NULL, 'C'},
+		{"all-courses", no_argument, NULL, 'a'},
+		{"batch-size", required_argument, NULL, 'b'},
+		{"active-only", no_argument, NULL, 'A'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"json", no_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"incremental", no_argument, NULL, 'I'},
+		{"changed-since", required_argument, NULL, 'S'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	struct pub *p = calloc(1, sizeof(*p));
 	char **want = calloc((size_t)argc + 1, sizeof(*want));
@@ -592,18 +609,31 @@ int main(int argc, char **argv)
 		case 'b': batch = optarg; break;
 		case 'A': p->active_only = true; break;
 		case 'I': p->incremental = true; break;
-		case 'S': p->incremental = true; p->changed_since = optarg; break;
+		case 'S':
+			p->incremental = true;
+			p->changed_since = optarg;
+			break;
 		case 'n': p->dry_run = true; break;
 		case 'j': p->json = true; break;
 		case 'q': p->quiet = true; break;
-		case 'h': fputs(usage, stdout); status = 0; goto out;
-		case 'V': puts("gradeq-publish " GRADEQ_VERSION); status = 0; goto out;
-		default: fputs("Try 'gradeq-publish --help'.\n", stderr); status = 2; goto out;
+		case 'h':
+			fputs(usage, stdout);
+			status = 0;
+			goto out;
+		case 'V':
+			puts("gradeq-publish " GRADEQ_VERSION);
+			status = 0;
+			goto out;
+		default:
+			fputs("Try 'gradeq-publish --help'.\n", stderr);
+			status = 2;
+			goto out;
 		}
 	}
 	if (optind < argc || (all == (nwant > 0))) {
-		gradeq_cli_error(&p->cli, optind < argc ? "unexpected argument '%s'"
-							: "give --course ID (repeatable) or --all-courses",
+		gradeq_cli_error(&p->cli,
+				 optind < argc ? "unexpected argument '%s'"
+					       : "give --course ID (repeatable) or --all-courses",
 				 optind < argc ? argv[optind] : "");
 		status = 2;
 		goto out;
@@ -616,7 +646,8 @@ int main(int argc, char **argv)
 		long v = strtol(batch, &end, 10);
 
 		if (!*batch || *end || v < 1 || v > GRADEQ_JOB_MAX_USERS) {
-			gradeq_cli_error(&p->cli, "--batch-size must be an integer from 1 to %d, not '%s'",
+			gradeq_cli_error(&p->cli,
+					 "--batch-size must be an integer from 1 to %d, not '%s'",
 					 GRADEQ_JOB_MAX_USERS, batch);
 			status = 2;
 			goto out;

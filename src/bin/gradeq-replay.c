@@ -469,8 +469,8 @@ static void progress(struct replay *r, bool final)
 	left = (long)r->total - r->scanned;
 	if (left < 0)
 		left = 0;
-	fprintf(stderr, "\r%s: %ld/%u scanned, %ld matched, %ld done, %.1f/s, ETA %.0fs   %s",
-		PROG, r->scanned, r->total, r->matched, r->acted, rate,
+	fprintf(stderr, "\r%s: %ld/%u scanned, %ld matched, %ld done, %.1f/s, ETA %.0fs   %s", PROG,
+		r->scanned, r->total, r->matched, r->acted, rate,
 		rate > 0 ? (double)left / rate : 0.0, final ? "\n" : "");
 }
 
@@ -723,26 +723,25 @@ static int job_move(struct replay *r, const char *job_id, const char *from, cons
 	int rc = 0;
 
 	snprintf(by, sizeof(by), PROG " host=%s pid=%ld", r->host, (long)getpid());
-	res = PQexecParams(
-		gradeq_store_conn(r->st),
-		"WITH j AS (UPDATE gradeq_jobs g SET state = $3,"
-		"  finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END"
-		"  FROM (SELECT state FROM gradeq_jobs WHERE job_id = $1::uuid) o"
-		"  WHERE g.job_id = $1::uuid AND g.state = ANY ($2::text[])"
-		"  RETURNING g.run_id, o.state AS old),"
-		" ev AS (INSERT INTO gradeq_job_events"
-		"  (job_id, run_id, from_state, to_state, by, detail)"
-		"  SELECT $1::uuid, run_id, old, $3, $4, $5 FROM j)"
-		" UPDATE gradeq_runs r SET"
-		"  jobs_dead = r.jobs_dead - (j.old = 'dead')::int + ($3 = 'dead')::int,"
-		"  jobs_discarded = r.jobs_discarded - (j.old = 'discarded')::int"
-		"   + ($3 = 'discarded')::int,"
-		"  state = CASE WHEN $3 = 'pending' AND r.state = 'failed'"
-		"   THEN 'running' ELSE r.state END,"
-		"  finished_at = CASE WHEN $3 = 'pending' AND r.state = 'failed'"
-		"   THEN NULL ELSE r.finished_at END"
-		" FROM j WHERE r.run_id = j.run_id",
-		5, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(gradeq_store_conn(r->st),
+			   "WITH j AS (UPDATE gradeq_jobs g SET state = $3,"
+			   "  finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END"
+			   "  FROM (SELECT state FROM gradeq_jobs WHERE job_id = $1::uuid) o"
+			   "  WHERE g.job_id = $1::uuid AND g.state = ANY ($2::text[])"
+			   "  RETURNING g.run_id, o.state AS old),"
+			   " ev AS (INSERT INTO gradeq_job_events"
+			   "  (job_id, run_id, from_state, to_state, by, detail)"
+			   "  SELECT $1::uuid, run_id, old, $3, $4, $5 FROM j)"
+			   " UPDATE gradeq_runs r SET"
+			   "  jobs_dead = r.jobs_dead - (j.old = 'dead')::int + ($3 = 'dead')::int,"
+			   "  jobs_discarded = r.jobs_discarded - (j.old = 'discarded')::int"
+			   "   + ($3 = 'discarded')::int,"
+			   "  state = CASE WHEN $3 = 'pending' AND r.state = 'failed'"
+			   "   THEN 'running' ELSE r.state END,"
+			   "  finished_at = CASE WHEN $3 = 'pending' AND r.state = 'failed'"
+			   "   THEN NULL ELSE r.finished_at END"
+			   " FROM j WHERE r.run_id = j.run_id",
+			   5, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		rc = gradeq_store_result_error(r->st, res, "updating the job row");
 	PQclear(res);
@@ -865,15 +864,24 @@ static const struct {
 	uint8_t kind;
 	const char *name;
 } kinds[] = {
-	{AMQP_FIELD_KIND_BOOLEAN, "bool"},   {AMQP_FIELD_KIND_I8, "i8"},
-	{AMQP_FIELD_KIND_U8, "u8"},          {AMQP_FIELD_KIND_I16, "i16"},
-	{AMQP_FIELD_KIND_U16, "u16"},        {AMQP_FIELD_KIND_I32, "i32"},
-	{AMQP_FIELD_KIND_U32, "u32"},        {AMQP_FIELD_KIND_I64, "i64"},
-	{AMQP_FIELD_KIND_U64, "u64"},        {AMQP_FIELD_KIND_F32, "f32"},
-	{AMQP_FIELD_KIND_F64, "f64"},        {AMQP_FIELD_KIND_DECIMAL, "decimal"},
-	{AMQP_FIELD_KIND_UTF8, "string"},    {AMQP_FIELD_KIND_ARRAY, "array"},
-	{AMQP_FIELD_KIND_TIMESTAMP, "timestamp"}, {AMQP_FIELD_KIND_TABLE, "table"},
-	{AMQP_FIELD_KIND_VOID, "void"},      {AMQP_FIELD_KIND_BYTES, "bytes"},
+	{AMQP_FIELD_KIND_BOOLEAN, "bool"},
+	{AMQP_FIELD_KIND_I8, "i8"},
+	{AMQP_FIELD_KIND_U8, "u8"},
+	{AMQP_FIELD_KIND_I16, "i16"},
+	{AMQP_FIELD_KIND_U16, "u16"},
+	{AMQP_FIELD_KIND_I32, "i32"},
+	{AMQP_FIELD_KIND_U32, "u32"},
+	{AMQP_FIELD_KIND_I64, "i64"},
+	{AMQP_FIELD_KIND_U64, "u64"},
+	{AMQP_FIELD_KIND_F32, "f32"},
+	{AMQP_FIELD_KIND_F64, "f64"},
+	{AMQP_FIELD_KIND_DECIMAL, "decimal"},
+	{AMQP_FIELD_KIND_UTF8, "string"},
+	{AMQP_FIELD_KIND_ARRAY, "array"},
+	{AMQP_FIELD_KIND_TIMESTAMP, "timestamp"},
+	{AMQP_FIELD_KIND_TABLE, "table"},
+	{AMQP_FIELD_KIND_VOID, "void"},
+	{AMQP_FIELD_KIND_BYTES, "bytes"},
 };
 
 static const char *kind_name(uint8_t kind)
@@ -981,13 +989,13 @@ static json_t *table_json(const amqp_table_t *t)
 	return a;
 }
 
-#define PROP_STR(flag, field_, name)                                         \
-	do {                                                                 \
-		if (p->_flags & (flag)) {                                    \
-			json_t *s_ = bytes_json(p->field_);                  \
-			if (s_)                                              \
-				json_object_set_new(o, name, s_);            \
-		}                                                            \
+#define PROP_STR(flag, field_, name)                                                               \
+	do {                                                                                       \
+		if (p->_flags & (flag)) {                                                          \
+			json_t *s_ = bytes_json(p->field_);                                        \
+			if (s_)                                                                    \
+				json_object_set_new(o, name, s_);                                  \
+		}                                                                                  \
 	} while (0)
 
 static json_t *props_json(const amqp_basic_properties_t *p)
@@ -1165,8 +1173,8 @@ static int field_from_json(json_t *o, amqp_field_value_t *v, amqp_pool_t *pool)
 		if (!json_is_array(val))
 			return -1;
 		v->value.array.num_entries = (int)n;
-		v->value.array.entries = n ? amqp_pool_alloc(pool, n * sizeof(amqp_field_value_t))
-					   : NULL;
+		v->value.array.entries =
+			n ? amqp_pool_alloc(pool, n * sizeof(amqp_field_value_t)) : NULL;
 		if (n && !v->value.array.entries)
 			return -1;
 		for (size_t k = 0; k < n; k++)
@@ -1211,7 +1219,8 @@ static int record_parse(json_t *rec, amqp_basic_properties_t *props, amqp_bytes_
 	body->len = 0;
 	if (!json_is_object(p) || !b)
 		return -1;
-	if (prop_str(p, "content_type", AMQP_BASIC_CONTENT_TYPE_FLAG, &props->content_type, props) ||
+	if (prop_str(p, "content_type", AMQP_BASIC_CONTENT_TYPE_FLAG, &props->content_type,
+		     props) ||
 	    prop_str(p, "content_encoding", AMQP_BASIC_CONTENT_ENCODING_FLAG,
 		     &props->content_encoding, props) ||
 	    prop_str(p, "message_id", AMQP_BASIC_MESSAGE_ID_FLAG, &props->message_id, props) ||
@@ -1278,12 +1287,14 @@ static int import_check(struct replay *r, char *release, size_t rlen, long *reco
 
 	o = read_json_line(r->fp, &line, &cap, &eof);
 	if (!o || strcmp(json_string_value(json_object_get(o, "format")) ?: "", FILE_FORMAT) != 0) {
-		rc = gradeq_error(GRADEQ_ERR_INVALID, "'%s' is not a " FILE_FORMAT " file", r->file);
+		rc = gradeq_error(GRADEQ_ERR_INVALID, "'%s' is not a " FILE_FORMAT " file",
+				  r->file);
 		goto out;
 	}
 	if (json_integer_value(json_object_get(o, "version")) != FILE_VERSION) {
-		rc = gradeq_error(GRADEQ_ERR_INVALID, "'%s': version %lld is not supported (only %d)",
-				  r->file, (long long)json_integer_value(json_object_get(o, "version")),
+		rc = gradeq_error(GRADEQ_ERR_INVALID,
+				  "'%s': version %lld is not supported (only %d)", r->file,
+				  (long long)json_integer_value(json_object_get(o, "version")),
 				  FILE_VERSION);
 		goto out;
 	}
@@ -1334,9 +1345,10 @@ static int import_check(struct replay *r, char *release, size_t rlen, long *reco
 		goto out;
 	}
 	if (want >= 0 && want != n) {
-		rc = gradeq_error(GRADEQ_ERR_INVALID,
-				  "'%s' holds %ld record(s) but its trailer says %ld: nothing imported",
-				  r->file, n, want);
+		rc = gradeq_error(
+			GRADEQ_ERR_INVALID,
+			"'%s' holds %ld record(s) but its trailer says %ld: nothing imported",
+			r->file, n, want);
 		goto out;
 	}
 	*records = n;
@@ -1359,9 +1371,10 @@ static int ensure_queue(struct replay *r, const char *release, const char *queue
 	if (rc != GRADEQ_ERR_NOT_FOUND)
 		return rc;
 	if (!known)
-		return gradeq_error(GRADEQ_ERR_NOT_FOUND,
-				    "release '%s' does not exist: no registry entry and no queue '%s'",
-				    release, queue);
+		return gradeq_error(
+			GRADEQ_ERR_NOT_FOUND,
+			"release '%s' does not exist: no registry entry and no queue '%s'", release,
+			queue);
 	return gradeq_broker_declare(r->out, release, &topo);
 }
 
@@ -1387,17 +1400,19 @@ static int resolve_target(struct replay *r, const char *want)
 
 		rc = gradeq_release_resolve(r->st, NULL, promoted, sizeof(promoted));
 		if (rc)
-			return gradeq_error(rc, "release '%s' is %s and no release is promoted", want,
-					    state);
+			return gradeq_error(rc, "release '%s' is %s and no release is promoted",
+					    want, state);
 		if (!r->quiet)
-			fprintf(stderr, PROG ": release '%s' is %s: its jobs go to the promoted "
-					"release '%s'\n",
+			fprintf(stderr,
+				PROG ": release '%s' is %s: its jobs go to the promoted "
+				     "release '%s'\n",
 				want, state, promoted);
 		snprintf(r->target, sizeof(r->target), "%s", promoted);
 	} else {
 		snprintf(r->target, sizeof(r->target), "%s", want);
 	}
-	rc = ensure_queue(r, r->target, gradeq_work_queue(q, r->target), known || strcmp(r->target, want));
+	rc = ensure_queue(r, r->target, gradeq_work_queue(q, r->target),
+			  known || strcmp(r->target, want));
 	if (rc)
 		return rc;
 	snprintf(r->exchange, sizeof(r->exchange), "%s", GRADEQ_EXCHANGE);
@@ -1537,7 +1552,8 @@ static int cmd_replay(struct replay *r)
 		return rc;
 	rc = gradeq_broker_queue_info(r->in, r->queue, NULL, NULL);
 	if (rc == GRADEQ_ERR_NOT_FOUND)
-		return gradeq_error(rc, "release '%s' has no dead queue '%s'", r->release, r->queue);
+		return gradeq_error(rc, "release '%s' has no dead queue '%s'", r->release,
+				    r->queue);
 	if (rc)
 		return rc;
 	if (!r->dry_run && !r->yes && isatty(STDIN_FILENO)) {
@@ -1556,8 +1572,8 @@ static int cmd_replay(struct replay *r)
 			print_summary(&probe, "replayed", r->dest_queue);
 			return 0;
 		}
-		snprintf(q, sizeof(q), "replay %ld message(s) from %s to %s?", probe.acted, r->queue,
-			 r->dest_queue);
+		snprintf(q, sizeof(q), "replay %ld message(s) from %s to %s?", probe.acted,
+			 r->queue, r->dest_queue);
 		go = confirm(q);
 		if (!go)
 			return gradeq_error(GRADEQ_ERR_STATE, "not confirmed: nothing replayed");
@@ -1601,12 +1617,14 @@ static int cmd_export(struct replay *r)
 		return rc;
 	rc = gradeq_broker_queue_info(r->in, r->queue, NULL, NULL);
 	if (rc == GRADEQ_ERR_NOT_FOUND)
-		return gradeq_error(rc, "release '%s' has no dead queue '%s'", r->release, r->queue);
+		return gradeq_error(rc, "release '%s' has no dead queue '%s'", r->release,
+				    r->queue);
 	if (rc)
 		return rc;
 	r->fp = to_stdout ? stdout : fopen(r->file, "wx");
 	if (!r->fp)
-		return gradeq_error(GRADEQ_ERR_IO, "cannot create '%s': %s", r->file, strerror(errno));
+		return gradeq_error(GRADEQ_ERR_IO, "cannot create '%s': %s", r->file,
+				    strerror(errno));
 	rfc3339(time(NULL), at, sizeof(at));
 	o = json_object();
 	json_object_set_new(o, "format", json_string(FILE_FORMAT));
@@ -1684,7 +1702,8 @@ static int cmd_import(struct replay *r)
 		}
 		init_amqp_pool(&pool, 4096);
 		if (record_parse(o, &props, &body, &pool)) {
-			rc = gradeq_error(GRADEQ_ERR_INVALID, "'%s' changed while importing", r->file);
+			rc = gradeq_error(GRADEQ_ERR_INVALID, "'%s' changed while importing",
+					  r->file);
 		} else if (take_token(r)) {
 			struct gradeq_job *j = NULL;
 
@@ -1812,8 +1831,10 @@ static int parse_args(struct replay *r, int argc, char **argv)
 		case OPT_OLDER:
 			r->f.older_than = parse_duration(optarg);
 			if (r->f.older_than < 0)
-				return usage_error(r, "--older-than wants a duration like 90s, 15m, "
-						      "2h or 7d, not '%s'", optarg);
+				return usage_error(r,
+						   "--older-than wants a duration like 90s, 15m, "
+						   "2h or 7d, not '%s'",
+						   optarg);
 			break;
 		case 'l':
 			errno = 0;
@@ -1826,8 +1847,11 @@ static int parse_args(struct replay *r, int argc, char **argv)
 			r->rate = strtod(optarg, &end);
 			if (errno || end == optarg || (*end && strcmp(end, "/s") != 0) ||
 			    !(r->rate > 0) || r->rate > 1e6)
-				return usage_error(r, "--rate wants messages a second like 50 or 50/s, "
-						      "not '%s'", optarg);
+				return usage_error(
+					r,
+					"--rate wants messages a second like 50 or 50/s, "
+					"not '%s'",
+					optarg);
 			break;
 		case 'n': r->dry_run = true; break;
 		case 'y': r->yes = true; break;
@@ -1850,7 +1874,8 @@ static int parse_args(struct replay *r, int argc, char **argv)
 		npos++;
 	}
 	if (!cmd)
-		return usage_error(r, "%s", "a command is needed: list, replay, export, import or purge");
+		return usage_error(r, "%s",
+				   "a command is needed: list, replay, export, import or purge");
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(cmd, names[i]) == 0) {
 			r->cmd = (enum cmd)i;
@@ -1860,8 +1885,9 @@ static int parse_args(struct replay *r, int argc, char **argv)
 	if (cmd)
 		return usage_error(r, "unknown command '%s'", cmd);
 	if ((r->cmd == CMD_EXPORT || r->cmd == CMD_IMPORT) != (r->file != NULL))
-		return usage_error(r, "%s", r->file ? "only export and import take a FILE"
-						    : "export and import need a FILE");
+		return usage_error(r, "%s",
+				   r->file ? "only export and import take a FILE"
+					   : "export and import need a FILE");
 	if (r->cmd != CMD_IMPORT && !r->release)
 		return usage_error(r, "%s", "--release R is needed");
 	if (r->release && !gradeq_release_name_ok(r->release))

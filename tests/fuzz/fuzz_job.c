@@ -12,9 +12,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int same_job(const struct gradeq_job *a, const struct gradeq_job *b)
 {
-	if (a->schema != b->schema || strcmp(a->job_id, b->job_id) || strcmp(a->run_id, b->run_id) ||
-	    strcmp(a->course_id, b->course_id) || strcmp(a->release, b->release) ||
-	    a->nusers != b->nusers || a->created_us != b->created_us || a->seq != b->seq)
+	if (a->schema != b->schema || strcmp(a->job_id, b->job_id) ||
+	    strcmp(a->run_id, b->run_id) || strcmp(a->course_id, b->course_id) ||
+	    strcmp(a->release, b->release) || a->nusers != b->nusers ||
+	    a->created_us != b->created_us || a->seq != b->seq)
 		return 0;
 	return a->nusers == 0 || memcmp(a->user_ids, b->user_ids, a->nusers * sizeof(int32_t)) == 0;
 }
@@ -28,8 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	ret = gradeq_job_decode(data, size, &job, err, sizeof(err));
 	if (ret < 0) {
-		if (job || !err[0] || (ret != GRADEQ_ERR_DECODE && ret != GRADEQ_ERR_SCHEMA &&
-				       ret != GRADEQ_ERR_NOMEM))
+		if (job || !err[0] ||
+		    (ret != GRADEQ_ERR_DECODE && ret != GRADEQ_ERR_SCHEMA &&
+		     ret != GRADEQ_ERR_NOMEM))
 			abort();
 		return 0;
 	}

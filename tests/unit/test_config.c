@@ -176,9 +176,10 @@ static void test_null_path(void **state)
 static void test_shipped_example(void **state)
 {
 	static const char *names[] = {
-		"amqp_url", "amqp_password_file", "pg_dsn", "release", "heartbeat", "prefetch",
-		"batch_size", "confirm_window", "delivery_limit", "retry_tiers", "course_cache",
-		"statement_timeout_ms", "job_events", "retention_days", "log_level", "log_file",
+		"amqp_url",       "amqp_password_file", "pg_dsn",       "release",
+		"heartbeat",      "prefetch",           "batch_size",   "confirm_window",
+		"delivery_limit", "retry_tiers",        "course_cache", "statement_timeout_ms",
+		"job_events",     "retention_days",     "log_level",    "log_file",
 	};
 	struct fixture *f = *state;
 	struct gradeq_config *c = NULL;
@@ -285,7 +286,8 @@ static void test_out_of_range(void **state)
 	struct fixture *f = *state;
 
 	expect_error(f, "prefetch = 0;\n", 1, "'prefetch' must be an integer from 1 to 65535");
-	expect_error(f, "\nheartbeat = 70000;\n", 2, "'heartbeat' must be an integer from 0 to 65535");
+	expect_error(f, "\nheartbeat = 70000;\n", 2,
+		     "'heartbeat' must be an integer from 0 to 65535");
 	expect_error(f, "batch_size = 9999999999L;\n", 1, "'batch_size' must be an integer from 1");
 	expect_error(f, "log_level = \"verbose\";\n", 1,
 		     "'log_level' must be one of debug, info, warn, error");
@@ -308,14 +310,18 @@ static void test_bad_retry_tiers(void **state)
 {
 	struct fixture *f = *state;
 
-	expect_error(f, "retry_tiers = [];\n", 1, "'retry_tiers' must have from 1 to 8 entries, not 0");
+	expect_error(f, "retry_tiers = [];\n", 1,
+		     "'retry_tiers' must have from 1 to 8 entries, not 0");
 	expect_error(f, "retry_tiers = [1, 2, 3, 4, 5, 6, 7, 8, 9];\n", 1,
 		     "'retry_tiers' must have from 1 to 8 entries, not 9");
-	expect_error(f, "retry_tiers = [5, 0];\n", 1, "'retry_tiers' entry 2 must be from 1 to 86400");
-	expect_error(f, "retry_tiers = [86401];\n", 1, "'retry_tiers' entry 1 must be from 1 to 86400");
+	expect_error(f, "retry_tiers = [5, 0];\n", 1,
+		     "'retry_tiers' entry 2 must be from 1 to 86400");
+	expect_error(f, "retry_tiers = [86401];\n", 1,
+		     "'retry_tiers' entry 1 must be from 1 to 86400");
 	expect_error(f, "retry_tiers = [30, 5];\n", 1, "'retry_tiers' must be ascending");
 	expect_error(f, "retry_tiers = [5, 5];\n", 1, "'retry_tiers' must be ascending");
-	expect_error(f, "retry_tiers = (5, \"30\");\n", 1, "'retry_tiers' entry 2 must be an integer");
+	expect_error(f, "retry_tiers = (5, \"30\");\n", 1,
+		     "'retry_tiers' entry 2 must be an integer");
 }
 
 static void test_missing_file(void **state)
@@ -350,7 +356,8 @@ static void test_include_relative(void **state)
 	/* an error in the included file names that file */
 	write_file(f, "local.conf", 0600, "\nprefetch = 0;\n");
 	write_file(f, "main.conf", 0600, "@include \"local.conf\"\n");
-	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), GRADEQ_ERR_CONFIG);
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)),
+			 GRADEQ_ERR_CONFIG);
 	snprintf(inc, sizeof(inc), "local.conf:2: 'prefetch'");
 	assert_non_null(strstr(f->err, inc));
 }
@@ -371,7 +378,8 @@ static void test_env_overrides(void **state)
 	gradeq_config_free(c);
 
 	setenv("GRADEQ_AMQP_URL", "rabbit:5672", 1);
-	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), GRADEQ_ERR_CONFIG);
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)),
+			 GRADEQ_ERR_CONFIG);
 	assert_non_null(strstr(f->err, "GRADEQ_AMQP_URL"));
 	assert_null(c);
 }
@@ -391,8 +399,9 @@ static void test_mask(void **state)
 			    "amqp://rabbit:5672/");
 	assert_string_equal(gradeq_config_mask("postgresql://u:pw@db/lms", buf, sizeof(buf)),
 			    "postgresql://u:****@db/lms");
-	assert_string_equal(gradeq_config_mask("host=db password=s3cret dbname=lms", buf, sizeof(buf)),
-			    "host=db password=**** dbname=lms");
+	assert_string_equal(
+		gradeq_config_mask("host=db password=s3cret dbname=lms", buf, sizeof(buf)),
+		"host=db password=**** dbname=lms");
 	assert_string_equal(gradeq_config_mask("password = 'a b\\' c' user=x", buf, sizeof(buf)),
 			    "password = **** user=x");
 	assert_string_equal(gradeq_config_mask("host=db passwordx=1", buf, sizeof(buf)),

@@ -11,8 +11,9 @@
 #include "grading_helpers.h"
 
 /* One Homework grader taking everything as is. */
-#define HW1 "{\"GRADER\": [{\"type\": \"Homework\", \"min_count\": 0, \"weight\": 1.0}], " \
-	    "\"GRADE_CUTOFFS\": {\"A\": 0.9, \"Pass\": 0.5}}"
+#define HW1                                                                                        \
+	"{\"GRADER\": [{\"type\": \"Homework\", \"min_count\": 0, \"weight\": 1.0}], "             \
+	"\"GRADE_CUTOFFS\": {\"A\": 0.9, \"Pass\": 0.5}}"
 
 static struct gradeq_course *course_ok(struct tb *t, const char *policy)
 {
@@ -311,8 +312,8 @@ static double grade_hw(const char *policy, const double *pct, size_t n)
 	return cg.percent;
 }
 
-#define HW_POLICY(min, drop)                                                                     \
-	"{\"GRADER\": [{\"type\": \"Homework\", \"min_count\": " #min ", \"drop_count\": " #drop \
+#define HW_POLICY(min, drop)                                                                       \
+	"{\"GRADER\": [{\"type\": \"Homework\", \"min_count\": " #min ", \"drop_count\": " #drop   \
 	", \"weight\": 1}], \"GRADE_CUTOFFS\": {\"Pass\": 0.5}}"
 
 /* Rule 7, dropping. [0.5, 1.0, 0.25, 0.75] drop 2: sorted 1.0, 0.75, 0.5,
@@ -546,17 +547,25 @@ static void test_non_ascii(void **state)
 	static const char policy[] =
 		"{\"GRADER\": [{\"type\": \"Devoir \\u00e9crit\", \"min_count\": 1, \"weight\": 1}],"
 		" \"GRADE_CUTOFFS\": {\"R\\u00e9ussi\": 0.5}}";
-	const char *seq = "block-v1:\xc3\x89" "coleX+\xce\xa9+2026+type@sequential+block@\xc3\xbc";
-	const char *prob = "block-v1:\xc3\x89" "coleX+\xce\xa9+2026+type@problem+block@\xf0\x9f\x98\x80";
+	const char *seq = "block-v1:\xc3\x89"
+			  "coleX+\xce\xa9+2026+type@sequential+block@\xc3\xbc";
+	const char *prob = "block-v1:\xc3\x89"
+			   "coleX+\xce\xa9+2026+type@problem+block@\xf0\x9f\x98\x80";
 	struct gradeq_course_grade cg;
 	struct gradeq_score row;
 	struct gradeq_course *c;
 	struct tb t = {0};
 
 	(void)state;
-	tb_add(&t, "course-v1:\xc3\x89" "coleX+\xce\xa9+2026", NULL, GRADEQ_BLOCK_COURSE, 0);
+	tb_add(&t,
+	       "course-v1:\xc3\x89"
+	       "coleX+\xce\xa9+2026",
+	       NULL, GRADEQ_BLOCK_COURSE, 0);
 	tb_add(&t, "ch\xc3\xa9", t.b[0].usage_key, GRADEQ_BLOCK_CHAPTER, 0);
-	tb_seq(&t, seq, "ch\xc3\xa9", 0, "Devoir \xc3\xa9" "crit", true);
+	tb_seq(&t, seq, "ch\xc3\xa9", 0,
+	       "Devoir \xc3\xa9"
+	       "crit",
+	       true);
 	tb_prob(&t, prob, seq, 0, 1, NUL, true);
 	tb_prob(&t, "ascii", seq, 1, 1, NUL, true);
 	c = course_ok(&t, policy);

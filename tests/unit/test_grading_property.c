@@ -57,7 +57,8 @@ static void add_subtree(struct tb *t, const char *parent, int depth)
 			tb_add(t, key, parent, GRADEQ_BLOCK_VERTICAL, pos);
 			add_subtree(t, key, depth + 1);
 		} else {
-			tb_prob(t, key, parent, pos, rnd_value(true), rnd_value(true), rnd_int(5) != 0);
+			tb_prob(t, key, parent, pos, rnd_value(true), rnd_value(true),
+				rnd_int(5) != 0);
 		}
 	}
 }
@@ -207,8 +208,8 @@ static void ref_sum(const struct tb *t, const struct gradeq_course *c, const cha
 		ref_sum(t, c, kids[i]->usage_key, rows, nrows, r);
 }
 
-static size_t ref_sequentials(const struct tb *t, const char *key, const struct gradeq_block_in **out,
-			      size_t n)
+static size_t ref_sequentials(const struct tb *t, const char *key,
+			      const struct gradeq_block_in **out, size_t n)
 {
 	const struct gradeq_block_in *kids[64], *b = ref_find(t, key);
 	size_t k = ref_children(t, key, kids);
@@ -239,8 +240,8 @@ static double ref_grade(const struct tb *t, const struct gradeq_course *c,
 		size_t idx[512], n = 0, total;
 
 		for (size_t s = 0; s < nseq; s++) {
-			if (!seqs[s]->graded || !seqs[s]->format || strcmp(seqs[s]->format, ge->type) ||
-			    !(subs[s].pg > 0))
+			if (!seqs[s]->graded || !seqs[s]->format ||
+			    strcmp(seqs[s]->format, ge->type) || !(subs[s].pg > 0))
 				continue;
 			v[n++] = rint(subs[s].eg / subs[s].pg * 1e4) / 1e4;
 		}
@@ -259,7 +260,9 @@ static double ref_grade(const struct tb *t, const struct gradeq_course *c,
 		for (size_t i = 0; i < total; i++) {
 			bool dropped = false;
 
-			for (size_t k = total > (size_t)ge->drop_count ? total - (size_t)ge->drop_count : 0;
+			for (size_t k = total > (size_t)ge->drop_count
+						? total - (size_t)ge->drop_count
+						: 0;
 			     k < total; k++)
 				dropped |= idx[k] == i;
 			if (!dropped)
@@ -300,7 +303,8 @@ static void assert_same(const struct result *a, const struct result *b, size_t n
 		assert_true(same_bits(a->subs[s].possible_graded, b->subs[s].possible_graded));
 		assert_int_equal(a->subs[s].attempted, b->subs[s].attempted);
 		if (a->subs[s].attempted)
-			assert_int_equal(a->subs[s].first_attempted_us, b->subs[s].first_attempted_us);
+			assert_int_equal(a->subs[s].first_attempted_us,
+					 b->subs[s].first_attempted_us);
 	}
 	assert_true(same_bits(a->cg.percent, b->cg.percent));
 	assert_ptr_equal(a->cg.letter, b->cg.letter);
@@ -335,9 +339,9 @@ static void test_properties(void **state)
 
 		random_course(&t);
 		random_policy(policy, sizeof(policy));
-		assert_int_equal(gradeq_course_new(t.b, t.n, policy, strlen(policy), &c, err,
-						   sizeof(err)),
-				 0);
+		assert_int_equal(
+			gradeq_course_new(t.b, t.n, policy, strlen(policy), &c, err, sizeof(err)),
+			0);
 		nsubs = gradeq_course_nsubsections(c);
 		assert_true(nsubs <= 256);
 		for (int l = 0; l < NLEARNERS; l++) {

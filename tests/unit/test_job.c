@@ -603,18 +603,12 @@ static void test_random_mutations(void **state)
 		memcpy(mut, bodies[b], len);
 		for (int k = 0; k < nmut; k++) {
 			switch (rng() % 4) {
-			case 0: /* any byte */
-				mut[rng() % len] = (char)rng();
-				break;
-			case 1: /* a bit */
-				mut[rng() % len] ^= (char)(1u << (rng() % 8));
-				break;
+			case 0: /* any byte */ mut[rng() % len] = (char)rng(); break;
+			case 1: /* a bit */ mut[rng() % len] ^= (char)(1u << (rng() % 8)); break;
 			case 2: /* a length-ish byte */
 				mut[rng() % len] = (char)(0xdc + rng() % 4);
 				break;
-			case 3: /* truncate */
-				len = 1 + rng() % len;
-				break;
+			case 3: /* truncate */ len = 1 + rng() % len; break;
 			}
 		}
 		if (gradeq_job_decode(mut, len, &out, err, sizeof(err)) == 0) {

@@ -73,8 +73,8 @@ static void size_classes(void **state)
 static void batch_from_overhead(void **state)
 {
 	struct gradeq_fit f = {.o = 50, .p = 1};
-	struct gradeq_plan_criteria c = {.overhead_share = 0.05, .failure_cost_s = 60,
-					 .full_share = 0.5};
+	struct gradeq_plan_criteria c = {
+		.overhead_share = 0.05, .failure_cost_s = 60, .full_share = 0.5};
 	long enr[] = {20000, 15000, 3};
 	struct gradeq_batch_advice a;
 
@@ -96,8 +96,8 @@ static void batch_from_overhead(void **state)
 static void batch_conflict(void **state)
 {
 	struct gradeq_fit f = {.o = 10000, .p = 100};
-	struct gradeq_plan_criteria c = {.overhead_share = 0.05, .failure_cost_s = 20,
-					 .full_share = 0.5};
+	struct gradeq_plan_criteria c = {
+		.overhead_share = 0.05, .failure_cost_s = 20, .full_share = 0.5};
 	long enr[] = {150};
 	struct gradeq_batch_advice a;
 
@@ -119,8 +119,8 @@ static void batch_conflict(void **state)
 static void batch_uses_overhead_upper_bound(void **state)
 {
 	struct gradeq_fit f = {.o = 0, .se_o = 20, .p = 4};
-	struct gradeq_plan_criteria c = {.overhead_share = 0.05, .failure_cost_s = 60,
-					 .full_share = 0.5};
+	struct gradeq_plan_criteria c = {
+		.overhead_share = 0.05, .failure_cost_s = 60, .full_share = 0.5};
 	struct gradeq_batch_advice a;
 
 	(void)state;
@@ -133,8 +133,8 @@ static void batch_uses_overhead_upper_bound(void **state)
 static void batch_refuses_bad_input(void **state)
 {
 	struct gradeq_fit f = {.o = 10, .p = 0};
-	struct gradeq_plan_criteria c = {.overhead_share = 0.05, .failure_cost_s = 60,
-					 .full_share = 0.5};
+	struct gradeq_plan_criteria c = {
+		.overhead_share = 0.05, .failure_cost_s = 60, .full_share = 0.5};
 	struct gradeq_batch_advice a;
 
 	(void)state;

@@ -11,7 +11,7 @@
 
 #include "gradeq/grading.h"
 
-#define DESIGN_POLICY                                                                             \
+#define DESIGN_POLICY                                                                              \
 	"{\"GRADER\": [{\"type\": \"Homework\", \"min_count\": 12, \"drop_count\": 2, "            \
 	"\"short_label\": \"HW\", \"weight\": 0.15}], "                                            \
 	"\"GRADE_CUTOFFS\": {\"A\": 0.9, \"B\": 0.8, \"Pass\": 0.5}}"
@@ -68,12 +68,13 @@ static void test_canonical_design_example(void **state)
 static void test_canonical_numbers(void **state)
 {
 	(void)state;
-	assert_canonical("[1.0, 1, 1e-5, 0.0001, 0.00012, 1.5e16, 1e16, 9999999999999998.0, "
-			 "123456789012345.6, -0, -0.0, 1E2, 0.1, 1e-400, 5e-324, 1.7976931348623157e308,"
-			 " 0.30000000000000004, -2.5e-7, 9007199254740993]",
-			 "[1.0,1,1e-05,0.0001,0.00012,1.5e+16,1e+16,9999999999999998.0,"
-			 "123456789012345.6,0,-0.0,100.0,0.1,0.0,5e-324,1.7976931348623157e+308,"
-			 "0.30000000000000004,-2.5e-07,9007199254740993]");
+	assert_canonical(
+		"[1.0, 1, 1e-5, 0.0001, 0.00012, 1.5e16, 1e16, 9999999999999998.0, "
+		"123456789012345.6, -0, -0.0, 1E2, 0.1, 1e-400, 5e-324, 1.7976931348623157e308,"
+		" 0.30000000000000004, -2.5e-7, 9007199254740993]",
+		"[1.0,1,1e-05,0.0001,0.00012,1.5e+16,1e+16,9999999999999998.0,"
+		"123456789012345.6,0,-0.0,100.0,0.1,0.0,5e-324,1.7976931348623157e+308,"
+		"0.30000000000000004,-2.5e-07,9007199254740993]");
 }
 
 /* ensure_ascii: U+00E9 -> \u00e9, U+1F600 -> surrogate pair \ud83d\ude00,
@@ -111,8 +112,8 @@ static void test_hash_vector(void **state)
 	char out[29], err[128];
 
 	(void)state;
-	assert_int_equal(gradeq_policy_hash(DESIGN_POLICY, strlen(DESIGN_POLICY), out, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		gradeq_policy_hash(DESIGN_POLICY, strlen(DESIGN_POLICY), out, err, sizeof(err)), 0);
 	assert_string_equal(out, "9VDKR9jneY6ptxWGA+bs1NKTLy0=");
 	p = parse_ok(DESIGN_POLICY);
 	assert_string_equal(p->hash, "9VDKR9jneY6ptxWGA+bs1NKTLy0=");
@@ -208,26 +209,32 @@ static void test_validation_errors(void **state)
 	assert_policy_error("{\"GRADER\": {}}", "GRADER must be a list");
 	assert_policy_error("{\"GRADER\": null}", "GRADER must be a list");
 	assert_policy_error("{\"GRADER\": [1]}", "GRADER[0] must be an object");
-	assert_policy_error("{\"GRADER\": [{\"min_count\": 1}]}", "GRADER[0]: 'type' must be a string");
-	assert_policy_error("{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1}, {\"type\": \"b\"}]}",
-			    "GRADER[1]: 'min_count' is missing");
-	assert_policy_error("{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1}, "
-			    "{\"type\": \"a\", \"min_count\": 1}, {\"type\": \"b\", \"min_count\": -1}]}",
-			    "GRADER[2]: 'min_count' must be a non-negative integer");
+	assert_policy_error("{\"GRADER\": [{\"min_count\": 1}]}",
+			    "GRADER[0]: 'type' must be a string");
+	assert_policy_error(
+		"{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1}, {\"type\": \"b\"}]}",
+		"GRADER[1]: 'min_count' is missing");
+	assert_policy_error(
+		"{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1}, "
+		"{\"type\": \"a\", \"min_count\": 1}, {\"type\": \"b\", \"min_count\": -1}]}",
+		"GRADER[2]: 'min_count' must be a non-negative integer");
 	assert_policy_error("{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1.5}]}",
 			    "'min_count' must be a non-negative integer");
 	assert_policy_error("{\"GRADER\": [{\"type\": \"a\", \"min_count\": true}]}",
 			    "'min_count' must be a non-negative integer");
 	assert_policy_error("{\"GRADER\": [{\"type\": \"a\", \"min_count\": 99999999999}]}",
 			    "'min_count' must be a non-negative integer");
-	assert_policy_error("{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1, \"drop_count\": 2.0}]}",
-			    "GRADER[0]: 'drop_count' must be a non-negative integer");
-	assert_policy_error("{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1, \"weight\": \"1\"}]}",
-			    "GRADER[0]: 'weight' must be a number");
+	assert_policy_error(
+		"{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1, \"drop_count\": 2.0}]}",
+		"GRADER[0]: 'drop_count' must be a non-negative integer");
+	assert_policy_error(
+		"{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1, \"weight\": \"1\"}]}",
+		"GRADER[0]: 'weight' must be a number");
 	assert_policy_error("{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1, \"weight\": null}]}",
 			    "GRADER[0]: 'weight' must be a number");
-	assert_policy_error("{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1, \"short_label\": 3}]}",
-			    "GRADER[0]: 'short_label' must be a string");
+	assert_policy_error(
+		"{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1, \"short_label\": 3}]}",
+		"GRADER[0]: 'short_label' must be a string");
 	assert_policy_error("{\"GRADER\": [{\"type\": \"a\\u0000b\", \"min_count\": 1}]}",
 			    "'type' contains a NUL");
 	assert_policy_error("{\"GRADE_CUTOFFS\": []}", "GRADE_CUTOFFS must be an object");
@@ -250,7 +257,8 @@ static void test_hash_errors(void **state)
 	(void)state;
 	assert_int_equal(gradeq_policy_hash("{", 1, out, err, sizeof(err)), GRADEQ_ERR_POLICY);
 	assert_true(strlen(err) > 0);
-	assert_int_equal(gradeq_policy_canonical("[1,]", 4, &canon, NULL, NULL, 0), GRADEQ_ERR_POLICY);
+	assert_int_equal(gradeq_policy_canonical("[1,]", 4, &canon, NULL, NULL, 0),
+			 GRADEQ_ERR_POLICY);
 	assert_null(canon);
 	/* Not NUL-terminated input: only len bytes are read. */
 	assert_int_equal(gradeq_policy_hash("[1]]]]", 3, out, NULL, 0), 0);

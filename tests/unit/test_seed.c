@@ -35,16 +35,12 @@ static struct gradeq_seed_course *build(const char *cls, int index, int ordinal,
 static int parent_type_ok(enum gradeq_block_type t, enum gradeq_block_type p)
 {
 	switch (t) {
-	case GRADEQ_BLOCK_CHAPTER:
-		return p == GRADEQ_BLOCK_COURSE;
-	case GRADEQ_BLOCK_SEQUENTIAL:
-		return p == GRADEQ_BLOCK_CHAPTER;
+	case GRADEQ_BLOCK_CHAPTER: return p == GRADEQ_BLOCK_COURSE;
+	case GRADEQ_BLOCK_SEQUENTIAL: return p == GRADEQ_BLOCK_CHAPTER;
 	case GRADEQ_BLOCK_VERTICAL:
 		return p == GRADEQ_BLOCK_SEQUENTIAL || p == GRADEQ_BLOCK_VERTICAL;
-	case GRADEQ_BLOCK_PROBLEM:
-		return p == GRADEQ_BLOCK_VERTICAL;
-	default:
-		return 0;
+	case GRADEQ_BLOCK_PROBLEM: return p == GRADEQ_BLOCK_VERTICAL;
+	default: return 0;
 	}
 }
 
@@ -141,7 +137,8 @@ static void check_policy(const struct gradeq_seed_course *c)
 	g = json_object_get(p, "GRADER");
 	assert_true(json_is_array(g));
 	assert_int_equal(json_array_size(g), 4);
-	json_array_foreach(g, i, e) {
+	json_array_foreach(g, i, e)
+	{
 		const char *type = json_string_value(json_object_get(e, "type"));
 		json_int_t min = json_integer_value(json_object_get(e, "min_count"));
 		json_int_t drop = json_integer_value(json_object_get(e, "drop_count"));
@@ -219,19 +216,24 @@ static void test_names(void **state)
 	assert_int_equal(strncmp(key, "block-v1:gradeq+small1+2026+type@course+block@", 46), 0);
 	gradeq_seed_course_free(c);
 
-	assert_int_equal(gradeq_seed_course_new("large", 0, 3, 0, 7, "course-v1:gr\xc3\xa9" "de+",
-						&c), 0);
-	assert_string_equal(c->course_id, "course-v1:gr\xc3\xa9" "de+large3+2026");
-	assert_string_equal(c->key_base, "block-v1:gr\xc3\xa9" "de+large3+2026");
+	assert_int_equal(gradeq_seed_course_new("large", 0, 3, 0, 7,
+						"course-v1:gr\xc3\xa9"
+						"de+",
+						&c),
+			 0);
+	assert_string_equal(c->course_id, "course-v1:gr\xc3\xa9"
+					  "de+large3+2026");
+	assert_string_equal(c->key_base, "block-v1:gr\xc3\xa9"
+					 "de+large3+2026");
 	gradeq_seed_course_free(c);
 
 	assert_int_equal(gradeq_seed_course_new("huge", 0, 1, 10, 7, NULL, &c), GRADEQ_ERR_INVALID);
 	assert_null(c);
 	assert_int_equal(gradeq_seed_course_new("small", 0, 1, -1, 7, NULL, &c),
 			 GRADEQ_ERR_INVALID);
-	assert_int_equal(gradeq_seed_course_new("small", 0, 1, GRADEQ_SEED_MAX_LEARNERS + 1, 7, NULL,
-						&c),
-			 GRADEQ_ERR_INVALID);
+	assert_int_equal(
+		gradeq_seed_course_new("small", 0, 1, GRADEQ_SEED_MAX_LEARNERS + 1, 7, NULL, &c),
+		GRADEQ_ERR_INVALID);
 	gradeq_seed_course_free(NULL);
 }
 
@@ -298,7 +300,8 @@ static void test_learner_permutation(void **state)
 			seen[u] = 1;
 			in_order &= u == i;
 			assert_int_equal(gradeq_seed_learner_index(c, u), i);
-			assert_true(strcmp(l.mode, "audit") == 0 || strcmp(l.mode, "verified") == 0);
+			assert_true(strcmp(l.mode, "audit") == 0 ||
+				    strcmp(l.mode, "verified") == 0);
 		}
 		if (sizes[k] >= 1000)
 			assert_false(in_order);
@@ -428,7 +431,7 @@ static void grade_class(const char *cls)
 {
 	struct gradeq_seed_course *c = build(cls, 0, 1, 300, 7);
 	struct gradeq_block_in *in = calloc(c->nblocks, sizeof(*in));
-	char (*keys)[256] = calloc(c->nblocks, sizeof(*keys));
+	char(*keys)[256] = calloc(c->nblocks, sizeof(*keys));
 	struct gradeq_course *gc = NULL;
 	struct gradeq_grader *gr;
 	struct grade_rows g;

@@ -46,7 +46,8 @@ static void test_every_illegal_transition_refused(void **state)
 						in_table = true;
 				legal += in_table;
 				allowed += gradeq_transition_allowed(kinds[k], *a, *b);
-				assert_int_equal(in_table, gradeq_transition_allowed(kinds[k], *a, *b));
+				assert_int_equal(in_table,
+						 gradeq_transition_allowed(kinds[k], *a, *b));
 			}
 		assert_int_equal(legal, n);
 		assert_int_equal(allowed, n);
