@@ -54,7 +54,9 @@ static const char usage[] =
 	"  list      one line per parked message (job, course, run, attempts, error\n"
 	"            class, error, failed at, age) and a summary by error class and\n"
 	"            course. Messages whose body is no job are listed too (size,\n"
-	"            headers, first bytes in hex). The queue is left as it was.\n"
+	"            headers, first bytes in hex). The queue is left as it was;\n"
+	"            a job the broker parked on the delivery limit, whose row\n"
+	"            still says pending, is recorded dead (every subcommand does).\n"
 	"  replay    publish each matching message to the work queue of the release\n"
 	"            (or of --to-release R2), confirmed and mandatory, with\n"
 	"            gradeq-attempt reset to 1 and gradeq-replayed-at and\n"
@@ -526,6 +528,21 @@ static int rotate(struct replay *r, const amqp_envelope_t *env)
 	return rc;
 }
 
+static int job_move(struct replay *r, const char *job_id, const char *from, const char *to,
+		    const char *detail);
+
+/* A job the broker parked on the work queue's delivery limit never reached
+ * a consumer again, so its row still says pending or in_progress: record
+ * it dead now, with the broker's reason, so that its run can settle. */
+static void reconcile(struct replay *r, const struct view *v)
+{
+	if (!v->decoded || !r->st || strcmp(v->cls, "delivery_limit") != 0)
+		return;
+	if (job_move(r, v->job_id, "{pending,in_progress,retrying}", "dead", v->error))
+		fprintf(stderr, PROG ": warning: job %s: %s\n", v->job_id,
+			gradeq_errmsg(GRADEQ_ERR_DB));
+}
+
 static int scan(struct replay *r, visit_fn visit)
 {
 	int rc;
@@ -561,6 +578,7 @@ static int scan(struct replay *r, visit_fn visit)
 		if (rc)
 			break;
 		view_fill(&v, &env);
+		reconcile(r, &v);
 		match = matches(&r->f, &v);
 		r->scanned++;
 		if (!r->stop_acting) {
@@ -737,9 +755,16 @@ static int job_move(struct replay *r, const char *job_id, const char *from, cons
 			   "  jobs_discarded = r.jobs_discarded - (j.old = 'discarded')::int"
 			   "   + ($3 = 'discarded')::int,"
 			   "  state = CASE WHEN $3 = 'pending' AND r.state = 'failed'"
-			   "   THEN 'running' ELSE r.state END,"
+			   "   THEN 'running'"
+			   /* a job recorded dead here may be the run's last one */
+			   "   WHEN $3 = 'dead' AND j.old <> 'dead' AND r.state = 'running'"
+			   "   AND r.jobs_complete + r.jobs_dead + 1 + r.jobs_canceled"
+			   "   + r.jobs_discarded >= r.jobs_total THEN 'failed' ELSE r.state END,"
 			   "  finished_at = CASE WHEN $3 = 'pending' AND r.state = 'failed'"
-			   "   THEN NULL ELSE r.finished_at END"
+			   "   THEN NULL"
+			   "   WHEN $3 = 'dead' AND j.old <> 'dead' AND r.state = 'running'"
+			   "   AND r.jobs_complete + r.jobs_dead + 1 + r.jobs_canceled"
+			   "   + r.jobs_discarded >= r.jobs_total THEN now() ELSE r.finished_at END"
 			   " FROM j WHERE r.run_id = j.run_id",
 			   5, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -1496,12 +1521,23 @@ static void print_summary(struct replay *r, const char *verb, const char *dest)
 	json_decref(o);
 }
 
+/* list and export work without the database; with it they also record
+ * jobs the broker parked (reconcile). */
+static void connect_db_quietly(struct replay *r)
+{
+	if (gradeq_cli_store(&r->cli, &r->st)) {
+		gradeq_store_free(r->st);
+		r->st = NULL;
+	}
+}
+
 static int cmd_list(struct replay *r)
 {
 	int rc = connect_all(r, false);
 
 	if (rc)
 		return rc;
+	connect_db_quietly(r);
 	if (r->json)
 		r->jmsgs = json_array();
 	rc = scan(r, visit_list);
@@ -1615,6 +1651,7 @@ static int cmd_export(struct replay *r)
 
 	if (rc)
 		return rc;
+	connect_db_quietly(r);
 	rc = gradeq_broker_queue_info(r->in, r->queue, NULL, NULL);
 	if (rc == GRADEQ_ERR_NOT_FOUND)
 		return gradeq_error(rc, "release '%s' has no dead queue '%s'", r->release,

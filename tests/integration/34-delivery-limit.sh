@@ -52,6 +52,18 @@ assert_eq "x-first-death-queue" "$(work_queue)" "$(jq -r '."x-first-death-queue"
 assert_eq "x-death reason" delivery_limit "$(jq -r '."x-death"[0].reason' <<<"$h")"
 log "x-death: $(jq -c '."x-death"[0] | {reason, queue, count}' <<<"$h")"
 
+# the broker parked it; no consumer saw it fail for good. gradeq-replay
+# records it dead from the dead letter, and its run settles as failed.
+assert_ne "row of the parked job before reconciling" dead \
+	"$(psql_q "SELECT state FROM gradeq_jobs WHERE job_id = '$job'")"
+"$(require_bin gradeq-replay)" list --release "$RELEASE" >"$WORK/list.txt" 2>&1 ||
+	die "gradeq-replay list failed: $(tail -3 "$WORK/list.txt")"
+assert_eq "row of the parked job" dead "$(psql_q "SELECT state FROM gradeq_jobs WHERE job_id = '$job'")"
+assert_match "its recorded error" "delivery_limit" \
+	"$(psql_q "SELECT detail FROM gradeq_job_events WHERE job_id = '$job' AND to_state = 'dead'")"
+assert_eq "its run" failed "$(psql_q "SELECT state FROM gradeq_runs WHERE run_id = '$run1'")"
+assert_eq "still parked after list" 1 "$(queue_depth "$(dead_queue)")"
+
 check_exactly_once "$run2"
 assert_fully_graded "$SMALL"
 assert_eq "grade rows of $POISON" 0 \
