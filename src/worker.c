@@ -745,18 +745,10 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 		" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
 		" SELECT %s::uuid, run_id, 'in_progress', 'complete', %s FROM j)"
 		" UPDATE gradeq_runs r SET jobs_complete = r.jobs_complete + 1,"
-		" learners_complete = r.learners_complete + j.learners,"
-		/* the last job settles the run: failed when any of its jobs is dead,
-		  * whichever order they ended in */
-		" state = CASE WHEN r.state = 'running' AND r.jobs_complete + 1 + r.jobs_dead"
-		"  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN"
-		"  CASE WHEN r.jobs_dead > 0 THEN 'failed' ELSE 'complete' END"
-		"  ELSE r.state END,"
-		" finished_at = CASE WHEN r.state = 'running' AND r.jobs_complete + 1 + r.jobs_dead"
-		"  + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN now()"
-		"  ELSE r.finished_at END"
+		" learners_complete = r.learners_complete + j.learners"
 		" FROM j WHERE r.run_id = j.run_id"
-		/* finished_at = now() only when this transaction settled the run */
+		/* the last job settles the run (trigger gradeq_runs_settle), which
+		 * sets finished_at = now() only in the transaction that settled it */
 		" RETURNING r.state, r.finished_at = now();",
 		course, version, c->sub_keys_lit, course, version, hash, edited ? edited : "NULL",
 		stats->ms_load, stats->ms_fetch, stats->ms_compute, stats->graded, stats->skipped,
@@ -920,12 +912,7 @@ int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id, co
 		"  RETURNING run_id),"
 		" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, detail)"
 		"  SELECT $1::uuid, j.run_id, (SELECT state FROM old), $2, $3 FROM j)"
-		" UPDATE gradeq_runs r SET jobs_dead = r.jobs_dead + 1,"
-		"  state = CASE WHEN r.state = 'running' AND r.jobs_complete + r.jobs_dead + 1"
-		"   + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN 'failed' ELSE r.state END,"
-		"  finished_at = CASE WHEN r.state = 'running' AND r.jobs_complete + r.jobs_dead + 1"
-		"   + r.jobs_canceled + r.jobs_discarded >= r.jobs_total THEN now()"
-		"   ELSE r.finished_at END"
+		" UPDATE gradeq_runs r SET jobs_dead = r.jobs_dead + 1"
 		" FROM j WHERE $2 = 'dead' AND r.run_id = j.run_id"
 		" RETURNING r.state, r.finished_at = now()",
 		3, NULL, params, NULL, NULL, 0);

@@ -455,11 +455,10 @@ static int finish_run(struct pub *p, bool ok)
 		gradeq_store_conn(p->wr),
 		"WITH r AS (UPDATE gradeq_runs SET jobs_total = $2::int, learners_total = $3::bigint,"
 		" published_at = now(),"
-		" state = CASE WHEN NOT $4::bool THEN 'failed'"
-		"  WHEN jobs_complete + jobs_dead + jobs_canceled + jobs_discarded >= $2::int"
-		"  THEN 'complete' ELSE 'running' END,"
-		" finished_at = CASE WHEN NOT $4::bool OR jobs_complete + jobs_dead + jobs_canceled"
-		"  + jobs_discarded >= $2::int THEN now() END"
+		/* running, or settled at once by gradeq_runs_settle when the
+		 * consumers already finished every job */
+		" state = CASE WHEN NOT $4::bool THEN 'failed' ELSE 'running' END,"
+		" finished_at = CASE WHEN NOT $4::bool THEN now() END"
 		" WHERE run_id = $1::uuid AND state = 'publishing' RETURNING run_id, state)"
 		" INSERT INTO gradeq_job_events (run_id, from_state, to_state)"
 		" SELECT run_id, 'publishing', state FROM r",

@@ -754,17 +754,12 @@ static int job_move(struct replay *r, const char *job_id, const char *from, cons
 			   "  jobs_dead = r.jobs_dead - (j.old = 'dead')::int + ($3 = 'dead')::int,"
 			   "  jobs_discarded = r.jobs_discarded - (j.old = 'discarded')::int"
 			   "   + ($3 = 'discarded')::int,"
+			   /* a job recorded dead here may be the run's last one: the
+			    * trigger gradeq_runs_settle settles it */
 			   "  state = CASE WHEN $3 = 'pending' AND r.state = 'failed'"
-			   "   THEN 'running'"
-			   /* a job recorded dead here may be the run's last one */
-			   "   WHEN $3 = 'dead' AND j.old <> 'dead' AND r.state = 'running'"
-			   "   AND r.jobs_complete + r.jobs_dead + 1 + r.jobs_canceled"
-			   "   + r.jobs_discarded >= r.jobs_total THEN 'failed' ELSE r.state END,"
+			   "   THEN 'running' ELSE r.state END,"
 			   "  finished_at = CASE WHEN $3 = 'pending' AND r.state = 'failed'"
-			   "   THEN NULL"
-			   "   WHEN $3 = 'dead' AND j.old <> 'dead' AND r.state = 'running'"
-			   "   AND r.jobs_complete + r.jobs_dead + 1 + r.jobs_canceled"
-			   "   + r.jobs_discarded >= r.jobs_total THEN now() ELSE r.finished_at END"
+			   "   THEN NULL ELSE r.finished_at END"
 			   " FROM j WHERE r.run_id = j.run_id",
 			   5, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
