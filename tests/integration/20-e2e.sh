@@ -46,18 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# fresh_release_queues: delete this release's queues (work queue, retry
-# tiers, dead queue) and nothing else: other releases on the same broker
-# are not ours to clear.
-fresh_release_queues() {
-	local name
-	while IFS= read -r name; do
-		[[ -n $name ]] || continue
-		mgmt_delete "api/queues/%2f/$(urlenc "$name")"
-	done < <(mgmt_get 'api/queues/%2f?columns=name' |
-		jq -r --arg q "$QUEUE" '.[].name | select(. == $q or startswith($q + "."))')
-}
-
 # queue_messages_mgmt: the 'messages' field of the work queue (-1 when absent).
 queue_messages_mgmt() {
 	local out
@@ -163,7 +151,7 @@ python3 "$REFGRADE" selftest >&2 || die "refgrade.py selftest failed: the refere
 
 log "fresh database and queues for release $RELEASE"
 fresh_db
-fresh_release_queues
+clear_release_queues "$RELEASE"
 "$ADMIN" migrate --with-input-tables >/dev/null 2>"$TMP/admin.err" ||
 	die "gradeq-admin migrate failed: $(cat "$TMP/admin.err")"
 "$ADMIN" seed --courses small,medium,large --learners "$LEARNERS" --seed 11 >/dev/null 2>"$TMP/admin.err" ||

@@ -41,16 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Only this release's queues are cleared; other releases are not ours.
-fresh_release_queues() {
-	local name
-	while IFS= read -r name; do
-		[[ -n $name ]] || continue
-		mgmt_delete "api/queues/%2f/$(urlenc "$name")"
-	done < <(mgmt_get 'api/queues/%2f?columns=name' |
-		jq -r --arg q "$QUEUE" '.[].name | select(. == $q or startswith($q + "."))')
-}
-
 # grade TAG ARGS...: publish (ARGS select the courses) and drain with one
 # consumer; the run and all its jobs must end complete.
 grade() {
@@ -87,7 +77,7 @@ refcheck() {
 
 log "fresh database and queues for release $RELEASE"
 fresh_db
-fresh_release_queues
+clear_release_queues "$RELEASE"
 "$ADMIN" migrate --with-input-tables >/dev/null 2>"$TMP/admin.err" ||
 	die "gradeq-admin migrate failed: $(cat "$TMP/admin.err")"
 "$ADMIN" seed --courses small,medium --learners "$LEARNERS" --seed 5 >/dev/null 2>"$TMP/admin.err" ||

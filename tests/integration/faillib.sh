@@ -92,12 +92,7 @@ seed() {
 # fresh_release R: delete the release's queues (work, retry tiers, dead).
 fresh_release() {
 	RELEASE=$1
-	local name
-	while IFS= read -r name; do
-		[[ -n $name ]] || continue
-		mgmt_delete "api/queues/%2f/$(urlenc "$name")"
-	done < <(mgmt_get 'api/queues/%2f?columns=name' |
-		jq -r --arg q "gradeq.grades.$RELEASE" '.[].name | select(. == $q or startswith($q + "."))')
+	clear_release_queues "$RELEASE"
 }
 
 work_queue() { printf 'gradeq.grades.%s\n' "$RELEASE"; }

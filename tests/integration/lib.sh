@@ -169,6 +169,17 @@ fresh_vhost() {
 	done < <(mgmt_get 'api/exchanges/%2f?columns=name' | jq -r '.[].name | select(. == "gradeq" or startswith("gradeq."))')
 }
 
+# clear_release_queues R: delete release R's queues (work queue, retry tiers,
+# dead queue) and nothing else, so tests of other releases are not disturbed.
+clear_release_queues() {
+	local name
+	while IFS= read -r name; do
+		[[ -n $name ]] || continue
+		mgmt_delete "api/queues/%2f/$(urlenc "$name")"
+	done < <(mgmt_get 'api/queues/%2f?columns=name' |
+		jq -r --arg q "gradeq.grades.$1" '.[].name | select(. == $q or startswith($q + "."))')
+}
+
 # require_bin NAME: the path of program NAME in the build directory; skips
 # the test when it has not been built.
 require_bin() {
