@@ -766,6 +766,33 @@ static int move_messages(struct gradeq_broker *src, struct gradeq_broker *dst, c
 	}
 }
 
+/* Parses "release VERB R [FLAG [VALUE]]": *name gets R, *flag the flag's
+ * value (or the flag itself when it takes none), NULL when absent. Prints
+ * one usage line and returns non-zero on anything else. */
+static int release_args(struct admin *a, int argc, char **argv, const char *verb,
+			const char *flagname, bool takes_value, const char **name,
+			const char **flag)
+{
+	*name = *flag = NULL;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], flagname) == 0 && (!takes_value || i + 1 < argc)) {
+			*flag = takes_value ? argv[++i] : argv[i];
+		} else if (!*name && argv[i][0] != '-') {
+			*name = argv[i];
+		} else {
+			gradeq_cli_error(&a->cli, "release %s: unexpected argument '%s'", verb,
+					 argv[i]);
+			return 2;
+		}
+	}
+	if (!*name) {
+		gradeq_cli_error(&a->cli, "usage: gradeq-admin release %s R [%s%s]", verb, flagname,
+				 takes_value ? " R2" : "");
+		return 2;
+	}
+	return 0;
+}
+
 static int release_retire(struct admin *a, int argc, char **argv)
 {
 	struct gradeq_topology topo = gradeq_cli_topology(&a->cli);
@@ -778,22 +805,8 @@ static int release_retire(struct admin *a, int argc, char **argv)
 	long moved = 0;
 	int rc;
 
-	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--move-dead-to") == 0 && i + 1 < argc)
-			move_to = argv[++i];
-		else if (!name)
-			name = argv[i];
-		else {
-			gradeq_cli_error(&a->cli, "release retire: unexpected argument '%s'",
-					 argv[i]);
-			return 2;
-		}
-	}
-	if (!name) {
-		gradeq_cli_error(&a->cli,
-				 "usage: gradeq-admin release retire R [--move-dead-to R2]");
+	if (release_args(a, argc, argv, "retire", "--move-dead-to", true, &name, &move_to))
 		return 2;
-	}
 	rc = gradeq_release_state(a->st, name, state);
 	if (rc)
 		goto out;
@@ -944,7 +957,7 @@ static int release_drain(struct admin *a, int argc, char **argv)
 {
 	struct gradeq_topology topo = gradeq_cli_topology(&a->cli);
 	struct gradeq_broker *b = NULL, *pub = NULL;
-	const char *name = NULL;
+	const char *name = NULL, *flag = NULL;
 	bool forward = false;
 	char state[16], promoted[80], q[GRADEQ_NAME_MAX], key[GRADEQ_NAME_MAX];
 	const char *params[1];
@@ -952,22 +965,9 @@ static int release_drain(struct admin *a, int argc, char **argv)
 	long moved = 0, n;
 	int rc;
 
-	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--forward-retries") == 0)
-			forward = true;
-		else if (!name)
-			name = argv[i];
-		else {
-			gradeq_cli_error(&a->cli, "release drain: unexpected argument '%s'",
-					 argv[i]);
-			return 2;
-		}
-	}
-	if (!name) {
-		gradeq_cli_error(&a->cli,
-				 "usage: gradeq-admin release drain R [--forward-retries]");
+	if (release_args(a, argc, argv, "drain", "--forward-retries", false, &name, &flag))
 		return 2;
-	}
+	forward = flag != NULL;
 	rc = gradeq_release_state(a->st, name, state);
 	if (rc)
 		goto out;
@@ -1030,7 +1030,8 @@ static int cmd_release(struct admin *a, int argc, char **argv)
 		return release_retire(a, argc, argv);
 	if (argc >= 3 && strcmp(argv[1], "drain") == 0)
 		return release_drain(a, argc, argv);
-	gradeq_cli_error(&a->cli, "usage: gradeq-admin release (list | promote R | retire R)");
+	gradeq_cli_error(&a->cli,
+			 "usage: gradeq-admin release (list | promote R | drain R | retire R)");
 	return 2;
 }
 
