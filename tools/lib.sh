@@ -25,9 +25,24 @@ need_cmd() {
 	done
 }
 
-# The throwaway directory that holds the local servers' state.
+# The throwaway directory that holds the local servers' state: .state in the
+# repository, unless the servers' users (rabbitmq, postgres) could not reach
+# it there: a clone inside a private (mode 700) directory then keeps its
+# state in /var/tmp, under a name derived from the repository's path.
 gradeq_state_dir() {
-	printf '%s\n' "${GRADEQ_STATE_DIR:-$GRADEQ_ROOT/.state}"
+	if [[ -n ${GRADEQ_STATE_DIR:-} ]]; then
+		printf '%s\n' "$GRADEQ_STATE_DIR"
+		return
+	fi
+	local d=$GRADEQ_ROOT
+	while [[ $d != / ]]; do
+		if [[ $(stat -c %A "$d" 2>/dev/null) != ?????????[xt] ]]; then
+			printf '/var/tmp/gradeq-state-%s\n' "$(printf '%s' "$GRADEQ_ROOT" | md5sum | cut -c1-12)"
+			return
+		fi
+		d=$(dirname "$d")
+	done
+	printf '%s\n' "$GRADEQ_ROOT/.state"
 }
 
 # Install (as root) or check (otherwise) the Debian packages we need.
