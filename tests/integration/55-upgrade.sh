@@ -34,6 +34,18 @@ wait_until 60 "first jobs of up1 complete" some_done
 "$PUBLISH" -q --json --release up1 --course "$SMALL" --batch-size 1 >"$WORK/inflight.json" \
 	2>>"$WORK/publish.log" &
 inflight=$!
+# promote only once the publish is past its release check (its run exists):
+# a slow start (sanitizers, a loaded machine) must not make it a publish
+# to an already draining release
+inflight_started() {
+	(($(psql_q "SELECT count(*) FROM gradeq_runs WHERE release = 'up1' AND run_id <> '$run1'") > 0)) ||
+		! kill -0 "$inflight" 2>/dev/null
+}
+deadline=$((SECONDS + 60))
+until inflight_started; do
+	((SECONDS < deadline)) || die "the in-flight publish to up1 never started its run"
+	sleep 0.05
+done
 "$ADMIN" release promote up2 >"$WORK/promote.txt"
 assert_match "promote names the draining release" "release up1 draining" "$(cat "$WORK/promote.txt")"
 wait "$inflight" || die "the in-flight publish to up1 failed"
