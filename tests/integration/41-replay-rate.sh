@@ -67,7 +67,10 @@ ids=$(peek "$(dead_queue)" | jq -c '[.[].properties.message_id] | sort')
 # SIGKILL in the middle of a replay
 "$REPLAY" replay --release "$RELEASE" --rate 20 --yes >>"$WORK/replay.log" 2>&1 &
 pid=$!
-sleep 2
+some_replayed() {
+	(($(peek "$(work_queue)" | jq length) >= 10))
+}
+wait_until 30 "the replay under way" some_replayed
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null || true
 both() {

@@ -18,7 +18,11 @@ seed small,medium 300
 "$ADMIN" events >"$WORK/events.txt" 2>"$WORK/events.log" &
 EVENTS_PID=$!
 CONSUMER_PIDS+=("$EVENTS_PID")
-sleep 1
+events_bound() {
+	mgmt_get 'api/exchanges/%2f/gradeq.events/bindings/source' |
+		jq -e '[.[] | select(.destination | startswith("amq.gen-"))] | length > 0' >/dev/null
+}
+wait_until 30 "gradeq-admin events bound to gradeq.events" events_bound
 
 canceled=$(publish_jobs --course "$SMALL" --batch-size 50)
 assert_ok "cancel $canceled" "$ADMIN" cancel "$canceled" --yes >/dev/null
@@ -85,7 +89,12 @@ mid=$(publish_jobs --course "$SMALL" --batch-size 10)
 psql -X -q -d "$GRADEQ_PG_DSN" -c "BEGIN; LOCK TABLE grades_persistentcoursegrade IN SHARE MODE;
 	SELECT pg_sleep(4); COMMIT" >/dev/null &
 LOCK_PID=$!
-sleep 0.5
+share_locked() {
+	[[ $(psql_q "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+		WHERE c.relname = 'grades_persistentcoursegrade' AND l.mode = 'ShareLock'
+		AND l.granted") == 1 ]]
+}
+wait_until 10 "the share lock is held" share_locked
 start_consumer consumer2.log --drain
 pid=$CONSUMER_PID
 in_hand() {
