@@ -80,6 +80,27 @@ int gradeq_cli_broker(struct gradeq_cli *cli, const char *release, struct gradeq
 	return rc;
 }
 
+void gradeq_cli_mgmt(struct gradeq_cli *cli, struct gradeq_mgmt **out)
+{
+	static bool warned;
+	char *url = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!cli->cfg->management_url)
+		return;
+	rc = gradeq_config_amqp_url(cli->cfg, &url);
+	if (!rc)
+		rc = gradeq_mgmt_fetch(cli->cfg->management_url, url, cli->cfg->amqp_cacert, 5000,
+				       out);
+	free(url);
+	if (rc && !warned) {
+		log_warn("event=management_unavailable error=\"%s\" unacked=unknown",
+			 gradeq_errmsg(rc));
+		warned = true;
+	}
+}
+
 struct gradeq_topology gradeq_cli_topology(const struct gradeq_cli *cli)
 {
 	struct gradeq_topology t = {cli->cfg->delivery_limit, cli->cfg->retry_tiers,

@@ -71,6 +71,15 @@ static const char *check_readable(const char *v)
 	return NULL;
 }
 
+static const char *check_mgmt_url(const char *v)
+{
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+		return "must be a URL starting with http:// or https://";
+	if (strchr(v, '@'))
+		return "must not hold credentials: the broker user of amqp_url is used";
+	return NULL;
+}
+
 static const char *check_log_level(const char *v)
 {
 	if (gradeq_log_level_parse(v) < 0)
@@ -118,6 +127,14 @@ static const struct setting settings[] = {
 	 .empty_null = true,
 	 .check = check_readable,
 	 .doc = "amqps://: the client certificate's private key (PEM)"},
+	{.name = "management_url",
+	 .type = CF_STR,
+	 .offset = OFF(management_url),
+	 .def_str = "",
+	 .empty_null = true,
+	 .reloadable = true,
+	 .check = check_mgmt_url,
+	 .doc = "RabbitMQ management API for unacked counts in status; GRADEQ_MGMT_URL overrides"},
 	{.name = "pg_dsn",
 	 .type = CF_STR,
 	 .offset = OFF(pg_dsn),
@@ -791,6 +808,7 @@ static int apply_env(struct gradeq_config *cfg, char *err, size_t errlen)
 	} overrides[] = {
 		{"GRADEQ_AMQP_URL", "amqp_url"},
 		{"GRADEQ_PG_DSN", "pg_dsn"},
+		{"GRADEQ_MGMT_URL", "management_url"},
 	};
 
 	for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++) {

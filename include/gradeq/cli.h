@@ -9,6 +9,7 @@
 #include "gradeq/broker.h"
 #include "gradeq/config.h"
 #include "gradeq/err.h"
+#include "gradeq/mgmt.h"
 #include "gradeq/store.h"
 
 struct gradeq_cli {
@@ -33,6 +34,12 @@ int gradeq_cli_broker(struct gradeq_cli *cli, const char *release,
 		      struct gradeq_broker **b) GRADEQ_MUST_CHECK;
 /* The topology settings of the configuration. */
 struct gradeq_topology gradeq_cli_topology(const struct gradeq_cli *cli);
+
+/* Queue figures from the management API when management_url is set: *out
+ * is NULL (and 0 returned) when it is not set; when the API cannot be read
+ * *out is NULL too and the reason is logged as a warning once per process,
+ * so status still shows what AMQP reports. */
+void gradeq_cli_mgmt(struct gradeq_cli *cli, struct gradeq_mgmt **out);
 
 /* Release registry. Resolves the release to publish to: an explicit name
  * is recorded as 'active' when new and refused when draining or retired;

@@ -18,6 +18,7 @@ struct gradeq_config {
 	char *amqp_cacert;        /* amqps://: CA file (PEM); NULL = the system's CAs */
 	char *amqp_cert;          /* amqps://: client certificate (PEM); NULL = none */
 	char *amqp_key;           /* amqps://: its private key (PEM) */
+	char *management_url;     /* http(s)://host:port/ of the management API; NULL = none */
 	char *pg_dsn;             /* libpq conninfo */
 	char *release;            /* default release for programs; NULL = promoted */
 	int heartbeat;            /* seconds, 0 = off */
@@ -37,7 +38,7 @@ struct gradeq_config {
 
 /* Loads 'path' (or, when NULL, GRADEQ_DEFAULT_CONF if it exists, else
  * built-in defaults), validates it and applies the environment overrides
- * (GRADEQ_AMQP_URL, GRADEQ_PG_DSN, when set and not empty). *out is a fresh
+ * (GRADEQ_AMQP_URL, GRADEQ_PG_DSN, GRADEQ_MGMT_URL, when set and not empty). *out is a fresh
  * struct, free it with gradeq_config_free(); NULL on error.
  * On error returns GRADEQ_ERR_CONFIG with err naming file, line and setting,
  * e.g. "conf/gradeq.conf:12: 'prefetch' must be an integer from 1 to 65535";

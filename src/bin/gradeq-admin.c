@@ -24,7 +24,8 @@ static const char usage[] =
 	"  seed [--courses small,medium,large] [--learners N] [--seed N] [--prefix P]\n"
 	"       [--replace]                generate demo courses, learners and scores\n"
 	"  status [RUN] [--watch]          runs with jobs and learners by state, rates\n"
-	"                                  and ETA, and each release's queue depths;\n"
+	"                                  and ETA, and each release's queue depths\n"
+	"                                  (unacked from management_url when set);\n"
 	"                                  --json: the shape in docs/status.md\n"
 	"  states [--json]                 the run and job state machines\n"
 	"  check-config [FILE]             validate the configuration (FILE, else -c or\n"
@@ -230,9 +231,21 @@ static const char runs_json_sql[] =
 	"    AND ev.detail IS NOT NULL ORDER BY ev.at DESC LIMIT 5) e), '[]') AS last_errors"
 	" FROM r LEFT JOIN live l USING (run_id) LEFT JOIN recent rc USING (run_id)) x";
 
-/* Queue depths of every release not retired, from passive declares: ready
- * messages and consumers (AMQP gives no unacked count; jobs in hand are the
- * runs' in_progress). */
+/* Queue depths of every release not retired: ready messages and consumers
+ * from passive declares (exact, now), unacknowledged ones from the
+ * management API when it is configured (AMQP gives no unacked count; the
+ * API's figure is its last statistics sample), else null. */
+/* The unacked count of queue as JSON: a number, or null when unknown. */
+static void unacked_json(char *buf, size_t len, const struct gradeq_mgmt *m, const char *queue)
+{
+	int64_t n = gradeq_mgmt_unacked(m, queue);
+
+	if (n < 0)
+		snprintf(buf, len, "null");
+	else
+		snprintf(buf, len, "%lld", (long long)n);
+}
+
 static int releases_json(struct admin *a, char **out)
 {
 	struct gradeq_topology topo = gradeq_cli_topology(&a->cli);
@@ -240,8 +253,9 @@ static int releases_json(struct admin *a, char **out)
 	PGresult *res = PQexec(gradeq_store_conn(a->st),
 			       "SELECT name, state FROM gradeq_releases WHERE state <> 'retired'"
 			       " ORDER BY created_at");
+	struct gradeq_mgmt *m = NULL;
 	size_t cap = 256, len = 0;
-	char *buf = NULL, q[GRADEQ_NAME_MAX];
+	char *buf = NULL, q[GRADEQ_NAME_MAX], wu[24], du[24];
 	int rc = 0;
 
 	*out = NULL;
@@ -249,7 +263,7 @@ static int releases_json(struct admin *a, char **out)
 		rc = gradeq_store_result_error(a->st, res, "reading releases");
 		goto out;
 	}
-	cap += (size_t)PQntuples(res) * (400 + 80 * (size_t)topo.nretry_tiers);
+	cap += (size_t)PQntuples(res) * (600 + 80 * (size_t)topo.nretry_tiers);
 	buf = malloc(cap);
 	if (!buf) {
 		rc = GRADEQ_ERR_NOMEM;
@@ -257,6 +271,8 @@ static int releases_json(struct admin *a, char **out)
 	}
 	if (gradeq_cli_broker(&a->cli, NULL, &b))
 		b = NULL;
+	if (b)
+		gradeq_cli_mgmt(&a->cli, &m);
 	len += (size_t)snprintf(buf + len, cap - len, "[");
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *name = PQgetvalue(res, i, 0);
@@ -276,9 +292,12 @@ static int releases_json(struct admin *a, char **out)
 			len += (size_t)snprintf(buf + len, cap - len, "null}");
 			continue;
 		}
-		len += (size_t)snprintf(buf + len, cap - len,
-					"{\"work\":{\"ready\":%u,\"consumers\":%u},\"retry\":[",
-					ready, cons);
+		unacked_json(wu, sizeof(wu), m, gradeq_work_queue(q, name));
+		unacked_json(du, sizeof(du), m, gradeq_dead_queue(q, name));
+		len += (size_t)snprintf(
+			buf + len, cap - len,
+			"{\"work\":{\"ready\":%u,\"unacked\":%s,\"consumers\":%u},\"retry\":[",
+			ready, wu, cons);
 		for (int t = 0; t < topo.nretry_tiers; t++) {
 			r = 0;
 			if (gradeq_broker_queue_info(
@@ -290,13 +309,15 @@ static int releases_json(struct admin *a, char **out)
 						"%s{\"seconds\":%d,\"ready\":%u}", t ? "," : "",
 						topo.retry_tiers[t], r);
 		}
-		len += (size_t)snprintf(buf + len, cap - len, "],\"dead\":{\"ready\":%u}}}", dead);
+		len += (size_t)snprintf(buf + len, cap - len,
+					"],\"dead\":{\"ready\":%u,\"unacked\":%s}}}", dead, du);
 	}
 	snprintf(buf + len, cap - len, "]");
 	*out = buf;
 	buf = NULL;
 out:
 	free(buf);
+	gradeq_mgmt_free(m);
 	gradeq_broker_free(b);
 	PQclear(res);
 	return rc;
@@ -346,8 +367,10 @@ static int status_once(struct admin *a, const char *run, bool clear)
 		const char *p3[1] = {releases};
 		PGresult *t = PQexecParams(
 			gradeq_store_conn(a->st),
-			"SELECT format('%-16s  %-9s  work ready=%s consumers=%s  retry=%s  dead=%s',"
+			"SELECT format('%-16s  %-9s  work ready=%s unacked=%s consumers=%s  retry=%s"
+			"  dead=%s',"
 			" r->>'name', r->>'state', coalesce(r->'queues'->'work'->>'ready', '-'),"
+			" coalesce(r->'queues'->'work'->>'unacked', '-'),"
 			" coalesce(r->'queues'->'work'->>'consumers', '-'),"
 			" coalesce((SELECT string_agg(t->>'ready', '/') FROM"
 			"  json_array_elements(r->'queues'->'retry') t), '-'),"
@@ -443,6 +466,7 @@ static int release_list(struct admin *a)
 		" (SELECT count(*) FROM gradeq_runs r WHERE r.release = g.name)"
 		" FROM gradeq_releases g ORDER BY created_at";
 	PGresult *res = PQexec(gradeq_store_conn(a->st), sql);
+	struct gradeq_mgmt *m = NULL;
 	struct gradeq_broker *b = NULL;
 	int rc = 0;
 
@@ -454,13 +478,15 @@ static int release_list(struct admin *a)
 	}
 	if (gradeq_cli_broker(&a->cli, NULL, &b))
 		b = NULL; /* queue columns stay empty without a broker */
+	if (b)
+		gradeq_cli_mgmt(&a->cli, &m);
 	if (a->json)
 		fputs("[", stdout);
 	else
-		printf("%-16s  %-9s  %6s  %5s  %9s  %9s  %s\n", "RELEASE", "STATE", "SCHEMA",
-		       "RUNS", "WORK", "CONSUMERS", "DEAD");
+		printf("%-16s  %-9s  %6s  %5s  %9s  %9s  %9s  %s\n", "RELEASE", "STATE", "SCHEMA",
+		       "RUNS", "WORK", "UNACKED", "CONSUMERS", "DEAD");
 	for (int i = 0; i < PQntuples(res); i++) {
-		char q[GRADEQ_NAME_MAX];
+		char q[GRADEQ_NAME_MAX], wu[24];
 		uint32_t ready = 0, cons = 0, dead = 0;
 		bool have =
 			b &&
@@ -469,23 +495,26 @@ static int release_list(struct admin *a)
 			!gradeq_broker_queue_info(b, gradeq_dead_queue(q, PQgetvalue(res, i, 0)),
 						  &dead, NULL);
 
+		unacked_json(wu, sizeof(wu), m, gradeq_work_queue(q, PQgetvalue(res, i, 0)));
 		if (a->json)
 			printf("%s{\"name\":\"%s\",\"state\":\"%s\",\"schema_version\":%s,"
-			       "\"runs\":%s,\"work_ready\":%d,\"consumers\":%d,\"dead_ready\":%d}",
+			       "\"runs\":%s,\"work_ready\":%d,\"work_unacked\":%s,\"consumers\":%d,"
+			       "\"dead_ready\":%d}",
 			       i ? "," : "", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
 			       PQgetvalue(res, i, 2), PQgetvalue(res, i, 4), have ? (int)ready : -1,
-			       have ? (int)cons : -1, have ? (int)dead : -1);
+			       have ? wu : "null", have ? (int)cons : -1, have ? (int)dead : -1);
 		else if (have)
-			printf("%-16s  %-9s  %6s  %5s  %9u  %9u  %u\n", PQgetvalue(res, i, 0),
+			printf("%-16s  %-9s  %6s  %5s  %9u  %9s  %9u  %u\n", PQgetvalue(res, i, 0),
 			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 4),
-			       ready, cons, dead);
+			       ready, strcmp(wu, "null") ? wu : "-", cons, dead);
 		else
-			printf("%-16s  %-9s  %6s  %5s  %9s  %9s  %s\n", PQgetvalue(res, i, 0),
+			printf("%-16s  %-9s  %6s  %5s  %9s  %9s  %9s  %s\n", PQgetvalue(res, i, 0),
 			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 4),
-			       "-", "-", "-");
+			       "-", "-", "-", "-");
 	}
 	if (a->json)
 		puts("]");
+	gradeq_mgmt_free(m);
 	gradeq_broker_free(b);
 	PQclear(res);
 	return 0;
