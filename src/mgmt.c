@@ -42,12 +42,8 @@ int gradeq_mgmt_parse(const char *json, size_t len, struct gradeq_mgmt **out)
 	}
 	map = json_object();
 	m = calloc(1, sizeof(*m));
-	if (!map || !m) {
-		json_decref(map);
-		json_decref(root);
-		free(m);
-		return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
-	}
+	if (!map || !m)
+		goto nomem;
 	json_array_foreach(root, i, q)
 	{
 		json_t *name = json_object_get(q, "name");
@@ -56,17 +52,18 @@ int gradeq_mgmt_parse(const char *json, size_t len, struct gradeq_mgmt **out)
 		if (!json_is_string(name) || !json_is_integer(n) || json_integer_value(n) < 0)
 			continue;
 		if (json_object_set_new(map, json_string_value(name),
-					json_integer(json_integer_value(n)))) {
-			json_decref(map);
-			json_decref(root);
-			free(m);
-			return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
-		}
+					json_integer(json_integer_value(n))))
+			goto nomem;
 	}
 	json_decref(root);
 	m->unacked = map;
 	*out = m;
 	return 0;
+nomem:
+	json_decref(map);
+	json_decref(root);
+	free(m);
+	return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
 }
 
 struct body {

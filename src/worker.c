@@ -705,24 +705,19 @@ static const char course_upsert_sql[] =
 	" EXCLUDED.letter_grade, EXCLUDED.course_edited_timestamp,"
 	" g.passed_timestamp IS NULL AND EXCLUDED.passed_timestamp IS NULL)";
 
-/* Whether any learner of the batch has a grade row of the course already:
+/* Whether any learner of the job has a grade row of the course already:
  * 1 yes, 0 no, negative on error. Both unique indexes answer it. */
-static int grades_exist(struct gradeq_worker *w, struct gradeq_store *st, const char *course,
-			size_t nlearners)
+static int grades_exist(struct gradeq_store *st, const struct gradeq_job *job)
 {
-	size_t cap = 16 + nlearners * 12, len = 0;
-	char *ids = malloc(cap);
-	const char *params[2] = {course, ids};
+	char *ids = NULL;
+	const char *params[2] = {job->course_id, NULL};
 	PGresult *res;
 	int rc;
 
-	if (!ids)
-		return GRADEQ_ERR_NOMEM;
-	ids[len++] = '{';
-	for (size_t l = 0; l < nlearners; l++)
-		len += (size_t)snprintf(ids + len, cap - len, "%s%d", l ? "," : "",
-					(int)w->courses[l].uid);
-	snprintf(ids + len, cap - len, "}");
+	rc = int_array_literal(job, &ids);
+	if (rc)
+		return rc;
+	params[1] = ids;
 	res = PQexecParams(gradeq_store_conn(st),
 			   "SELECT EXISTS (SELECT 1 FROM grades_persistentcoursegrade"
 			   "  WHERE course_id = $1 AND user_id = ANY($2::int4[]))"
@@ -819,7 +814,7 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 		rc = gradeq_store_result_error(st, NULL, "escaping");
 		goto fail;
 	}
-	exist = grades_exist(w, st, job->course_id, nlearners);
+	exist = grades_exist(st, job);
 	if (exist < 0) {
 		rc = exist;
 		goto fail;

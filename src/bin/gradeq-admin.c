@@ -231,10 +231,6 @@ static const char runs_json_sql[] =
 	"    AND ev.detail IS NOT NULL ORDER BY ev.at DESC LIMIT 5) e), '[]') AS last_errors"
 	" FROM r LEFT JOIN live l USING (run_id) LEFT JOIN recent rc USING (run_id)) x";
 
-/* Queue depths of every release not retired: ready messages and consumers
- * from passive declares (exact, now), unacknowledged ones from the
- * management API when it is configured (AMQP gives no unacked count; the
- * API's figure is its last statistics sample), else null. */
 /* The unacked count of queue as JSON: a number, or null when unknown. */
 static void unacked_json(char *buf, size_t len, const struct gradeq_mgmt *m, const char *queue)
 {
@@ -246,6 +242,10 @@ static void unacked_json(char *buf, size_t len, const struct gradeq_mgmt *m, con
 		snprintf(buf, len, "%lld", (long long)n);
 }
 
+/* Queue depths of every release not retired: ready messages and consumers
+ * from passive declares (exact, now), unacknowledged ones from the
+ * management API when it is configured (AMQP gives no unacked count; the
+ * API's figure is its last statistics sample), else null. */
 static int releases_json(struct admin *a, char **out)
 {
 	struct gradeq_topology topo = gradeq_cli_topology(&a->cli);
