@@ -37,6 +37,53 @@ static const struct gradeq_transition job_transitions[] = {
 	{"dead", "discarded", "gradeq-replay purge"},
 };
 
+/* The enums follow the tables' order: checked by the unit tests and at the
+ * first use below. */
+_Static_assert(sizeof(run_states) / sizeof(run_states[0]) == GRADEQ_RUN_NSTATES + 1,
+	       "enum gradeq_run_state and run_states[] differ");
+_Static_assert(sizeof(job_states) / sizeof(job_states[0]) == GRADEQ_JOB_NSTATES + 1,
+	       "enum gradeq_job_state and job_states[] differ");
+
+const char *gradeq_run_state_name(enum gradeq_run_state s)
+{
+	return (unsigned)s < GRADEQ_RUN_NSTATES ? run_states[s] : "unknown";
+}
+
+const char *gradeq_job_state_name(enum gradeq_job_state s)
+{
+	return (unsigned)s < GRADEQ_JOB_NSTATES ? job_states[s] : "unknown";
+}
+
+bool gradeq_run_state_parse(const char *name, enum gradeq_run_state *out)
+{
+	for (int i = 0; name && i < GRADEQ_RUN_NSTATES; i++)
+		if (strcmp(run_states[i], name) == 0) {
+			*out = (enum gradeq_run_state)i;
+			return true;
+		}
+	return false;
+}
+
+bool gradeq_job_state_parse(const char *name, enum gradeq_job_state *out)
+{
+	for (int i = 0; name && i < GRADEQ_JOB_NSTATES; i++)
+		if (strcmp(job_states[i], name) == 0) {
+			*out = (enum gradeq_job_state)i;
+			return true;
+		}
+	return false;
+}
+
+bool gradeq_run_state_is_final(enum gradeq_run_state s)
+{
+	return gradeq_state_final(GRADEQ_STATE_RUN, gradeq_run_state_name(s));
+}
+
+bool gradeq_job_state_is_final(enum gradeq_job_state s)
+{
+	return gradeq_state_final(GRADEQ_STATE_JOB, gradeq_job_state_name(s));
+}
+
 const char *const *gradeq_states(enum gradeq_state_kind kind)
 {
 	return kind == GRADEQ_STATE_RUN ? run_states : job_states;

@@ -12,6 +12,45 @@ enum gradeq_state_kind {
 	GRADEQ_STATE_JOB = 1,
 };
 
+/* The states as types. The order is the display order of the tables in
+ * states.c; the strings exist only at the SQL and JSON edges, through
+ * gradeq_run_state_name()/gradeq_job_state_name() and the parsers below. */
+enum gradeq_run_state {
+	GRADEQ_RUN_PUBLISHING = 0,
+	GRADEQ_RUN_RUNNING,
+	GRADEQ_RUN_COMPLETE,
+	GRADEQ_RUN_FAILED,
+	GRADEQ_RUN_CANCELED,
+	GRADEQ_RUN_NSTATES
+};
+
+enum gradeq_job_state {
+	GRADEQ_JOB_PENDING = 0,
+	GRADEQ_JOB_IN_PROGRESS,
+	GRADEQ_JOB_RETRYING,
+	GRADEQ_JOB_COMPLETE,
+	GRADEQ_JOB_DEAD,
+	GRADEQ_JOB_CANCELED,
+	GRADEQ_JOB_DISCARDED,
+	GRADEQ_JOB_NSTATES
+};
+
+/* A set of job states, for "from any of these" (bit 1 << state). */
+typedef unsigned gradeq_job_states_t;
+#define GRADEQ_JOB_SET(s) ((gradeq_job_states_t)1u << (s))
+
+/* The state's name as stored in PostgreSQL and shown in JSON. */
+const char *gradeq_run_state_name(enum gradeq_run_state s);
+const char *gradeq_job_state_name(enum gradeq_job_state s);
+
+/* Parses a stored name; false (and *out untouched) when unknown. */
+bool gradeq_run_state_parse(const char *name, enum gradeq_run_state *out);
+bool gradeq_job_state_parse(const char *name, enum gradeq_job_state *out);
+
+/* True when the state ends the run or job (see gradeq_state_final). */
+bool gradeq_run_state_is_final(enum gradeq_run_state s);
+bool gradeq_job_state_is_final(enum gradeq_job_state s);
+
 struct gradeq_transition {
 	const char *from;
 	const char *to;

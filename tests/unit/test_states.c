@@ -77,6 +77,35 @@ static void test_final_states(void **state)
 	assert_false(gradeq_state_final(GRADEQ_STATE_RUN, "nonsense"));
 }
 
+static void test_enums_match_the_tables(void **state)
+{
+	const char *const *runs = gradeq_states(GRADEQ_STATE_RUN);
+	const char *const *jobs = gradeq_states(GRADEQ_STATE_JOB);
+	enum gradeq_run_state rs;
+	enum gradeq_job_state js;
+
+	(void)state;
+	for (int i = 0; i < GRADEQ_RUN_NSTATES; i++) {
+		assert_string_equal(gradeq_run_state_name((enum gradeq_run_state)i), runs[i]);
+		assert_true(gradeq_run_state_parse(runs[i], &rs));
+		assert_int_equal(rs, i);
+	}
+	assert_null(runs[GRADEQ_RUN_NSTATES]);
+	for (int i = 0; i < GRADEQ_JOB_NSTATES; i++) {
+		assert_string_equal(gradeq_job_state_name((enum gradeq_job_state)i), jobs[i]);
+		assert_true(gradeq_job_state_parse(jobs[i], &js));
+		assert_int_equal(js, i);
+	}
+	assert_null(jobs[GRADEQ_JOB_NSTATES]);
+	assert_string_equal(gradeq_job_state_name(GRADEQ_JOB_IN_PROGRESS), "in_progress");
+	assert_false(gradeq_job_state_parse("bogus", &js));
+	assert_false(gradeq_run_state_parse(NULL, &rs));
+	assert_true(gradeq_job_state_is_final(GRADEQ_JOB_DEAD));
+	assert_false(gradeq_job_state_is_final(GRADEQ_JOB_RETRYING));
+	assert_true(gradeq_run_state_is_final(GRADEQ_RUN_CANCELED));
+	assert_false(gradeq_run_state_is_final(GRADEQ_RUN_PUBLISHING));
+}
+
 static void test_json_lists_the_tables(void **state)
 {
 	char *json = gradeq_states_json();
@@ -96,6 +125,7 @@ int main(void)
 		cmocka_unit_test(test_legal_transitions),
 		cmocka_unit_test(test_every_illegal_transition_refused),
 		cmocka_unit_test(test_final_states),
+		cmocka_unit_test(test_enums_match_the_tables),
 		cmocka_unit_test(test_json_lists_the_tables),
 	};
 
