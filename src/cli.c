@@ -109,22 +109,6 @@ struct gradeq_topology gradeq_cli_topology(const struct gradeq_cli *cli)
 	return t;
 }
 
-bool gradeq_release_name_ok(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
 int gradeq_release_state(struct gradeq_store *st, const char *name, char *state)
 {
 	const char *params[1] = {name};

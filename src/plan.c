@@ -400,15 +400,11 @@ static int write_plot(const struct plan_opts *o, const struct group *g, size_t n
 static int parse_num(struct gradeq_cli *cli, const char *what, const char *s, double min,
 		     double max, double *out)
 {
-	char *end = NULL;
-	double v = strtod(s, &end);
-
-	if (!*s || *end || !(v >= min && v <= max)) {
+	if (gradeq_parse_double(s, NULL, min, max, out)) {
 		gradeq_cli_error(cli, "%s must be a number from %g to %g, not '%s'", what, min, max,
 				 s);
 		return GRADEQ_ERR_INVALID;
 	}
-	*out = v;
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "gradeq/config.h"
 #include "gradeq/err.h"
 #include "gradeq/mgmt.h"
+#include "gradeq/parse.h"
 #include "gradeq/store.h"
 
 struct gradeq_cli {
@@ -49,8 +50,5 @@ int gradeq_release_resolve(struct gradeq_store *st, const char *explicit_name, c
 			   size_t len) GRADEQ_MUST_CHECK;
 /* Reads a release's state into state[16]; GRADEQ_ERR_NOT_FOUND if unknown. */
 int gradeq_release_state(struct gradeq_store *st, const char *name, char *state) GRADEQ_MUST_CHECK;
-
-/* Validates a release name: 1-64 of [A-Za-z0-9._-]. */
-bool gradeq_release_name_ok(const char *name);
 
 #endif

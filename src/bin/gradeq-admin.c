@@ -76,15 +76,11 @@ struct admin {
 static int parse_int(struct admin *a, const char *what, const char *s, long min, long max,
 		     long *out)
 {
-	char *end = NULL;
-	long v = strtol(s, &end, 10);
-
-	if (!*s || *end || v < min || v > max) {
+	if (gradeq_parse_long(s, min, max, out)) {
 		gradeq_cli_error(&a->cli, "%s must be an integer from %ld to %ld, not '%s'", what,
 				 min, max, s);
 		return GRADEQ_ERR_INVALID;
 	}
-	*out = v;
 	return 0;
 }
 
@@ -609,30 +605,6 @@ static bool confirmed(const char *question, bool yes)
 	return line[0] == 'y' || line[0] == 'Y';
 }
 
-/* Parses 90d, 12h, 30m, 45s (or bare seconds) into seconds. */
-static int parse_duration(const char *s, long *secs)
-{
-	char *end = NULL;
-	long v = strtol(s, &end, 10), mul = 1;
-
-	if (end == s || v < 0)
-		return GRADEQ_ERR_INVALID;
-	if (*end == 'd')
-		mul = 86400;
-	else if (*end == 'h')
-		mul = 3600;
-	else if (*end == 'm')
-		mul = 60;
-	else if (*end == 's' || *end == '\0')
-		mul = 1;
-	else
-		return GRADEQ_ERR_INVALID;
-	if (*end && end[1])
-		return GRADEQ_ERR_INVALID;
-	*secs = v * mul;
-	return 0;
-}
-
 static int cmd_cancel(struct admin *a, int argc, char **argv)
 {
 	const char *run = NULL;
@@ -710,7 +682,7 @@ static int cmd_purge_history(struct admin *a, int argc, char **argv)
 	}
 	if (!older)
 		secs = (long)a->cli.cfg->retention_days * 86400;
-	else if (parse_duration(older, &secs)) {
+	else if (gradeq_parse_duration(older, &secs)) {
 		gradeq_cli_error(&a->cli,
 				 "--older-than takes a duration like 90d, 12h, 30m, not '%s'",
 				 older);

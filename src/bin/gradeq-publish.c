@@ -640,18 +640,11 @@ int main(int argc, char **argv)
 	if (gradeq_cli_init(&p->cli))
 		goto out;
 	p->batch_size = p->cli.cfg->batch_size;
-	if (batch) {
-		char *end = NULL;
-		long v = strtol(batch, &end, 10);
-
-		if (!*batch || *end || v < 1 || v > GRADEQ_JOB_MAX_USERS) {
-			gradeq_cli_error(&p->cli,
-					 "--batch-size must be an integer from 1 to %d, not '%s'",
-					 GRADEQ_JOB_MAX_USERS, batch);
-			status = 2;
-			goto out;
-		}
-		p->batch_size = (int)v;
+	if (batch && gradeq_parse_int(batch, 1, GRADEQ_JOB_MAX_USERS, &p->batch_size)) {
+		gradeq_cli_error(&p->cli, "--batch-size must be an integer from 1 to %d, not '%s'",
+				 GRADEQ_JOB_MAX_USERS, batch);
+		status = 2;
+		goto out;
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

@@ -16,6 +16,7 @@
  * whose copy was confirmed but whose ack was lost. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -194,50 +195,6 @@ static double elapsed(const struct replay *r)
 	return now_s() - ((double)r->t0.tv_sec + (double)r->t0.tv_nsec / 1e9);
 }
 
-static void rfc3339(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* "2026-01-31T12:00:00Z" (fraction and offset ignored) -> seconds; 0 when
- * it is not one. */
-static time_t parse_rfc3339(const char *s)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-		   &tm.tm_min, &tm.tm_sec) != 6)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return timegm(&tm);
-}
-
-/* "90", "90s", "15m", "2h", "7d" -> seconds; -1 when malformed. */
-static long parse_duration(const char *s)
-{
-	char *end = NULL;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || v < 0)
-		return -1;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		return v;
-	if (strcmp(end, "m") == 0 && v <= 1000000)
-		return v * 60;
-	if (strcmp(end, "h") == 0 && v <= 100000)
-		return v * 3600;
-	if (strcmp(end, "d") == 0 && v <= 10000)
-		return v * 86400;
-	return -1;
-}
-
 static void format_age(long s, char *buf, size_t len)
 {
 	if (s < 0)
@@ -407,13 +364,13 @@ static void view_fill(struct view *v, const amqp_envelope_t *env)
 		gradeq_header_str(h, "gradeq-error", v->error, sizeof(v->error));
 	}
 	if (gradeq_header_str(h, "gradeq-failed-at", v->failed_at, sizeof(v->failed_at)))
-		v->failed_ts = parse_rfc3339(v->failed_at);
+		v->failed_ts = gradeq_parse_rfc3339(v->failed_at);
 	if (!v->failed_ts)
 		v->failed_ts = x_death_time(h);
 	if (!v->failed_ts && (p->_flags & AMQP_BASIC_TIMESTAMP_FLAG))
 		v->failed_ts = (time_t)p->timestamp;
 	if (v->failed_ts && !v->failed_at[0])
-		rfc3339(v->failed_ts, v->failed_at, sizeof(v->failed_at));
+		gradeq_rfc3339(v->failed_at, sizeof(v->failed_at), v->failed_ts);
 }
 
 static bool matches(const struct filters *f, const struct view *v)
@@ -784,7 +741,7 @@ static int publish_replay(struct replay *r, const amqp_basic_properties_t *orig,
 
 	gradeq_headers_init(&nh);
 	gradeq_headers_copy(&nh, h, skip);
-	rfc3339(time(NULL), at, sizeof(at));
+	gradeq_rfc3339(at, sizeof(at), time(NULL));
 	gradeq_headers_set_int(&nh, "gradeq-attempt", 1);
 	gradeq_headers_set_str(&nh, "gradeq-replayed-at", at);
 	gradeq_headers_set_int(&nh, "gradeq-replay-count",
@@ -1657,7 +1614,7 @@ static int cmd_export(struct replay *r)
 	if (!r->fp)
 		return gradeq_error(GRADEQ_ERR_IO, "cannot create '%s': %s", r->file,
 				    strerror(errno));
-	rfc3339(time(NULL), at, sizeof(at));
+	gradeq_rfc3339(at, sizeof(at), time(NULL));
 	o = json_object();
 	json_object_set_new(o, "format", json_string(FILE_FORMAT));
 	json_object_set_new(o, "version", json_integer(FILE_VERSION));
@@ -1841,7 +1798,6 @@ static int parse_args(struct replay *r, int argc, char **argv)
 	};
 	static const char *const names[] = {"list", "replay", "export", "import", "purge"};
 	const char *cmd = NULL;
-	char *end;
 	int opt, npos = 0;
 
 	r->f.older_than = -1;
@@ -1861,24 +1817,18 @@ static int parse_args(struct replay *r, int argc, char **argv)
 		case OPT_RUN: r->f.run = optarg; break;
 		case OPT_REASON: r->f.reason = optarg; break;
 		case OPT_OLDER:
-			r->f.older_than = parse_duration(optarg);
-			if (r->f.older_than < 0)
+			if (gradeq_parse_duration(optarg, &r->f.older_than))
 				return usage_error(r,
 						   "--older-than wants a duration like 90s, 15m, "
 						   "2h or 7d, not '%s'",
 						   optarg);
 			break;
 		case 'l':
-			errno = 0;
-			r->limit = strtol(optarg, &end, 10);
-			if (errno || !*optarg || *end || r->limit < 0)
+			if (gradeq_parse_long(optarg, 0, LONG_MAX, &r->limit))
 				return usage_error(r, "--limit wants a count, not '%s'", optarg);
 			break;
 		case OPT_RATE:
-			errno = 0;
-			r->rate = strtod(optarg, &end);
-			if (errno || end == optarg || (*end && strcmp(end, "/s") != 0) ||
-			    !(r->rate > 0) || r->rate > 1e6)
+			if (gradeq_parse_double(optarg, "/s", 0, 1e6, &r->rate) || !(r->rate > 0))
 				return usage_error(
 					r,
 					"--rate wants messages a second like 50 or 50/s, "
