@@ -620,9 +620,8 @@ int main(int argc, char **argv)
 	if (gradeq_cli_init(&c.cli))
 		return 1;
 	c.prefetch = c.cli.cfg->prefetch;
-	if (prefetch && gradeq_parse_int(prefetch, 1, 65535, &c.prefetch)) {
-		gradeq_cli_error(&c.cli, "--prefetch must be an integer from 1 to 65535, not '%s'",
-				 prefetch);
+	if (prefetch &&
+	    gradeq_cli_parse_int(&c.cli, "--prefetch", prefetch, 1, 65535, &c.prefetch)) {
 		status = 2;
 		goto out;
 	}

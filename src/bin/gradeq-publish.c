@@ -640,9 +640,8 @@ int main(int argc, char **argv)
 	if (gradeq_cli_init(&p->cli))
 		goto out;
 	p->batch_size = p->cli.cfg->batch_size;
-	if (batch && gradeq_parse_int(batch, 1, GRADEQ_JOB_MAX_USERS, &p->batch_size)) {
-		gradeq_cli_error(&p->cli, "--batch-size must be an integer from 1 to %d, not '%s'",
-				 GRADEQ_JOB_MAX_USERS, batch);
+	if (batch && gradeq_cli_parse_int(&p->cli, "--batch-size", batch, 1, GRADEQ_JOB_MAX_USERS,
+					  &p->batch_size)) {
 		status = 2;
 		goto out;
 	}
