@@ -4,44 +4,25 @@
 #include <stdio.h>
 
 #include "gradeq/parse.h"
+#include "gradeq/runs.h"
 
 int gradeq_history_cancel(struct gradeq_store *st, const char *run, const char *by,
 			  enum gradeq_run_state *was)
 {
-	/* the event row names the state the run really left: the row is
-	 * locked before it changes, so what 'old' read is what was replaced */
-	static const char sql[] =
-		"WITH old AS (SELECT run_id, state FROM gradeq_runs WHERE run_id::text = $1"
-		"  AND state IN ('publishing', 'running') FOR UPDATE),"
-		" r AS (UPDATE gradeq_runs g SET state = 'canceled', finished_at = now()"
-		"  FROM old WHERE g.run_id = old.run_id RETURNING g.run_id, old.state),"
-		" ev AS (INSERT INTO gradeq_job_events (run_id, from_state, to_state, by)"
-		"  SELECT run_id, state, 'canceled', $2 FROM r)"
-		" SELECT (SELECT state FROM r),"
-		" (SELECT state FROM gradeq_runs WHERE run_id::text = $1)";
-	const char *params[2] = {run, by};
-	PGresult *res = PQexecParams(gradeq_store_conn(st), sql, 2, NULL, params, NULL, NULL, 0);
-	const char *state;
-	int rc = 0;
+	struct gradeq_run_changed c;
+	int rc = gradeq_run_transition(
+		st, run, GRADEQ_RUN_SET(GRADEQ_RUN_PUBLISHING) | GRADEQ_RUN_SET(GRADEQ_RUN_RUNNING),
+		GRADEQ_RUN_CANCELED, by, &c);
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = gradeq_store_result_error(st, res, "cancel");
-		goto out;
-	}
-	if (PQgetisnull(res, 0, 1)) {
-		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "unknown run '%s'", run);
-		goto out;
-	}
-	state = PQgetvalue(res, 0, PQgetisnull(res, 0, 0) ? 1 : 0);
-	if (!gradeq_run_state_parse(state, was)) {
-		rc = gradeq_error(GRADEQ_ERR_DB, "run '%s' has unknown state '%s'", run, state);
-		goto out;
-	}
-	if (PQgetisnull(res, 0, 0) && *was != GRADEQ_RUN_CANCELED)
-		rc = gradeq_error(GRADEQ_ERR_STATE, "run '%s' is already %s", run, state);
-out:
-	PQclear(res);
-	return rc;
+	if (rc)
+		return rc;
+	if (!c.known)
+		return gradeq_error(GRADEQ_ERR_NOT_FOUND, "unknown run '%s'", run);
+	*was = c.old;
+	if (!c.changed && c.old != GRADEQ_RUN_CANCELED)
+		return gradeq_error(GRADEQ_ERR_STATE, "run '%s' is already %s", run,
+				    gradeq_run_state_name(c.old));
+	return 0;
 }
 
 static int count_query(struct gradeq_store *st, const char *sql, long secs, long *n)

@@ -9,162 +9,48 @@
 #include <string.h>
 #include <time.h>
 
+#include "gradeq/copy.h"
 #include "gradeq/log.h"
 
-/* ---- COPY streaming ---- */
-
-#define COPY_CHUNK 65536
-
-struct copybuf {
-	struct gradeq_store *st;
-	char *data;
-	size_t len, cap;
-};
-
-static int cb_flush(struct copybuf *b)
-{
-	if (b->len && PQputCopyData(gradeq_store_conn(b->st), b->data, (int)b->len) != 1)
-		return gradeq_store_result_error(b->st, NULL, "COPY failed");
-	b->len = 0;
-	return 0;
-}
-
-/* Makes room for n more bytes, flushing a full chunk first. */
-static int cb_need(struct copybuf *b, size_t n)
-{
-	int rc;
-
-	if (b->len + n <= b->cap && b->len < COPY_CHUNK)
-		return 0;
-	rc = cb_flush(b);
-	if (rc)
-		return rc;
-	if (n > b->cap) {
-		char *nd = realloc(b->data, n);
-
-		if (!nd)
-			return GRADEQ_ERR_NOMEM;
-		b->data = nd;
-		b->cap = n;
-	}
-	return 0;
-}
-
-/* The caller made room with cb_need(). */
-static void cb_raw(struct copybuf *b, const char *s, size_t n)
-{
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-}
-
-static void cb_str(struct copybuf *b, const char *s)
-{
-	cb_raw(b, s, strlen(s));
-}
-
-static void cb_int(struct copybuf *b, long long v)
-{
-	b->len += (size_t)snprintf(b->data + b->len, 24, "%lld", v);
-}
-
-/* Integral values as integers, the rest with 17 significant digits: both
- * read back as the same double. */
-static void cb_float(struct copybuf *b, bool has, double v)
-{
-	if (!has)
-		cb_raw(b, "\\N", 2);
-	else if (v == rint(v) && fabs(v) < 1e15)
-		cb_int(b, (long long)v);
-	else
-		b->len += (size_t)snprintf(b->data + b->len, 32, "%.17g", v);
-}
-
-static void cb_ts(struct copybuf *b, int64_t us)
-{
-	b->len += gradeq_seed_format_ts(us, b->data + b->len, 40);
-}
-
-/* Escapes a value for COPY's text format. */
-static char *copy_escape(const char *s)
-{
-	size_t n = strlen(s);
-	char *out = malloc(2 * n + 1), *p = out;
-
-	if (!out)
-		return NULL;
-	for (; *s; s++) {
-		switch (*s) {
-		case '\\':
-			*p++ = '\\';
-			*p++ = '\\';
-			break;
-		case '\t':
-			*p++ = '\\';
-			*p++ = 't';
-			break;
-		case '\n':
-			*p++ = '\\';
-			*p++ = 'n';
-			break;
-		case '\r':
-			*p++ = '\\';
-			*p++ = 'r';
-			break;
-		default: *p++ = *s;
-		}
-	}
-	*p = '\0';
-	return out;
-}
+/* ---- COPY streaming, through the one COPY writer (gradeq/copy.h) ---- */
 
 struct copyctx {
+	struct gradeq_store *st;
 	const struct gradeq_seed_course *c;
-	struct copybuf buf;
+	struct gradeq_copy *copy;
 	char *course_esc; /* course id, escaped */
 	char *base_esc;   /* key base, escaped */
-	size_t rowmax;    /* bound on one row's length */
+	char *key;        /* room for one usage key */
 	long rows;
 };
 
-static void put_key(struct copyctx *x, size_t i)
+/* Integral values as integers, the rest with 17 significant digits: both
+ * read back as the same double (what gradeq_copy_double writes). */
+static int put_float(struct copyctx *x, bool has, double v)
 {
-	cb_str(&x->buf, x->base_esc);
-	cb_str(&x->buf, "+type@");
-	cb_str(&x->buf, gradeq_seed_block_type_name(x->c->blocks[i].type));
-	cb_str(&x->buf, "+block@");
-	cb_raw(&x->buf, x->c->blocks[i].id, 32);
+	return has ? gradeq_copy_double(x->copy, v) : gradeq_copy_null(x->copy);
 }
 
-static int copy_begin(struct copyctx *x, const char *sql)
+static int put_ts(struct copyctx *x, int64_t us)
 {
-	PGresult *res = PQexec(gradeq_store_conn(x->buf.st), sql);
-	int rc = 0;
+	char buf[40];
+	size_t n = gradeq_seed_format_ts(us, buf, sizeof(buf));
 
-	if (PQresultStatus(res) != PGRES_COPY_IN)
-		rc = gradeq_store_result_error(x->buf.st, res, "cannot start COPY");
-	PQclear(res);
-	x->buf.len = 0;
-	return rc;
+	return gradeq_copy_raw(x->copy, buf, n);
 }
 
-/* Ends the COPY: sends the rest (or aborts it when failed is non-zero) and
- * reads the server's verdict. Returns failed, or the COPY's error. */
-static int copy_end(struct copyctx *x, int failed)
+/* The usage key of block i: the escaped key base, its type and id. */
+static int put_key(struct copyctx *x, size_t i)
 {
-	PGconn *conn = gradeq_store_conn(x->buf.st);
-	PGresult *res;
-	int rc = failed;
+	int n = sprintf(x->key, "%s+type@%s+block@%.32s", x->base_esc,
+			gradeq_seed_block_type_name(x->c->blocks[i].type), x->c->blocks[i].id);
 
-	if (!rc)
-		rc = cb_flush(&x->buf);
-	if (PQputCopyEnd(conn, rc ? "seed aborted" : NULL) != 1 && !rc)
-		rc = gradeq_store_result_error(x->buf.st, NULL, "COPY end failed");
-	while ((res = PQgetResult(conn)) != NULL) {
-		if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK)
-			rc = gradeq_store_result_error(x->buf.st, res, "COPY failed");
-		PQclear(res);
-	}
-	return rc;
+	return gradeq_copy_raw(x->copy, x->key, (size_t)n);
+}
+
+static int put_course(struct copyctx *x)
+{
+	return gradeq_copy_raw(x->copy, x->course_esc, strlen(x->course_esc));
 }
 
 static int copy_blocks(struct copyctx *x)
@@ -172,39 +58,37 @@ static int copy_blocks(struct copyctx *x)
 	const struct gradeq_seed_course *c = x->c;
 	int rc;
 
-	rc = copy_begin(x, "COPY course_blocks (course_id, usage_key, block_type, parent_key,"
-			   " position, graded, format, weight, max_score) FROM STDIN");
-	if (rc)
-		return rc;
+	rc = gradeq_copy_begin(x->st,
+			       "COPY course_blocks (course_id, usage_key, block_type, parent_key,"
+			       " position, graded, format, weight, max_score) FROM STDIN",
+			       "seeding course_blocks", &x->copy);
 	for (size_t k = 0; k < c->nblocks && !rc; k++) {
-		size_t i = c->order[k];
-		const struct gradeq_seed_block *blk = &c->blocks[i];
+		const struct gradeq_seed_block *blk = &c->blocks[c->order[k]];
 
-		rc = cb_need(&x->buf, x->rowmax);
-		if (rc)
-			break;
-		cb_str(&x->buf, x->course_esc);
-		cb_raw(&x->buf, "\t", 1);
-		put_key(x, i);
-		cb_raw(&x->buf, "\t", 1);
-		cb_str(&x->buf, gradeq_seed_block_type_name(blk->type));
-		cb_raw(&x->buf, "\t", 1);
-		if (blk->parent < 0)
-			cb_raw(&x->buf, "\\N", 2);
-		else
-			put_key(x, (size_t)blk->parent);
-		cb_raw(&x->buf, "\t", 1);
-		cb_int(&x->buf, blk->position);
-		cb_str(&x->buf, blk->graded ? "\tt\t" : "\tf\t");
-		cb_str(&x->buf, blk->format ? blk->format : "\\N");
-		cb_raw(&x->buf, "\t", 1);
-		cb_float(&x->buf, blk->has_weight, blk->weight);
-		cb_raw(&x->buf, "\t", 1);
-		cb_float(&x->buf, blk->has_max_score, blk->max_score);
-		cb_raw(&x->buf, "\n", 1);
-		x->rows++;
+		rc = put_course(x);
+		if (!rc)
+			rc = put_key(x, c->order[k]);
+		if (!rc)
+			rc = gradeq_copy_text(x->copy, gradeq_seed_block_type_name(blk->type));
+		if (!rc)
+			rc = blk->parent < 0 ? gradeq_copy_null(x->copy)
+					     : put_key(x, (size_t)blk->parent);
+		if (!rc)
+			rc = gradeq_copy_int(x->copy, blk->position);
+		if (!rc)
+			rc = gradeq_copy_bool(x->copy, blk->graded);
+		if (!rc)
+			rc = blk->format ? gradeq_copy_text(x->copy, blk->format)
+					 : gradeq_copy_null(x->copy);
+		if (!rc)
+			rc = put_float(x, blk->has_weight, blk->weight);
+		if (!rc)
+			rc = put_float(x, blk->has_max_score, blk->max_score);
+		if (!rc)
+			rc = gradeq_copy_row(x->copy);
+		x->rows += !rc;
 	}
-	return copy_end(x, rc);
+	return gradeq_copy_end(x->copy, rc);
 }
 
 static int copy_enrollments(struct copyctx *x)
@@ -212,26 +96,26 @@ static int copy_enrollments(struct copyctx *x)
 	struct gradeq_seed_learner l;
 	int rc;
 
-	rc = copy_begin(x, "COPY student_courseenrollment (user_id, course_id, is_active, mode,"
-			   " created) FROM STDIN");
-	if (rc)
-		return rc;
+	rc = gradeq_copy_begin(x->st,
+			       "COPY student_courseenrollment (user_id, course_id, is_active, mode,"
+			       " created) FROM STDIN",
+			       "seeding student_courseenrollment", &x->copy);
 	for (int i = 0; i < x->c->learners && !rc; i++) {
 		gradeq_seed_learner_init(x->c, i, &l);
-		rc = cb_need(&x->buf, x->rowmax);
-		if (rc)
-			break;
-		cb_int(&x->buf, l.user_id);
-		cb_raw(&x->buf, "\t", 1);
-		cb_str(&x->buf, x->course_esc);
-		cb_str(&x->buf, l.is_active ? "\tt\t" : "\tf\t");
-		cb_str(&x->buf, l.mode);
-		cb_raw(&x->buf, "\t", 1);
-		cb_ts(&x->buf, l.created_us);
-		cb_raw(&x->buf, "\n", 1);
-		x->rows++;
+		rc = gradeq_copy_int(x->copy, l.user_id);
+		if (!rc)
+			rc = put_course(x);
+		if (!rc)
+			rc = gradeq_copy_bool(x->copy, l.is_active);
+		if (!rc)
+			rc = gradeq_copy_text(x->copy, l.mode);
+		if (!rc)
+			rc = put_ts(x, l.created_us);
+		if (!rc)
+			rc = gradeq_copy_row(x->copy);
+		x->rows += !rc;
 	}
-	return copy_end(x, rc);
+	return gradeq_copy_end(x->copy, rc);
 }
 
 struct score_arg {
@@ -243,26 +127,26 @@ static int put_score(void *arg, const struct gradeq_seed_score *row)
 {
 	struct score_arg *a = arg;
 	struct copyctx *x = a->x;
-	int rc = cb_need(&x->buf, x->rowmax);
+	int rc = gradeq_copy_int(x->copy, a->user_id);
 
-	if (rc)
-		return rc;
-	cb_int(&x->buf, a->user_id);
-	cb_raw(&x->buf, "\t", 1);
-	cb_str(&x->buf, x->course_esc);
-	cb_raw(&x->buf, "\t", 1);
-	put_key(x, row->block);
-	cb_str(&x->buf, "\tproblem\t");
-	cb_float(&x->buf, row->has_grade, row->grade);
-	cb_raw(&x->buf, "\t", 1);
-	cb_float(&x->buf, row->has_max_grade, row->max_grade);
-	cb_raw(&x->buf, "\t", 1);
-	cb_ts(&x->buf, row->created_us);
-	cb_raw(&x->buf, "\t", 1);
-	cb_ts(&x->buf, row->modified_us);
-	cb_raw(&x->buf, "\n", 1);
-	x->rows++;
-	return 0;
+	if (!rc)
+		rc = put_course(x);
+	if (!rc)
+		rc = put_key(x, row->block);
+	if (!rc)
+		rc = gradeq_copy_raw(x->copy, "problem", 7);
+	if (!rc)
+		rc = put_float(x, row->has_grade, row->grade);
+	if (!rc)
+		rc = put_float(x, row->has_max_grade, row->max_grade);
+	if (!rc)
+		rc = put_ts(x, row->created_us);
+	if (!rc)
+		rc = put_ts(x, row->modified_us);
+	if (!rc)
+		rc = gradeq_copy_row(x->copy);
+	x->rows += !rc;
+	return rc;
 }
 
 static int copy_scores(struct copyctx *x)
@@ -271,11 +155,12 @@ static int copy_scores(struct copyctx *x)
 	struct score_arg a = {x, 0};
 	int rc;
 
-	rc = copy_begin(x, "COPY courseware_studentmodule (student_id, course_id,"
-			   " module_state_key, module_type, grade, max_grade, created, modified)"
-			   " FROM STDIN");
-	if (rc)
-		return rc;
+	rc = gradeq_copy_begin(
+		x->st,
+		"COPY courseware_studentmodule (student_id, course_id,"
+		" module_state_key, module_type, grade, max_grade, created, modified)"
+		" FROM STDIN",
+		"seeding courseware_studentmodule", &x->copy);
 	/* in user id order: the rows then land at the right edge of the unique
 	 * index (student_id first), which makes the COPY twice as fast as in
 	 * enrollment order */
@@ -284,7 +169,7 @@ static int copy_scores(struct copyctx *x)
 		a.user_id = l.user_id;
 		rc = gradeq_seed_learner_scores(x->c, &l, put_score, &a);
 	}
-	return copy_end(x, rc);
+	return gradeq_copy_end(x->copy, rc);
 }
 
 /* ---- statements around the COPYs ---- */
@@ -359,6 +244,17 @@ static int upsert_course(struct gradeq_store *st, const struct gradeq_seed_cours
 			   4, params, "cannot upsert course", NULL);
 }
 
+/* s escaped for COPY's text format, malloc'd. */
+static char *escape(const char *s)
+{
+	size_t cap = 2 * strlen(s) + 1;
+	char *out = malloc(cap);
+
+	if (out)
+		gradeq_copy_escape(out, cap, s);
+	return out;
+}
+
 /* The course's rows, in the caller's transaction; counts go to stats. */
 static int write_course(struct gradeq_store *st, const struct gradeq_seed_course *c, bool replace,
 			struct gradeq_seed_stats *s)
@@ -368,13 +264,11 @@ static int write_course(struct gradeq_store *st, const struct gradeq_seed_course
 
 	memset(&x, 0, sizeof(x));
 	x.c = c;
-	x.buf.st = st;
-	x.course_esc = copy_escape(c->course_id);
-	x.base_esc = copy_escape(c->key_base);
-	x.rowmax = 2 * (strlen(c->course_id) + 2 * strlen(c->key_base)) + 512;
-	x.buf.cap = COPY_CHUNK + x.rowmax;
-	x.buf.data = malloc(x.buf.cap);
-	if (!x.course_esc || !x.base_esc || !x.buf.data) {
+	x.st = st;
+	x.course_esc = escape(c->course_id);
+	x.base_esc = escape(c->key_base);
+	x.key = malloc(2 * strlen(c->key_base) + 128);
+	if (!x.course_esc || !x.base_esc || !x.key) {
 		rc = GRADEQ_ERR_NOMEM;
 		goto out;
 	}
@@ -396,7 +290,7 @@ static int write_course(struct gradeq_store *st, const struct gradeq_seed_course
 out:
 	free(x.course_esc);
 	free(x.base_esc);
-	free(x.buf.data);
+	free(x.key);
 	return rc;
 }
 
