@@ -17,6 +17,7 @@
 
 #include "gradeq/job.h"
 #include "gradeq/log.h"
+#include "gradeq/parse.h"
 
 enum cf_type {
 	CF_STR,     /* char *; NULL when empty and 'empty_null' */
@@ -60,6 +61,9 @@ static const char *check_release(const char *v)
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)v[i]) && !strchr("._-", v[i]))
 			return "may contain only letters, digits, '.', '_' and '-'";
+	if (n && !gradeq_release_name_ok(v))
+		return "must start with a letter or digit and have no empty, 'dead', 'retry' or "
+		       "'events' segment";
 	return NULL;
 }
 
