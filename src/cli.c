@@ -52,6 +52,30 @@ int gradeq_cli_parse_double(const struct gradeq_cli *cli, const char *what, cons
 	return GRADEQ_ERR_INVALID;
 }
 
+int gradeq_cli_scan(const struct gradeq_cli *cli, const char *what, const char *complaint, int argc,
+		    char **argv, int from, const struct gradeq_cli_opt *opts, const char **word,
+		    bool dash_words)
+{
+	for (int i = from; i < argc; i++) {
+		const struct gradeq_cli_opt *o = opts;
+
+		while (o->name && strcmp(argv[i], o->name) != 0 &&
+		       !(o->alias && strcmp(argv[i], o->alias) == 0))
+			o++;
+		if (o->name && o->set) {
+			*o->set = true;
+		} else if (o->name && i + 1 < argc) {
+			*o->value = argv[++i];
+		} else if (word && !*word && (dash_words || argv[i][0] != '-')) {
+			*word = argv[i];
+		} else {
+			gradeq_cli_error(cli, "%s: %s '%s'", what, complaint, argv[i]);
+			return 2;
+		}
+	}
+	return 0;
+}
+
 bool gradeq_cli_confirm(const char *question, bool yes)
 {
 	char line[16];

@@ -34,6 +34,23 @@ int gradeq_cli_parse_int(const struct gradeq_cli *cli, const char *what, const c
 int gradeq_cli_parse_double(const struct gradeq_cli *cli, const char *what, const char *s,
 			    double min, double max, double *out) GRADEQ_MUST_CHECK;
 
+/* An option of a command: a flag (*set becomes true) or one that takes the
+ * next word (*value gets it). */
+struct gradeq_cli_opt {
+	const char *name, *alias; /* alias may be NULL */
+	bool *set;
+	const char **value;
+};
+
+/* Reads argv[from..] of command what: the options of opts (ended by a NULL
+ * name) and, when word is not NULL, one word into *word (which may begin
+ * with '-' when dash_words). An option that wants a value and has none
+ * counts as a word. Anything else prints "prog: error: WHAT: COMPLAINT 'X'"
+ * and returns 2; else 0. */
+int gradeq_cli_scan(const struct gradeq_cli *cli, const char *what, const char *complaint, int argc,
+		    char **argv, int from, const struct gradeq_cli_opt *opts, const char **word,
+		    bool dash_words) GRADEQ_MUST_CHECK;
+
 /* Asks question on stderr and reads the answer when stdin is a terminal;
  * true when yes is set, stdin is no terminal (scripts) or the answer
  * starts with y. */

@@ -41,16 +41,12 @@ static int fail(struct admin *a, int rc)
 static int cmd_migrate(struct admin *a, int argc, char **argv)
 {
 	bool with_input = false;
+	const struct gradeq_cli_opt opts[] = {{"--with-input-tables", NULL, &with_input, NULL},
+					      {NULL}};
 	int applied = 0, version = 0, rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--with-input-tables") == 0) {
-			with_input = true;
-		} else {
-			gradeq_cli_error(&a->cli, "migrate: unknown option '%s'", argv[i]);
-			return 2;
-		}
-	}
+	if (gradeq_cli_scan(&a->cli, "migrate", "unknown option", argc, argv, 1, opts, NULL, false))
+		return 2;
 	rc = gradeq_store_migrate(a->st, with_input, &applied);
 	if (!rc)
 		rc = gradeq_store_schema_version(a->st, &version);
@@ -84,17 +80,11 @@ static int cmd_status(struct admin *a, int argc, char **argv)
 {
 	const char *run = NULL;
 	bool watch = false;
+	const struct gradeq_cli_opt opts[] = {{"--watch", "-w", &watch, NULL}, {NULL}};
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--watch") == 0 || strcmp(argv[i], "-w") == 0)
-			watch = true;
-		else if (!run && argv[i][0] != '-')
-			run = argv[i];
-		else {
-			gradeq_cli_error(&a->cli, "status: unexpected argument '%s'", argv[i]);
-			return 2;
-		}
-	}
+	if (gradeq_cli_scan(&a->cli, "status", "unexpected argument", argc, argv, 1, opts, &run,
+			    false))
+		return 2;
 	if (run && gradeq_status_run_known(a->st, run)) {
 		gradeq_cli_error(&a->cli, "unknown run '%s'", run);
 		return 1;
@@ -151,22 +141,16 @@ static int cmd_plan(struct admin *a, int argc, char **argv)
 static int cmd_events(struct admin *a, int argc, char **argv)
 {
 	struct gradeq_broker *b = NULL;
-	const char *run = NULL;
+	const char *run = NULL, *n = NULL;
+	const struct gradeq_cli_opt opts[] = {
+		{"--run", NULL, NULL, &run}, {"--count", NULL, NULL, &n}, {NULL}};
 	long count = 0;
 	int rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--run") == 0 && i + 1 < argc) {
-			run = argv[++i];
-		} else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
-			if (gradeq_cli_parse_long(&a->cli, "--count", argv[++i], 1, 1000000000L,
-						  &count))
-				return 2;
-		} else {
-			gradeq_cli_error(&a->cli, "events: unexpected argument '%s'", argv[i]);
-			return 2;
-		}
-	}
+	if (gradeq_cli_scan(&a->cli, "events", "unexpected argument", argc, argv, 1, opts, NULL,
+			    false) ||
+	    (n && gradeq_cli_parse_long(&a->cli, "--count", n, 1, 1000000000L, &count)))
+		return 2;
 	catch_stop();
 	rc = gradeq_cli_broker(&a->cli, NULL, &b);
 	if (!rc)
@@ -180,18 +164,12 @@ static int cmd_cancel(struct admin *a, int argc, char **argv)
 	enum gradeq_run_state was;
 	const char *run = NULL;
 	bool yes = false;
+	const struct gradeq_cli_opt opts[] = {{"--yes", "-y", &yes, NULL}, {NULL}};
 	int rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0)
-			yes = true;
-		else if (!run)
-			run = argv[i];
-		else {
-			gradeq_cli_error(&a->cli, "cancel: unexpected argument '%s'", argv[i]);
-			return 2;
-		}
-	}
+	if (gradeq_cli_scan(&a->cli, "cancel", "unexpected argument", argc, argv, 1, opts, &run,
+			    true))
+		return 2;
 	if (!run) {
 		gradeq_cli_error(&a->cli, "usage: gradeq-admin cancel RUN [--yes]");
 		return 2;
@@ -212,20 +190,14 @@ static int cmd_purge_history(struct admin *a, int argc, char **argv)
 {
 	const char *older = NULL;
 	bool yes = false;
+	const struct gradeq_cli_opt opts[] = {
+		{"--yes", "-y", &yes, NULL}, {"--older-than", NULL, NULL, &older}, {NULL}};
 	long secs = 0, runs = 0;
 	int rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0)
-			yes = true;
-		else if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc)
-			older = argv[++i];
-		else {
-			gradeq_cli_error(&a->cli, "purge-history: unexpected argument '%s'",
-					 argv[i]);
-			return 2;
-		}
-	}
+	if (gradeq_cli_scan(&a->cli, "purge-history", "unexpected argument", argc, argv, 1, opts,
+			    NULL, false))
+		return 2;
 	if (!older)
 		secs = (long)a->cli.cfg->retention_days * 86400;
 	else if (gradeq_parse_duration(older, &secs)) {
@@ -270,24 +242,24 @@ static int release_promote(struct admin *a, int argc, char **argv)
 	return fail(a, gradeq_release_do_promote(&a->cli, a->st, name, stdout));
 }
 
-/* Parses "release VERB R [FLAG [VALUE]]": *name gets R, *flag the flag's
- * value (or the flag itself when it takes none), NULL when absent. Prints
- * one usage line and returns 2 on anything else. */
+/* Parses "release VERB R [FLAG [VALUE]]" (the arguments drain and retire
+ * share): *name gets R, *flag the flag's value (or the flag itself when it
+ * takes none), NULL when absent. Prints one usage line and returns 2 on
+ * anything else. */
 static int release_args(struct admin *a, int argc, char **argv, const char *flagname,
 			bool takes_value, const char **name, const char **flag)
 {
+	bool set = false;
+	const struct gradeq_cli_opt opts[] = {{flagname, NULL, takes_value ? NULL : &set, flag},
+					      {NULL}};
+	char what[32];
+
 	*name = *flag = NULL;
-	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], flagname) == 0 && (!takes_value || i + 1 < argc)) {
-			*flag = takes_value ? argv[++i] : argv[i];
-		} else if (!*name && argv[i][0] != '-') {
-			*name = argv[i];
-		} else {
-			gradeq_cli_error(&a->cli, "release %s: unexpected argument '%s'", argv[1],
-					 argv[i]);
-			return 2;
-		}
-	}
+	snprintf(what, sizeof(what), "release %s", argv[1]);
+	if (gradeq_cli_scan(&a->cli, what, "unexpected argument", argc, argv, 2, opts, name, false))
+		return 2;
+	if (set)
+		*flag = flagname;
 	if (!*name) {
 		gradeq_cli_error(&a->cli, "usage: gradeq-admin release %s R [%s%s]", argv[1],
 				 flagname, takes_value ? " R2" : "");
