@@ -312,6 +312,16 @@ int gradeq_store_exec(struct gradeq_store *st, const char *sql)
 	return rc;
 }
 
+int gradeq_store_commit(struct gradeq_store *st)
+{
+	return gradeq_store_exec(st, "COMMIT");
+}
+
+void gradeq_store_rollback(struct gradeq_store *st)
+{
+	exec_quietly(st, "ROLLBACK");
+}
+
 int gradeq_store_schema_version(struct gradeq_store *st, int *version)
 {
 	PGresult *res = NULL;

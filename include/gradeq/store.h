@@ -32,6 +32,13 @@ int gradeq_store_result_error(struct gradeq_store *st, const PGresult *res, cons
 /* Runs a statement that returns no rows (or whose rows are ignored). */
 int gradeq_store_exec(struct gradeq_store *st, const char *sql) GRADEQ_MUST_CHECK;
 
+/* Commits the transaction a store function left open; on error it is
+ * rolled back (by the server). */
+int gradeq_store_commit(struct gradeq_store *st) GRADEQ_MUST_CHECK;
+/* Rolls back the open transaction, if any; a cleanup path: errors are
+ * dropped so that they do not hide the first one. */
+void gradeq_store_rollback(struct gradeq_store *st);
+
 /* Applies the migrations not yet applied, in order, each in its own
  * transaction; with_input also creates the platform's input tables (demo and
  * tests). *applied gets how many ran (may be NULL). Idempotent. */

@@ -16,6 +16,7 @@
 #include "gradeq/cli.h"
 #include "gradeq/events.h"
 #include "gradeq/job.h"
+#include "gradeq/jobs.h"
 #include "gradeq/log.h"
 #include "gradeq/notify.h"
 #include "gradeq/worker.h"
@@ -460,22 +461,12 @@ static int drained(struct consumer *c, bool *yes)
 	if (ready)
 		return 0;
 	if (consumers > 1) {
-		const char *params[1] = {c->release};
-		PGresult *res = PQexecParams(
-			gradeq_store_conn(c->st),
-			"SELECT count(*) FROM gradeq_jobs j JOIN gradeq_runs r USING (run_id)"
-			" WHERE r.release = $1 AND j.state = 'in_progress'"
-			" AND j.started_at > now() - interval '15 minutes'",
-			1, NULL, params, NULL, NULL, 0);
+		long busy = 0;
 
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			rc = gradeq_store_result_error(c->st, res, "checking jobs in progress");
-			PQclear(res);
+		rc = gradeq_jobs_in_progress(c->st, c->release, &busy);
+		if (rc)
 			return rc;
-		}
-		r = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
-		if (r)
+		if (busy)
 			return 0;
 	}
 	*yes = true;
