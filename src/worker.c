@@ -1,5 +1,5 @@
 /* One job: course from cache, scores in one streamed query, grades written
- * by COPY into temporary tables and one round of upserts, committed together
+ * in bulk into temporary tables and one round of upserts, committed together
  * with the job's completion. */
 #include "gradeq/worker.h"
 

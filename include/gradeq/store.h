@@ -1,5 +1,7 @@
-/* The store: gradeq's only module that talks to PostgreSQL. It owns the
- * schema (migrations), reads courses and score rows, and writes grades. */
+/* The store: the connection, error translation, transactions and the
+ * schema (the migrations of src/sql/). The data itself goes through one
+ * module per table family, under src/store/ (courses.h, grades.h, jobs.h,
+ * runs.h, copy.h, ...): SQL text lives nowhere else. */
 #ifndef GRADEQ_STORE_H
 #define GRADEQ_STORE_H
 
