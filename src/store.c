@@ -10,6 +10,7 @@
 #include "gradeq/log.h"
 #include "gradeq/states.h"
 #include "store/sql.h"
+#include "store/internal.h"
 
 struct gradeq_store {
 	PGconn *conn;

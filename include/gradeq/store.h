@@ -22,6 +22,8 @@ struct gradeq_store;
 int gradeq_store_connect(const char *dsn, const char *appname, int statement_timeout_ms,
 			 struct gradeq_store **out) GRADEQ_MUST_CHECK;
 void gradeq_store_free(struct gradeq_store *st);
+/* The raw connection. Store modules take it from src/store/internal.h;
+ * this public declaration goes once no program calls it any more. */
 PGconn *gradeq_store_conn(struct gradeq_store *st);
 /* True when the connection is gone (the caller reconnects). */
 bool gradeq_store_broken(struct gradeq_store *st);

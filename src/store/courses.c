@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "store/internal.h"
 
 /* Score rows come in chunks of this many through a cursor: bounded memory
  * (a few hundred KiB a chunk) and a handful of round trips per batch. */

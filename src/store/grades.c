@@ -9,7 +9,7 @@
 
 #include "gradeq/copy.h"
 #include "gradeq/log.h"
-#include "internal.h"
+#include "store/internal.h"
 
 static void format_ts(char *buf, size_t len, int64_t us)
 {

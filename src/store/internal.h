@@ -10,6 +10,10 @@
 #include "gradeq/courses.h"
 #include "gradeq/store.h"
 
+/* The connection, for the store's modules only (store.h declares it too
+ * until no program outside the store calls it). */
+PGconn *gradeq_store_conn(struct gradeq_store *st);
+
 /* The PostgreSQL int4[] text of n ids, malloc'd; NULL when out of memory. */
 char *gradeq_store_int_array(const int32_t *ids, size_t n);
 

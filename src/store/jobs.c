@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "gradeq/store.h"
+#include "store/internal.h"
 
 /* $1 job, $2 from states, $3 to, $4 by, $5 detail, $6 error, $7 run hint,
  * $8.. completion stats (NULL: kept). The job row is locked first, so the
