@@ -13,6 +13,11 @@
 #include "gradeq/jobs.h"
 #include "gradeq/log.h"
 
+/* The states a consumer may take, cancel or fail a job from. */
+#define JOB_UNFINISHED                                                                             \
+	(GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING) |                \
+	 GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS))
+
 struct cached_course {
 	char *course_id;
 	char *version;
@@ -208,8 +213,7 @@ static int begin_job(struct gradeq_worker *w, struct gradeq_store *st, const str
 {
 	const struct gradeq_job_change change = {
 		.job_id = job->job_id,
-		.from = GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING) |
-			GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+		.from = JOB_UNFINISHED,
 		.to = GRADEQ_JOB_IN_PROGRESS,
 		.by = w->consumer,
 		.run_id = job->run_id,
@@ -405,8 +409,7 @@ static int mark_canceled(struct gradeq_store *st, const struct gradeq_job *job, 
 {
 	const struct gradeq_job_change change = {
 		.job_id = job->job_id,
-		.from = GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING) |
-			GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+		.from = JOB_UNFINISHED,
 		.to = GRADEQ_JOB_CANCELED,
 		.by = by,
 	};
@@ -489,8 +492,7 @@ int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id,
 {
 	const struct gradeq_job_change change = {
 		.job_id = job_id,
-		.from = GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING) |
-			GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+		.from = JOB_UNFINISHED,
 		.to = state,
 		.detail = error,
 		.error = error,
