@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gradeq/parse.h"
+#include "store/internal.h"
 
 static const char courses_sql[] =
 	"SELECT c.course_id, (SELECT count(*) FROM course_blocks b WHERE b.course_id = c.course_id"

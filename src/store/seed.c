@@ -11,6 +11,7 @@
 
 #include "gradeq/copy.h"
 #include "gradeq/log.h"
+#include "store/internal.h"
 
 /* ---- COPY streaming, through the one COPY writer (gradeq/copy.h) ---- */
 

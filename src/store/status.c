@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/internal.h"
+
 /* One JSON document per run; the shape is documented in
  * docs/status.md and kept stable. */
 static const char runs_json_sql[] =
