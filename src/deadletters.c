@@ -14,10 +14,10 @@
 
 #include "gradeq/deadletters.h"
 #include "gradeq/job.h"
+#include "gradeq/jobs.h"
 #include "gradeq/log.h"
 #include "gradeq/msgfile.h"
 #include "gradeq/ratelimit.h"
-#include "store/deadletters.h"
 
 #define PROG "gradeq-replay"
 #define MAX_GROUPS 256
@@ -347,15 +347,18 @@ static int rotate(struct dl *r, const amqp_envelope_t *env)
 	return rc;
 }
 
-/* Moves a job row from one of the states in from to to (see
- * gradeq_store_deadletter_move), as this process. */
+/* Moves a job row from one of the states in from to to, as this process,
+ * through the store's one door (row, event with the true previous state,
+ * run counters); a job in another state, or unknown here, is left alone. */
 static int job_move(struct dl *r, const char *job_id, gradeq_job_states_t from,
 		    enum gradeq_job_state to, const char *detail)
 {
+	struct gradeq_job_change c = {.job_id = job_id, .from = from, .to = to, .detail = detail};
 	char by[300];
 
 	snprintf(by, sizeof(by), PROG " host=%s pid=%ld", r->host, (long)getpid());
-	return gradeq_store_deadletter_move(r->st, job_id, from, to, by, detail);
+	c.by = by;
+	return gradeq_job_transition(r->st, &c, NULL);
 }
 
 /* A job the broker parked on the work queue's delivery limit never reached
