@@ -15,7 +15,7 @@
 #include "gradeq/publisher.h"
 #include "gradeq/runs.h"
 
-/* Jobs recorded (one COPY, one commit), then published, per round: fewer
+/* Jobs recorded (one bulk write, one commit), then published, per round: fewer
  * commits (WAL flushes) per job. PENDING_IDS bounds the user ids held, so
  * large batches flush sooner and memory stays flat. */
 #define PENDING_JOBS 512
@@ -101,7 +101,7 @@ static int publish_job(struct pub *p, const struct gradeq_job *j)
 	return rc;
 }
 
-/* Records the pending jobs (COPY, committed) and then publishes them: a
+/* Records the pending jobs (one bulk write, committed) and then publishes them: a
  * consumer never sees a job the database does not know. */
 static int flush_jobs(struct pub *p)
 {
