@@ -23,6 +23,81 @@ void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...)
 	fprintf(stderr, "%s: error: %s\n", cli->prog, msg);
 }
 
+int gradeq_cli_parse_long(const struct gradeq_cli *cli, const char *what, const char *s, long min,
+			  long max, long *out)
+{
+	if (!gradeq_parse_long(s, min, max, out))
+		return 0;
+	gradeq_cli_error(cli, "%s must be an integer from %ld to %ld, not '%s'", what, min, max, s);
+	return GRADEQ_ERR_INVALID;
+}
+
+int gradeq_cli_parse_int(const struct gradeq_cli *cli, const char *what, const char *s, int min,
+			 int max, int *out)
+{
+	long v;
+	int rc = gradeq_cli_parse_long(cli, what, s, min, max, &v);
+
+	if (!rc)
+		*out = (int)v;
+	return rc;
+}
+
+int gradeq_cli_parse_double(const struct gradeq_cli *cli, const char *what, const char *s,
+			    double min, double max, double *out)
+{
+	if (!gradeq_parse_double(s, NULL, min, max, out))
+		return 0;
+	gradeq_cli_error(cli, "%s must be a number from %g to %g, not '%s'", what, min, max, s);
+	return GRADEQ_ERR_INVALID;
+}
+
+bool gradeq_cli_confirm(const char *question, bool yes)
+{
+	char line[16];
+
+	if (yes || !isatty(STDIN_FILENO))
+		return true;
+	fprintf(stderr, "%s [y/N] ", question);
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	return line[0] == 'y' || line[0] == 'Y';
+}
+
+#define HELP_COLUMN 34
+
+/* Prints the lines of text from HELP_COLUMN, the first after "  first"
+ * when first is not NULL. */
+static void help_lines(FILE *out, const char *text, const char *first)
+{
+	for (const char *p = text; *p;) {
+		size_t n = strcspn(p, "\n");
+
+		if (first)
+			fprintf(out, "  %-*s%.*s\n", HELP_COLUMN - 2, first, (int)n, p);
+		else
+			fprintf(out, "%*s%.*s\n", HELP_COLUMN, "", (int)n, p);
+		first = NULL;
+		p += n + (p[n] == '\n');
+	}
+}
+
+void gradeq_cli_print_command(FILE *out, const char *usage, const char *help)
+{
+	const char *last = strrchr(usage, '\n');
+	char line[128];
+
+	if (last)
+		fprintf(out, "  %.*s\n", (int)(last - usage), usage);
+	snprintf(line, sizeof(line), "%s", last ? last + 1 : usage);
+	if (strlen(line) < HELP_COLUMN - 3) {
+		help_lines(out, help, line);
+	} else {
+		fprintf(out, "  %s\n", line);
+		help_lines(out, help, NULL);
+	}
+}
+
 int gradeq_cli_init(struct gradeq_cli *cli)
 {
 	char err[600] = "";
@@ -107,93 +182,4 @@ struct gradeq_topology gradeq_cli_topology(const struct gradeq_cli *cli)
 				    cli->cfg->nretry_tiers};
 
 	return t;
-}
-
-bool gradeq_release_name_ok(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
-int gradeq_release_state(struct gradeq_store *st, const char *name, char *state)
-{
-	const char *params[1] = {name};
-	PGresult *res = PQexecParams(gradeq_store_conn(st),
-				     "SELECT state FROM gradeq_releases WHERE name = $1", 1, NULL,
-				     params, NULL, NULL, 0);
-	int rc = 0;
-
-	state[0] = '\0';
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = gradeq_store_result_error(st, res, "reading the release registry");
-	else if (PQntuples(res) == 0)
-		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "unknown release '%s'", name);
-	else
-		snprintf(state, 16, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return rc;
-}
-
-int gradeq_release_resolve(struct gradeq_store *st, const char *explicit_name, char *out,
-			   size_t len)
-{
-	char state[16];
-	PGresult *res = NULL;
-	int rc = 0;
-
-	if (!explicit_name) {
-		res = PQexec(gradeq_store_conn(st),
-			     "SELECT name FROM gradeq_releases WHERE state = 'promoted'");
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-			rc = gradeq_store_result_error(st, res, "reading the release registry");
-		else if (PQntuples(res) == 0)
-			rc = gradeq_error(
-				GRADEQ_ERR_NOT_FOUND,
-				"no release is promoted: give --release R, or promote one "
-				"with 'gradeq-admin release promote R'");
-		else
-			snprintf(out, len, "%s", PQgetvalue(res, 0, 0));
-		PQclear(res);
-		return rc;
-	}
-	if (!gradeq_release_name_ok(explicit_name))
-		return gradeq_error(
-			GRADEQ_ERR_INVALID,
-			"bad release name '%s' (1-64 of letters, digits, '.', '-', '_')",
-			explicit_name);
-	{
-		char ver[16];
-		const char *params[2] = {explicit_name, ver};
-
-		snprintf(ver, sizeof(ver), "%d", GRADEQ_SCHEMA_VERSION);
-		res = PQexecParams(
-			gradeq_store_conn(st),
-			"INSERT INTO gradeq_releases (name, schema_version) VALUES ($1, $2)"
-			" ON CONFLICT (name) DO NOTHING",
-			2, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			rc = gradeq_store_result_error(st, res, "recording the release");
-		PQclear(res);
-		if (rc)
-			return rc;
-	}
-	rc = gradeq_release_state(st, explicit_name, state);
-	if (rc)
-		return rc;
-	if (strcmp(state, "draining") == 0 || strcmp(state, "retired") == 0)
-		return gradeq_error(GRADEQ_ERR_STATE,
-				    "release '%s' is %s: publish to the promoted release instead",
-				    explicit_name, state);
-	snprintf(out, len, "%s", explicit_name);
-	return 0;
 }

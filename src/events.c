@@ -6,17 +6,14 @@
 #include <unistd.h>
 
 #include "gradeq/log.h"
+#include "gradeq/parse.h"
 
 static void now_rfc3339(char *buf, size_t len)
 {
 	struct timespec ts;
-	struct tm tm;
-	size_t n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	gradeq_rfc3339_ms(buf, len, &ts);
 }
 
 /* JSON string escaping for the few free-text values. */

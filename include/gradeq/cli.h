@@ -1,15 +1,18 @@
 /* What the programs share: configuration, one-line errors, connections
- * that name themselves, the release registry. */
+ * that name themselves (the release registry is in gradeq/release.h). */
 #ifndef GRADEQ_CLI_H
 #define GRADEQ_CLI_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "gradeq/broker.h"
 #include "gradeq/config.h"
 #include "gradeq/err.h"
 #include "gradeq/mgmt.h"
+#include "gradeq/parse.h"
+#include "gradeq/release.h"
 #include "gradeq/store.h"
 
 struct gradeq_cli {
@@ -20,6 +23,26 @@ struct gradeq_cli {
 
 /* Prints "prog: error: ..." on one line to stderr. */
 void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...) GRADEQ_PRINTF(2, 3);
+
+/* Parse an option's value with gradeq/parse.h; on a bad one print
+ * "prog: error: WHAT must be an integer from MIN to MAX, not 'S'" (or "a
+ * number") and return GRADEQ_ERR_INVALID, leaving *out alone. */
+int gradeq_cli_parse_long(const struct gradeq_cli *cli, const char *what, const char *s, long min,
+			  long max, long *out) GRADEQ_MUST_CHECK;
+int gradeq_cli_parse_int(const struct gradeq_cli *cli, const char *what, const char *s, int min,
+			 int max, int *out) GRADEQ_MUST_CHECK;
+int gradeq_cli_parse_double(const struct gradeq_cli *cli, const char *what, const char *s,
+			    double min, double max, double *out) GRADEQ_MUST_CHECK;
+
+/* Asks question on stderr and reads the answer when stdin is a terminal;
+ * true when yes is set, stdin is no terminal (scripts) or the answer
+ * starts with y. */
+bool gradeq_cli_confirm(const char *question, bool yes);
+
+/* Prints one command of a --help text: its usage (lines after the first
+ * carry their own indent) and its help (one line or more) from column 34,
+ * beside the usage's last line when that is short enough. */
+void gradeq_cli_print_command(FILE *out, const char *usage, const char *help);
 
 /* Loads the configuration and sets up the log; prints the error itself.
  * Returns 0 or the error. */
@@ -40,17 +63,5 @@ struct gradeq_topology gradeq_cli_topology(const struct gradeq_cli *cli);
  * *out is NULL too and the reason is logged as a warning once per process,
  * so status still shows what AMQP reports. */
 void gradeq_cli_mgmt(struct gradeq_cli *cli, struct gradeq_mgmt **out);
-
-/* Release registry. Resolves the release to publish to: an explicit name
- * is recorded as 'active' when new and refused when draining or retired;
- * NULL means the promoted one (error with how to promote when none).
- * Writes the name into out. */
-int gradeq_release_resolve(struct gradeq_store *st, const char *explicit_name, char *out,
-			   size_t len) GRADEQ_MUST_CHECK;
-/* Reads a release's state into state[16]; GRADEQ_ERR_NOT_FOUND if unknown. */
-int gradeq_release_state(struct gradeq_store *st, const char *name, char *state) GRADEQ_MUST_CHECK;
-
-/* Validates a release name: 1-64 of [A-Za-z0-9._-]. */
-bool gradeq_release_name_ok(const char *name);
 
 #endif

@@ -3,8 +3,9 @@
  * size recommended from stated criteria, the backfill's predicted duration,
  * and the stable iteration time of a periodic run, T = O / (1 - P).
  *
- * The fitting and recommendation functions are pure (no I/O);
- * gradeq_plan_main() reads gradeq_jobs and prints the plan. */
+ * The fitting and recommendation functions are pure (no I/O, src/plan.c);
+ * gradeq_plan_main() reads gradeq_jobs and prints the plan
+ * (src/plan_report.c over src/store/plan.c). */
 #ifndef GRADEQ_PLAN_H
 #define GRADEQ_PLAN_H
 

@@ -57,6 +57,17 @@ struct gradeq_seed_stats {
 int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
 		    struct gradeq_seed_stats *stats) GRADEQ_MUST_CHECK;
 
+struct gradeq_cli;
+
+/* True when name is a course class: "small", "medium" or "large". */
+bool gradeq_seed_class_known(const char *name);
+
+/* gradeq-admin seed [--courses small,medium,large] [--learners N]
+ * [--seed N] [--prefix P] [--replace]: argv[0] is "seed". Returns the
+ * exit status and prints its own errors. */
+int gradeq_seed_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, char **argv,
+		     bool json);
+
 /* ---- the pure generator ---- */
 
 /* One course_blocks row. Keys are built from the course's key base:

@@ -230,16 +230,6 @@ static int connect_broker(struct consumer *c)
 	return GRADEQ_ERR_INTERRUPTED;
 }
 
-static void rfc3339_now(char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* Republishes a delivery to the dead queue or a retry tier with headers
  * that say why, when, where and how often; confirmed before the caller
  * acks the original. */
@@ -261,7 +251,7 @@ static int republish(struct consumer *c, const amqp_envelope_t *env, const char 
 	gradeq_headers_init(&h);
 	if (props._flags & AMQP_BASIC_HEADERS_FLAG)
 		gradeq_headers_copy(&h, &props.headers, skip);
-	rfc3339_now(at, sizeof(at));
+	gradeq_rfc3339(at, sizeof(at), time(NULL));
 	snprintf(by, sizeof(by), "host=%s pid=%ld release=%s", c->host, (long)getpid(), c->release);
 	gradeq_headers_set_str(&h, "gradeq-error", error);
 	gradeq_headers_set_str(&h, "gradeq-error-class", cls);
@@ -632,18 +622,10 @@ int main(int argc, char **argv)
 	if (gradeq_cli_init(&c.cli))
 		return 1;
 	c.prefetch = c.cli.cfg->prefetch;
-	if (prefetch) {
-		char *end = NULL;
-		long v = strtol(prefetch, &end, 10);
-
-		if (!*prefetch || *end || v < 1 || v > 65535) {
-			gradeq_cli_error(&c.cli,
-					 "--prefetch must be an integer from 1 to 65535, not '%s'",
-					 prefetch);
-			status = 2;
-			goto out;
-		}
-		c.prefetch = (int)v;
+	if (prefetch &&
+	    gradeq_cli_parse_int(&c.cli, "--prefetch", prefetch, 1, 65535, &c.prefetch)) {
+		status = 2;
+		goto out;
 	}
 	if (!release)
 		release = c.cli.cfg->release;

@@ -1,0 +1,87 @@
+/* gradeq-admin seed's options and report, over gradeq_seed_run(). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradeq/cli.h"
+#include "gradeq/seed.h"
+
+int gradeq_seed_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, char **argv,
+		     bool json)
+{
+	static const struct option opts[] = {
+		{"courses", required_argument, NULL, 'C'},
+		{"learners", required_argument, NULL, 'l'},
+		{"seed", required_argument, NULL, 's'},
+		{"prefix", required_argument, NULL, 'p'},
+		{"replace", no_argument, NULL, 'R'},
+		{NULL, 0, NULL, 0},
+	};
+	struct gradeq_seed_opts o;
+	struct gradeq_seed_stats stats;
+	const char *classes[64];
+	char *list = NULL, *save = NULL;
+	long v;
+	int opt, rc, status = 1;
+
+	memset(&o, 0, sizeof(o));
+	list = strdup("small,medium,large");
+	o.learners = 2000;
+	o.seed = 42;
+	o.replace = true;
+	optind = 1;
+	while (list && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'C':
+			free(list);
+			list = strdup(optarg);
+			break;
+		case 'l':
+			if (gradeq_cli_parse_long(cli, "--learners", optarg, 0,
+						  GRADEQ_SEED_MAX_LEARNERS, &v))
+				goto out;
+			o.learners = (int)v;
+			break;
+		case 's':
+			if (gradeq_cli_parse_long(cli, "--seed", optarg, 0, 0x7fffffffL, &v))
+				goto out;
+			o.seed = (uint64_t)v;
+			break;
+		case 'p': o.prefix = optarg; break;
+		case 'R': o.replace = true; break;
+		default: status = 2; goto out;
+		}
+	}
+	if (!list)
+		goto out;
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (!gradeq_seed_class_known(t)) {
+			gradeq_cli_error(
+				cli, "seed: unknown course class '%s' (small, medium, large)", t);
+			status = 2;
+			goto out;
+		}
+		if (o.nclasses < 64)
+			classes[o.nclasses++] = t;
+	}
+	o.classes = classes;
+	rc = gradeq_seed_run(st, &o, &stats);
+	if (rc) {
+		gradeq_cli_error(cli, "%s", gradeq_errmsg(rc));
+		goto out;
+	}
+	if (json)
+		printf("{\"courses\":%d,\"blocks\":%ld,\"enrollments\":%ld,\"score_rows\":%ld,"
+		       "\"seconds\":%.3f}\n",
+		       stats.courses, stats.blocks, stats.enrollments, stats.score_rows,
+		       stats.seconds);
+	else
+		printf("seeded %d courses: %ld blocks, %ld enrollments, %ld score rows in %.1f s\n",
+		       stats.courses, stats.blocks, stats.enrollments, stats.score_rows,
+		       stats.seconds);
+	status = 0;
+out:
+	free(list);
+	return status;
+}

@@ -1,0 +1,415 @@
+/* The store part of gradeq-admin seed: the generated courses, learners and
+ * score rows (src/seed.c) streamed into the platform's input tables by COPY,
+ * one transaction a course. Linked only into gradeq-admin. */
+#include "gradeq/seed.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gradeq/copy.h"
+#include "gradeq/log.h"
+
+/* ---- COPY streaming, through the one COPY writer (gradeq/copy.h) ---- */
+
+struct copyctx {
+	struct gradeq_store *st;
+	const struct gradeq_seed_course *c;
+	struct gradeq_copy *copy;
+	char *course_esc; /* course id, escaped */
+	char *base_esc;   /* key base, escaped */
+	char *key;        /* room for one usage key */
+	long rows;
+};
+
+/* Integral values as integers, the rest with 17 significant digits: both
+ * read back as the same double (what gradeq_copy_double writes). */
+static int put_float(struct copyctx *x, bool has, double v)
+{
+	return has ? gradeq_copy_double(x->copy, v) : gradeq_copy_null(x->copy);
+}
+
+static int put_ts(struct copyctx *x, int64_t us)
+{
+	char buf[40];
+	size_t n = gradeq_seed_format_ts(us, buf, sizeof(buf));
+
+	return gradeq_copy_raw(x->copy, buf, n);
+}
+
+/* The usage key of block i: the escaped key base, its type and id. */
+static int put_key(struct copyctx *x, size_t i)
+{
+	int n = sprintf(x->key, "%s+type@%s+block@%.32s", x->base_esc,
+			gradeq_seed_block_type_name(x->c->blocks[i].type), x->c->blocks[i].id);
+
+	return gradeq_copy_raw(x->copy, x->key, (size_t)n);
+}
+
+static int put_course(struct copyctx *x)
+{
+	return gradeq_copy_raw(x->copy, x->course_esc, strlen(x->course_esc));
+}
+
+static int copy_blocks(struct copyctx *x)
+{
+	const struct gradeq_seed_course *c = x->c;
+	int rc;
+
+	rc = gradeq_copy_begin(x->st,
+			       "COPY course_blocks (course_id, usage_key, block_type, parent_key,"
+			       " position, graded, format, weight, max_score) FROM STDIN",
+			       "seeding course_blocks", &x->copy);
+	for (size_t k = 0; k < c->nblocks && !rc; k++) {
+		const struct gradeq_seed_block *blk = &c->blocks[c->order[k]];
+
+		rc = put_course(x);
+		if (!rc)
+			rc = put_key(x, c->order[k]);
+		if (!rc)
+			rc = gradeq_copy_text(x->copy, gradeq_seed_block_type_name(blk->type));
+		if (!rc)
+			rc = blk->parent < 0 ? gradeq_copy_null(x->copy)
+					     : put_key(x, (size_t)blk->parent);
+		if (!rc)
+			rc = gradeq_copy_int(x->copy, blk->position);
+		if (!rc)
+			rc = gradeq_copy_bool(x->copy, blk->graded);
+		if (!rc)
+			rc = blk->format ? gradeq_copy_text(x->copy, blk->format)
+					 : gradeq_copy_null(x->copy);
+		if (!rc)
+			rc = put_float(x, blk->has_weight, blk->weight);
+		if (!rc)
+			rc = put_float(x, blk->has_max_score, blk->max_score);
+		if (!rc)
+			rc = gradeq_copy_row(x->copy);
+		x->rows += !rc;
+	}
+	return gradeq_copy_end(x->copy, rc);
+}
+
+static int copy_enrollments(struct copyctx *x)
+{
+	struct gradeq_seed_learner l;
+	int rc;
+
+	rc = gradeq_copy_begin(x->st,
+			       "COPY student_courseenrollment (user_id, course_id, is_active, mode,"
+			       " created) FROM STDIN",
+			       "seeding student_courseenrollment", &x->copy);
+	for (int i = 0; i < x->c->learners && !rc; i++) {
+		gradeq_seed_learner_init(x->c, i, &l);
+		rc = gradeq_copy_int(x->copy, l.user_id);
+		if (!rc)
+			rc = put_course(x);
+		if (!rc)
+			rc = gradeq_copy_bool(x->copy, l.is_active);
+		if (!rc)
+			rc = gradeq_copy_text(x->copy, l.mode);
+		if (!rc)
+			rc = put_ts(x, l.created_us);
+		if (!rc)
+			rc = gradeq_copy_row(x->copy);
+		x->rows += !rc;
+	}
+	return gradeq_copy_end(x->copy, rc);
+}
+
+struct score_arg {
+	struct copyctx *x;
+	int user_id;
+};
+
+static int put_score(void *arg, const struct gradeq_seed_score *row)
+{
+	struct score_arg *a = arg;
+	struct copyctx *x = a->x;
+	int rc = gradeq_copy_int(x->copy, a->user_id);
+
+	if (!rc)
+		rc = put_course(x);
+	if (!rc)
+		rc = put_key(x, row->block);
+	if (!rc)
+		rc = gradeq_copy_raw(x->copy, "problem", 7);
+	if (!rc)
+		rc = put_float(x, row->has_grade, row->grade);
+	if (!rc)
+		rc = put_float(x, row->has_max_grade, row->max_grade);
+	if (!rc)
+		rc = put_ts(x, row->created_us);
+	if (!rc)
+		rc = put_ts(x, row->modified_us);
+	if (!rc)
+		rc = gradeq_copy_row(x->copy);
+	x->rows += !rc;
+	return rc;
+}
+
+static int copy_scores(struct copyctx *x)
+{
+	struct gradeq_seed_learner l;
+	struct score_arg a = {x, 0};
+	int rc;
+
+	rc = gradeq_copy_begin(
+		x->st,
+		"COPY courseware_studentmodule (student_id, course_id,"
+		" module_state_key, module_type, grade, max_grade, created, modified)"
+		" FROM STDIN",
+		"seeding courseware_studentmodule", &x->copy);
+	/* in user id order: the rows then land at the right edge of the unique
+	 * index (student_id first), which makes the COPY twice as fast as in
+	 * enrollment order */
+	for (int k = 0; k < x->c->learners && !rc; k++) {
+		gradeq_seed_learner_init(x->c, gradeq_seed_learner_index(x->c, k), &l);
+		a.user_id = l.user_id;
+		rc = gradeq_seed_learner_scores(x->c, &l, put_score, &a);
+	}
+	return gradeq_copy_end(x->copy, rc);
+}
+
+/* ---- statements around the COPYs ---- */
+
+static int exec_params(struct gradeq_store *st, const char *sql, int n, const char *const *params,
+		       const char *what, PGresult **out)
+{
+	PGresult *res = PQexecParams(gradeq_store_conn(st), sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType s = PQresultStatus(res);
+	int rc = 0;
+
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+		rc = gradeq_store_result_error(st, res, what);
+	if (out && !rc)
+		*out = res;
+	else
+		PQclear(res);
+	return rc;
+}
+
+static int delete_course(struct gradeq_store *st, const char *course_id)
+{
+	static const char *const sql[] = {
+		"DELETE FROM courseware_studentmodule WHERE course_id = $1",
+		"DELETE FROM student_courseenrollment WHERE course_id = $1",
+		"DELETE FROM course_blocks WHERE course_id = $1",
+		"DELETE FROM courses WHERE course_id = $1",
+	};
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && !rc; i++)
+		rc = exec_params(st, sql[i], 1, &course_id, "cannot delete course rows", NULL);
+	return rc;
+}
+
+static int check_absent(struct gradeq_store *st, const char *course_id)
+{
+	PGresult *res = NULL;
+	int rc;
+
+	rc = exec_params(st,
+			 "SELECT EXISTS (SELECT 1 FROM course_blocks WHERE course_id = $1)"
+			 " OR EXISTS (SELECT 1 FROM student_courseenrollment WHERE course_id = $1)",
+			 1, &course_id, "cannot look for course rows", &res);
+	if (rc)
+		return rc;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+		rc = gradeq_error(
+			GRADEQ_ERR_STATE,
+			"course '%s' already has data (seed with replace to overwrite it)",
+			course_id);
+	PQclear(res);
+	return rc;
+}
+
+static int upsert_course(struct gradeq_store *st, const struct gradeq_seed_course *c)
+{
+	char edited[40];
+	const char *params[4];
+
+	gradeq_seed_format_ts(c->edited_at_us, edited, sizeof(edited));
+	params[0] = c->course_id;
+	params[1] = c->version;
+	params[2] = edited;
+	params[3] = c->policy_json;
+	return exec_params(st,
+			   "INSERT INTO courses (course_id, version, edited_at, grading_policy)"
+			   " VALUES ($1, $2, $3, $4)"
+			   " ON CONFLICT (course_id) DO UPDATE SET version = EXCLUDED.version,"
+			   " edited_at = EXCLUDED.edited_at,"
+			   " grading_policy = EXCLUDED.grading_policy",
+			   4, params, "cannot upsert course", NULL);
+}
+
+/* s escaped for COPY's text format, malloc'd. */
+static char *escape(const char *s)
+{
+	size_t cap = 2 * strlen(s) + 1;
+	char *out = malloc(cap);
+
+	if (out)
+		gradeq_copy_escape(out, cap, s);
+	return out;
+}
+
+/* The course's rows, in the caller's transaction; counts go to stats. */
+static int write_course(struct gradeq_store *st, const struct gradeq_seed_course *c, bool replace,
+			struct gradeq_seed_stats *s)
+{
+	struct copyctx x;
+	int rc;
+
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.st = st;
+	x.course_esc = escape(c->course_id);
+	x.base_esc = escape(c->key_base);
+	x.key = malloc(2 * strlen(c->key_base) + 128);
+	if (!x.course_esc || !x.base_esc || !x.key) {
+		rc = GRADEQ_ERR_NOMEM;
+		goto out;
+	}
+	rc = replace ? delete_course(st, c->course_id) : check_absent(st, c->course_id);
+	if (!rc)
+		rc = upsert_course(st, c);
+	if (rc)
+		goto out;
+	rc = copy_blocks(&x);
+	s->blocks = x.rows;
+	x.rows = 0;
+	if (!rc)
+		rc = copy_enrollments(&x);
+	s->enrollments = x.rows;
+	x.rows = 0;
+	if (!rc)
+		rc = copy_scores(&x);
+	s->score_rows = x.rows;
+out:
+	free(x.course_esc);
+	free(x.base_esc);
+	free(x.key);
+	return rc;
+}
+
+static int seed_one(struct gradeq_store *st, const struct gradeq_seed_course *c, bool replace,
+		    struct gradeq_seed_stats *s)
+{
+	int rc;
+
+	rc = gradeq_store_exec(st, "BEGIN");
+	if (rc)
+		return rc;
+	rc = write_course(st, c, replace, s);
+	if (!rc)
+		rc = gradeq_store_exec(st, "COMMIT");
+	if (rc && !gradeq_store_broken(st)) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "%s", gradeq_errmsg(rc));
+		/* a failed rollback leaves the server to discard the transaction
+		 * when the connection ends; the first error is the one to report */
+		if (gradeq_store_exec(st, "ROLLBACK"))
+			log_warn("event=seed_rollback_failed");
+		rc = gradeq_error(rc, "%s", msg);
+	}
+	return rc;
+}
+
+/* The input tables are created only on request: say so rather than let the
+ * first DELETE or COPY fail on a missing relation. */
+static int check_tables(struct gradeq_store *st)
+{
+	PGresult *res = NULL;
+	int rc;
+
+	rc = exec_params(st,
+			 "SELECT to_regclass('courses') IS NOT NULL"
+			 " AND to_regclass('course_blocks') IS NOT NULL"
+			 " AND to_regclass('student_courseenrollment') IS NOT NULL"
+			 " AND to_regclass('courseware_studentmodule') IS NOT NULL",
+			 0, NULL, "cannot look for the input tables", &res);
+	if (rc)
+		return rc;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+		rc = gradeq_error(GRADEQ_ERR_STATE,
+				  "the input tables do not exist (create them with"
+				  " 'gradeq-admin migrate --with-input-tables')");
+	PQclear(res);
+	return rc;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Ordinal of classes[i] within its class: 1 + earlier entries of the same. */
+static int ordinal_of(const struct gradeq_seed_opts *o, size_t i)
+{
+	int n = 1;
+
+	for (size_t j = 0; j < i; j++)
+		n += strcmp(o->classes[j], o->classes[i]) == 0;
+	return n;
+}
+
+int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
+		    struct gradeq_seed_stats *stats)
+{
+	struct gradeq_seed_stats total;
+	double t0 = now_seconds();
+	int rc = 0;
+
+	memset(&total, 0, sizeof(total));
+	if (!o->classes || o->nclasses == 0)
+		return gradeq_error(GRADEQ_ERR_INVALID, "no course class to seed");
+	if (o->nclasses > 1000)
+		return gradeq_error(GRADEQ_ERR_INVALID, "too many courses (%zu, at most 1000)",
+				    o->nclasses);
+	/* refuse a bad class before writing anything */
+	for (size_t i = 0; i < o->nclasses; i++)
+		if (!gradeq_seed_class_known(o->classes[i]))
+			return gradeq_error(GRADEQ_ERR_INVALID,
+					    "unknown course class '%s' (small, medium, large)",
+					    o->classes[i] ? o->classes[i] : "");
+	rc = check_tables(st);
+	for (size_t i = 0; i < o->nclasses && !rc; i++) {
+		struct gradeq_seed_course *c = NULL;
+		struct gradeq_seed_stats s;
+		double t1 = now_seconds();
+		char q[256];
+
+		memset(&s, 0, sizeof(s));
+		rc = gradeq_seed_course_new(o->classes[i], (int)i, ordinal_of(o, i), o->learners,
+					    o->seed, o->prefix, &c);
+		if (!rc)
+			rc = seed_one(st, c, o->replace, &s);
+		if (!rc) {
+			total.courses++;
+			total.blocks += s.blocks;
+			total.enrollments += s.enrollments;
+			total.score_rows += s.score_rows;
+			log_info("event=seeded course=%s version=%s blocks=%ld enrollments=%ld"
+				 " score_rows=%ld ms=%.0f",
+				 gradeq_log_quote(q, sizeof(q), c->course_id), c->version, s.blocks,
+				 s.enrollments, s.score_rows, (now_seconds() - t1) * 1e3);
+		}
+		gradeq_seed_course_free(c);
+	}
+	/* fresh statistics, so that a benchmark run right after seeding gets the
+	 * plans it would get on settled tables */
+	if (!rc && total.courses)
+		rc = gradeq_store_exec(st,
+				       "ANALYZE courses, course_blocks, student_courseenrollment,"
+				       " courseware_studentmodule");
+	total.seconds = now_seconds() - t0;
+	if (stats)
+		*stats = total;
+	return rc;
+}
