@@ -17,7 +17,9 @@
 #include "gradeq/jobs.h"
 #include "gradeq/log.h"
 #include "gradeq/msgfile.h"
+#include "gradeq/parse.h"
 #include "gradeq/ratelimit.h"
+#include "gradeq/release.h"
 
 #define PROG "gradeq-replay"
 #define MAX_GROUPS 256
@@ -97,29 +99,6 @@ static double now_s(void)
 static double elapsed(const struct dl *r)
 {
 	return now_s() - ((double)r->t0.tv_sec + (double)r->t0.tv_nsec / 1e9);
-}
-
-static void rfc3339(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* "2026-01-31T12:00:00Z" (fraction and offset ignored) -> seconds; 0 when
- * it is not one. */
-static time_t parse_rfc3339(const char *s)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-		   &tm.tm_min, &tm.tm_sec) != 6)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return timegm(&tm);
 }
 
 static void format_age(long s, char *buf, size_t len)
@@ -228,13 +207,13 @@ void gradeq_dl_view_fill(struct gradeq_dl_view *v, const amqp_envelope_t *env)
 		gradeq_header_str(h, "gradeq-error", v->error, sizeof(v->error));
 	}
 	if (gradeq_header_str(h, "gradeq-failed-at", v->failed_at, sizeof(v->failed_at)))
-		v->failed_ts = parse_rfc3339(v->failed_at);
+		v->failed_ts = gradeq_parse_rfc3339(v->failed_at);
 	if (!v->failed_ts)
 		v->failed_ts = x_death_time(h);
 	if (!v->failed_ts && (p->_flags & AMQP_BASIC_TIMESTAMP_FLAG))
 		v->failed_ts = (time_t)p->timestamp;
 	if (v->failed_ts && !v->failed_at[0])
-		rfc3339(v->failed_ts, v->failed_at, sizeof(v->failed_at));
+		gradeq_rfc3339(v->failed_at, sizeof(v->failed_at), v->failed_ts);
 }
 
 bool gradeq_dl_matches(const struct gradeq_dl_filters *f, const struct gradeq_dl_view *v,
@@ -577,7 +556,7 @@ static int publish_replay(struct dl *r, const amqp_basic_properties_t *orig,
 
 	gradeq_headers_init(&nh);
 	gradeq_headers_copy(&nh, h, skip);
-	rfc3339(time(NULL), at, sizeof(at));
+	gradeq_rfc3339(at, sizeof(at), time(NULL));
 	gradeq_headers_set_int(&nh, "gradeq-attempt", 1);
 	gradeq_headers_set_str(&nh, "gradeq-replayed-at", at);
 	gradeq_headers_set_int(&nh, "gradeq-replay-count",
@@ -728,31 +707,32 @@ static int ensure_queue(struct dl *r, const char *release, const char *queue, bo
  * when want is retired or draining. Fills r->target, exchange, key. */
 static int resolve_target(struct dl *r, const char *want)
 {
-	char state[16], q[GRADEQ_NAME_MAX];
+	enum gradeq_release_state state = GRADEQ_RELEASE_ACTIVE;
+	char q[GRADEQ_NAME_MAX];
 	bool known = true;
 	int rc;
 
 	if (!gradeq_release_name_ok(want))
 		return gradeq_error(GRADEQ_ERR_INVALID, "bad release name '%s'", want);
-	rc = gradeq_release_state(r->st, want, state);
+	rc = gradeq_release_get(r->st, want, &state);
 	if (rc == GRADEQ_ERR_NOT_FOUND) {
 		known = false;
 		rc = 0;
 	}
 	if (rc)
 		return rc;
-	if (known && (strcmp(state, "retired") == 0 || strcmp(state, "draining") == 0)) {
+	if (known && (state == GRADEQ_RELEASE_RETIRED || state == GRADEQ_RELEASE_DRAINING)) {
 		char promoted[80];
 
 		rc = gradeq_release_resolve(r->st, NULL, promoted, sizeof(promoted));
 		if (rc)
 			return gradeq_error(rc, "release '%s' is %s and no release is promoted",
-					    want, state);
+					    want, gradeq_release_state_name(state));
 		if (!r->quiet)
 			fprintf(stderr,
 				PROG ": release '%s' is %s: its jobs go to the promoted "
 				     "release '%s'\n",
-				want, state, promoted);
+				want, gradeq_release_state_name(state), promoted);
 		snprintf(r->target, sizeof(r->target), "%s", promoted);
 	} else {
 		snprintf(r->target, sizeof(r->target), "%s", want);
@@ -769,16 +749,16 @@ static int resolve_target(struct dl *r, const char *want)
 
 static int resolve_dead_target(struct dl *r, const char *release)
 {
-	char state[16];
+	enum gradeq_release_state state = GRADEQ_RELEASE_ACTIVE;
 	bool known;
 	int rc;
 
 	if (!gradeq_release_name_ok(release))
 		return gradeq_error(GRADEQ_ERR_INVALID, "bad release name '%s'", release);
-	rc = gradeq_release_state(r->st, release, state);
+	rc = gradeq_release_get(r->st, release, &state);
 	if (rc && rc != GRADEQ_ERR_NOT_FOUND)
 		return rc;
-	known = rc == 0 && strcmp(state, "retired") != 0;
+	known = rc == 0 && state != GRADEQ_RELEASE_RETIRED;
 	snprintf(r->target, sizeof(r->target), "%s", release);
 	gradeq_dead_queue(r->dest_queue, release);
 	rc = ensure_queue(r, release, r->dest_queue, known);
@@ -983,7 +963,7 @@ static int cmd_export(struct dl *r)
 	if (!r->w.fp)
 		return gradeq_error(GRADEQ_ERR_IO, "cannot create '%s': %s", r->file,
 				    strerror(errno));
-	rfc3339(time(NULL), at, sizeof(at));
+	gradeq_rfc3339(at, sizeof(at), time(NULL));
 	rc = gradeq_msgfile_write_header(&r->w, r->release, r->queue, at, r->host);
 	if (!rc)
 		rc = scan(r, visit_export);

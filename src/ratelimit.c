@@ -1,8 +1,4 @@
 /* The rate limiter of gradeq-replay's --rate: a token bucket of depth one. */
-#include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "gradeq/ratelimit.h"
 
 void gradeq_ratelimit_init(struct gradeq_ratelimit *rl, double rate)
@@ -24,17 +20,4 @@ void gradeq_ratelimit_take(struct gradeq_ratelimit *rl)
 {
 	if (rl->rate > 0)
 		rl->next += 1.0 / rl->rate;
-}
-
-bool gradeq_ratelimit_parse(const char *s, double *rate)
-{
-	char *end = NULL;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || (*end && strcmp(end, "/s") != 0) || !(v > 0) || v > 1e6)
-		return false;
-	*rate = v;
-	return true;
 }

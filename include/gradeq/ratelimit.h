@@ -4,8 +4,6 @@
 #ifndef GRADEQ_RATELIMIT_H
 #define GRADEQ_RATELIMIT_H
 
-#include <stdbool.h>
-
 struct gradeq_ratelimit {
 	double rate; /* events a second; <= 0: no limit */
 	double next; /* when the next token is there (the caller's clock) */
@@ -20,8 +18,5 @@ double gradeq_ratelimit_wait(struct gradeq_ratelimit *rl, double now);
 
 /* Takes the token of an event that goes now (call once the wait is 0). */
 void gradeq_ratelimit_take(struct gradeq_ratelimit *rl);
-
-/* Parses "N" or "N/s" (0 < N <= 1e6) into *rate; false when malformed. */
-bool gradeq_ratelimit_parse(const char *s, double *rate);
 
 #endif

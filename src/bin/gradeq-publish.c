@@ -102,26 +102,6 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 	return -1;
 }
 
-/* The batch size: --batch-size, else the configuration's; false (the
- * error printed) when the option is no integer from 1 to the maximum. */
-static bool batch_size(struct gradeq_cli *cli, const char *batch, int *out)
-{
-	char *end = NULL;
-	long v;
-
-	*out = cli->cfg->batch_size;
-	if (!batch)
-		return true;
-	v = strtol(batch, &end, 10);
-	if (!*batch || *end || v < 1 || v > GRADEQ_JOB_MAX_USERS) {
-		gradeq_cli_error(cli, "--batch-size must be an integer from 1 to %d, not '%s'",
-				 GRADEQ_JOB_MAX_USERS, batch);
-		return false;
-	}
-	*out = (int)v;
-	return true;
-}
-
 static void report(const struct gradeq_publish_options *o, const struct gradeq_publish_result *r,
 		   bool json)
 {
@@ -158,7 +138,9 @@ int main(int argc, char **argv)
 	status = 1;
 	if (gradeq_cli_init(&cli))
 		goto out;
-	if (!batch_size(&cli, batch, &o.batch_size)) {
+	o.batch_size = cli.cfg->batch_size;
+	if (batch && gradeq_cli_parse_int(&cli, "--batch-size", batch, 1, GRADEQ_JOB_MAX_USERS,
+					  &o.batch_size)) {
 		status = 2;
 		goto out;
 	}

@@ -2,8 +2,8 @@
  * of a release, selectively and at a controlled rate. The work is the
  * dead-letter module's (deadletters.h); this program reads the command line
  * and reports. */
-#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include "gradeq/cli.h"
 #include "gradeq/deadletters.h"
 #include "gradeq/msgfile.h"
-#include "gradeq/ratelimit.h"
+#include "gradeq/parse.h"
 
 #define PROG "gradeq-replay"
 #define FILE_FORMAT GRADEQ_MSGFILE_FORMAT
@@ -106,27 +106,6 @@ static void on_signal(int sig)
 	gradeq_dl_interrupt();
 }
 
-/* "90", "90s", "15m", "2h", "7d" -> seconds; -1 when malformed. */
-static long parse_duration(const char *s)
-{
-	char *end = NULL;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || v < 0)
-		return -1;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		return v;
-	if (strcmp(end, "m") == 0 && v <= 1000000)
-		return v * 60;
-	if (strcmp(end, "h") == 0 && v <= 100000)
-		return v * 3600;
-	if (strcmp(end, "d") == 0 && v <= 10000)
-		return v * 86400;
-	return -1;
-}
-
 enum {
 	OPT_TO_RELEASE = 256,
 	OPT_TO_DEAD,
@@ -175,8 +154,6 @@ static const struct option opts[] = {
 /* One option into o; 0, or the exit status of a bad one. */
 static int parse_opt(struct gradeq_cli *cli, struct gradeq_dl_options *o, int opt)
 {
-	char *end;
-
 	switch (opt) {
 	case 'c': cli->conf_path = optarg; break;
 	case 'r': o->release = optarg; break;
@@ -191,21 +168,18 @@ static int parse_opt(struct gradeq_cli *cli, struct gradeq_dl_options *o, int op
 	case OPT_RUN: o->f.run = optarg; break;
 	case OPT_REASON: o->f.reason = optarg; break;
 	case OPT_OLDER:
-		o->f.older_than = parse_duration(optarg);
-		if (o->f.older_than < 0)
+		if (gradeq_parse_duration(optarg, &o->f.older_than))
 			return usage_error(cli,
 					   "--older-than wants a duration like 90s, 15m, "
 					   "2h or 7d, not '%s'",
 					   optarg);
 		break;
 	case 'l':
-		errno = 0;
-		o->limit = strtol(optarg, &end, 10);
-		if (errno || !*optarg || *end || o->limit < 0)
+		if (gradeq_parse_long(optarg, 0, LONG_MAX, &o->limit))
 			return usage_error(cli, "--limit wants a count, not '%s'", optarg);
 		break;
 	case OPT_RATE:
-		if (!gradeq_ratelimit_parse(optarg, &o->rate))
+		if (gradeq_parse_double(optarg, "/s", 0, 1e6, &o->rate) || !(o->rate > 0))
 			return usage_error(cli,
 					   "--rate wants messages a second like 50 or 50/s, "
 					   "not '%s'",

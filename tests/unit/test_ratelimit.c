@@ -1,5 +1,5 @@
 /* The rate limiter of gradeq-replay --rate: evenly spaced, no burst after a
- * pause, never more than the rate in any second; and its parser. */
+ * pause, never more than the rate in any second. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,28 +85,6 @@ static void test_no_burst_after_a_pause(void **state)
 	assert_true(gradeq_ratelimit_wait(&rl, 70.5) == 0);
 }
 
-static void test_parse(void **state)
-{
-	double r = -1;
-
-	(void)state;
-	assert_true(gradeq_ratelimit_parse("50", &r));
-	assert_true(r == 50);
-	assert_true(gradeq_ratelimit_parse("2.5/s", &r));
-	assert_true(r == 2.5);
-	assert_true(gradeq_ratelimit_parse("1000000", &r));
-	r = -1;
-	assert_false(gradeq_ratelimit_parse("0", &r));
-	assert_false(gradeq_ratelimit_parse("-3", &r));
-	assert_false(gradeq_ratelimit_parse("", &r));
-	assert_false(gradeq_ratelimit_parse("/s", &r));
-	assert_false(gradeq_ratelimit_parse("5/m", &r));
-	assert_false(gradeq_ratelimit_parse("5 /s", &r));
-	assert_false(gradeq_ratelimit_parse("nan", &r));
-	assert_false(gradeq_ratelimit_parse("1e7", &r));
-	assert_true(r == -1); /* untouched on error */
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -114,7 +92,6 @@ int main(void)
 		cmocka_unit_test(test_evenly_spaced),
 		cmocka_unit_test(test_no_second_holds_more_than_rate),
 		cmocka_unit_test(test_no_burst_after_a_pause),
-		cmocka_unit_test(test_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
