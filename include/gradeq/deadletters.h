@@ -19,13 +19,9 @@
 #define GRADEQ_DEADLETTERS_H
 
 #include <stdbool.h>
-#include <time.h>
-
-#include <amqp.h>
 
 #include "gradeq/cli.h"
-
-#define GRADEQ_DL_MAX_COURSES 64
+#include "gradeq/deadview.h"
 
 enum gradeq_dl_cmd {
 	GRADEQ_DL_LIST,
@@ -34,26 +30,6 @@ enum gradeq_dl_cmd {
 	GRADEQ_DL_IMPORT,
 	GRADEQ_DL_PURGE,
 	GRADEQ_DL_NCMDS
-};
-
-/* What selects a message; all given must match. */
-struct gradeq_dl_filters {
-	const char *courses[GRADEQ_DL_MAX_COURSES]; /* any of them */
-	int ncourses;
-	const char *cls;    /* error class, exactly */
-	const char *run;    /* run id, case-insensitive */
-	const char *reason; /* occurs in the error, case-insensitive */
-	long older_than;    /* seconds, -1: none */
-};
-
-/* What a dead message says about itself, from its body and headers. */
-struct gradeq_dl_view {
-	bool decoded;
-	char job_id[64], course[256], run[64], cls[64], error[1024], failed_at[40];
-	char decode_err[256];
-	int64_t attempt, replays;
-	time_t failed_ts; /* 0: unknown */
-	size_t size;
 };
 
 /* The request of one gradeq-replay command. */
@@ -69,16 +45,6 @@ struct gradeq_dl_options {
 /* The command's name ("list"...), and its parser (false when unknown). */
 const char *gradeq_dl_cmd_name(enum gradeq_dl_cmd cmd);
 bool gradeq_dl_cmd_parse(const char *name, enum gradeq_dl_cmd *out);
-
-/* Fills v from a dead message: the job's ids from the body when it decodes
- * (else the message id and gradeq-* headers), the error class and text
- * from gradeq-error-class/gradeq-error or the broker's x-first-death-*,
- * the failure time from gradeq-failed-at, x-death or the timestamp. */
-void gradeq_dl_view_fill(struct gradeq_dl_view *v, const amqp_envelope_t *env);
-
-/* True when v passes every filter of f at time now. */
-bool gradeq_dl_matches(const struct gradeq_dl_filters *f, const struct gradeq_dl_view *v,
-		       time_t now);
 
 /* Asks the command in hand to stop: the first call stops taking messages
  * (the cycle is completed so the order holds), the second stops after the
