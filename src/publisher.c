@@ -312,7 +312,7 @@ static int end_run(struct pub *p, int rc)
 
 static int run(struct pub *p)
 {
-	struct gradeq_courses courses = {0};
+	struct gradeq_enroll_courses courses = {0};
 	int rc;
 
 	if ((rc = gradeq_cli_store(p->cli, &p->st)) || (rc = gradeq_cli_store(p->cli, &p->wr)))
@@ -321,7 +321,8 @@ static int run(struct pub *p)
 	if (rc)
 		return rc;
 	gradeq_work_key(p->key, p->res->release);
-	rc = gradeq_courses_resolve(p->st, p->o->courses, p->o->ncourses, p->o->all, &courses);
+	rc = gradeq_enroll_courses_resolve(p->st, p->o->courses, p->o->ncourses, p->o->all,
+					   &courses);
 	if (rc)
 		return rc;
 	gradeq_uuid(p->res->run_id);
@@ -335,7 +336,7 @@ static int run(struct pub *p)
 			rc = end_run(p, rc);
 		progress(p, true);
 	}
-	gradeq_courses_release(&courses);
+	gradeq_enroll_courses_release(&courses);
 	return rc;
 }
 

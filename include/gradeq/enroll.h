@@ -16,7 +16,7 @@ struct gradeq_store;
 #define GRADEQ_ENROLL_FETCH 10000
 
 /* A list of course ids. */
-struct gradeq_courses {
+struct gradeq_enroll_courses {
 	char **ids;
 	int n;
 };
@@ -24,9 +24,9 @@ struct gradeq_courses {
 /* Every course of the courses table (all), in id order, or the nwant
  * courses asked for, in the order asked, each checked to exist:
  * GRADEQ_ERR_NOT_FOUND "unknown course 'X': nothing published" else. */
-int gradeq_courses_resolve(struct gradeq_store *st, char *const *want, int nwant, bool all,
-			   struct gradeq_courses *out) GRADEQ_MUST_CHECK;
-void gradeq_courses_release(struct gradeq_courses *c);
+int gradeq_enroll_courses_resolve(struct gradeq_store *st, char *const *want, int nwant, bool all,
+				  struct gradeq_enroll_courses *out) GRADEQ_MUST_CHECK;
+void gradeq_enroll_courses_release(struct gradeq_enroll_courses *c);
 
 /* A course's version and grading policy (JSON text), both malloc'd (a
  * NULL column reads as ""); both NULL and 0 returned when the course is

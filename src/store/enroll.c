@@ -9,7 +9,7 @@
 
 #include "gradeq/store.h"
 
-void gradeq_courses_release(struct gradeq_courses *c)
+void gradeq_enroll_courses_release(struct gradeq_enroll_courses *c)
 {
 	for (int i = 0; c && i < c->n; i++)
 		free(c->ids[i]);
@@ -33,7 +33,7 @@ static char *ids_json(char *const *want, int nwant)
 	return s;
 }
 
-static int read_courses(PGresult *res, int col, struct gradeq_courses *out)
+static int read_courses(PGresult *res, int col, struct gradeq_enroll_courses *out)
 {
 	int n = PQntuples(res);
 
@@ -54,8 +54,8 @@ static int read_courses(PGresult *res, int col, struct gradeq_courses *out)
 	return 0;
 }
 
-int gradeq_courses_resolve(struct gradeq_store *st, char *const *want, int nwant, bool all,
-			   struct gradeq_courses *out)
+int gradeq_enroll_courses_resolve(struct gradeq_store *st, char *const *want, int nwant, bool all,
+				  struct gradeq_enroll_courses *out)
 {
 	PGconn *conn = gradeq_store_conn(st);
 	PGresult *res = NULL;
@@ -84,7 +84,7 @@ int gradeq_courses_resolve(struct gradeq_store *st, char *const *want, int nwant
 	else
 		rc = read_courses(res, all ? 0 : 1, out);
 	if (rc)
-		gradeq_courses_release(out);
+		gradeq_enroll_courses_release(out);
 	PQclear(res);
 	free(arr);
 	return rc;
