@@ -1,0 +1,31 @@
+/* New job rows, in one COPY (see jobrows.h). */
+#include "gradeq/jobrows.h"
+
+#include <string.h>
+
+#include "gradeq/copy.h"
+
+int gradeq_jobrows_record(struct gradeq_store *st, const struct gradeq_job *jobs, int n)
+{
+	struct gradeq_copy *c = NULL;
+	int rc = gradeq_copy_begin(
+		st, "COPY gradeq_jobs (job_id, run_id, course_id, seq, learners) FROM STDIN",
+		"recording jobs", &c);
+
+	for (int i = 0; i < n && !rc; i++) {
+		const struct gradeq_job *j = &jobs[i];
+
+		rc = gradeq_copy_raw(c, j->job_id, strlen(j->job_id));
+		if (!rc)
+			rc = gradeq_copy_raw(c, j->run_id, strlen(j->run_id));
+		if (!rc)
+			rc = gradeq_copy_text(c, j->course_id);
+		if (!rc)
+			rc = gradeq_copy_int(c, j->seq);
+		if (!rc)
+			rc = gradeq_copy_int(c, (long long)j->nusers);
+		if (!rc)
+			rc = gradeq_copy_row(c);
+	}
+	return gradeq_copy_end(c, rc);
+}
