@@ -51,6 +51,7 @@ struct dl {
 	json_t *jmsgs;
 	struct gradeq_msgfile_writer w; /* export */
 	struct gradeq_ratelimit rl;
+	time_t token_at; /* wall clock when the last token was taken */
 	struct timespec t0;
 	double last_progress;
 	char host[128];
@@ -137,8 +138,6 @@ static void progress(struct dl *r, bool final)
 		rate > 0 ? (double)left / rate : 0.0, final ? "\n" : "");
 }
 
-/* Sleeps until the next token (one per 1/rate s, no burst); false when
- * interrupted meanwhile. */
 /* Sleeps until the rate limiter lets the next message go; false when
  * interrupted meanwhile. */
 static bool take_token(struct dl *r)
@@ -158,7 +157,10 @@ static bool take_token(struct dl *r)
 	}
 	if (interrupted)
 		return false;
-	gradeq_ratelimit_take(&r->rl);
+	gradeq_ratelimit_take(&r->rl, now_s());
+	/* the message's gradeq-replayed-at: the moment its token was taken,
+	 * so that no second of those stamps holds more than the rate */
+	r->token_at = time(NULL);
 	return true;
 }
 
@@ -326,7 +328,7 @@ static int publish_replay(struct dl *r, const amqp_basic_properties_t *orig,
 
 	gradeq_headers_init(&nh);
 	gradeq_headers_copy(&nh, h, skip);
-	gradeq_rfc3339(at, sizeof(at), time(NULL));
+	gradeq_rfc3339(at, sizeof(at), r->rl.rate > 0 ? r->token_at : time(NULL));
 	gradeq_headers_set_int(&nh, "gradeq-attempt", 1);
 	gradeq_headers_set_str(&nh, "gradeq-replayed-at", at);
 	gradeq_headers_set_int(&nh, "gradeq-replay-count",

@@ -16,8 +16,14 @@ double gradeq_ratelimit_wait(struct gradeq_ratelimit *rl, double now)
 	return rl->next - now;
 }
 
-void gradeq_ratelimit_take(struct gradeq_ratelimit *rl)
+void gradeq_ratelimit_take(struct gradeq_ratelimit *rl, double now)
 {
-	if (rl->rate > 0)
-		rl->next += 1.0 / rl->rate;
+	if (rl->rate <= 0)
+		return;
+	/* the next token counts from when this event really went: an event
+	 * that went late (the process was descheduled) must not let the next
+	 * one follow closer than 1/rate, or a second could hold rate + 1 */
+	if (rl->next < now)
+		rl->next = now;
+	rl->next += 1.0 / rl->rate;
 }

@@ -16,7 +16,8 @@ void gradeq_ratelimit_init(struct gradeq_ratelimit *rl, double rate);
  * A bucket left idle does not save tokens up: no burst after a pause. */
 double gradeq_ratelimit_wait(struct gradeq_ratelimit *rl, double now);
 
-/* Takes the token of an event that goes now (call once the wait is 0). */
-void gradeq_ratelimit_take(struct gradeq_ratelimit *rl);
+/* Takes the token of an event that goes at time now (call once the wait
+ * is 0); the next one may go 1/rate after now, however late this one was. */
+void gradeq_ratelimit_take(struct gradeq_ratelimit *rl, double now);
 
 #endif

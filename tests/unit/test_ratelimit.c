@@ -21,7 +21,7 @@ static int events_in(struct gradeq_ratelimit *rl, double start, double horizon, 
 		t += gradeq_ratelimit_wait(rl, t);
 		if (t >= horizon)
 			break;
-		gradeq_ratelimit_take(rl);
+		gradeq_ratelimit_take(rl, t);
 		times[n++] = t;
 	}
 	return n;
@@ -35,7 +35,7 @@ static void test_unlimited_never_waits(void **state)
 	gradeq_ratelimit_init(&rl, 0);
 	for (int i = 0; i < 1000; i++) {
 		assert_true(gradeq_ratelimit_wait(&rl, 5.0) == 0);
-		gradeq_ratelimit_take(&rl);
+		gradeq_ratelimit_take(&rl, 5.0);
 	}
 }
 
@@ -69,6 +69,27 @@ static void test_no_second_holds_more_than_rate(void **state)
 		assert_true(t[i + 7] - t[i] >= 1.0 - 1e-9);
 }
 
+/* An event that goes late (its process was descheduled) pushes the next one
+ * back: however the delays fall, no second holds more than the rate. */
+static void test_late_events_do_not_crowd_the_next(void **state)
+{
+	struct gradeq_ratelimit rl;
+	double t[200], now = 0.0;
+	int n = 0;
+
+	(void)state;
+	gradeq_ratelimit_init(&rl, 20);
+	while (n < 200) {
+		now += gradeq_ratelimit_wait(&rl, now);
+		now += (n % 3 == 0) ? 0.011 : 0.0; /* every third goes 11 ms late */
+		assert_true(gradeq_ratelimit_wait(&rl, now) == 0);
+		gradeq_ratelimit_take(&rl, now);
+		t[n++] = now;
+	}
+	for (int i = 0; i + 20 < n; i++)
+		assert_true(t[i + 20] - t[i] >= 1.0 - 1e-9);
+}
+
 /* Idle time is not saved up: after a pause the events are spaced again. */
 static void test_no_burst_after_a_pause(void **state)
 {
@@ -77,10 +98,10 @@ static void test_no_burst_after_a_pause(void **state)
 	(void)state;
 	gradeq_ratelimit_init(&rl, 2);
 	assert_true(gradeq_ratelimit_wait(&rl, 10.0) == 0);
-	gradeq_ratelimit_take(&rl);
+	gradeq_ratelimit_take(&rl, 10.0);
 	/* a minute later: one goes at once, the next waits half a second */
 	assert_true(gradeq_ratelimit_wait(&rl, 70.0) == 0);
-	gradeq_ratelimit_take(&rl);
+	gradeq_ratelimit_take(&rl, 70.0);
 	assert_true(gradeq_ratelimit_wait(&rl, 70.0) > 0.4999);
 	assert_true(gradeq_ratelimit_wait(&rl, 70.5) == 0);
 }
@@ -91,6 +112,7 @@ int main(void)
 		cmocka_unit_test(test_unlimited_never_waits),
 		cmocka_unit_test(test_evenly_spaced),
 		cmocka_unit_test(test_no_second_holds_more_than_rate),
+		cmocka_unit_test(test_late_events_do_not_crowd_the_next),
 		cmocka_unit_test(test_no_burst_after_a_pause),
 	};
 
