@@ -9,8 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libpq-fe.h>
-
 #include "gradeq/err.h"
 #include "gradeq/grading.h"
 
@@ -22,19 +20,8 @@ struct gradeq_store;
 int gradeq_store_connect(const char *dsn, const char *appname, int statement_timeout_ms,
 			 struct gradeq_store **out) GRADEQ_MUST_CHECK;
 void gradeq_store_free(struct gradeq_store *st);
-/* The raw connection. Store modules take it from src/store/internal.h;
- * this public declaration goes once no program calls it any more. */
-PGconn *gradeq_store_conn(struct gradeq_store *st);
 /* True when the connection is gone (the caller reconnects). */
 bool gradeq_store_broken(struct gradeq_store *st);
-
-/* Translates a failed result: deadlock, serialization failure, lost
- * connection, too many connections, query canceled -> GRADEQ_ERR_DB_TRANSIENT;
- * anything else -> GRADEQ_ERR_DB. The detail goes to gradeq_errmsg(). */
-int gradeq_store_result_error(struct gradeq_store *st, const PGresult *res, const char *what);
-
-/* Runs a statement that returns no rows (or whose rows are ignored). */
-int gradeq_store_exec(struct gradeq_store *st, const char *sql) GRADEQ_MUST_CHECK;
 
 /* Commits the transaction a store function left open; on error it is
  * rolled back (by the server). */

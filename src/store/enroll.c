@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include "gradeq/store.h"
+#include "store/internal.h"
 
 void gradeq_enroll_courses_release(struct gradeq_enroll_courses *c)
 {

@@ -5,6 +5,7 @@
 
 #include "gradeq/parse.h"
 #include "gradeq/runs.h"
+#include "store/internal.h"
 
 int gradeq_history_cancel(struct gradeq_store *st, const char *run, const char *by,
 			  enum gradeq_run_state *was)

@@ -10,9 +10,16 @@
 #include "gradeq/courses.h"
 #include "gradeq/store.h"
 
-/* The connection, for the store's modules only (store.h declares it too
- * until no program outside the store calls it). */
+/* The connection, for the store's modules only. */
 PGconn *gradeq_store_conn(struct gradeq_store *st);
+
+/* Translates a failed result: deadlock, serialization failure, lost
+ * connection, too many connections, query canceled -> GRADEQ_ERR_DB_TRANSIENT;
+ * anything else -> GRADEQ_ERR_DB. The detail goes to gradeq_errmsg(). */
+int gradeq_store_result_error(struct gradeq_store *st, const PGresult *res, const char *what);
+
+/* Runs a statement that returns no rows (or whose rows are ignored). */
+int gradeq_store_exec(struct gradeq_store *st, const char *sql) GRADEQ_MUST_CHECK;
 
 /* The PostgreSQL int4[] text of n ids, malloc'd; NULL when out of memory. */
 char *gradeq_store_int_array(const int32_t *ids, size_t n);
