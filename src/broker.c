@@ -663,8 +663,14 @@ int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env, int timeou
 
 	amqp_maybe_release_buffers(b->conn);
 	r = amqp_consume_message(b->conn, env, &tv, 0);
-	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+		log_debug("event=delivery tag=%llu exchange=%.*s key=%.*s bytes=%zu redelivered=%d",
+			  (unsigned long long)env->delivery_tag, (int)env->exchange.len,
+			  (const char *)env->exchange.bytes, (int)env->routing_key.len,
+			  (const char *)env->routing_key.bytes, env->message.body.len,
+			  env->redelivered ? 1 : 0);
 		return 0;
+	}
 	if (r.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION)
 		return reply_error(b, r, "consuming");
 	if (r.library_error == AMQP_STATUS_TIMEOUT)
