@@ -8,12 +8,14 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <amqp_framing.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <openssl/err.h>
 
+#include "gradeq/limits.h"
 #include "gradeq/log.h"
 
 #define CHANNEL 1
@@ -178,12 +180,6 @@ static int tls_open_error(const struct amqp_connection_info *ci, int st,
 			    why ? ")" : "");
 }
 
-int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
-			  struct gradeq_broker **out)
-{
-	return gradeq_broker_connect_tls(url, name, heartbeat, NULL, out);
-}
-
 int gradeq_broker_connect_tls(const char *url, const char *name, int heartbeat,
 			      const struct gradeq_broker_tls *tls, struct gradeq_broker **out)
 {
@@ -191,7 +187,7 @@ int gradeq_broker_connect_tls(const char *url, const char *name, int heartbeat,
 	struct gradeq_broker *b = NULL;
 	amqp_socket_t *sock = NULL;
 	char *copy = NULL;
-	struct timeval tv = {10, 0}, rpc = {30, 0};
+	struct timeval tv = {GRADEQ_CONNECT_TIMEOUT_S, 0}, rpc = {GRADEQ_RPC_TIMEOUT_S, 0};
 	amqp_table_entry_t props[2];
 	amqp_table_t table;
 	amqp_rpc_reply_t r;
@@ -280,6 +276,36 @@ int gradeq_broker_connect_tls(const char *url, const char *name, int heartbeat,
 fail:
 	free(copy);
 	gradeq_broker_free(b);
+	return rc;
+}
+
+const char *gradeq_identity(char *buf, size_t len, const char *prog, const char *release)
+{
+	char host[128] = "unknown";
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	snprintf(buf, len, "%s release=%s host=%s pid=%ld", prog, release ? release : "-", host,
+		 (long)getpid());
+	return buf;
+}
+
+int gradeq_broker_open(const struct gradeq_config *cfg, const char *prog, const char *release,
+		       enum gradeq_broker_role role, struct gradeq_broker **out)
+{
+	struct gradeq_broker_tls tls = {cfg->amqp_cacert, cfg->amqp_cert, cfg->amqp_key};
+	char id[GRADEQ_NAME_MAX], name[GRADEQ_NAME_MAX + 16];
+	char *url = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = gradeq_config_amqp_url(cfg, &url);
+	if (rc)
+		return rc;
+	snprintf(name, sizeof(name), "%s role=%s", gradeq_identity(id, sizeof(id), prog, release),
+		 role == GRADEQ_BROKER_CONSUME ? "consume" : "publish");
+	rc = gradeq_broker_connect_tls(url, name, cfg->heartbeat, &tls, out);
+	free(url);
 	return rc;
 }
 
@@ -388,6 +414,28 @@ static int declare_queue(struct gradeq_broker *b, const char *name, amqp_table_e
 	return reply_error(b, amqp_get_rpc_reply(b->conn), what);
 }
 
+/* The bounded queue every event is routed to (limits.h says why). */
+static int declare_events_log(struct gradeq_broker *b)
+{
+	static const char *const keys[] = {"job.#", "run.#", "release.#"};
+	amqp_table_entry_t a[3];
+	char what[300];
+	int rc;
+
+	arg_str(&a[0], "x-queue-type", "classic");
+	arg_int(&a[1], "x-max-length", GRADEQ_EVENTS_LOG_MAX_LENGTH);
+	arg_int(&a[2], "x-message-ttl", GRADEQ_EVENTS_LOG_TTL_MS);
+	rc = declare_queue(b, GRADEQ_EVENTS_LOG_QUEUE, a, 3, GRADEQ_EVENTS_EXCHANGE, keys[0]);
+	for (size_t i = 1; !rc && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		amqp_queue_bind(b->conn, CHANNEL, amqp_cstring_bytes(GRADEQ_EVENTS_LOG_QUEUE),
+				amqp_cstring_bytes(GRADEQ_EVENTS_EXCHANGE),
+				amqp_cstring_bytes(keys[i]), amqp_empty_table);
+		snprintf(what, sizeof(what), "binding queue '%s'", GRADEQ_EVENTS_LOG_QUEUE);
+		rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	}
+	return rc;
+}
+
 int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 			  const struct gradeq_topology *t)
 {
@@ -398,6 +446,9 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 	if ((rc = declare_exchange(b, GRADEQ_EXCHANGE, "direct")) ||
 	    (rc = declare_exchange(b, GRADEQ_DEAD_EXCHANGE, "direct")) ||
 	    (rc = declare_exchange(b, GRADEQ_EVENTS_EXCHANGE, "topic")))
+		return rc;
+	rc = declare_events_log(b);
+	if (rc)
 		return rc;
 	gradeq_work_key(key, release);
 
@@ -587,11 +638,12 @@ int gradeq_broker_publish(struct gradeq_broker *b, const char *exchange, const c
 			return rc;
 	}
 	while (b->next_tag - 1 - b->acked_upto >= (uint64_t)b->window) {
-		struct timeval tv = {30, 0};
+		struct timeval tv = {GRADEQ_RPC_TIMEOUT_S, 0};
 
 		rc = read_confirm_frame(b, &tv);
 		if (rc == GRADEQ_ERR_TIMEOUT)
-			return gradeq_error(GRADEQ_ERR_TIMEOUT, "no publisher confirm for 30 s");
+			return gradeq_error(GRADEQ_ERR_TIMEOUT, "no publisher confirm for %d s",
+					    GRADEQ_RPC_TIMEOUT_S);
 		if (rc)
 			return rc;
 	}

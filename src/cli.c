@@ -45,16 +45,6 @@ void gradeq_cli_release(struct gradeq_cli *cli)
 	cli->cfg = NULL;
 }
 
-void gradeq_cli_conn_name(char *buf, size_t len, const char *prog, const char *release)
-{
-	char host[128] = "unknown";
-
-	gethostname(host, sizeof(host) - 1);
-	host[sizeof(host) - 1] = '\0';
-	snprintf(buf, len, "%s release=%s host=%s pid=%ld", prog, release ? release : "-", host,
-		 (long)getpid());
-}
-
 int gradeq_cli_store(struct gradeq_cli *cli, struct gradeq_store **st)
 {
 	return gradeq_store_connect(cli->cfg->pg_dsn, cli->prog, cli->cfg->statement_timeout_ms,
@@ -63,21 +53,7 @@ int gradeq_cli_store(struct gradeq_cli *cli, struct gradeq_store **st)
 
 int gradeq_cli_broker(struct gradeq_cli *cli, const char *release, struct gradeq_broker **b)
 {
-	struct gradeq_broker_tls tls;
-	char name[300];
-	char *url = NULL;
-	int rc;
-
-	rc = gradeq_config_amqp_url(cli->cfg, &url);
-	if (rc)
-		return rc;
-	gradeq_cli_conn_name(name, sizeof(name), cli->prog, release);
-	tls.cacert = cli->cfg->amqp_cacert;
-	tls.cert = cli->cfg->amqp_cert;
-	tls.key = cli->cfg->amqp_key;
-	rc = gradeq_broker_connect_tls(url, name, cli->cfg->heartbeat, &tls, b);
-	free(url);
-	return rc;
+	return gradeq_broker_open(cli->cfg, cli->prog, release, GRADEQ_BROKER_PUBLISH, b);
 }
 
 void gradeq_cli_mgmt(struct gradeq_cli *cli, struct gradeq_mgmt **out)
@@ -113,7 +89,7 @@ bool gradeq_release_name_ok(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 
-	if (n == 0 || n > 64)
+	if (n == 0 || n > GRADEQ_RELEASE_NAME_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "gradeq/job.h"
+#include "gradeq/limits.h"
 #include "gradeq/log.h"
 
 enum cf_type {
@@ -55,8 +56,8 @@ static const char *check_release(const char *v)
 {
 	size_t n = strlen(v);
 
-	if (n > 64)
-		return "must be at most 64 characters";
+	if (n > GRADEQ_RELEASE_NAME_MAX)
+		return "must be at most " GRADEQ_STR(GRADEQ_RELEASE_NAME_MAX) " characters";
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)v[i]) && !strchr("._-", v[i]))
 			return "may contain only letters, digits, '.', '_' and '-'";

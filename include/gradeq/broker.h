@@ -10,7 +10,9 @@
 
 #include <amqp.h>
 
+#include "gradeq/config.h"
 #include "gradeq/err.h"
+#include "gradeq/limits.h"
 
 #define GRADEQ_EXCHANGE "gradeq"
 #define GRADEQ_DEAD_EXCHANGE "gradeq.dead"
@@ -19,12 +21,6 @@
 
 struct gradeq_broker;
 
-/* Connects to an amqp:// URL, logs in with the client property
- * connection_name = name (shown by the management UI) and opens channel 1.
- * heartbeat in seconds (0: off). GRADEQ_ERR_BROKER when unreachable,
- * GRADEQ_ERR_ACCESS when the login is refused. */
-int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
-			  struct gradeq_broker **out) GRADEQ_MUST_CHECK;
 /* TLS files for amqps:// URLs (PEM); NULL members mean none. */
 struct gradeq_broker_tls {
 	const char *cacert; /* CAs that sign the broker's certificate; NULL: the system's */
@@ -32,13 +28,34 @@ struct gradeq_broker_tls {
 	const char *key;
 };
 
-/* gradeq_broker_connect, and for an amqps:// URL a TLS connection that
- * verifies the broker's certificate and host name (tls may be NULL).
+/* Connects to an amqp:// URL, logs in with the client property
+ * connection_name = name (shown by the management UI) and opens channel 1;
+ * heartbeat in seconds (0: off). GRADEQ_ERR_BROKER when unreachable,
+ * GRADEQ_ERR_ACCESS when the login is refused. For an amqps:// URL a TLS
+ * connection that verifies the broker's certificate and host name (tls may
+ * be NULL).
  * GRADEQ_ERR_ACCESS when the broker's certificate is not trusted,
  * GRADEQ_ERR_CONFIG when the files cannot be loaded. */
 int gradeq_broker_connect_tls(const char *url, const char *name, int heartbeat,
 			      const struct gradeq_broker_tls *tls,
 			      struct gradeq_broker **out) GRADEQ_MUST_CHECK;
+/* What a connection is for; its name says it ("... role=consume"). */
+enum gradeq_broker_role {
+	GRADEQ_BROKER_PUBLISH,
+	GRADEQ_BROKER_CONSUME,
+};
+
+/* The one identity of a process toward the broker,
+ * "PROG release=R host=H pid=P" (release=- when NULL), written into buf:
+ * in connection names, consumer tags and the gradeq-failed-by header.
+ * Returns buf. */
+const char *gradeq_identity(char *buf, size_t len, const char *prog, const char *release);
+
+/* Connects as cfg says (amqp_url with amqp_password_file, the amqps://
+ * files, heartbeat), named "<identity> role=publish|consume". Errors as
+ * gradeq_broker_connect_tls() and gradeq_config_amqp_url(). */
+int gradeq_broker_open(const struct gradeq_config *cfg, const char *prog, const char *release,
+		       enum gradeq_broker_role role, struct gradeq_broker **out) GRADEQ_MUST_CHECK;
 void gradeq_broker_free(struct gradeq_broker *b);
 amqp_connection_state_t gradeq_broker_conn(struct gradeq_broker *b);
 /* True once the connection or channel is unusable (reconnect). */
@@ -58,8 +75,9 @@ const char *gradeq_retry_queue(char *buf, const char *release, int seconds);
 const char *gradeq_retry_key(char *buf, const char *release, int seconds);
 const char *gradeq_dead_queue(char *buf, const char *release);
 
-/* Declares the exchanges, the release's work, retry and dead queues and
- * their bindings. Idempotent. A queue that exists with other arguments gives
+/* Declares the exchanges, the events log queue (GRADEQ_EVENTS_LOG_QUEUE,
+ * bound for job.#, run.# and release.#), the release's work, retry and dead
+ * queues and their bindings. Idempotent. A queue that exists with other arguments gives
  * GRADEQ_ERR_PRECONDITION with the broker's words (which argument differs). */
 int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 			  const struct gradeq_topology *t) GRADEQ_MUST_CHECK;
@@ -141,8 +159,9 @@ amqp_table_t gradeq_headers_table(struct gradeq_headers *h);
 int gradeq_broker_nack(struct gradeq_broker *b, uint64_t tag, bool multiple,
 		       bool requeue) GRADEQ_MUST_CHECK;
 
-/* Publishes to the events exchange without mandatory: an event with no
- * listener is dropped by the broker, not returned. */
+/* Publishes to the events exchange without mandatory: an event goes at
+ * least to the events log queue once gradeq_broker_declare() ran, and is
+ * never returned. */
 int gradeq_broker_publish_event(struct gradeq_broker *b, const char *key,
 				const amqp_basic_properties_t *props, const void *body,
 				size_t len) GRADEQ_MUST_CHECK;

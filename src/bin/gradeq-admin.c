@@ -785,7 +785,7 @@ static int move_messages(struct gradeq_broker *src, struct gradeq_broker *dst, c
 		rc = gradeq_broker_publish(dst, exchange, key, &env.message.properties,
 					   env.message.body.bytes, env.message.body.len);
 		if (!rc)
-			rc = gradeq_broker_wait_confirms(dst, 30000);
+			rc = gradeq_broker_wait_confirms(dst, GRADEQ_CONFIRM_WAIT_MS);
 		if (!rc)
 			rc = gradeq_broker_ack(src, env.delivery_tag);
 		amqp_destroy_envelope(&env);
@@ -893,7 +893,7 @@ static int release_retire(struct admin *a, int argc, char **argv)
 		if (!rc)
 			rc = gradeq_broker_declare(pub, move_to, &topo);
 		if (!rc)
-			rc = gradeq_broker_confirm_mode(pub, 64);
+			rc = gradeq_broker_confirm_mode(pub, GRADEQ_MOVE_CONFIRM_WINDOW);
 		if (!rc)
 			rc = move_messages(b, pub, q, GRADEQ_DEAD_EXCHANGE,
 					   gradeq_work_key(key, move_to), &moved);
@@ -1026,7 +1026,7 @@ static int release_drain(struct admin *a, int argc, char **argv)
 	if (!rc)
 		rc = gradeq_broker_declare(pub, promoted, &topo);
 	if (!rc)
-		rc = gradeq_broker_confirm_mode(pub, 64);
+		rc = gradeq_broker_confirm_mode(pub, GRADEQ_MOVE_CONFIRM_WINDOW);
 	for (int i = 0; !rc && i < topo.nretry_tiers; i++) {
 		rc = move_messages(b, pub, gradeq_retry_queue(q, name, topo.retry_tiers[i]),
 				   GRADEQ_EXCHANGE, gradeq_work_key(key, promoted), &n);

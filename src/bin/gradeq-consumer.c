@@ -150,12 +150,12 @@ static void nap(struct consumer *c, int ms)
 /* Capped, jittered exponential backoff: 0.5 s doubling up to 30 s. */
 static int backoff_ms(int attempt)
 {
-	int base = 500;
+	int base = GRADEQ_BACKOFF_FIRST_MS;
 
-	for (int i = 0; i < attempt && base < 30000; i++)
+	for (int i = 0; i < attempt && base < GRADEQ_BACKOFF_MAX_MS; i++)
 		base *= 2;
-	if (base > 30000)
-		base = 30000;
+	if (base > GRADEQ_BACKOFF_MAX_MS)
+		base = GRADEQ_BACKOFF_MAX_MS;
 	return base / 2 + (int)((unsigned)rand() % (unsigned)(base / 2 + 1));
 }
 
@@ -196,16 +196,16 @@ static int connect_broker(struct consumer *c)
 		int rc;
 
 		disconnect(c);
-		rc = gradeq_cli_broker(&c->cli, c->release, &c->in);
+		rc = gradeq_broker_open(c->cli.cfg, c->cli.prog, c->release, GRADEQ_BROKER_CONSUME,
+					&c->in);
 		if (!rc)
 			rc = gradeq_cli_broker(&c->cli, c->release, &c->out);
 		if (!rc)
 			rc = gradeq_broker_declare(c->in, c->release, &topo);
 		if (!rc)
-			rc = gradeq_broker_confirm_mode(c->out, 16);
+			rc = gradeq_broker_confirm_mode(c->out, GRADEQ_REPUBLISH_CONFIRM_WINDOW);
 		if (!rc) {
-			snprintf(tag, sizeof(tag), "gradeq-consumer %s pid=%ld", c->host,
-				 (long)getpid());
+			gradeq_identity(tag, sizeof(tag), c->cli.prog, c->release);
 			rc = gradeq_broker_consume(c->in, gradeq_work_queue(queue, c->release),
 						   c->prefetch, tag);
 		}
@@ -263,7 +263,7 @@ static int republish(struct consumer *c, const amqp_envelope_t *env, const char 
 	if (props._flags & AMQP_BASIC_HEADERS_FLAG)
 		gradeq_headers_copy(&h, &props.headers, skip);
 	rfc3339_now(at, sizeof(at));
-	snprintf(by, sizeof(by), "host=%s pid=%ld release=%s", c->host, (long)getpid(), c->release);
+	gradeq_identity(by, sizeof(by), c->cli.prog, c->release);
 	gradeq_headers_set_str(&h, "gradeq-error", error);
 	gradeq_headers_set_str(&h, "gradeq-error-class", cls);
 	gradeq_headers_set_str(&h, "gradeq-failed-at", at);
@@ -276,7 +276,7 @@ static int republish(struct consumer *c, const amqp_envelope_t *env, const char 
 	rc = gradeq_broker_publish(c->out, exchange, key, &props, env->message.body.bytes,
 				   env->message.body.len);
 	if (!rc)
-		rc = gradeq_broker_wait_confirms(c->out, 30000);
+		rc = gradeq_broker_wait_confirms(c->out, GRADEQ_CONFIRM_WAIT_MS);
 	return rc;
 }
 
@@ -549,7 +549,7 @@ static int consume(struct consumer *c)
 
 		if (reload_requested)
 			reload(c);
-		if (!c->draining && time(NULL) - c->registry_checked >= 30)
+		if (!c->draining && time(NULL) - c->registry_checked >= GRADEQ_REGISTRY_CHECK_S)
 			check_registry(c);
 		rc = gradeq_broker_next(c->in, &env, 1000);
 		if (rc == 0 && env.exchange.len == strlen(GRADEQ_EVENTS_EXCHANGE) &&

@@ -551,7 +551,7 @@ static int run(struct pub *p, char **want, int nwant, bool all, const char *rele
 		rc = publish_course(p, PQgetvalue(courses, i, all ? 0 : 1));
 	if (!p->dry_run) {
 		if (!rc)
-			rc = gradeq_broker_wait_confirms(p->b, 60000);
+			rc = gradeq_broker_wait_confirms(p->b, GRADEQ_PUBLISH_CONFIRM_WAIT_MS);
 		if (!rc && gradeq_broker_confirmed(p->b) != (uint64_t)(p->jobs + p->events))
 			rc = gradeq_error(GRADEQ_ERR_NACKED, "%llu of %ld jobs confirmed",
 					  (unsigned long long)gradeq_broker_confirmed(p->b),

@@ -520,7 +520,7 @@ static int rotate(struct replay *r, const amqp_envelope_t *env)
 				       env->message.body.len);
 
 	if (!rc)
-		rc = gradeq_broker_wait_confirms(r->out, 30000);
+		rc = gradeq_broker_wait_confirms(r->out, GRADEQ_CONFIRM_WAIT_MS);
 	if (!rc)
 		rc = gradeq_broker_ack(r->in, env->delivery_tag);
 	if (!rc)
@@ -794,7 +794,7 @@ static int publish_replay(struct replay *r, const amqp_basic_properties_t *orig,
 	props.headers = gradeq_headers_table(&nh);
 	rc = gradeq_broker_publish(r->out, r->exchange, r->key, &props, body->bytes, body->len);
 	if (!rc)
-		rc = gradeq_broker_wait_confirms(r->out, 30000);
+		rc = gradeq_broker_wait_confirms(r->out, GRADEQ_CONFIRM_WAIT_MS);
 	return rc;
 }
 
@@ -1476,11 +1476,11 @@ static int connect_all(struct replay *r, bool db)
 		if (rc)
 			return rc;
 	}
-	rc = gradeq_cli_broker(&r->cli, r->release, &r->in);
+	rc = gradeq_broker_open(r->cli.cfg, r->cli.prog, r->release, GRADEQ_BROKER_CONSUME, &r->in);
 	if (!rc)
 		rc = gradeq_cli_broker(&r->cli, r->release, &r->out);
 	if (!rc)
-		rc = gradeq_broker_confirm_mode(r->out, 16);
+		rc = gradeq_broker_confirm_mode(r->out, GRADEQ_REPUBLISH_CONFIRM_WINDOW);
 	return rc;
 }
 
@@ -1752,7 +1752,8 @@ static int cmd_import(struct replay *r)
 				rc = gradeq_broker_publish(r->out, r->exchange, r->key, &props,
 							   body.bytes, body.len);
 				if (!rc)
-					rc = gradeq_broker_wait_confirms(r->out, 30000);
+					rc = gradeq_broker_wait_confirms(r->out,
+									 GRADEQ_CONFIRM_WAIT_MS);
 			}
 			if (!rc)
 				done++;

@@ -45,7 +45,8 @@ setup_roles "$VHOST"
 perms=$(mgmt_get "api/vhosts/$(urlenc "$VHOST")/permissions" |
 	jq -r 'sort_by(.user)[] | "\(.user) \(.configure) \(.write) \(.read)"')
 assert_eq "publisher permissions" 'gradeq-publisher ^$ ^(gradeq|gradeq\.events)$ ^$' "$(grep publisher <<<"$perms")"
-assert_match "consumer configures only its queues" '^gradeq-consumer \^gradeq\\\.grades\\\.\.\+\$ ' \
+assert_match "consumer configures only its queues and the events log" \
+	'^gradeq-consumer \^\(gradeq\\\.grades\\\.\.\+\|gradeq\\\.events\\\.log\)\$ ' \
 	"$(grep consumer <<<"$perms")"
 exchanges=$(mgmt_get "api/exchanges/$(urlenc "$VHOST")?columns=name,type" |
 	jq -r '[.[] | select(.name | startswith("gradeq")) | "\(.name):\(.type)"] | sort | join(" ")')
