@@ -18,6 +18,7 @@
 #include "gradeq/job.h"
 #include "gradeq/log.h"
 #include "gradeq/notify.h"
+#include "gradeq/states.h"
 #include "gradeq/worker.h"
 
 static const char usage[] =
@@ -309,34 +310,34 @@ static int handle_failure(struct consumer *c, const amqp_envelope_t *env, const 
 					  : NULL;
 	int64_t attempt = gradeq_header_int(hdr, "gradeq-attempt", 1);
 	int ntiers = c->cli.cfg->nretry_tiers;
-	bool transient = gradeq_err_is_transient(err);
-	const char *cls = transient ? (attempt > ntiers ? "exhausted" : "transient") : "permanent";
+	enum gradeq_err_class cls = gradeq_err_classify(err, attempt, ntiers);
 	char key[GRADEQ_NAME_MAX];
 	int rc;
 
 	if (attempt < 1)
 		attempt = 1;
-	if (transient && attempt <= ntiers) {
+	if (cls == GRADEQ_CLASS_TRANSIENT) {
 		int tier = c->cli.cfg->retry_tiers[attempt - 1];
 
 		rc = republish(c, env, GRADEQ_EXCHANGE, gradeq_retry_key(key, c->release, tier),
-			       cls, msg, attempt + 1);
+			       gradeq_err_class_name(cls), msg, attempt + 1);
 		log_warn("event=job_retry job=%s tag=%llu attempt=%lld tier=%ds error=\"%s\"",
 			 job_id, (unsigned long long)env->delivery_tag, (long long)attempt, tier,
 			 msg);
 	} else {
-		rc = republish(c, env, GRADEQ_DEAD_EXCHANGE, gradeq_work_key(key, c->release), cls,
-			       msg, attempt);
+		rc = republish(c, env, GRADEQ_DEAD_EXCHANGE, gradeq_work_key(key, c->release),
+			       gradeq_err_class_name(cls), msg, attempt);
 		log_error("event=job_dead job=%s tag=%llu attempt=%lld class=%s error=\"%s\"",
-			  job_id, (unsigned long long)env->delivery_tag, (long long)attempt, cls,
-			  msg);
+			  job_id, (unsigned long long)env->delivery_tag, (long long)attempt,
+			  gradeq_err_class_name(cls), msg);
 	}
 	if (rc) {
 		log_error("event=republish_failed job=%s error=\"%s\"", job_id, gradeq_errmsg(rc));
 		return rc;
 	}
 	if (job_id[0] && c->st && !gradeq_store_broken(c->st)) {
-		const char *state = strcmp(cls, "transient") == 0 ? "retrying" : "dead";
+		const char *state = gradeq_job_state_name(
+			cls == GRADEQ_CLASS_TRANSIENT ? GRADEQ_JOB_RETRYING : GRADEQ_JOB_DEAD);
 		char settled[16] = "", run[64] = "", course[512] = "";
 		int r2 = gradeq_worker_record_failure(c->st, job_id, state, msg, settled);
 
