@@ -839,35 +839,49 @@ void gradeq_headers_init(struct gradeq_headers *h)
 {
 	h->n = 0;
 	h->used = 0;
+	h->overflow[0] = '\0';
 }
 
+/* Remembers the first header that did not fit. */
+static void headers_overflow(struct gradeq_headers *h, const void *key, size_t klen)
+{
+	if (!h->overflow[0])
+		snprintf(h->overflow, sizeof(h->overflow), "%.*s", (int)klen, (const char *)key);
+}
+
+/* A copy of s in h's string space; NULL when it does not fit. */
 static char *headers_dup(struct gradeq_headers *h, const char *s)
 {
 	size_t n = strlen(s) + 1;
 	char *p;
 
-	if (h->used + n > sizeof(h->strings))
-		n = sizeof(h->strings) - h->used; /* truncate rather than fail */
-	if (!n)
-		return (char *)"";
+	if (n > sizeof(h->strings) - h->used)
+		return NULL;
 	p = h->strings + h->used;
-	memcpy(p, s, n - 1);
-	p[n - 1] = '\0';
+	memcpy(p, s, n);
 	h->used += n;
 	return p;
+}
+
+static bool headers_full(const struct gradeq_headers *h)
+{
+	return h->n >= (int)(sizeof(h->entries) / sizeof(h->entries[0]));
 }
 
 static amqp_table_entry_t *headers_slot(struct gradeq_headers *h, const char *key)
 {
 	size_t klen = strlen(key);
+	char *k;
 
 	for (int i = 0; i < h->n; i++)
 		if (h->entries[i].key.len == klen &&
 		    memcmp(h->entries[i].key.bytes, key, klen) == 0)
 			return &h->entries[i];
-	if (h->n >= (int)(sizeof(h->entries) / sizeof(h->entries[0])))
+	if (headers_full(h) || !(k = headers_dup(h, key))) {
+		headers_overflow(h, key, klen);
 		return NULL;
-	h->entries[h->n].key = amqp_cstring_bytes(headers_dup(h, key));
+	}
+	h->entries[h->n].key = amqp_cstring_bytes(k);
 	return &h->entries[h->n++];
 }
 
@@ -880,8 +894,12 @@ void gradeq_headers_copy(struct gradeq_headers *h, const amqp_table_t *t, const 
 			if (t->entries[i].key.len == strlen(*s) &&
 			    memcmp(t->entries[i].key.bytes, *s, strlen(*s)) == 0)
 				skipped = true;
-		if (skipped || h->n >= (int)(sizeof(h->entries) / sizeof(h->entries[0])))
+		if (skipped)
 			continue;
+		if (headers_full(h)) {
+			headers_overflow(h, t->entries[i].key.bytes, t->entries[i].key.len);
+			continue;
+		}
 		h->entries[h->n++] = t->entries[i];
 	}
 }
@@ -889,11 +907,19 @@ void gradeq_headers_copy(struct gradeq_headers *h, const amqp_table_t *t, const 
 void gradeq_headers_set_str(struct gradeq_headers *h, const char *key, const char *val)
 {
 	amqp_table_entry_t *e = headers_slot(h, key);
+	char *v;
 
 	if (!e)
 		return;
+	v = headers_dup(h, val ? val : "");
+	if (!v) {
+		/* no half-set entry: an empty one would pass for the value */
+		headers_overflow(h, key, strlen(key));
+		e->value.kind = AMQP_FIELD_KIND_VOID;
+		return;
+	}
 	e->value.kind = AMQP_FIELD_KIND_UTF8;
-	e->value.value.bytes = amqp_cstring_bytes(headers_dup(h, val ? val : ""));
+	e->value.value.bytes = amqp_cstring_bytes(v);
 }
 
 void gradeq_headers_set_int(struct gradeq_headers *h, const char *key, int64_t val)
@@ -906,11 +932,17 @@ void gradeq_headers_set_int(struct gradeq_headers *h, const char *key, int64_t v
 	e->value.value.i64 = val;
 }
 
-amqp_table_t gradeq_headers_table(struct gradeq_headers *h)
+int gradeq_headers_finish(struct gradeq_headers *h, amqp_table_t *out)
 {
-	amqp_table_t t = {h->n, h->entries};
-
-	return t;
+	out->num_entries = h->n;
+	out->entries = h->entries;
+	if (h->overflow[0])
+		return gradeq_error(GRADEQ_ERR_INVALID,
+				    "message header '%s' does not fit (at most %zu headers and %zu "
+				    "bytes of their strings)",
+				    h->overflow, sizeof(h->entries) / sizeof(h->entries[0]),
+				    sizeof(h->strings));
+	return 0;
 }
 
 int gradeq_broker_publish_event(struct gradeq_broker *b, const char *key,

@@ -57,7 +57,8 @@ static int publish(struct gradeq_broker *b, const char *key, const char *run_id,
 	props.delivery_mode = 1; /* events are notifications, not records */
 	props.timestamp = (uint64_t)time(NULL);
 	props.type = amqp_cstring_bytes("gradeq.event");
-	props.headers = gradeq_headers_table(&h);
+	if (gradeq_headers_finish(&h, &props.headers))
+		return GRADEQ_ERR_INVALID;
 	return gradeq_broker_publish_event(b, key, &props, body, strlen(body));
 }
 

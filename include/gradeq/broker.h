@@ -137,12 +137,16 @@ const char *gradeq_header_str(const amqp_table_t *h, const char *key, char *buf,
 /* Integer header (any integer type); def when absent. */
 int64_t gradeq_header_int(const amqp_table_t *h, const char *key, int64_t def);
 
-/* A mutable header table for building messages. */
+/* A mutable header table for building messages: room for 32 entries and
+ * 4 KiB of copied strings. What does not fit is not added and the first
+ * such header makes gradeq_headers_finish() fail: a message is never sent
+ * without a header its sender set. */
 struct gradeq_headers {
 	amqp_table_entry_t entries[32];
 	int n;
 	char strings[4096];
 	size_t used;
+	char overflow[64]; /* first header that did not fit; "" when none */
 };
 void gradeq_headers_init(struct gradeq_headers *h);
 /* Copies the entries of t except those named in skip (NULL-terminated). */
@@ -150,7 +154,9 @@ void gradeq_headers_copy(struct gradeq_headers *h, const amqp_table_t *t, const 
 /* Adds or replaces; strings are copied into h. */
 void gradeq_headers_set_str(struct gradeq_headers *h, const char *key, const char *val);
 void gradeq_headers_set_int(struct gradeq_headers *h, const char *key, int64_t val);
-amqp_table_t gradeq_headers_table(struct gradeq_headers *h);
+/* The table to publish, into *out (valid while h is). GRADEQ_ERR_INVALID,
+ * naming the first header that did not fit, when one did not. */
+int gradeq_headers_finish(struct gradeq_headers *h, amqp_table_t *out) GRADEQ_MUST_CHECK;
 
 /* basic.nack; multiple settles every unacknowledged delivery up to tag.
  * requeue=true returns them to the queue. A quorum queue (RabbitMQ 3.10)

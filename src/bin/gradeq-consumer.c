@@ -260,20 +260,31 @@ static int republish(struct consumer *c, const amqp_envelope_t *env, const char 
 	char at[40], by[300], queue[GRADEQ_NAME_MAX];
 	int rc;
 
-	gradeq_headers_init(&h);
-	if (props._flags & AMQP_BASIC_HEADERS_FLAG)
-		gradeq_headers_copy(&h, &props.headers, skip);
 	rfc3339_now(at, sizeof(at));
 	gradeq_identity(by, sizeof(by), c->cli.prog, c->release);
-	gradeq_headers_set_str(&h, "gradeq-error", error);
-	gradeq_headers_set_str(&h, "gradeq-error-class", cls);
-	gradeq_headers_set_str(&h, "gradeq-failed-at", at);
-	gradeq_headers_set_str(&h, "gradeq-failed-by", by);
-	gradeq_headers_set_int(&h, "gradeq-attempt", attempt);
-	gradeq_headers_set_str(&h, "gradeq-origin-queue", gradeq_work_queue(queue, c->release));
+	/* gradeq's headers must go with the job; when the delivery's own do
+	 * not leave room for them, they are left behind, and the log says so */
+	for (int own_only = 0;; own_only++) {
+		gradeq_headers_init(&h);
+		if ((props._flags & AMQP_BASIC_HEADERS_FLAG) && !own_only)
+			gradeq_headers_copy(&h, &env->message.properties.headers, skip);
+		gradeq_headers_set_str(&h, "gradeq-error", error);
+		gradeq_headers_set_str(&h, "gradeq-error-class", cls);
+		gradeq_headers_set_str(&h, "gradeq-failed-at", at);
+		gradeq_headers_set_str(&h, "gradeq-failed-by", by);
+		gradeq_headers_set_int(&h, "gradeq-attempt", attempt);
+		gradeq_headers_set_str(&h, "gradeq-origin-queue",
+				       gradeq_work_queue(queue, c->release));
+		rc = gradeq_headers_finish(&h, &props.headers);
+		if (!rc || own_only)
+			break;
+		log_warn("event=headers_dropped tag=%llu error=\"%s\"",
+			 (unsigned long long)env->delivery_tag, gradeq_errmsg(rc));
+	}
+	if (rc)
+		return rc;
 	props._flags |= AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
 	props.delivery_mode = 2;
-	props.headers = gradeq_headers_table(&h);
 	rc = gradeq_broker_publish(c->out, exchange, key, &props, env->message.body.bytes,
 				   env->message.body.len);
 	if (!rc)

@@ -193,8 +193,10 @@ static int flush_jobs(struct pub *p)
 		props.type = amqp_cstring_bytes("grades.compute");
 		props.timestamp = (uint64_t)time(NULL);
 		props.app_id = amqp_cstring_bytes("gradeq-publish/" GRADEQ_VERSION);
-		props.headers = gradeq_headers_table(&h);
-		rc = gradeq_broker_publish(p->b, GRADEQ_EXCHANGE, p->key, &props, body, len);
+		rc = gradeq_headers_finish(&h, &props.headers);
+		if (!rc)
+			rc = gradeq_broker_publish(p->b, GRADEQ_EXCHANGE, p->key, &props, body,
+						   len);
 		free(body);
 	}
 out:

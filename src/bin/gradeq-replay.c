@@ -791,8 +791,10 @@ static int publish_replay(struct replay *r, const amqp_basic_properties_t *orig,
 			       gradeq_header_int(h, "gradeq-replay-count", 0) + 1);
 	props._flags |= AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
 	props.delivery_mode = 2;
-	props.headers = gradeq_headers_table(&nh);
-	rc = gradeq_broker_publish(r->out, r->exchange, r->key, &props, body->bytes, body->len);
+	rc = gradeq_headers_finish(&nh, &props.headers);
+	if (!rc)
+		rc = gradeq_broker_publish(r->out, r->exchange, r->key, &props, body->bytes,
+					   body->len);
 	if (!rc)
 		rc = gradeq_broker_wait_confirms(r->out, GRADEQ_CONFIRM_WAIT_MS);
 	return rc;
