@@ -32,8 +32,8 @@ RELEASE=u51
 "$ADMIN" release promote "$RELEASE" >/dev/null 2>"$WORK/promote.log" ||
 	die "promote failed: $(cat "$WORK/promote.log")"
 queue_exists "$EVENTS_LOG" "$VHOST" || die "$EVENTS_LOG was not declared"
-args=$(mgmt_get "api/queues/$VHOST/$EVENTS_LOG" | jq -c '.arguments | {"x-max-length", "x-message-ttl"}')
-assert_eq "bounds of $EVENTS_LOG" '{"x-max-length":10000,"x-message-ttl":3600000}' "$args"
+bounds=$(mgmt_get "api/queues/$VHOST/$EVENTS_LOG" | jq -c '.arguments | {"x-max-length", "x-message-ttl"}')
+assert_eq "bounds of $EVENTS_LOG" '{"x-max-length":10000,"x-message-ttl":3600000}' "$bounds"
 keys=$(mgmt_get "api/exchanges/$VHOST/gradeq.events/bindings/source" |
 	jq -r --arg q "$EVENTS_LOG" '[.[] | select(.destination == $q) | .routing_key] | sort | join(" ")')
 assert_eq "bindings of $EVENTS_LOG" "job.# release.# run.#" "$keys"

@@ -24,7 +24,9 @@ VHOST=${VHOST:-gradeq-t70}
 DB=${DB:-gradeq_t70}
 RELEASE=t70-$$-$RANDOM
 need_cmd psql jq curl timeout
-[[ -x $PY ]] && "$PY" -c 'import pika' 2>/dev/null || skip "python3-pika is not installed (tools/deps)"
+if ! [[ -x $PY ]] || ! "$PY" -c 'import pika' 2>/dev/null; then
+	skip "python3-pika is not installed (tools/deps)"
+fi
 ADMIN=$(require_bin gradeq-admin)
 PUBLISH=$(require_bin gradeq-publish)
 CONSUMER=$(require_bin gradeq-consumer)
