@@ -20,6 +20,13 @@
 
 #define CHANNEL 1
 
+/* TLS files for amqps:// URLs (PEM); NULL members mean none. */
+struct gradeq_broker_tls {
+	const char *cacert; /* CAs that sign the broker's certificate; NULL: the system's */
+	const char *cert;   /* client certificate, with key */
+	const char *key;
+};
+
 struct gradeq_broker {
 	amqp_connection_state_t conn;
 	bool broken;
@@ -180,8 +187,8 @@ static int tls_open_error(const struct amqp_connection_info *ci, int st,
 			    why ? ")" : "");
 }
 
-int gradeq_broker_connect_tls(const char *url, const char *name, int heartbeat,
-			      const struct gradeq_broker_tls *tls, struct gradeq_broker **out)
+static int connect_tls(const char *url, const char *name, int heartbeat,
+		       const struct gradeq_broker_tls *tls, struct gradeq_broker **out)
 {
 	struct amqp_connection_info ci;
 	struct gradeq_broker *b = NULL;
@@ -304,7 +311,7 @@ int gradeq_broker_open(const struct gradeq_config *cfg, const char *prog, const 
 		return rc;
 	snprintf(name, sizeof(name), "%s role=%s", gradeq_identity(id, sizeof(id), prog, release),
 		 role == GRADEQ_BROKER_CONSUME ? "consume" : "publish");
-	rc = gradeq_broker_connect_tls(url, name, cfg->heartbeat, &tls, out);
+	rc = connect_tls(url, name, cfg->heartbeat, &tls, out);
 	free(url);
 	return rc;
 }
@@ -321,11 +328,6 @@ void gradeq_broker_free(struct gradeq_broker *b)
 		amqp_destroy_connection(b->conn);
 	}
 	free(b);
-}
-
-amqp_connection_state_t gradeq_broker_conn(struct gradeq_broker *b)
-{
-	return b->conn;
 }
 
 bool gradeq_broker_broken(const struct gradeq_broker *b)
@@ -759,11 +761,6 @@ int gradeq_broker_ack(struct gradeq_broker *b, uint64_t tag)
 	return status_error(b, amqp_basic_ack(b->conn, CHANNEL, tag, 0), "basic.ack");
 }
 
-int gradeq_broker_reject(struct gradeq_broker *b, uint64_t tag, bool requeue)
-{
-	return status_error(b, amqp_basic_reject(b->conn, CHANNEL, tag, requeue), "basic.reject");
-}
-
 int gradeq_broker_get(struct gradeq_broker *b, const char *queue, amqp_envelope_t *env)
 {
 	amqp_rpc_reply_t r;
@@ -956,8 +953,51 @@ int gradeq_broker_publish_event(struct gradeq_broker *b, const char *key,
 	return rc;
 }
 
-int gradeq_broker_nack(struct gradeq_broker *b, uint64_t tag, bool multiple, bool requeue)
+int gradeq_broker_follow(struct gradeq_broker *b, const char *name, const char *exchange,
+			 const char *const *keys, size_t nkeys, const char *tag)
 {
-	return status_error(b, amqp_basic_nack(b->conn, CHANNEL, tag, multiple, requeue),
-			    "basic.nack");
+	amqp_queue_declare_ok_t *ok;
+	amqp_bytes_t queue;
+	char what[GRADEQ_NAME_MAX + 32];
+	int rc;
+
+	ok = amqp_queue_declare(b->conn, CHANNEL,
+				name ? amqp_cstring_bytes(name) : amqp_empty_bytes, 0, 0, 1, 1,
+				amqp_empty_table);
+	snprintf(what, sizeof(what), "declaring queue '%s'", name ? name : "amq.gen-*");
+	rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	if (rc)
+		return rc;
+	queue = amqp_bytes_malloc_dup(ok->queue);
+	if (!queue.bytes)
+		return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
+	snprintf(what, sizeof(what), "binding queue '%.*s'", (int)queue.len,
+		 (const char *)queue.bytes);
+	for (size_t i = 0; !rc && i < nkeys; i++) {
+		amqp_queue_bind(b->conn, CHANNEL, queue, amqp_cstring_bytes(exchange),
+				amqp_cstring_bytes(keys[i]), amqp_empty_table);
+		rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	}
+	if (!rc) {
+		amqp_basic_consume(b->conn, CHANNEL, queue,
+				   tag ? amqp_cstring_bytes(tag) : amqp_empty_bytes, 0, 1, 1,
+				   amqp_empty_table);
+		snprintf(what, sizeof(what), "consuming from '%.*s'", (int)queue.len,
+			 (const char *)queue.bytes);
+		rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	}
+	amqp_bytes_free(queue);
+	return rc;
+}
+
+void gradeq_broker_heartbeat(struct gradeq_broker *b)
+{
+	amqp_frame_t f;
+
+	if (!b || b->broken || amqp_get_heartbeat(b->conn) <= 0)
+		return;
+	memset(&f, 0, sizeof(f));
+	f.frame_type = AMQP_FRAME_HEARTBEAT;
+	f.channel = 0;
+	(void)amqp_send_frame(b->conn, &f);
 }

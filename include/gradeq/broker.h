@@ -21,24 +21,6 @@
 
 struct gradeq_broker;
 
-/* TLS files for amqps:// URLs (PEM); NULL members mean none. */
-struct gradeq_broker_tls {
-	const char *cacert; /* CAs that sign the broker's certificate; NULL: the system's */
-	const char *cert;   /* client certificate, with key */
-	const char *key;
-};
-
-/* Connects to an amqp:// URL, logs in with the client property
- * connection_name = name (shown by the management UI) and opens channel 1;
- * heartbeat in seconds (0: off). GRADEQ_ERR_BROKER when unreachable,
- * GRADEQ_ERR_ACCESS when the login is refused. For an amqps:// URL a TLS
- * connection that verifies the broker's certificate and host name (tls may
- * be NULL).
- * GRADEQ_ERR_ACCESS when the broker's certificate is not trusted,
- * GRADEQ_ERR_CONFIG when the files cannot be loaded. */
-int gradeq_broker_connect_tls(const char *url, const char *name, int heartbeat,
-			      const struct gradeq_broker_tls *tls,
-			      struct gradeq_broker **out) GRADEQ_MUST_CHECK;
 /* What a connection is for; its name says it ("... role=consume"). */
 enum gradeq_broker_role {
 	GRADEQ_BROKER_PUBLISH,
@@ -51,13 +33,22 @@ enum gradeq_broker_role {
  * Returns buf. */
 const char *gradeq_identity(char *buf, size_t len, const char *prog, const char *release);
 
-/* Connects as cfg says (amqp_url with amqp_password_file, the amqps://
- * files, heartbeat), named "<identity> role=publish|consume". Errors as
- * gradeq_broker_connect_tls() and gradeq_config_amqp_url(). */
+/* Connects as cfg says (amqp_url with amqp_password_file, heartbeat), logs
+ * in with the client property connection_name = "<identity>
+ * role=publish|consume" (shown by the management UI) and opens channel 1.
+ * For an amqps:// URL the connection is TLS and verifies the broker's
+ * certificate (against amqp_cacert, else the system's CAs) and host name,
+ * showing amqp_cert and amqp_key when set. GRADEQ_ERR_BROKER when
+ * unreachable, GRADEQ_ERR_ACCESS when the login is refused or the broker's
+ * certificate is not trusted, GRADEQ_ERR_CONFIG when the TLS files cannot
+ * be loaded, and gradeq_config_amqp_url()'s errors. */
 int gradeq_broker_open(const struct gradeq_config *cfg, const char *prog, const char *release,
 		       enum gradeq_broker_role role, struct gradeq_broker **out) GRADEQ_MUST_CHECK;
 void gradeq_broker_free(struct gradeq_broker *b);
-amqp_connection_state_t gradeq_broker_conn(struct gradeq_broker *b);
+/* Sends a heartbeat frame when the connection negotiated heartbeats and
+ * is usable: for a caller that spends long outside rabbitmq-c's calls
+ * (which service heartbeats themselves). */
+void gradeq_broker_heartbeat(struct gradeq_broker *b);
 /* True once the connection or channel is unusable (reconnect). */
 bool gradeq_broker_broken(const struct gradeq_broker *b);
 
@@ -124,12 +115,17 @@ int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env,
 		       int timeout_ms) GRADEQ_MUST_CHECK;
 
 int gradeq_broker_ack(struct gradeq_broker *b, uint64_t tag) GRADEQ_MUST_CHECK;
-/* basic.reject; requeue=false lets the queue dead-letter it. */
-int gradeq_broker_reject(struct gradeq_broker *b, uint64_t tag, bool requeue) GRADEQ_MUST_CHECK;
-
 /* basic.get one message (no_ack=false). GRADEQ_ERR_NOT_FOUND when empty. */
 int gradeq_broker_get(struct gradeq_broker *b, const char *queue,
 		      amqp_envelope_t *env) GRADEQ_MUST_CHECK;
+
+/* Follows exchange through a queue that lives as long as the connection:
+ * named name (NULL: a server-named amq.gen-* queue), exclusive and
+ * auto-delete, bound for each of the nkeys routing keys and consumed
+ * without acks under tag (NULL: one the broker chooses). Its deliveries
+ * arrive through gradeq_broker_next(), with the exchange's name. */
+int gradeq_broker_follow(struct gradeq_broker *b, const char *name, const char *exchange,
+			 const char *const *keys, size_t nkeys, const char *tag) GRADEQ_MUST_CHECK;
 
 /* Header helpers over an amqp_table_t of properties. Returned strings are
  * copied into buf (NUL-terminated); NULL when absent or not a string. */
@@ -157,13 +153,6 @@ void gradeq_headers_set_int(struct gradeq_headers *h, const char *key, int64_t v
 /* The table to publish, into *out (valid while h is). GRADEQ_ERR_INVALID,
  * naming the first header that did not fit, when one did not. */
 int gradeq_headers_finish(struct gradeq_headers *h, amqp_table_t *out) GRADEQ_MUST_CHECK;
-
-/* basic.nack; multiple settles every unacknowledged delivery up to tag.
- * requeue=true returns them to the queue. A quorum queue (RabbitMQ 3.10)
- * serves returned messages first but does not keep their order once more
- * than a few dozen are returned at once: do not count on it. */
-int gradeq_broker_nack(struct gradeq_broker *b, uint64_t tag, bool multiple,
-		       bool requeue) GRADEQ_MUST_CHECK;
 
 /* Publishes to the events exchange without mandatory: an event goes at
  * least to the events log queue once gradeq_broker_declare() ran, and is

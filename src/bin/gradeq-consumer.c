@@ -122,16 +122,8 @@ static void disconnect(struct consumer *c)
  * lost connection, and the redelivered job is acked without work. */
 static void keepalive(struct consumer *c)
 {
-	struct gradeq_broker *b[2] = {c->in, c->out};
-	amqp_frame_t f;
-
-	memset(&f, 0, sizeof(f));
-	f.frame_type = AMQP_FRAME_HEARTBEAT;
-	f.channel = 0;
-	for (int i = 0; i < 2; i++)
-		if (b[i] && !gradeq_broker_broken(b[i]) &&
-		    amqp_get_heartbeat(gradeq_broker_conn(b[i])) > 0)
-			(void)amqp_send_frame(gradeq_broker_conn(b[i]), &f);
+	gradeq_broker_heartbeat(c->in);
+	gradeq_broker_heartbeat(c->out);
 }
 
 /* Sleeps ms in small steps so a stop request is seen, keeping the broker
