@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "gradeq/copy.h"
+#include "gradeq/jobs.h"
 #include "gradeq/log.h"
 
 /* Score rows come in chunks of this many through a cursor: bounded memory
@@ -313,39 +315,39 @@ out:
 	return rc;
 }
 
-/* Marks the job in progress and reads, in one round trip, the job's previous
- * state, its run's state and the course's current version. */
+/* Marks the job in progress (an attempt), then reads the course's current
+ * version. */
 static int begin_job(struct gradeq_worker *w, struct gradeq_store *st, const struct gradeq_job *job,
-		     char *old_state, char *run_state, char **version)
+		     struct gradeq_job_changed *began, char **version)
 {
-	const char *params[4] = {job->job_id, job->course_id, w->consumer, job->run_id};
-	PGresult *res;
-	int rc = 0;
+	const struct gradeq_job_change change = {
+		.job_id = job->job_id,
+		.from = GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING) |
+			GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+		.to = GRADEQ_JOB_IN_PROGRESS,
+		.by = w->consumer,
+		.run_id = job->run_id,
+	};
+	const char *params[1] = {job->course_id};
+	PGresult *res = NULL;
+	int rc;
 
 	*version = NULL;
-	res = PQexecParams(
-		gradeq_store_conn(st),
-		"WITH old AS (SELECT state FROM gradeq_jobs WHERE job_id = $1::uuid),"
-		" upd AS (UPDATE gradeq_jobs SET state = 'in_progress', attempts = attempts + 1,"
-		"  started_at = now(), consumer = $3 WHERE job_id = $1::uuid"
-		"  AND state IN ('pending', 'retrying', 'in_progress') RETURNING 1),"
-		" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
-		"  SELECT $1::uuid, $4::uuid, o.state, 'in_progress', $3 FROM old o"
-		"  WHERE o.state IN ('pending', 'retrying'))"
-		" SELECT (SELECT state FROM old), (SELECT state FROM gradeq_runs WHERE run_id = $4::uuid),"
-		"  (SELECT version FROM courses WHERE course_id = $2), (SELECT count(*) FROM upd)",
-		4, NULL, params, NULL, NULL, 0);
+	rc = gradeq_job_transition(st, &change, began);
+	if (rc)
+		return rc;
+	res = PQexecParams(gradeq_store_conn(st),
+			   "SELECT version FROM courses WHERE course_id = $1", 1, NULL, params,
+			   NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = gradeq_store_result_error(st, res, "starting job");
 		goto out;
 	}
-	snprintf(old_state, 32, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
-	snprintf(run_state, 32, "%s", PQgetisnull(res, 0, 1) ? "" : PQgetvalue(res, 0, 1));
-	if (PQgetisnull(res, 0, 2)) {
+	if (PQntuples(res) == 0) {
 		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "unknown course '%s'", job->course_id);
 		goto out;
 	}
-	*version = strdup(PQgetvalue(res, 0, 2));
+	*version = strdup(PQgetvalue(res, 0, 0));
 	if (!*version)
 		rc = GRADEQ_ERR_NOMEM;
 out:
@@ -551,23 +553,6 @@ out:
 	return rc;
 }
 
-/* COPY text escaping for the few free-text values (letters). */
-static size_t copy_escape(char *dst, size_t cap, const char *s)
-{
-	size_t o = 0;
-
-	for (; *s && o + 3 < cap; s++) {
-		if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r') {
-			dst[o++] = '\\';
-			dst[o++] = *s == '\t' ? 't' : *s == '\n' ? 'n' : *s == '\r' ? 'r' : '\\';
-		} else {
-			dst[o++] = *s;
-		}
-	}
-	dst[o] = '\0';
-	return o;
-}
-
 static void format_ts(char *buf, size_t len, int64_t us)
 {
 	time_t secs = (time_t)(us / 1000000);
@@ -583,82 +568,46 @@ static void format_ts(char *buf, size_t len, int64_t us)
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
 }
 
-static int copy_flush(struct gradeq_store *st, char *buf, size_t *len)
-{
-	if (*len && PQputCopyData(gradeq_store_conn(st), buf, (int)*len) != 1)
-		return gradeq_store_result_error(st, NULL, "writing grades");
-	*len = 0;
-	return 0;
-}
-
-static int copy_end(struct gradeq_store *st, int rc)
-{
-	PGconn *conn = gradeq_store_conn(st);
-	PGresult *res;
-	int rc2 = 0;
-
-	if (PQputCopyEnd(conn, rc ? "aborted" : NULL) != 1 && !rc)
-		rc = gradeq_store_result_error(st, NULL, "writing grades");
-	while ((res = PQgetResult(conn))) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc && !rc2)
-			rc2 = gradeq_store_result_error(st, res, "writing grades");
-		PQclear(res);
-	}
-	return rc ? rc : rc2;
-}
-
-static int copy_begin(struct gradeq_store *st, const char *sql)
-{
-	PGresult *res = PQexec(gradeq_store_conn(st), sql);
-	int rc = 0;
-
-	if (PQresultStatus(res) != PGRES_COPY_IN)
-		rc = gradeq_store_result_error(st, res, "writing grades");
-	PQclear(res);
-	return rc;
-}
-
 static int copy_rows(struct gradeq_worker *w, struct gradeq_store *st, struct cached_course *c,
 		     size_t nlearners)
 {
 	size_t ns = gradeq_course_nsubsections(c->course);
-	char buf[65536], ts[64], letter[256];
-	size_t len = 0;
+	struct gradeq_copy *cp = NULL;
+	char ts[64];
 	int rc;
 
-	rc = copy_begin(st, "COPY gq_tmp_sub FROM STDIN");
+	rc = gradeq_copy_begin(st, "COPY gq_tmp_sub FROM STDIN", "writing grades", &cp);
 	for (size_t l = 0; !rc && l < nlearners; l++) {
 		for (size_t i = 0; !rc && i < ns; i++) {
 			const struct sub_row *r = &w->subs[l * ns + i];
 
 			if (r->att)
 				format_ts(ts, sizeof(ts), r->fa_us);
-			len += (size_t)snprintf(buf + len, sizeof(buf) - len,
-						"%d\t%zu\t%.17g\t%.17g\t%.17g\t%.17g\t%s\n",
-						(int)w->courses[l].uid, i + 1, r->ea, r->pa, r->eg,
-						r->pg, r->att ? ts : "\\N");
-			if (len > sizeof(buf) - 512)
-				rc = copy_flush(st, buf, &len);
+			gradeq_copy_int(cp, w->courses[l].uid);
+			gradeq_copy_int(cp, (long long)(i + 1));
+			gradeq_copy_double(cp, r->ea);
+			gradeq_copy_double(cp, r->pa);
+			gradeq_copy_double(cp, r->eg);
+			gradeq_copy_double(cp, r->pg);
+			if (r->att)
+				gradeq_copy_raw(cp, ts, strlen(ts));
+			else
+				gradeq_copy_null(cp);
+			rc = gradeq_copy_row(cp);
 		}
 	}
-	if (!rc)
-		rc = copy_flush(st, buf, &len);
-	rc = copy_end(st, rc);
+	rc = gradeq_copy_end(cp, rc);
 	if (rc)
 		return rc;
-	rc = copy_begin(st, "COPY gq_tmp_course FROM STDIN");
+	rc = gradeq_copy_begin(st, "COPY gq_tmp_course FROM STDIN", "writing grades", &cp);
 	for (size_t l = 0; !rc && l < nlearners; l++) {
-		copy_escape(letter, sizeof(letter),
-			    w->courses[l].letter ? w->courses[l].letter : "");
-		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%d\t%.17g\t%s\t%s\n",
-					(int)w->courses[l].uid, w->courses[l].percent, letter,
-					w->courses[l].passed ? "t" : "f");
-		if (len > sizeof(buf) - 512)
-			rc = copy_flush(st, buf, &len);
+		gradeq_copy_int(cp, w->courses[l].uid);
+		gradeq_copy_double(cp, w->courses[l].percent);
+		gradeq_copy_text(cp, w->courses[l].letter ? w->courses[l].letter : "");
+		gradeq_copy_bool(cp, w->courses[l].passed);
+		rc = gradeq_copy_row(cp);
 	}
-	if (!rc)
-		rc = copy_flush(st, buf, &len);
-	return copy_end(st, rc);
+	return gradeq_copy_end(cp, rc);
 }
 
 /* The grade rows of a batch go in by plain INSERT when none of its learners
@@ -784,9 +733,7 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 			const struct gradeq_job_stats *stats)
 {
 	PGconn *conn = gradeq_store_conn(st);
-	char *course = NULL, *version = NULL, *hash = NULL, *edited = NULL, *jobid = NULL;
-	char *by = NULL, *sql = NULL;
-	size_t cap;
+	char *course = NULL, *version = NULL, *hash = NULL, *edited = NULL;
 	bool conflict = false;
 	int rc, exist;
 
@@ -808,9 +755,7 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 	hash = PQescapeLiteral(conn, gradeq_course_policy(c->course)->hash,
 			       strlen(gradeq_course_policy(c->course)->hash));
 	edited = c->edited ? PQescapeLiteral(conn, c->edited, strlen(c->edited)) : NULL;
-	jobid = PQescapeLiteral(conn, job->job_id, strlen(job->job_id));
-	by = PQescapeLiteral(conn, w->consumer, strlen(w->consumer));
-	if (!course || !version || !hash || (c->edited && !edited) || !jobid || !by) {
+	if (!course || !version || !hash || (c->edited && !edited)) {
 		rc = gradeq_store_result_error(st, NULL, "escaping");
 		goto fail;
 	}
@@ -828,37 +773,28 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 	}
 	if (rc)
 		goto fail;
-	cap = 2000 + 2 * strlen(jobid) + strlen(by);
-	sql = malloc(cap);
-	if (!sql) {
-		rc = GRADEQ_ERR_NOMEM;
-		goto fail;
-	}
-	snprintf(sql, cap,
-		 "WITH j AS (UPDATE gradeq_jobs SET state = 'complete', finished_at = now(),"
-		 " ms_load = %.3f, ms_fetch = %.3f, ms_compute = %.3f, graded = %d, skipped = %d,"
-		 " subsections = %d, score_rows = %ld"
-		 " WHERE job_id = %s::uuid AND state = 'in_progress'"
-		 " RETURNING run_id, learners),"
-		 " ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
-		 " SELECT %s::uuid, run_id, 'in_progress', 'complete', %s FROM j)"
-		 " UPDATE gradeq_runs r SET jobs_complete = r.jobs_complete + 1,"
-		 " learners_complete = r.learners_complete + j.learners"
-		 " FROM j WHERE r.run_id = j.run_id"
-		 /* the last job settles the run (trigger gradeq_runs_settle), which
-		 * sets finished_at = now() only in the transaction that settled it */
-		 " RETURNING r.state, r.finished_at = now();",
-		 stats->ms_load, stats->ms_fetch, stats->ms_compute, stats->graded, stats->skipped,
-		 stats->subsections, stats->score_rows, jobid, jobid, by);
 	{
-		PGresult *res = PQexec(conn, sql);
-		ExecStatusType status = PQresultStatus(res);
+		const struct gradeq_job_completion done = {
+			.ms_load = stats->ms_load,
+			.ms_fetch = stats->ms_fetch,
+			.ms_compute = stats->ms_compute,
+			.graded = stats->graded,
+			.skipped = stats->skipped,
+			.subsections = stats->subsections,
+			.score_rows = stats->score_rows,
+		};
+		const struct gradeq_job_change change = {
+			.job_id = job->job_id,
+			.from = GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+			.to = GRADEQ_JOB_COMPLETE,
+			.by = w->consumer,
+			.completion = &done,
+		};
+		struct gradeq_job_changed changed;
 
-		if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)
-			rc = gradeq_store_result_error(st, res, "writing grades");
-		else if (PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] == 't')
-			snprintf(w->settled, sizeof(w->settled), "%s", PQgetvalue(res, 0, 0));
-		PQclear(res);
+		rc = gradeq_job_transition(st, &change, &changed);
+		if (!rc)
+			snprintf(w->settled, sizeof(w->settled), "%s", changed.run_settled);
 	}
 	if (rc)
 		goto fail;
@@ -869,13 +805,10 @@ fail : {
 	PQclear(res);
 }
 out:
-	free(sql);
 	PQfreemem(course);
 	PQfreemem(version);
 	PQfreemem(hash);
 	PQfreemem(edited);
-	PQfreemem(jobid);
-	PQfreemem(by);
 	return rc;
 }
 
@@ -907,30 +840,22 @@ static void record_timings(struct gradeq_store *st, const struct gradeq_job *job
 
 static int mark_canceled(struct gradeq_store *st, const struct gradeq_job *job, const char *by)
 {
-	const char *params[2] = {job->job_id, by};
-	PGresult *res = PQexecParams(
-		gradeq_store_conn(st),
-		"WITH j AS (UPDATE gradeq_jobs SET state = 'canceled', finished_at = now()"
-		" WHERE job_id = $1::uuid AND state IN ('pending', 'retrying', 'in_progress')"
-		" RETURNING run_id),"
-		" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
-		" SELECT $1::uuid, run_id, 'in_progress', 'canceled', $2 FROM j)"
-		" UPDATE gradeq_runs r SET jobs_canceled = r.jobs_canceled + 1 FROM j"
-		" WHERE r.run_id = j.run_id",
-		2, NULL, params, NULL, NULL, 0);
-	int rc = 0;
+	const struct gradeq_job_change change = {
+		.job_id = job->job_id,
+		.from = GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING) |
+			GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+		.to = GRADEQ_JOB_CANCELED,
+		.by = by,
+	};
 
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		rc = gradeq_store_result_error(st, res, "canceling job");
-	PQclear(res);
-	return rc;
+	return gradeq_job_transition(st, &change, NULL);
 }
 
 int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 			  const struct gradeq_job *job, struct gradeq_job_stats *stats)
 {
 	struct cached_course *c = NULL;
-	char old_state[32], run_state[32];
+	struct gradeq_job_changed began;
 	char *version = NULL;
 	struct timespec t0, t;
 	size_t nlearners = 0;
@@ -939,15 +864,15 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 	memset(stats, 0, sizeof(*stats));
 	w->settled[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = begin_job(w, st, job, old_state, run_state, &version);
+	rc = begin_job(w, st, job, &began, &version);
 	if (rc)
 		goto out;
-	if (strcmp(old_state, "complete") == 0 || strcmp(old_state, "canceled") == 0 ||
-	    strcmp(old_state, "discarded") == 0) {
+	if (began.known && (began.old == GRADEQ_JOB_COMPLETE || began.old == GRADEQ_JOB_CANCELED ||
+			    began.old == GRADEQ_JOB_DISCARDED)) {
 		stats->outcome = GRADEQ_ALREADY_DONE;
 		goto out;
 	}
-	if (strcmp(run_state, "canceled") == 0) {
+	if (began.run_known && began.run_state == GRADEQ_RUN_CANCELED) {
 		stats->outcome = GRADEQ_SKIPPED_CANCELED;
 		rc = mark_canceled(st, job, w->consumer);
 		goto out;
@@ -996,31 +921,21 @@ out:
 	return rc;
 }
 
-int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id, const char *state,
-				 const char *error, char *run_settled)
+int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id,
+				 enum gradeq_job_state state, const char *error, char *run_settled)
 {
-	const char *params[3] = {job_id, state, error};
-	PGresult *res = PQexecParams(
-		gradeq_store_conn(st),
-		"WITH old AS (SELECT state FROM gradeq_jobs WHERE job_id = $1::uuid),"
-		" j AS (UPDATE gradeq_jobs SET state = $2, last_error = $3,"
-		"  finished_at = CASE WHEN $2 = 'dead' THEN now() END"
-		"  WHERE job_id = $1::uuid AND state NOT IN ('complete', 'canceled', 'discarded', 'dead')"
-		"  RETURNING run_id),"
-		" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, detail)"
-		"  SELECT $1::uuid, j.run_id, (SELECT state FROM old), $2, $3 FROM j)"
-		" UPDATE gradeq_runs r SET jobs_dead = r.jobs_dead + 1"
-		" FROM j WHERE $2 = 'dead' AND r.run_id = j.run_id"
-		" RETURNING r.state, r.finished_at = now()",
-		3, NULL, params, NULL, NULL, 0);
-	int rc = 0;
+	const struct gradeq_job_change change = {
+		.job_id = job_id,
+		.from = GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING) |
+			GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+		.to = state,
+		.detail = error,
+		.error = error,
+	};
+	struct gradeq_job_changed changed;
+	int rc = gradeq_job_transition(st, &change, &changed);
 
 	if (run_settled)
-		run_settled[0] = '\0';
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = gradeq_store_result_error(st, res, "recording failure");
-	else if (run_settled && PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] == 't')
-		snprintf(run_settled, 16, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
+		snprintf(run_settled, 16, "%s", rc ? "" : changed.run_settled);
 	return rc;
 }

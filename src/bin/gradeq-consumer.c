@@ -314,6 +314,9 @@ static int handle_failure(struct consumer *c, const amqp_envelope_t *env, const 
 	int64_t attempt = gradeq_header_int(hdr, "gradeq-attempt", 1);
 	int ntiers = c->cli.cfg->nretry_tiers;
 	enum gradeq_err_class cls = gradeq_err_classify(err, attempt, ntiers);
+	/* the job row follows the class, as the message does */
+	enum gradeq_job_state state =
+		cls == GRADEQ_CLASS_TRANSIENT ? GRADEQ_JOB_RETRYING : GRADEQ_JOB_DEAD;
 	char key[GRADEQ_NAME_MAX];
 	int rc;
 
@@ -339,8 +342,6 @@ static int handle_failure(struct consumer *c, const amqp_envelope_t *env, const 
 		return rc;
 	}
 	if (job_id[0] && c->st && !gradeq_store_broken(c->st)) {
-		const char *state = gradeq_job_state_name(
-			cls == GRADEQ_CLASS_TRANSIENT ? GRADEQ_JOB_RETRYING : GRADEQ_JOB_DEAD);
 		char settled[16] = "", run[64] = "", course[512] = "";
 		int r2 = gradeq_worker_record_failure(c->st, job_id, state, msg, settled);
 
@@ -349,7 +350,7 @@ static int handle_failure(struct consumer *c, const amqp_envelope_t *env, const 
 				 gradeq_errmsg(r2));
 		gradeq_header_str(hdr, "gradeq-run", run, sizeof(run));
 		gradeq_header_str(hdr, "gradeq-course", course, sizeof(course));
-		announce(c, job_id, run, course, state, msg, settled);
+		announce(c, job_id, run, course, gradeq_job_state_name(state), msg, settled);
 	}
 	c->failed++;
 	return gradeq_broker_ack(c->in, env->delivery_tag);

@@ -1,0 +1,47 @@
+/* The one COPY writer: a store module begins a COPY ... FROM STDIN with an
+ * SQL text it owns, adds fields and rows in COPY's text format, and ends it,
+ * reading the server's verdict. Rows are buffered and sent in chunks. */
+#ifndef GRADEQ_COPY_H
+#define GRADEQ_COPY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gradeq/err.h"
+
+struct gradeq_store;
+struct gradeq_copy;
+
+/* Escapes s for COPY's text format (backslash, tab, newline, carriage
+ * return) into dst of cap bytes, always NUL-terminated; returns the length
+ * written. A value that does not fit is cut at a character boundary of the
+ * escaped form. cap >= 2 * strlen(s) + 1 always fits. */
+size_t gradeq_copy_escape(char *dst, size_t cap, const char *s);
+
+/* Starts sql (a COPY ... FROM STDIN in text format) on st; what names the
+ * work in error messages ("writing grades"). *out is NULL on error. */
+int gradeq_copy_begin(struct gradeq_store *st, const char *sql, const char *what,
+		      struct gradeq_copy **out) GRADEQ_MUST_CHECK;
+
+/* Field writers: each adds one field to the current row (a tab before all
+ * but the first). They return 0 or an error; after an error the COPY only
+ * waits for gradeq_copy_end(), which reports it. */
+int gradeq_copy_text(struct gradeq_copy *c, const char *s); /* escaped */
+int gradeq_copy_null(struct gradeq_copy *c);                /* \N */
+int gradeq_copy_int(struct gradeq_copy *c, long long v);
+int gradeq_copy_double(struct gradeq_copy *c, double v); /* %.17g: reads back exactly */
+int gradeq_copy_bool(struct gradeq_copy *c, bool v);     /* t or f */
+/* A value the caller knows needs no escaping (digits, a uuid, a timestamp):
+ * copied as is, n bytes. */
+int gradeq_copy_raw(struct gradeq_copy *c, const char *s, size_t n);
+/* Ends the current row. */
+int gradeq_copy_row(struct gradeq_copy *c);
+
+/* Ends the COPY and frees c: sends the rest, or aborts the COPY when failed
+ * is non-zero or a field failed, and reads the server's verdict. Returns
+ * failed, the first field error, or the COPY's error, in that order.
+ * gradeq_copy_end(NULL, failed) returns failed. */
+int gradeq_copy_end(struct gradeq_copy *c, int failed);
+
+#endif

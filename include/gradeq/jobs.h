@@ -1,0 +1,64 @@
+/* Jobs in the store: every change of a job's state goes through
+ * gradeq_job_transition(), which in one statement updates the job row, adds
+ * its gradeq_job_events row with the true previous state, and moves its
+ * run's counters (the database then settles the run when they reach its
+ * total). Nobody else writes gradeq_jobs.state. */
+#ifndef GRADEQ_JOBS_H
+#define GRADEQ_JOBS_H
+
+#include <stdbool.h>
+
+#include "gradeq/err.h"
+#include "gradeq/runs.h"
+#include "gradeq/states.h"
+
+struct gradeq_store;
+
+/* What a completed job measured (to == complete); stored on the job row. */
+struct gradeq_job_completion {
+	double ms_load, ms_fetch, ms_compute;
+	int graded, skipped, subsections;
+	long score_rows;
+};
+
+struct gradeq_job_change {
+	const char *job_id;
+	gradeq_job_states_t from; /* the states the job may be in */
+	enum gradeq_job_state to;
+	const char *by;     /* who: the event's by (NULL: ''); the consumer
+			     * column too when to == in_progress */
+	const char *detail; /* the event's detail, or NULL */
+	/* optional */
+	const char *error;                              /* stored as last_error when not NULL */
+	const struct gradeq_job_completion *completion; /* to == complete */
+	/* the run whose state out->run_state reports when the job row is
+	 * unknown (a job message names its run); NULL: the job's run only */
+	const char *run_id;
+};
+
+struct gradeq_job_changed {
+	bool known;                /* the job row exists */
+	bool changed;              /* it was in one of the from states: the row was updated */
+	enum gradeq_job_state old; /* its state before (when known) */
+	char run_id[37];
+	int learners;
+	/* the run's final state when this change settled it, else "" */
+	char run_settled[16];
+	/* the run's state before the change; run_known false when no run */
+	bool run_known;
+	enum gradeq_run_state run_state;
+};
+
+/* Applies c. The row changes only when the job is in one of c->from; then:
+ * to in_progress counts an attempt and sets started_at and consumer; to a
+ * final state sets finished_at, to pending or retrying clears it;
+ * completion stores the stats. The event row is written when the state
+ * changes, or when a detail is given (a failure recorded again in the same
+ * state). The run's counters follow the job into and out of complete, dead,
+ * canceled and discarded; a job sent back to pending makes its failed run
+ * running again. Runs inside the caller's transaction, if any. out may be
+ * NULL. */
+int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_change *c,
+			  struct gradeq_job_changed *out) GRADEQ_MUST_CHECK;
+
+#endif

@@ -1,0 +1,149 @@
+/* The one door for job state changes: row, event and run counters in one
+ * statement. */
+#include "gradeq/jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "gradeq/store.h"
+
+/* $1 job, $2 from states, $3 to, $4 by, $5 detail, $6 error, $7 run hint,
+ * $8.. completion stats (NULL: kept). The job row is locked first, so the
+ * event's from_state is the state the update replaced. The run row is
+ * touched only when a counter moves or a failed run comes back: a consumer
+ * taking a job does not queue behind the others on its run. */
+static const char transition_sql[] =
+	"WITH p AS (SELECT $1::uuid AS job_id, $2::text[] AS from_states, $3::text AS to_state,"
+	"  $4::text AS by, $5::text AS detail, $6::text AS error),"
+	" o AS (SELECT g.run_id, g.state, g.learners FROM gradeq_jobs g, p"
+	"  WHERE g.job_id = p.job_id FOR UPDATE OF g),"
+	" j AS (UPDATE gradeq_jobs g SET state = p.to_state,"
+	"  attempts = g.attempts + (p.to_state = 'in_progress')::int,"
+	"  started_at = CASE WHEN p.to_state = 'in_progress' THEN now() ELSE g.started_at END,"
+	"  consumer = CASE WHEN p.to_state = 'in_progress' THEN p.by ELSE g.consumer END,"
+	"  finished_at = CASE WHEN p.to_state = 'in_progress' THEN g.finished_at"
+	"   WHEN p.to_state IN ('pending', 'retrying') THEN NULL ELSE now() END,"
+	"  last_error = coalesce(p.error, g.last_error),"
+	"  ms_load = coalesce($8::float8, g.ms_load), ms_fetch = coalesce($9::float8, g.ms_fetch),"
+	"  ms_compute = coalesce($10::float8, g.ms_compute),"
+	"  graded = coalesce($11::int, g.graded), skipped = coalesce($12::int, g.skipped),"
+	"  subsections = coalesce($13::int, g.subsections),"
+	"  score_rows = coalesce($14::int, g.score_rows)"
+	"  FROM p, o WHERE g.job_id = p.job_id AND o.state = ANY (p.from_states)"
+	"  RETURNING g.run_id, g.learners, o.state AS old),"
+	" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by, detail)"
+	"  SELECT p.job_id, j.run_id, j.old, p.to_state, coalesce(p.by, ''), p.detail FROM j, p"
+	"  WHERE j.old <> p.to_state OR p.detail IS NOT NULL),"
+	/* the run row, locked before it changes: its true previous state */
+	" ro AS (SELECT r.run_id, r.state FROM gradeq_runs r, j, p"
+	"  WHERE r.run_id = j.run_id AND j.old <> p.to_state"
+	"  AND (p.to_state IN ('complete', 'dead', 'canceled', 'discarded', 'pending')"
+	"   OR j.old IN ('complete', 'dead', 'canceled', 'discarded'))"
+	"  FOR UPDATE OF r),"
+	" r AS (UPDATE gradeq_runs r SET"
+	"  jobs_complete = r.jobs_complete + (p.to_state = 'complete')::int"
+	"   - (j.old = 'complete')::int,"
+	"  learners_complete = r.learners_complete"
+	"   + j.learners * ((p.to_state = 'complete')::int - (j.old = 'complete')::int),"
+	"  jobs_dead = r.jobs_dead + (p.to_state = 'dead')::int - (j.old = 'dead')::int,"
+	"  jobs_canceled = r.jobs_canceled + (p.to_state = 'canceled')::int"
+	"   - (j.old = 'canceled')::int,"
+	"  jobs_discarded = r.jobs_discarded + (p.to_state = 'discarded')::int"
+	"   - (j.old = 'discarded')::int,"
+	/* a job sent back makes its failed run running again; the last job
+	 * counted settles the run (trigger gradeq_runs_settle), which sets
+	 * finished_at = now() only in the transaction that settled it */
+	"  state = CASE WHEN p.to_state = 'pending' AND r.state = 'failed' THEN 'running'"
+	"   ELSE r.state END,"
+	"  finished_at = CASE WHEN p.to_state = 'pending' AND r.state = 'failed' THEN NULL"
+	"   ELSE r.finished_at END"
+	"  FROM j, p, ro WHERE r.run_id = ro.run_id"
+	"  RETURNING r.run_id, r.state, r.finished_at = now() AS settled),"
+	/* the run's own change (settled, or running again) is a run event */
+	" rev AS (INSERT INTO gradeq_job_events (run_id, from_state, to_state, by)"
+	"  SELECT r.run_id, ro.state, r.state, coalesce(p.by, '') FROM r, ro, p"
+	"  WHERE r.state <> ro.state)"
+	" SELECT o.state, (SELECT count(*) FROM j), o.run_id, o.learners,"
+	"  (SELECT state FROM r), (SELECT settled FROM r),"
+	"  (SELECT x.state FROM gradeq_runs x WHERE x.run_id = coalesce(o.run_id, $7::uuid))"
+	" FROM (SELECT 1) one LEFT JOIN o ON true";
+
+/* The PostgreSQL text[] of the states in set. */
+static void states_array(gradeq_job_states_t set, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	o += (size_t)snprintf(buf + o, len - o, "{");
+	for (int s = 0; s < GRADEQ_JOB_NSTATES && o < len; s++)
+		if (set & GRADEQ_JOB_SET(s))
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", o > 1 ? "," : "",
+					      gradeq_job_state_name((enum gradeq_job_state)s));
+	if (o < len)
+		snprintf(buf + o, len - o, "}");
+}
+
+static const char *what(enum gradeq_job_state to)
+{
+	switch (to) {
+	case GRADEQ_JOB_IN_PROGRESS: return "starting job";
+	case GRADEQ_JOB_COMPLETE: return "writing grades";
+	case GRADEQ_JOB_CANCELED: return "canceling job";
+	case GRADEQ_JOB_RETRYING:
+	case GRADEQ_JOB_DEAD: return "recording failure";
+	default: return "updating the job row";
+	}
+}
+
+static void read_changed(const PGresult *res, struct gradeq_job_changed *out)
+{
+	out->known =
+		!PQgetisnull(res, 0, 0) && gradeq_job_state_parse(PQgetvalue(res, 0, 0), &out->old);
+	out->changed = strcmp(PQgetvalue(res, 0, 1), "0") != 0;
+	snprintf(out->run_id, sizeof(out->run_id), "%s", PQgetvalue(res, 0, 2));
+	out->learners = (int)strtol(PQgetvalue(res, 0, 3), NULL, 10);
+	if (!PQgetisnull(res, 0, 5) && PQgetvalue(res, 0, 5)[0] == 't')
+		snprintf(out->run_settled, sizeof(out->run_settled), "%s", PQgetvalue(res, 0, 4));
+	out->run_known = !PQgetisnull(res, 0, 6) &&
+			 gradeq_run_state_parse(PQgetvalue(res, 0, 6), &out->run_state);
+}
+
+int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_change *c,
+			  struct gradeq_job_changed *out)
+{
+	char from[128], stat[7][32];
+	const char *params[14] = {c->job_id, from,      gradeq_job_state_name(c->to),
+				  c->by,     c->detail, c->error,
+				  c->run_id};
+	const struct gradeq_job_completion *k = c->completion;
+	struct gradeq_job_changed ignored;
+	PGresult *res = NULL;
+	int rc = 0;
+
+	if (!out)
+		out = &ignored;
+	memset(out, 0, sizeof(*out));
+	states_array(c->from, from, sizeof(from));
+	if (k) {
+		snprintf(stat[0], sizeof(stat[0]), "%.3f", k->ms_load);
+		snprintf(stat[1], sizeof(stat[1]), "%.3f", k->ms_fetch);
+		snprintf(stat[2], sizeof(stat[2]), "%.3f", k->ms_compute);
+		snprintf(stat[3], sizeof(stat[3]), "%d", k->graded);
+		snprintf(stat[4], sizeof(stat[4]), "%d", k->skipped);
+		snprintf(stat[5], sizeof(stat[5]), "%d", k->subsections);
+		snprintf(stat[6], sizeof(stat[6]), "%ld", k->score_rows);
+		for (int i = 0; i < 7; i++)
+			params[7 + i] = stat[i];
+	}
+	res = PQexecParams(gradeq_store_conn(st), transition_sql, 14, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		rc = gradeq_store_result_error(st, res, what(c->to));
+		goto out;
+	}
+	read_changed(res, out);
+out:
+	PQclear(res);
+	return rc;
+}
