@@ -44,6 +44,7 @@ static int publish(struct gradeq_broker *b, const char *key, const char *run_id,
 {
 	amqp_basic_properties_t props;
 	struct gradeq_headers h;
+	int rc;
 
 	gradeq_headers_init(&h);
 	if (run_id)
@@ -57,8 +58,9 @@ static int publish(struct gradeq_broker *b, const char *key, const char *run_id,
 	props.delivery_mode = 1; /* events are notifications, not records */
 	props.timestamp = (uint64_t)time(NULL);
 	props.type = amqp_cstring_bytes("gradeq.event");
-	if (gradeq_headers_finish(&h, &props.headers))
-		return GRADEQ_ERR_INVALID;
+	rc = gradeq_headers_finish(&h, &props.headers);
+	if (rc)
+		return rc;
 	return gradeq_broker_publish_event(b, key, &props, body, strlen(body));
 }
 
