@@ -469,7 +469,8 @@ static int drained(struct consumer *c, bool *yes)
 			gradeq_store_conn(c->st),
 			"SELECT count(*) FROM gradeq_jobs j JOIN gradeq_runs r USING (run_id)"
 			" WHERE r.release = $1 AND j.state = 'in_progress'"
-			" AND j.started_at > now() - interval '15 minutes'",
+			" AND j.started_at > now() - make_interval(secs => " GRADEQ_STR(
+				GRADEQ_IN_PROGRESS_STALE_S) ")",
 			1, NULL, params, NULL, NULL, 0);
 
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
