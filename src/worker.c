@@ -1,25 +1,22 @@
 /* One job: course from cache, scores in one streamed query, grades written
- * by COPY into temporary tables and one round of upserts, committed together
+ * in bulk into temporary tables and one round of upserts, committed together
  * with the job's completion. */
 #include "gradeq/worker.h"
 
-#include <arpa/inet.h>
-#include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "gradeq/copy.h"
+#include "gradeq/courses.h"
+#include "gradeq/grades.h"
 #include "gradeq/jobs.h"
 #include "gradeq/log.h"
 
-/* Score rows come in chunks of this many through a cursor: bounded memory
- * (a few hundred KiB a chunk) and a handful of round trips per batch. */
-#define SCORE_CHUNK 4096
-
-#define GRADEQ_STR_(x) #x
-#define GRADEQ_STR(x) GRADEQ_STR_(x)
+/* The states a consumer may take, cancel or fail a job from. */
+#define JOB_UNFINISHED                                                                             \
+	(GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING) |                \
+	 GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS))
 
 struct cached_course {
 	char *course_id;
@@ -27,22 +24,9 @@ struct cached_course {
 	char *edited; /* edited_at as text, NULL when none */
 	struct gradeq_course *course;
 	struct gradeq_grader *grader;
-	char *problem_keys; /* text[] literal of problem keys, in index order */
-	char *sub_keys_lit; /* escaped SQL literal of the subsection keys array */
+	struct gradeq_keys *problem_keys; /* in index order */
+	struct gradeq_keys *sub_keys;     /* in subsection order */
 	uint64_t used;
-};
-
-struct sub_row {
-	double ea, pa, eg, pg;
-	int64_t fa_us;
-	bool att;
-};
-
-struct course_row {
-	int32_t uid;
-	double percent;
-	const char *letter;
-	bool passed;
 };
 
 struct gradeq_worker {
@@ -54,9 +38,9 @@ struct gradeq_worker {
 	/* batch buffers, grown to the largest batch seen */
 	struct gradeq_score *scores;
 	size_t scores_cap;
-	struct sub_row *subs;
+	struct gradeq_subsection_row *subs;
 	size_t subs_cap;
-	struct course_row *courses;
+	struct gradeq_course_row *courses;
 	size_t courses_cap;
 	double compute_ms; /* grading time of the current job, summed per learner */
 };
@@ -92,8 +76,8 @@ static void cached_release(struct cached_course *c)
 	free(c->edited);
 	gradeq_grader_free(c->grader);
 	gradeq_course_free(c->course);
-	free(c->problem_keys);
-	PQfreemem(c->sub_keys_lit);
+	gradeq_keys_free(c->problem_keys);
+	gradeq_keys_free(c->sub_keys);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -109,57 +93,6 @@ void gradeq_worker_free(struct gradeq_worker *w)
 	free(w->subs);
 	free(w->courses);
 	free(w);
-}
-
-/* Builds "{"k1","k2"}" from n keys given by an accessor. */
-static char *keys_literal(const struct gradeq_course *c, bool subsections,
-			  const char *const *problem_keys, size_t n)
-{
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	buf = malloc(3);
-	if (!buf)
-		return NULL;
-	cap = 3;
-	buf[0] = '{';
-	len = 1;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = subsections ? gradeq_course_subsection_key(c, i) : problem_keys[i];
-		size_t need = len + 2 * strlen(k) + 4;
-
-		if (need > cap) {
-			char *nb = realloc(buf, need * 2);
-
-			if (!nb) {
-				free(buf);
-				return NULL;
-			}
-			buf = nb;
-			cap = need * 2;
-		}
-		if (i)
-			buf[len++] = ',';
-		buf[len++] = '"';
-		for (; *k; k++) {
-			if (*k == '"' || *k == '\\')
-				buf[len++] = '\\';
-			buf[len++] = *k;
-		}
-		buf[len++] = '"';
-	}
-	if (len + 2 > cap) {
-		char *nb = realloc(buf, len + 2);
-
-		if (!nb) {
-			free(buf);
-			return NULL;
-		}
-		buf = nb;
-	}
-	buf[len++] = '}';
-	buf[len] = '\0';
-	return buf;
 }
 
 static struct cached_course *cache_find(struct gradeq_worker *w, const char *course_id,
@@ -201,98 +134,59 @@ static struct cached_course *cache_slot(struct gradeq_worker *w, const char *cou
 	return victim;
 }
 
+/* The key lists of a course: problems in index order (the lookup inverted
+ * over all blocks), subsections in order. */
+static int course_keys(struct cached_course *c, const struct gradeq_course_src *src)
+{
+	size_t np = gradeq_course_nproblems(c->course);
+	size_t ns = gradeq_course_nsubsections(c->course);
+	const char **keys = calloc((np > ns ? np : ns) + 1, sizeof(*keys));
+	size_t k = 0;
+
+	if (!keys)
+		return GRADEQ_ERR_NOMEM;
+	for (size_t i = 0; i < src->nblocks; i++) {
+		int idx = gradeq_course_problem_index(c->course, src->blocks[i].usage_key);
+
+		if (idx >= 0 && (size_t)idx < np && !keys[idx]) {
+			keys[idx] = src->blocks[i].usage_key;
+			k++;
+		}
+	}
+	if (k == np)
+		c->problem_keys = gradeq_keys_new(keys, np);
+	for (size_t i = 0; i < ns; i++)
+		keys[i] = gradeq_course_subsection_key(c->course, i);
+	c->sub_keys = gradeq_keys_new(keys, ns);
+	free(keys);
+	return c->problem_keys && c->sub_keys ? 0 : GRADEQ_ERR_NOMEM;
+}
+
 static int load_course(struct gradeq_worker *w, struct gradeq_store *st, const char *course_id,
 		       struct cached_course **out)
 {
-	PGconn *conn = gradeq_store_conn(st);
-	const char *params[1] = {course_id};
-	PGresult *cres = NULL, *bres = NULL;
-	struct gradeq_block_in *blocks = NULL;
-	const char **pkeys = NULL;
+	struct gradeq_course_src src;
 	struct cached_course *c = NULL;
 	char err[300] = "";
-	int rc = 0, n;
+	int rc;
 
-	cres = PQexecParams(conn,
-			    "SELECT version, edited_at::text, grading_policy::text FROM courses"
-			    " WHERE course_id = $1",
-			    1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(cres) != PGRES_TUPLES_OK) {
-		rc = gradeq_store_result_error(st, cres, "loading course");
+	rc = gradeq_courses_load(st, course_id, &src);
+	if (rc)
 		goto out;
-	}
-	if (PQntuples(cres) == 0) {
-		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "unknown course '%s'", course_id);
-		goto out;
-	}
-	bres = PQexecParams(conn,
-			    "SELECT usage_key, parent_key, block_type, position, graded, format,"
-			    " weight, max_score FROM course_blocks WHERE course_id = $1",
-			    1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(bres) != PGRES_TUPLES_OK) {
-		rc = gradeq_store_result_error(st, bres, "loading course blocks");
-		goto out;
-	}
-	n = PQntuples(bres);
-	blocks = calloc(n ? (size_t)n : 1, sizeof(*blocks));
-	if (!blocks) {
-		rc = GRADEQ_ERR_NOMEM;
-		goto out;
-	}
-	for (int i = 0; i < n; i++) {
-		struct gradeq_block_in *b = &blocks[i];
-
-		b->usage_key = PQgetvalue(bres, i, 0);
-		b->parent_key = PQgetisnull(bres, i, 1) ? NULL : PQgetvalue(bres, i, 1);
-		b->type = gradeq_block_type_parse(PQgetvalue(bres, i, 2));
-		b->position = (int)strtol(PQgetvalue(bres, i, 3), NULL, 10);
-		b->graded = PQgetvalue(bres, i, 4)[0] == 't';
-		b->format = PQgetisnull(bres, i, 5) ? NULL : PQgetvalue(bres, i, 5);
-		b->has_weight = !PQgetisnull(bres, i, 6);
-		b->weight = b->has_weight ? strtod(PQgetvalue(bres, i, 6), NULL) : 0;
-		b->has_max_score = !PQgetisnull(bres, i, 7);
-		b->max_score = b->has_max_score ? strtod(PQgetvalue(bres, i, 7), NULL) : 0;
-	}
 	c = cache_slot(w, course_id);
-	{
-		const char *policy = PQgetvalue(cres, 0, 2);
-
-		rc = gradeq_course_new(blocks, (size_t)n, policy, strlen(policy), &c->course, err,
-				       sizeof(err));
-	}
+	rc = gradeq_course_new(src.blocks, src.nblocks, src.policy, strlen(src.policy), &c->course,
+			       err, sizeof(err));
 	if (rc) {
 		rc = gradeq_error(rc, "course '%s': %s", course_id,
 				  err[0] ? err : gradeq_strerror(rc));
 		goto fail_slot;
 	}
 	c->course_id = strdup(course_id);
-	c->version = strdup(PQgetvalue(cres, 0, 0));
-	c->edited = PQgetisnull(cres, 0, 1) ? NULL : strdup(PQgetvalue(cres, 0, 1));
+	c->version = strdup(src.version);
+	c->edited = src.edited ? strdup(src.edited) : NULL;
 	c->grader = gradeq_grader_new(c->course);
-	{
-		size_t np = gradeq_course_nproblems(c->course);
-		size_t k = 0;
-		char *subs = NULL;
-
-		/* problem keys in index order: invert the lookup over all blocks */
-		pkeys = calloc(np ? np : 1, sizeof(*pkeys));
-		for (int i = 0; pkeys && i < n; i++) {
-			int idx = gradeq_course_problem_index(c->course, blocks[i].usage_key);
-
-			if (idx >= 0 && (size_t)idx < np && !pkeys[idx]) {
-				pkeys[idx] = blocks[i].usage_key;
-				k++;
-			}
-		}
-		if (pkeys && k == np)
-			c->problem_keys = keys_literal(c->course, false, pkeys, np);
-		subs = keys_literal(c->course, true, NULL, gradeq_course_nsubsections(c->course));
-		if (subs) {
-			c->sub_keys_lit = PQescapeLiteral(conn, subs, strlen(subs));
-			free(subs);
-		}
-	}
-	if (!c->course_id || !c->version || !c->grader || !c->problem_keys || !c->sub_keys_lit) {
+	rc = course_keys(c, &src);
+	if (rc || !c->course_id || !c->version || (src.edited && !c->edited) || !c->grader) {
 		rc = GRADEQ_ERR_NOMEM;
 		goto fail_slot;
 	}
@@ -308,10 +202,7 @@ fail_slot:
 	}
 	w->ncache--;
 out:
-	free(pkeys);
-	free(blocks);
-	PQclear(cres);
-	PQclear(bres);
+	gradeq_course_src_release(&src);
 	return rc;
 }
 
@@ -322,37 +213,18 @@ static int begin_job(struct gradeq_worker *w, struct gradeq_store *st, const str
 {
 	const struct gradeq_job_change change = {
 		.job_id = job->job_id,
-		.from = GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING) |
-			GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+		.from = JOB_UNFINISHED,
 		.to = GRADEQ_JOB_IN_PROGRESS,
 		.by = w->consumer,
 		.run_id = job->run_id,
 	};
-	const char *params[1] = {job->course_id};
-	PGresult *res = NULL;
 	int rc;
 
 	*version = NULL;
 	rc = gradeq_job_transition(st, &change, began);
 	if (rc)
 		return rc;
-	res = PQexecParams(gradeq_store_conn(st),
-			   "SELECT version FROM courses WHERE course_id = $1", 1, NULL, params,
-			   NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = gradeq_store_result_error(st, res, "starting job");
-		goto out;
-	}
-	if (PQntuples(res) == 0) {
-		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "unknown course '%s'", job->course_id);
-		goto out;
-	}
-	*version = strdup(PQgetvalue(res, 0, 0));
-	if (!*version)
-		rc = GRADEQ_ERR_NOMEM;
-out:
-	PQclear(res);
-	return rc;
+	return gradeq_courses_version(st, job->course_id, version);
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
@@ -376,7 +248,7 @@ static int flush_learner(struct gradeq_worker *w, struct cached_course *c, int32
 	const struct gradeq_subsection_grade *subs = NULL;
 	struct gradeq_course_grade cg;
 	size_t ns = gradeq_course_nsubsections(c->course);
-	struct sub_row *out = w->subs + *nlearners * ns;
+	struct gradeq_subsection_row *out = w->subs + *nlearners * ns;
 	struct timespec t0;
 	int rc;
 
@@ -387,14 +259,14 @@ static int flush_learner(struct gradeq_worker *w, struct cached_course *c, int32
 	if (rc)
 		return gradeq_error(rc, "grading learner %d failed", uid);
 	for (size_t i = 0; i < ns; i++) {
-		out[i].ea = subs[i].earned_all;
-		out[i].pa = subs[i].possible_all;
-		out[i].eg = subs[i].earned_graded;
-		out[i].pg = subs[i].possible_graded;
-		out[i].att = subs[i].attempted;
-		out[i].fa_us = subs[i].first_attempted_us;
+		out[i].earned_all = subs[i].earned_all;
+		out[i].possible_all = subs[i].possible_all;
+		out[i].earned_graded = subs[i].earned_graded;
+		out[i].possible_graded = subs[i].possible_graded;
+		out[i].attempted = subs[i].attempted;
+		out[i].first_attempted_us = subs[i].first_attempted_us;
 	}
-	w->courses[*nlearners].uid = uid;
+	w->courses[*nlearners].user_id = uid;
 	w->courses[*nlearners].percent = cg.percent;
 	w->courses[*nlearners].letter = cg.letter;
 	w->courses[*nlearners].passed = cg.passed;
@@ -403,447 +275,141 @@ static int flush_learner(struct gradeq_worker *w, struct cached_course *c, int32
 	return 0;
 }
 
-static int int_array_literal(const struct gradeq_job *job, char **out)
-{
-	size_t cap = job->nusers * 12 + 3, len = 0;
-	char *buf = malloc(cap);
+/* The batch's read in progress: the learner whose rows are gathered. */
+struct gather {
+	struct gradeq_worker *w;
+	struct cached_course *c;
+	struct gradeq_job_stats *stats;
+	size_t np, nscores, nlearners;
+	int32_t cur;
+	bool have, enrolled;
+};
 
-	if (!buf)
-		return GRADEQ_ERR_NOMEM;
-	buf[len++] = '{';
-	for (size_t i = 0; i < job->nusers; i++)
-		len += (size_t)snprintf(buf + len, cap - len, "%s%d", i ? "," : "",
-					(int)job->user_ids[i]);
-	buf[len++] = '}';
-	buf[len] = '\0';
-	*out = buf;
-	return 0;
+/* A row of the read: an enrollment or a score of the current learner; a
+ * new learner grades the one before. */
+static int gather_row(void *ctx, const struct gradeq_score_row *row)
+{
+	struct gather *g = ctx;
+	int rc = 0;
+
+	if (!g->have || row->user_id != g->cur) {
+		if (g->have && g->enrolled)
+			rc = flush_learner(g->w, g->c, g->cur, g->nscores, &g->nlearners);
+		g->cur = row->user_id;
+		g->have = true;
+		g->enrolled = false;
+		g->nscores = 0;
+	}
+	if (row->enrollment) {
+		g->enrolled = true;
+	} else if (row->score.problem >= 0 && (size_t)row->score.problem < g->np &&
+		   g->nscores < g->np) {
+		g->w->scores[g->nscores++] = row->score;
+		g->stats->score_rows++;
+	}
+	return rc;
 }
 
-/* Binary (network order) values of a FETCH in binary format. */
-static int32_t bin_i32(const char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return (int32_t)ntohl(v);
-}
-
-static int64_t bin_i64(const char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return (int64_t)be64toh(v);
-}
-
-static double bin_f64(const char *p)
-{
-	uint64_t v;
-	double d;
-
-	memcpy(&v, p, sizeof(v));
-	v = be64toh(v);
-	memcpy(&d, &v, sizeof(d));
-	return d;
-}
-
-/* Reads the batch's enrollments and score rows (one query, ordered by
- * learner) through a cursor in binary chunks, and grades each learner as
- * its rows complete. Single-row mode cost a PGresult and three strtod per
- * row; a chunk costs one PGresult per SCORE_CHUNK rows and no parsing. */
+/* Reads the batch's enrollments and score rows (one streamed query,
+ * ordered by learner) and grades each learner as its rows complete. */
 static int fetch_and_grade(struct gradeq_worker *w, struct gradeq_store *st,
 			   struct cached_course *c, const struct gradeq_job *job, size_t *nlearners,
 			   struct gradeq_job_stats *stats)
 {
-	PGconn *conn = gradeq_store_conn(st);
 	size_t ns = gradeq_course_nsubsections(c->course);
-	size_t np = gradeq_course_nproblems(c->course);
-	char *users = NULL;
-	const char *params[3];
-	PGresult *res = NULL;
-	int32_t cur = 0;
-	bool have = false, enrolled = false;
-	size_t nscores = 0;
+	struct gather g = {.w = w, .c = c, .stats = stats};
 	int rc;
 
+	g.np = gradeq_course_nproblems(c->course);
 	*nlearners = 0;
 	w->compute_ms = 0;
-	if ((rc = grow((void **)&w->scores, &w->scores_cap, np ? np : 1, sizeof(*w->scores))) ||
+	if ((rc = grow((void **)&w->scores, &w->scores_cap, g.np ? g.np : 1, sizeof(*w->scores))) ||
 	    (rc = grow((void **)&w->subs, &w->subs_cap, job->nusers * (ns ? ns : 1) + 1,
 		       sizeof(*w->subs))) ||
 	    (rc = grow((void **)&w->courses, &w->courses_cap, job->nusers + 1,
-		       sizeof(*w->courses))) ||
-	    (rc = int_array_literal(job, &users)))
-		goto out;
-	params[0] = job->course_id;
-	params[1] = users;
-	params[2] = c->problem_keys;
-	rc = gradeq_store_exec(st, "BEGIN READ ONLY");
-	if (rc)
-		goto out;
-	res = PQexecParams(conn,
-			   "DECLARE gq_scores NO SCROLL CURSOR FOR"
-			   " SELECT e.user_id, 0::int8, NULL::float8, NULL::float8, NULL::int8"
-			   " FROM student_courseenrollment e"
-			   " WHERE e.course_id = $1 AND e.user_id = ANY($2::int4[])"
-			   " UNION ALL"
-			   " SELECT m.student_id, k.idx, m.grade, m.max_grade,"
-			   "  (extract(epoch FROM m.created) * 1000000)::int8"
-			   " FROM courseware_studentmodule m"
-			   " JOIN unnest($3::text[]) WITH ORDINALITY AS k(key, idx)"
-			   "  ON k.key = m.module_state_key"
-			   " WHERE m.course_id = $1 AND m.student_id = ANY($2::int4[])"
-			   " ORDER BY 1, 2",
-			   3, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		rc = gradeq_store_result_error(st, res, "reading scores");
-	for (int n = SCORE_CHUNK; !rc && n == SCORE_CHUNK;) {
-		PQclear(res);
-		res = PQexecParams(conn, "FETCH " GRADEQ_STR(SCORE_CHUNK) " FROM gq_scores", 0,
-				   NULL, NULL, NULL, NULL, 1);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 5 ||
-		    PQfsize(res, 0) != 4 || PQfsize(res, 1) != 8 || PQfsize(res, 4) != 8) {
-			rc = gradeq_store_result_error(st, res, "reading scores");
-			break;
-		}
-		n = PQntuples(res);
-		for (int i = 0; i < n && !rc; i++) {
-			int32_t uid = bin_i32(PQgetvalue(res, i, 0));
-			int64_t idx = bin_i64(PQgetvalue(res, i, 1));
-
-			if (!have || uid != cur) {
-				if (have && enrolled && !rc)
-					rc = flush_learner(w, c, cur, nscores, nlearners);
-				cur = uid;
-				have = true;
-				enrolled = false;
-				nscores = 0;
-			}
-			if (idx == 0) {
-				enrolled = true;
-			} else if (idx > 0 && (size_t)idx <= np && nscores < np) {
-				struct gradeq_score *sc = &w->scores[nscores++];
-
-				sc->problem = (int)(idx - 1);
-				sc->has_grade = !PQgetisnull(res, i, 2);
-				sc->grade = sc->has_grade ? bin_f64(PQgetvalue(res, i, 2)) : 0;
-				sc->has_max_grade = !PQgetisnull(res, i, 3);
-				sc->max_grade =
-					sc->has_max_grade ? bin_f64(PQgetvalue(res, i, 3)) : 0;
-				sc->created_us = bin_i64(PQgetvalue(res, i, 4));
-				stats->score_rows++;
-			}
-		}
-	}
-	PQclear(res);
-	res = NULL;
-	{
-		/* read only: nothing to flush; after an error this rolls back */
-		int rc2 = gradeq_store_exec(st, "COMMIT");
-
-		if (!rc)
-			rc = rc2;
-	}
-	if (have && enrolled && !rc)
-		rc = flush_learner(w, c, cur, nscores, nlearners);
-out:
-	PQclear(res);
-	free(users);
-	return rc;
-}
-
-static void format_ts(char *buf, size_t len, int64_t us)
-{
-	time_t secs = (time_t)(us / 1000000);
-	int64_t frac = us % 1000000;
-	struct tm tm;
-
-	if (frac < 0) {
-		frac += 1000000;
-		secs -= 1;
-	}
-	gmtime_r(&secs, &tm);
-	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
-}
-
-static int copy_rows(struct gradeq_worker *w, struct gradeq_store *st, struct cached_course *c,
-		     size_t nlearners)
-{
-	size_t ns = gradeq_course_nsubsections(c->course);
-	struct gradeq_copy *cp = NULL;
-	char ts[64];
-	int rc;
-
-	rc = gradeq_copy_begin(st, "COPY gq_tmp_sub FROM STDIN", "writing grades", &cp);
-	for (size_t l = 0; !rc && l < nlearners; l++) {
-		for (size_t i = 0; !rc && i < ns; i++) {
-			const struct sub_row *r = &w->subs[l * ns + i];
-
-			if (r->att)
-				format_ts(ts, sizeof(ts), r->fa_us);
-			gradeq_copy_int(cp, w->courses[l].uid);
-			gradeq_copy_int(cp, (long long)(i + 1));
-			gradeq_copy_double(cp, r->ea);
-			gradeq_copy_double(cp, r->pa);
-			gradeq_copy_double(cp, r->eg);
-			gradeq_copy_double(cp, r->pg);
-			if (r->att)
-				gradeq_copy_raw(cp, ts, strlen(ts));
-			else
-				gradeq_copy_null(cp);
-			rc = gradeq_copy_row(cp);
-		}
-	}
-	rc = gradeq_copy_end(cp, rc);
-	if (rc)
+		       sizeof(*w->courses))))
 		return rc;
-	rc = gradeq_copy_begin(st, "COPY gq_tmp_course FROM STDIN", "writing grades", &cp);
-	for (size_t l = 0; !rc && l < nlearners; l++) {
-		gradeq_copy_int(cp, w->courses[l].uid);
-		gradeq_copy_double(cp, w->courses[l].percent);
-		gradeq_copy_text(cp, w->courses[l].letter ? w->courses[l].letter : "");
-		gradeq_copy_bool(cp, w->courses[l].passed);
-		rc = gradeq_copy_row(cp);
-	}
-	return gradeq_copy_end(cp, rc);
-}
-
-/* The grade rows of a batch go in by plain INSERT when none of its learners
- * has a row of this course yet (a first backfill), by upsert otherwise:
- * ON CONFLICT's speculative insertion costs about a third more per row.
- * A concurrent writer that adds rows after the check makes the plain INSERT
- * fail on the unique key; the savepoint takes it back and the upsert runs. */
-static const char sub_insert_sql[] =
-	"INSERT INTO grades_persistentsubsectiongrade AS g (user_id, course_id, usage_key,"
-	" course_version, earned_all, possible_all, earned_graded, possible_graded,"
-	" first_attempted, created, modified)"
-	" SELECT t.user_id, %s, k.key, %s, t.earned_all, t.possible_all, t.earned_graded,"
-	" t.possible_graded, t.first_attempted, now(), now()"
-	" FROM gq_tmp_sub t JOIN unnest(%s::text[]) WITH ORDINALITY AS k(key, idx)"
-	" ON k.idx = t.sub_idx ORDER BY t.user_id, k.key";
-static const char sub_upsert_sql[] =
-	" ON CONFLICT (course_id, user_id, usage_key) DO UPDATE SET"
-	" course_version = EXCLUDED.course_version, earned_all = EXCLUDED.earned_all,"
-	" possible_all = EXCLUDED.possible_all, earned_graded = EXCLUDED.earned_graded,"
-	" possible_graded = EXCLUDED.possible_graded,"
-	" first_attempted = LEAST(g.first_attempted, EXCLUDED.first_attempted),"
-	" modified = now()"
-	" WHERE (g.course_version, g.earned_all, g.possible_all, g.earned_graded,"
-	" g.possible_graded, g.first_attempted) IS DISTINCT FROM (EXCLUDED.course_version,"
-	" EXCLUDED.earned_all, EXCLUDED.possible_all, EXCLUDED.earned_graded,"
-	" EXCLUDED.possible_graded, LEAST(g.first_attempted, EXCLUDED.first_attempted))";
-static const char course_insert_sql[] =
-	"INSERT INTO grades_persistentcoursegrade AS g (user_id, course_id, course_version,"
-	" grading_policy_hash, percent_grade, letter_grade, passed_timestamp,"
-	" course_edited_timestamp, created, modified)"
-	" SELECT t.user_id, %s, %s, %s, t.percent, t.letter,"
-	" CASE WHEN t.passed THEN now() END, %s::timestamptz, now(), now()"
-	" FROM gq_tmp_course t ORDER BY t.user_id";
-static const char course_upsert_sql[] =
-	" ON CONFLICT (course_id, user_id) DO UPDATE SET"
-	" course_version = EXCLUDED.course_version,"
-	" grading_policy_hash = EXCLUDED.grading_policy_hash,"
-	" percent_grade = EXCLUDED.percent_grade, letter_grade = EXCLUDED.letter_grade,"
-	" passed_timestamp = COALESCE(g.passed_timestamp, EXCLUDED.passed_timestamp),"
-	" course_edited_timestamp = EXCLUDED.course_edited_timestamp, modified = now()"
-	" WHERE (g.course_version, g.grading_policy_hash, g.percent_grade, g.letter_grade,"
-	" g.course_edited_timestamp, g.passed_timestamp IS NULL) IS DISTINCT FROM"
-	" (EXCLUDED.course_version, EXCLUDED.grading_policy_hash, EXCLUDED.percent_grade,"
-	" EXCLUDED.letter_grade, EXCLUDED.course_edited_timestamp,"
-	" g.passed_timestamp IS NULL AND EXCLUDED.passed_timestamp IS NULL)";
-
-/* Whether any learner of the job has a grade row of the course already:
- * 1 yes, 0 no, negative on error. Both unique indexes answer it. */
-static int grades_exist(struct gradeq_store *st, const struct gradeq_job *job)
-{
-	char *ids = NULL;
-	const char *params[2] = {job->course_id, NULL};
-	PGresult *res;
-	int rc;
-
-	rc = int_array_literal(job, &ids);
-	if (rc)
-		return rc;
-	params[1] = ids;
-	res = PQexecParams(gradeq_store_conn(st),
-			   "SELECT EXISTS (SELECT 1 FROM grades_persistentcoursegrade"
-			   "  WHERE course_id = $1 AND user_id = ANY($2::int4[]))"
-			   " OR EXISTS (SELECT 1 FROM grades_persistentsubsectiongrade"
-			   "  WHERE course_id = $1 AND user_id = ANY($2::int4[]))",
-			   2, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		rc = gradeq_store_result_error(st, res, "writing grades");
-	else
-		rc = PQgetvalue(res, 0, 0)[0] == 't';
-	PQclear(res);
-	free(ids);
+	rc = gradeq_scores_read(st, job->course_id, job->user_ids, job->nusers, c->problem_keys,
+				gather_row, &g);
+	if (g.have && g.enrolled && !rc)
+		rc = flush_learner(w, c, g.cur, g.nscores, &g.nlearners);
+	*nlearners = g.nlearners;
 	return rc;
 }
 
-/* Runs the two grade statements, as upserts or (fresh) plain inserts. Sets
- * *conflict when a plain insert met a row added meanwhile. */
-static int insert_grades(struct gradeq_store *st, struct cached_course *c, const char *course,
-			 const char *version, const char *hash, const char *edited, bool fresh,
-			 bool *conflict)
-{
-	size_t cap = sizeof(sub_insert_sql) + sizeof(sub_upsert_sql) + sizeof(course_insert_sql) +
-		     sizeof(course_upsert_sql) + strlen(c->sub_keys_lit) + 3 * strlen(course) +
-		     2 * strlen(version) + strlen(hash) + strlen(edited) + 64;
-	char *sql = malloc(cap);
-	size_t len = 0;
-	PGresult *res;
-	int rc = 0;
-
-	*conflict = false;
-	if (!sql)
-		return GRADEQ_ERR_NOMEM;
-	if (fresh)
-		len += (size_t)snprintf(sql + len, cap - len, "SAVEPOINT gq_fresh;");
-	len += (size_t)snprintf(sql + len, cap - len, sub_insert_sql, course, version,
-				c->sub_keys_lit);
-	len += (size_t)snprintf(sql + len, cap - len, "%s;", fresh ? "" : sub_upsert_sql);
-	len += (size_t)snprintf(sql + len, cap - len, course_insert_sql, course, version, hash,
-				edited);
-	snprintf(sql + len, cap - len, "%s%s", fresh ? "" : course_upsert_sql,
-		 fresh ? ";RELEASE SAVEPOINT gq_fresh" : "");
-	res = PQexec(gradeq_store_conn(st), sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-		if (fresh && state && strcmp(state, "23505") == 0) {
-			PQclear(res);
-			res = PQexec(gradeq_store_conn(st), "ROLLBACK TO SAVEPOINT gq_fresh");
-			if (PQresultStatus(res) == PGRES_COMMAND_OK)
-				*conflict = true;
-			else
-				rc = gradeq_store_result_error(st, res, "writing grades");
-		} else {
-			rc = gradeq_store_result_error(st, res, "writing grades");
-		}
-	}
-	PQclear(res);
-	free(sql);
-	return rc;
-}
-
+/* Writes the grade rows and the job's completion in one transaction, left
+ * open for the caller to commit. */
 static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct cached_course *c,
 			const struct gradeq_job *job, size_t nlearners,
 			const struct gradeq_job_stats *stats)
 {
-	PGconn *conn = gradeq_store_conn(st);
-	char *course = NULL, *version = NULL, *hash = NULL, *edited = NULL;
-	bool conflict = false;
-	int rc, exist;
+	const struct gradeq_grades_batch batch = {
+		.job_id = job->job_id,
+		.course_id = job->course_id,
+		.version = c->version,
+		.policy_hash = gradeq_course_policy(c->course)->hash,
+		.edited = c->edited,
+		.subsections = c->sub_keys,
+		.user_ids = job->user_ids,
+		.nusers = job->nusers,
+		.nlearners = nlearners,
+		.learners = w->courses,
+		.subs = w->subs,
+	};
+	const struct gradeq_job_completion done = {
+		.ms_load = stats->ms_load,
+		.ms_fetch = stats->ms_fetch,
+		.ms_compute = stats->ms_compute,
+		.graded = stats->graded,
+		.skipped = stats->skipped,
+		.subsections = stats->subsections,
+		.score_rows = stats->score_rows,
+	};
+	const struct gradeq_job_change change = {
+		.job_id = job->job_id,
+		.from = GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+		.to = GRADEQ_JOB_COMPLETE,
+		.by = w->consumer,
+		.completion = &done,
+	};
+	struct gradeq_job_changed changed;
+	int rc;
 
-	rc = gradeq_store_exec(
-		st, "BEGIN;"
-		    "CREATE TEMP TABLE IF NOT EXISTS gq_tmp_sub (user_id int, sub_idx int,"
-		    " earned_all float8, possible_all float8, earned_graded float8,"
-		    " possible_graded float8, first_attempted timestamptz)"
-		    " ON COMMIT DELETE ROWS;"
-		    "CREATE TEMP TABLE IF NOT EXISTS gq_tmp_course (user_id int,"
-		    " percent float8, letter text, passed bool) ON COMMIT DELETE ROWS");
+	rc = gradeq_grades_write(st, &batch);
 	if (rc)
 		return rc;
-	rc = copy_rows(w, st, c, nlearners);
-	if (rc)
-		goto fail;
-	course = PQescapeLiteral(conn, job->course_id, strlen(job->course_id));
-	version = PQescapeLiteral(conn, c->version, strlen(c->version));
-	hash = PQescapeLiteral(conn, gradeq_course_policy(c->course)->hash,
-			       strlen(gradeq_course_policy(c->course)->hash));
-	edited = c->edited ? PQescapeLiteral(conn, c->edited, strlen(c->edited)) : NULL;
-	if (!course || !version || !hash || (c->edited && !edited)) {
-		rc = gradeq_store_result_error(st, NULL, "escaping");
-		goto fail;
+	rc = gradeq_job_transition(st, &change, &changed);
+	if (rc) {
+		gradeq_store_rollback(st);
+		return rc;
 	}
-	exist = grades_exist(st, job);
-	if (exist < 0) {
-		rc = exist;
-		goto fail;
-	}
-	rc = insert_grades(st, c, course, version, hash, edited ? edited : "NULL", !exist,
-			   &conflict);
-	if (!rc && conflict) {
-		log_debug("event=fresh_insert_conflict job=%s", job->job_id);
-		rc = insert_grades(st, c, course, version, hash, edited ? edited : "NULL", false,
-				   &conflict);
-	}
-	if (rc)
-		goto fail;
-	{
-		const struct gradeq_job_completion done = {
-			.ms_load = stats->ms_load,
-			.ms_fetch = stats->ms_fetch,
-			.ms_compute = stats->ms_compute,
-			.graded = stats->graded,
-			.skipped = stats->skipped,
-			.subsections = stats->subsections,
-			.score_rows = stats->score_rows,
-		};
-		const struct gradeq_job_change change = {
-			.job_id = job->job_id,
-			.from = GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
-			.to = GRADEQ_JOB_COMPLETE,
-			.by = w->consumer,
-			.completion = &done,
-		};
-		struct gradeq_job_changed changed;
-
-		rc = gradeq_job_transition(st, &change, &changed);
-		if (!rc)
-			snprintf(w->settled, sizeof(w->settled), "%s", changed.run_settled);
-	}
-	if (rc)
-		goto fail;
-	goto out;
-fail : {
-	PGresult *res = PQexec(conn, "ROLLBACK");
-
-	PQclear(res);
-}
-out:
-	PQfreemem(course);
-	PQfreemem(version);
-	PQfreemem(hash);
-	PQfreemem(edited);
-	return rc;
+	snprintf(w->settled, sizeof(w->settled), "%s", changed.run_settled);
+	return 0;
 }
 
-/* Write, commit and total times are known only after the commit: a second,
- * asynchronously committed update (no WAL flush to wait for). Best effort:
- * losing it loses statistics, never grades. */
+/* Write, commit and total times are known only after the commit. Best
+ * effort: losing them loses statistics, never grades. */
 static void record_timings(struct gradeq_store *st, const struct gradeq_job *job,
 			   const struct gradeq_job_stats *stats)
 {
-	char ms[3][32], bytes[24];
-	const char *params[5] = {job->job_id, ms[0], ms[1], ms[2], bytes};
-	PGresult *res;
+	const struct gradeq_job_timings t = {
+		.ms_write = stats->ms_write,
+		.ms_commit = stats->ms_commit,
+		.ms_total = stats->ms_total,
+		.body_bytes = stats->body_bytes,
+	};
+	int rc = gradeq_job_record_timings(st, job->job_id, &t);
 
-	snprintf(ms[0], sizeof(ms[0]), "%.3f", stats->ms_write);
-	snprintf(ms[1], sizeof(ms[1]), "%.3f", stats->ms_commit);
-	snprintf(ms[2], sizeof(ms[2]), "%.3f", stats->ms_total);
-	snprintf(bytes, sizeof(bytes), "%ld", stats->body_bytes);
-	res = PQexecParams(gradeq_store_conn(st),
-			   "WITH s AS (SELECT set_config('synchronous_commit', 'off', true))"
-			   " UPDATE gradeq_jobs SET ms_write = $2::float8, ms_commit = $3::float8,"
-			   " ms_total = $4::float8, body_bytes = $5::int FROM s"
-			   " WHERE job_id = $1::uuid",
-			   5, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	if (rc)
 		log_warn("event=timings_not_recorded job=%s error=\"%s\"", job->job_id,
-			 PQresultErrorMessage(res));
-	PQclear(res);
+			 gradeq_errmsg(rc));
 }
 
 static int mark_canceled(struct gradeq_store *st, const struct gradeq_job *job, const char *by)
 {
 	const struct gradeq_job_change change = {
 		.job_id = job->job_id,
-		.from = GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING) |
-			GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+		.from = JOB_UNFINISHED,
 		.to = GRADEQ_JOB_CANCELED,
 		.by = by,
 	};
@@ -907,7 +473,7 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 	if (rc)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	rc = gradeq_store_exec(st, "COMMIT");
+	rc = gradeq_store_commit(st);
 	stats->ms_commit = ms_since(&t);
 	if (rc)
 		goto out;
@@ -926,8 +492,7 @@ int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id,
 {
 	const struct gradeq_job_change change = {
 		.job_id = job_id,
-		.from = GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING) |
-			GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+		.from = JOB_UNFINISHED,
 		.to = state,
 		.detail = error,
 		.error = error,

@@ -61,4 +61,20 @@ struct gradeq_job_changed {
 int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_change *c,
 			  struct gradeq_job_changed *out) GRADEQ_MUST_CHECK;
 
+/* The times known only after the job's commit. */
+struct gradeq_job_timings {
+	double ms_write, ms_commit, ms_total;
+	long body_bytes;
+};
+
+/* Stores t on the job row in a transaction of its own, committed
+ * asynchronously (no WAL flush to wait for): statistics only. */
+int gradeq_job_record_timings(struct gradeq_store *st, const char *job_id,
+			      const struct gradeq_job_timings *t) GRADEQ_MUST_CHECK;
+
+/* *n gets the number of the release's jobs in progress that started less
+ * than 15 minutes ago (a consumer still working on them). */
+int gradeq_jobs_in_progress(struct gradeq_store *st, const char *release,
+			    long *n) GRADEQ_MUST_CHECK;
+
 #endif

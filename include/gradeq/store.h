@@ -1,5 +1,7 @@
-/* The store: gradeq's only module that talks to PostgreSQL. It owns the
- * schema (migrations), reads courses and score rows, and writes grades. */
+/* The store: the connection, error translation, transactions and the
+ * schema (the migrations of src/sql/). The data itself goes through one
+ * module per table family, under src/store/ (courses.h, grades.h, jobs.h,
+ * runs.h, copy.h, ...): SQL text lives nowhere else. */
 #ifndef GRADEQ_STORE_H
 #define GRADEQ_STORE_H
 
@@ -20,6 +22,8 @@ struct gradeq_store;
 int gradeq_store_connect(const char *dsn, const char *appname, int statement_timeout_ms,
 			 struct gradeq_store **out) GRADEQ_MUST_CHECK;
 void gradeq_store_free(struct gradeq_store *st);
+/* The raw connection. Store modules take it from src/store/internal.h;
+ * this public declaration goes once no program calls it any more. */
 PGconn *gradeq_store_conn(struct gradeq_store *st);
 /* True when the connection is gone (the caller reconnects). */
 bool gradeq_store_broken(struct gradeq_store *st);
@@ -31,6 +35,13 @@ int gradeq_store_result_error(struct gradeq_store *st, const PGresult *res, cons
 
 /* Runs a statement that returns no rows (or whose rows are ignored). */
 int gradeq_store_exec(struct gradeq_store *st, const char *sql) GRADEQ_MUST_CHECK;
+
+/* Commits the transaction a store function left open; on error it is
+ * rolled back (by the server). */
+int gradeq_store_commit(struct gradeq_store *st) GRADEQ_MUST_CHECK;
+/* Rolls back the open transaction, if any; a cleanup path: errors are
+ * dropped so that they do not hide the first one. */
+void gradeq_store_rollback(struct gradeq_store *st);
 
 /* Applies the migrations not yet applied, in order, each in its own
  * transaction; with_input also creates the platform's input tables (demo and

@@ -29,7 +29,7 @@ struct gradeq_job_stats {
 	long score_rows;
 	long body_bytes; /* the job's message body */
 	/* load: course structure (0 when cached); fetch: score read without the
-	 * grading inside it; compute: grading; write: COPY and upserts; commit */
+	 * grading inside it; compute: grading; write: grade rows; commit */
 	double ms_load, ms_fetch, ms_compute, ms_write, ms_commit, ms_total;
 };
 

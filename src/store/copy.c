@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include "gradeq/store.h"
+#include "store/internal.h"
 
 /* Bytes sent to the server in one PQputCopyData: large enough that a batch
  * of grade rows costs a handful of calls. */

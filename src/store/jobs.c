@@ -8,7 +8,9 @@
 
 #include <libpq-fe.h>
 
+#include "gradeq/limits.h"
 #include "gradeq/store.h"
+#include "store/internal.h"
 
 /* $1 job, $2 from states, $3 to, $4 by, $5 detail, $6 error, $7 run hint,
  * $8.. completion stats (NULL: kept). The job row is locked first, so the
@@ -144,6 +146,51 @@ int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_chang
 	}
 	read_changed(res, out);
 out:
+	PQclear(res);
+	return rc;
+}
+
+int gradeq_job_record_timings(struct gradeq_store *st, const char *job_id,
+			      const struct gradeq_job_timings *t)
+{
+	char ms[3][32], bytes[24];
+	const char *params[5] = {job_id, ms[0], ms[1], ms[2], bytes};
+	PGresult *res;
+	int rc = 0;
+
+	snprintf(ms[0], sizeof(ms[0]), "%.3f", t->ms_write);
+	snprintf(ms[1], sizeof(ms[1]), "%.3f", t->ms_commit);
+	snprintf(ms[2], sizeof(ms[2]), "%.3f", t->ms_total);
+	snprintf(bytes, sizeof(bytes), "%ld", t->body_bytes);
+	res = PQexecParams(gradeq_store_conn(st),
+			   "WITH s AS (SELECT set_config('synchronous_commit', 'off', true))"
+			   " UPDATE gradeq_jobs SET ms_write = $2::float8, ms_commit = $3::float8,"
+			   " ms_total = $4::float8, body_bytes = $5::int FROM s"
+			   " WHERE job_id = $1::uuid",
+			   5, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = gradeq_store_result_error(st, res, "recording timings");
+	PQclear(res);
+	return rc;
+}
+
+int gradeq_jobs_in_progress(struct gradeq_store *st, const char *release, long *n)
+{
+	const char *params[1] = {release};
+	PGresult *res;
+	int rc = 0;
+
+	*n = 0;
+	res = PQexecParams(gradeq_store_conn(st),
+			   "SELECT count(*) FROM gradeq_jobs j JOIN gradeq_runs r USING (run_id)"
+			   " WHERE r.release = $1 AND j.state = 'in_progress'"
+			   " AND j.started_at > now() - make_interval(secs => " GRADEQ_STR(
+				   GRADEQ_IN_PROGRESS_STALE_S) ")",
+			   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = gradeq_store_result_error(st, res, "checking jobs in progress");
+	else
+		*n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "gradeq/store.h"
+#include "store/internal.h"
 
 /* $1 run (text), $2 from states, $3 to, $4 by, $5 jobs total, $6 learners
  * total (NULL: kept), $7 publishing ended. The run row is locked first, so

@@ -1,0 +1,25 @@
+# The SQL of src/sql/ (migrations NNNN-name.sql, and the demo input tables)
+# embedded as byte arrays in a generated source; configure runs again when
+# one of them changes. Part of the library gradeq.
+file(GLOB GRADEQ_SQL_FILES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/sql/*.sql)
+set(GRADEQ_SQL_C "/* Generated from src/sql/ by cmake/sql.cmake: do not edit. */\n")
+string(APPEND GRADEQ_SQL_C "#include \"store/sql.h\"\n")
+set(GRADEQ_SQL_TABLE "")
+set(GRADEQ_SQL_N 0)
+foreach(f ${GRADEQ_SQL_FILES})
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${f})
+  get_filename_component(fname ${f} NAME)
+  file(READ ${f} hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND GRADEQ_SQL_C "static const unsigned char sql_${GRADEQ_SQL_N}[] = {${bytes}0};\n")
+  string(APPEND GRADEQ_SQL_TABLE "\t{\"${fname}\", (const char *)sql_${GRADEQ_SQL_N}, ${len}},\n")
+  math(EXPR GRADEQ_SQL_N "${GRADEQ_SQL_N} + 1")
+endforeach()
+string(APPEND GRADEQ_SQL_C "const struct gradeq_sql_file gradeq_sql_files[] = {\n"
+  "${GRADEQ_SQL_TABLE}};\nconst size_t gradeq_sql_nfiles = ${GRADEQ_SQL_N};\n")
+file(WRITE ${CMAKE_BINARY_DIR}/gradeq_sql.c.new "${GRADEQ_SQL_C}")
+configure_file(${CMAKE_BINARY_DIR}/gradeq_sql.c.new ${CMAKE_BINARY_DIR}/gradeq_sql.c COPYONLY)
+
+target_sources(gradeq PRIVATE ${CMAKE_BINARY_DIR}/gradeq_sql.c)
