@@ -968,7 +968,7 @@ static int cmd_events(struct admin *a, int argc, char **argv)
 	sa.sa_handler = on_events_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	rc = gradeq_cli_broker(&a->cli, NULL, &b);
+	rc = gradeq_broker_open(a->cli.cfg, a->cli.prog, NULL, GRADEQ_BROKER_CONSUME, &b);
 	if (!rc)
 		rc = gradeq_events_follow(b, run, a->json, count, &events_stop);
 	gradeq_broker_free(b);
