@@ -8,15 +8,24 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <amqp_framing.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <openssl/err.h>
 
+#include "gradeq/limits.h"
 #include "gradeq/log.h"
 
 #define CHANNEL 1
+
+/* TLS files for amqps:// URLs (PEM); NULL members mean none. */
+struct gradeq_broker_tls {
+	const char *cacert; /* CAs that sign the broker's certificate; NULL: the system's */
+	const char *cert;   /* client certificate, with key */
+	const char *key;
+};
 
 struct gradeq_broker {
 	amqp_connection_state_t conn;
@@ -178,20 +187,14 @@ static int tls_open_error(const struct amqp_connection_info *ci, int st,
 			    why ? ")" : "");
 }
 
-int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
-			  struct gradeq_broker **out)
-{
-	return gradeq_broker_connect_tls(url, name, heartbeat, NULL, out);
-}
-
-int gradeq_broker_connect_tls(const char *url, const char *name, int heartbeat,
-			      const struct gradeq_broker_tls *tls, struct gradeq_broker **out)
+static int connect_tls(const char *url, const char *name, int heartbeat,
+		       const struct gradeq_broker_tls *tls, struct gradeq_broker **out)
 {
 	struct amqp_connection_info ci;
 	struct gradeq_broker *b = NULL;
 	amqp_socket_t *sock = NULL;
 	char *copy = NULL;
-	struct timeval tv = {10, 0}, rpc = {30, 0};
+	struct timeval tv = {GRADEQ_CONNECT_TIMEOUT_S, 0}, rpc = {GRADEQ_RPC_TIMEOUT_S, 0};
 	amqp_table_entry_t props[2];
 	amqp_table_t table;
 	amqp_rpc_reply_t r;
@@ -283,6 +286,36 @@ fail:
 	return rc;
 }
 
+const char *gradeq_identity(char *buf, size_t len, const char *prog, const char *release)
+{
+	char host[128] = "unknown";
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	snprintf(buf, len, "%s release=%s host=%s pid=%ld", prog, release ? release : "-", host,
+		 (long)getpid());
+	return buf;
+}
+
+int gradeq_broker_open(const struct gradeq_config *cfg, const char *prog, const char *release,
+		       enum gradeq_broker_role role, struct gradeq_broker **out)
+{
+	struct gradeq_broker_tls tls = {cfg->amqp_cacert, cfg->amqp_cert, cfg->amqp_key};
+	char id[GRADEQ_NAME_MAX], name[GRADEQ_NAME_MAX + 16];
+	char *url = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = gradeq_config_amqp_url(cfg, &url);
+	if (rc)
+		return rc;
+	snprintf(name, sizeof(name), "%s role=%s", gradeq_identity(id, sizeof(id), prog, release),
+		 role == GRADEQ_BROKER_CONSUME ? "consume" : "publish");
+	rc = connect_tls(url, name, cfg->heartbeat, &tls, out);
+	free(url);
+	return rc;
+}
+
 void gradeq_broker_free(struct gradeq_broker *b)
 {
 	if (!b)
@@ -295,11 +328,6 @@ void gradeq_broker_free(struct gradeq_broker *b)
 		amqp_destroy_connection(b->conn);
 	}
 	free(b);
-}
-
-amqp_connection_state_t gradeq_broker_conn(struct gradeq_broker *b)
-{
-	return b->conn;
 }
 
 bool gradeq_broker_broken(const struct gradeq_broker *b)
@@ -388,6 +416,28 @@ static int declare_queue(struct gradeq_broker *b, const char *name, amqp_table_e
 	return reply_error(b, amqp_get_rpc_reply(b->conn), what);
 }
 
+/* The bounded queue every event is routed to (limits.h says why). */
+static int declare_events_log(struct gradeq_broker *b)
+{
+	static const char *const keys[] = {"job.#", "run.#", "release.#"};
+	amqp_table_entry_t a[3];
+	char what[300];
+	int rc;
+
+	arg_str(&a[0], "x-queue-type", "classic");
+	arg_int(&a[1], "x-max-length", GRADEQ_EVENTS_LOG_MAX_LENGTH);
+	arg_int(&a[2], "x-message-ttl", GRADEQ_EVENTS_LOG_TTL_MS);
+	rc = declare_queue(b, GRADEQ_EVENTS_LOG_QUEUE, a, 3, GRADEQ_EVENTS_EXCHANGE, keys[0]);
+	for (size_t i = 1; !rc && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		amqp_queue_bind(b->conn, CHANNEL, amqp_cstring_bytes(GRADEQ_EVENTS_LOG_QUEUE),
+				amqp_cstring_bytes(GRADEQ_EVENTS_EXCHANGE),
+				amqp_cstring_bytes(keys[i]), amqp_empty_table);
+		snprintf(what, sizeof(what), "binding queue '%s'", GRADEQ_EVENTS_LOG_QUEUE);
+		rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	}
+	return rc;
+}
+
 int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 			  const struct gradeq_topology *t)
 {
@@ -398,6 +448,9 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 	if ((rc = declare_exchange(b, GRADEQ_EXCHANGE, "direct")) ||
 	    (rc = declare_exchange(b, GRADEQ_DEAD_EXCHANGE, "direct")) ||
 	    (rc = declare_exchange(b, GRADEQ_EVENTS_EXCHANGE, "topic")))
+		return rc;
+	rc = declare_events_log(b);
+	if (rc)
 		return rc;
 	gradeq_work_key(key, release);
 
@@ -587,11 +640,12 @@ int gradeq_broker_publish(struct gradeq_broker *b, const char *exchange, const c
 			return rc;
 	}
 	while (b->next_tag - 1 - b->acked_upto >= (uint64_t)b->window) {
-		struct timeval tv = {30, 0};
+		struct timeval tv = {GRADEQ_RPC_TIMEOUT_S, 0};
 
 		rc = read_confirm_frame(b, &tv);
 		if (rc == GRADEQ_ERR_TIMEOUT)
-			return gradeq_error(GRADEQ_ERR_TIMEOUT, "no publisher confirm for 30 s");
+			return gradeq_error(GRADEQ_ERR_TIMEOUT, "no publisher confirm for %d s",
+					    GRADEQ_RPC_TIMEOUT_S);
 		if (rc)
 			return rc;
 	}
@@ -663,8 +717,14 @@ int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env, int timeou
 
 	amqp_maybe_release_buffers(b->conn);
 	r = amqp_consume_message(b->conn, env, &tv, 0);
-	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+		log_debug("event=delivery tag=%llu exchange=%.*s key=%.*s bytes=%zu redelivered=%d",
+			  (unsigned long long)env->delivery_tag, (int)env->exchange.len,
+			  (const char *)env->exchange.bytes, (int)env->routing_key.len,
+			  (const char *)env->routing_key.bytes, env->message.body.len,
+			  env->redelivered ? 1 : 0);
 		return 0;
+	}
 	if (r.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION)
 		return reply_error(b, r, "consuming");
 	if (r.library_error == AMQP_STATUS_TIMEOUT)
@@ -699,11 +759,6 @@ int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env, int timeou
 int gradeq_broker_ack(struct gradeq_broker *b, uint64_t tag)
 {
 	return status_error(b, amqp_basic_ack(b->conn, CHANNEL, tag, 0), "basic.ack");
-}
-
-int gradeq_broker_reject(struct gradeq_broker *b, uint64_t tag, bool requeue)
-{
-	return status_error(b, amqp_basic_reject(b->conn, CHANNEL, tag, requeue), "basic.reject");
 }
 
 int gradeq_broker_get(struct gradeq_broker *b, const char *queue, amqp_envelope_t *env)
@@ -781,35 +836,49 @@ void gradeq_headers_init(struct gradeq_headers *h)
 {
 	h->n = 0;
 	h->used = 0;
+	h->overflow[0] = '\0';
 }
 
+/* Remembers the first header that did not fit. */
+static void headers_overflow(struct gradeq_headers *h, const void *key, size_t klen)
+{
+	if (!h->overflow[0])
+		snprintf(h->overflow, sizeof(h->overflow), "%.*s", (int)klen, (const char *)key);
+}
+
+/* A copy of s in h's string space; NULL when it does not fit. */
 static char *headers_dup(struct gradeq_headers *h, const char *s)
 {
 	size_t n = strlen(s) + 1;
 	char *p;
 
-	if (h->used + n > sizeof(h->strings))
-		n = sizeof(h->strings) - h->used; /* truncate rather than fail */
-	if (!n)
-		return (char *)"";
+	if (n > sizeof(h->strings) - h->used)
+		return NULL;
 	p = h->strings + h->used;
-	memcpy(p, s, n - 1);
-	p[n - 1] = '\0';
+	memcpy(p, s, n);
 	h->used += n;
 	return p;
+}
+
+static bool headers_full(const struct gradeq_headers *h)
+{
+	return h->n >= (int)(sizeof(h->entries) / sizeof(h->entries[0]));
 }
 
 static amqp_table_entry_t *headers_slot(struct gradeq_headers *h, const char *key)
 {
 	size_t klen = strlen(key);
+	char *k;
 
 	for (int i = 0; i < h->n; i++)
 		if (h->entries[i].key.len == klen &&
 		    memcmp(h->entries[i].key.bytes, key, klen) == 0)
 			return &h->entries[i];
-	if (h->n >= (int)(sizeof(h->entries) / sizeof(h->entries[0])))
+	if (headers_full(h) || !(k = headers_dup(h, key))) {
+		headers_overflow(h, key, klen);
 		return NULL;
-	h->entries[h->n].key = amqp_cstring_bytes(headers_dup(h, key));
+	}
+	h->entries[h->n].key = amqp_cstring_bytes(k);
 	return &h->entries[h->n++];
 }
 
@@ -822,8 +891,12 @@ void gradeq_headers_copy(struct gradeq_headers *h, const amqp_table_t *t, const 
 			if (t->entries[i].key.len == strlen(*s) &&
 			    memcmp(t->entries[i].key.bytes, *s, strlen(*s)) == 0)
 				skipped = true;
-		if (skipped || h->n >= (int)(sizeof(h->entries) / sizeof(h->entries[0])))
+		if (skipped)
 			continue;
+		if (headers_full(h)) {
+			headers_overflow(h, t->entries[i].key.bytes, t->entries[i].key.len);
+			continue;
+		}
 		h->entries[h->n++] = t->entries[i];
 	}
 }
@@ -831,11 +904,19 @@ void gradeq_headers_copy(struct gradeq_headers *h, const amqp_table_t *t, const 
 void gradeq_headers_set_str(struct gradeq_headers *h, const char *key, const char *val)
 {
 	amqp_table_entry_t *e = headers_slot(h, key);
+	char *v;
 
 	if (!e)
 		return;
+	v = headers_dup(h, val ? val : "");
+	if (!v) {
+		/* no half-set entry: an empty one would pass for the value */
+		headers_overflow(h, key, strlen(key));
+		e->value.kind = AMQP_FIELD_KIND_VOID;
+		return;
+	}
 	e->value.kind = AMQP_FIELD_KIND_UTF8;
-	e->value.value.bytes = amqp_cstring_bytes(headers_dup(h, val ? val : ""));
+	e->value.value.bytes = amqp_cstring_bytes(v);
 }
 
 void gradeq_headers_set_int(struct gradeq_headers *h, const char *key, int64_t val)
@@ -848,11 +929,17 @@ void gradeq_headers_set_int(struct gradeq_headers *h, const char *key, int64_t v
 	e->value.value.i64 = val;
 }
 
-amqp_table_t gradeq_headers_table(struct gradeq_headers *h)
+int gradeq_headers_finish(struct gradeq_headers *h, amqp_table_t *out)
 {
-	amqp_table_t t = {h->n, h->entries};
-
-	return t;
+	out->num_entries = h->n;
+	out->entries = h->entries;
+	if (h->overflow[0])
+		return gradeq_error(GRADEQ_ERR_INVALID,
+				    "message header '%s' does not fit (at most %zu headers and %zu "
+				    "bytes of their strings)",
+				    h->overflow, sizeof(h->entries) / sizeof(h->entries[0]),
+				    sizeof(h->strings));
+	return 0;
 }
 
 int gradeq_broker_publish_event(struct gradeq_broker *b, const char *key,
@@ -866,8 +953,51 @@ int gradeq_broker_publish_event(struct gradeq_broker *b, const char *key,
 	return rc;
 }
 
-int gradeq_broker_nack(struct gradeq_broker *b, uint64_t tag, bool multiple, bool requeue)
+int gradeq_broker_follow(struct gradeq_broker *b, const char *name, const char *exchange,
+			 const char *const *keys, size_t nkeys, const char *tag)
 {
-	return status_error(b, amqp_basic_nack(b->conn, CHANNEL, tag, multiple, requeue),
-			    "basic.nack");
+	amqp_queue_declare_ok_t *ok;
+	amqp_bytes_t queue;
+	char what[GRADEQ_NAME_MAX + 32];
+	int rc;
+
+	ok = amqp_queue_declare(b->conn, CHANNEL,
+				name ? amqp_cstring_bytes(name) : amqp_empty_bytes, 0, 0, 1, 1,
+				amqp_empty_table);
+	snprintf(what, sizeof(what), "declaring queue '%s'", name ? name : "amq.gen-*");
+	rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	if (rc)
+		return rc;
+	queue = amqp_bytes_malloc_dup(ok->queue);
+	if (!queue.bytes)
+		return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
+	snprintf(what, sizeof(what), "binding queue '%.*s'", (int)queue.len,
+		 (const char *)queue.bytes);
+	for (size_t i = 0; !rc && i < nkeys; i++) {
+		amqp_queue_bind(b->conn, CHANNEL, queue, amqp_cstring_bytes(exchange),
+				amqp_cstring_bytes(keys[i]), amqp_empty_table);
+		rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	}
+	if (!rc) {
+		amqp_basic_consume(b->conn, CHANNEL, queue,
+				   tag ? amqp_cstring_bytes(tag) : amqp_empty_bytes, 0, 1, 1,
+				   amqp_empty_table);
+		snprintf(what, sizeof(what), "consuming from '%.*s'", (int)queue.len,
+			 (const char *)queue.bytes);
+		rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	}
+	amqp_bytes_free(queue);
+	return rc;
+}
+
+void gradeq_broker_heartbeat(struct gradeq_broker *b)
+{
+	amqp_frame_t f;
+
+	if (!b || b->broken || amqp_get_heartbeat(b->conn) <= 0)
+		return;
+	memset(&f, 0, sizeof(f));
+	f.frame_type = AMQP_FRAME_HEARTBEAT;
+	f.channel = 0;
+	(void)amqp_send_frame(b->conn, &f);
 }

@@ -144,16 +144,6 @@ void gradeq_cli_release(struct gradeq_cli *cli)
 	cli->cfg = NULL;
 }
 
-void gradeq_cli_conn_name(char *buf, size_t len, const char *prog, const char *release)
-{
-	char host[128] = "unknown";
-
-	gethostname(host, sizeof(host) - 1);
-	host[sizeof(host) - 1] = '\0';
-	snprintf(buf, len, "%s release=%s host=%s pid=%ld", prog, release ? release : "-", host,
-		 (long)getpid());
-}
-
 int gradeq_cli_store(struct gradeq_cli *cli, struct gradeq_store **st)
 {
 	return gradeq_store_connect(cli->cfg->pg_dsn, cli->prog, cli->cfg->statement_timeout_ms,
@@ -162,21 +152,7 @@ int gradeq_cli_store(struct gradeq_cli *cli, struct gradeq_store **st)
 
 int gradeq_cli_broker(struct gradeq_cli *cli, const char *release, struct gradeq_broker **b)
 {
-	struct gradeq_broker_tls tls;
-	char name[300];
-	char *url = NULL;
-	int rc;
-
-	rc = gradeq_config_amqp_url(cli->cfg, &url);
-	if (rc)
-		return rc;
-	gradeq_cli_conn_name(name, sizeof(name), cli->prog, release);
-	tls.cacert = cli->cfg->amqp_cacert;
-	tls.cert = cli->cfg->amqp_cert;
-	tls.key = cli->cfg->amqp_key;
-	rc = gradeq_broker_connect_tls(url, name, cli->cfg->heartbeat, &tls, b);
-	free(url);
-	return rc;
+	return gradeq_broker_open(cli->cfg, cli->prog, release, GRADEQ_BROKER_PUBLISH, b);
 }
 
 void gradeq_cli_mgmt(struct gradeq_cli *cli, struct gradeq_mgmt **out)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "gradeq/job.h"
+#include "gradeq/limits.h"
 #include "gradeq/log.h"
 #include "gradeq/parse.h"
 
@@ -56,8 +57,8 @@ static const char *check_release(const char *v)
 {
 	size_t n = strlen(v);
 
-	if (n > 64)
-		return "must be at most 64 characters";
+	if (n > GRADEQ_RELEASE_NAME_MAX)
+		return "must be at most " GRADEQ_STR(GRADEQ_RELEASE_NAME_MAX) " characters";
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)v[i]) && !strchr("._-", v[i]))
 			return "may contain only letters, digits, '.', '_' and '-'";
@@ -890,19 +891,60 @@ static bool setting_equal(const struct setting *s, struct gradeq_config *a, stru
 	return false;
 }
 
-int gradeq_config_check_reload(const struct gradeq_config *old, const struct gradeq_config *new_cfg,
-			       char *err, size_t errlen)
+/* Appends name to a comma-separated list (truncated, never overflowing). */
+static void list_add(char *list, size_t len, const char *name)
 {
-	/* The table's accessors take non-const pointers; nothing is written. */
-	struct gradeq_config *a = (struct gradeq_config *)(uintptr_t)old;
-	struct gradeq_config *b = (struct gradeq_config *)(uintptr_t)new_cfg;
+	size_t n;
 
-	for (size_t i = 0; i < NSETTINGS; i++)
-		if (!settings[i].reloadable && !setting_equal(&settings[i], a, b))
-			return cfg_fail(
-				err, errlen, "%s: '%s' cannot change on reload; restart to apply",
-				new_cfg->path ? new_cfg->path : "configuration", settings[i].name);
-	return 0;
+	if (!list || !len)
+		return;
+	n = strlen(list);
+	snprintf(list + n, len - n, "%s%s", n ? "," : "", name);
+}
+
+/* Moves s's value from b into a; b keeps a's old value (freed with b). */
+static void setting_move(const struct setting *s, struct gradeq_config *a, struct gradeq_config *b)
+{
+	char *tmp;
+
+	switch (s->type) {
+	case CF_STR:
+		tmp = *str_at(a, s);
+		*str_at(a, s) = *str_at(b, s);
+		*str_at(b, s) = tmp;
+		break;
+	case CF_INT: *int_at(a, s) = *int_at(b, s); break;
+	case CF_BOOL: *bool_at(a, s) = *bool_at(b, s); break;
+	case CF_INTLIST:
+		memcpy(int_at(a, s), int_at(b, s), (size_t)*count_at(b, s) * sizeof(int));
+		*count_at(a, s) = *count_at(b, s);
+		break;
+	}
+}
+
+int gradeq_config_reload(struct gradeq_config *cur, struct gradeq_config *fresh, char *applied,
+			 size_t appliedlen, char *restart, size_t restartlen)
+{
+	int n = 0;
+
+	if (applied && appliedlen)
+		applied[0] = '\0';
+	if (restart && restartlen)
+		restart[0] = '\0';
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+
+		if (setting_equal(s, cur, fresh))
+			continue;
+		if (!s->reloadable) {
+			list_add(restart, restartlen, s->name);
+			continue;
+		}
+		setting_move(s, cur, fresh);
+		list_add(applied, appliedlen, s->name);
+		n++;
+	}
+	return n;
 }
 
 void gradeq_config_print(const struct gradeq_config *cfg, FILE *out)

@@ -60,16 +60,8 @@ void gradeq_consumer_disconnect(struct gradeq_consumer *c)
  * lost connection, and the redelivered job is acked without work. */
 static void keepalive(struct gradeq_consumer *c)
 {
-	struct gradeq_broker *b[2] = {c->in, c->out};
-	amqp_frame_t f;
-
-	memset(&f, 0, sizeof(f));
-	f.frame_type = AMQP_FRAME_HEARTBEAT;
-	f.channel = 0;
-	for (int i = 0; i < 2; i++)
-		if (b[i] && !gradeq_broker_broken(b[i]) &&
-		    amqp_get_heartbeat(gradeq_broker_conn(b[i])) > 0)
-			(void)amqp_send_frame(gradeq_broker_conn(b[i]), &f);
+	gradeq_broker_heartbeat(c->in);
+	gradeq_broker_heartbeat(c->out);
 }
 
 /* Sleeps ms in small steps so a stop request is seen, keeping the broker
@@ -89,12 +81,12 @@ static void nap(struct gradeq_consumer *c, int ms)
 /* Capped, jittered exponential backoff: 0.5 s doubling up to 30 s. */
 static int backoff_ms(int attempt)
 {
-	int base = 500;
+	int base = GRADEQ_BACKOFF_FIRST_MS;
 
-	for (int i = 0; i < attempt && base < 30000; i++)
+	for (int i = 0; i < attempt && base < GRADEQ_BACKOFF_MAX_MS; i++)
 		base *= 2;
-	if (base > 30000)
-		base = 30000;
+	if (base > GRADEQ_BACKOFF_MAX_MS)
+		base = GRADEQ_BACKOFF_MAX_MS;
 	return base / 2 + (int)((unsigned)rand() % (unsigned)(base / 2 + 1));
 }
 
@@ -135,16 +127,16 @@ static int connect_broker(struct gradeq_consumer *c)
 		int rc;
 
 		gradeq_consumer_disconnect(c);
-		rc = gradeq_cli_broker(&c->cli, c->release, &c->in);
+		rc = gradeq_broker_open(c->cli.cfg, c->cli.prog, c->release, GRADEQ_BROKER_CONSUME,
+					&c->in);
 		if (!rc)
 			rc = gradeq_cli_broker(&c->cli, c->release, &c->out);
 		if (!rc)
 			rc = gradeq_broker_declare(c->in, c->release, &topo);
 		if (!rc)
-			rc = gradeq_broker_confirm_mode(c->out, 16);
+			rc = gradeq_broker_confirm_mode(c->out, GRADEQ_REPUBLISH_CONFIRM_WINDOW);
 		if (!rc) {
-			snprintf(tag, sizeof(tag), "gradeq-consumer %s pid=%ld", c->host,
-				 (long)getpid());
+			gradeq_identity(tag, sizeof(tag), c->cli.prog, c->release);
 			rc = gradeq_broker_consume(c->in, gradeq_work_queue(queue, c->release),
 						   c->prefetch, tag);
 		}
@@ -188,24 +180,35 @@ static int republish(struct gradeq_consumer *c, const amqp_envelope_t *env, cons
 	char at[40], by[300], queue[GRADEQ_NAME_MAX];
 	int rc;
 
-	gradeq_headers_init(&h);
-	if (props._flags & AMQP_BASIC_HEADERS_FLAG)
-		gradeq_headers_copy(&h, &props.headers, skip);
 	gradeq_rfc3339(at, sizeof(at), time(NULL));
-	snprintf(by, sizeof(by), "host=%s pid=%ld release=%s", c->host, (long)getpid(), c->release);
-	gradeq_headers_set_str(&h, "gradeq-error", error);
-	gradeq_headers_set_str(&h, "gradeq-error-class", cls);
-	gradeq_headers_set_str(&h, "gradeq-failed-at", at);
-	gradeq_headers_set_str(&h, "gradeq-failed-by", by);
-	gradeq_headers_set_int(&h, "gradeq-attempt", attempt);
-	gradeq_headers_set_str(&h, "gradeq-origin-queue", gradeq_work_queue(queue, c->release));
+	gradeq_identity(by, sizeof(by), c->cli.prog, c->release);
+	/* gradeq's headers must go with the job; when the delivery's own do
+	 * not leave room for them, they are left behind, and the log says so */
+	for (int own_only = 0;; own_only++) {
+		gradeq_headers_init(&h);
+		if ((props._flags & AMQP_BASIC_HEADERS_FLAG) && !own_only)
+			gradeq_headers_copy(&h, &env->message.properties.headers, skip);
+		gradeq_headers_set_str(&h, "gradeq-error", error);
+		gradeq_headers_set_str(&h, "gradeq-error-class", cls);
+		gradeq_headers_set_str(&h, "gradeq-failed-at", at);
+		gradeq_headers_set_str(&h, "gradeq-failed-by", by);
+		gradeq_headers_set_int(&h, "gradeq-attempt", attempt);
+		gradeq_headers_set_str(&h, "gradeq-origin-queue",
+				       gradeq_work_queue(queue, c->release));
+		rc = gradeq_headers_finish(&h, &props.headers);
+		if (!rc || own_only)
+			break;
+		log_warn("event=headers_dropped tag=%llu error=\"%s\"",
+			 (unsigned long long)env->delivery_tag, gradeq_errmsg(rc));
+	}
+	if (rc)
+		return rc;
 	props._flags |= AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
 	props.delivery_mode = 2;
-	props.headers = gradeq_headers_table(&h);
 	rc = gradeq_broker_publish(c->out, exchange, key, &props, env->message.body.bytes,
 				   env->message.body.len);
 	if (!rc)
-		rc = gradeq_broker_wait_confirms(c->out, 30000);
+		rc = gradeq_broker_wait_confirms(c->out, GRADEQ_CONFIRM_WAIT_MS);
 	return rc;
 }
 
@@ -238,30 +241,29 @@ static int handle_failure(struct gradeq_consumer *c, const amqp_envelope_t *env,
 					  : NULL;
 	int64_t attempt = gradeq_header_int(hdr, "gradeq-attempt", 1);
 	int ntiers = c->cli.cfg->nretry_tiers;
-	bool transient = gradeq_err_is_transient(err);
-	const char *cls = transient ? (attempt > ntiers ? "exhausted" : "transient") : "permanent";
+	enum gradeq_err_class cls = gradeq_err_classify(err, attempt, ntiers);
 	/* the job row follows the class, as the message does */
 	enum gradeq_job_state state =
-		transient && attempt <= ntiers ? GRADEQ_JOB_RETRYING : GRADEQ_JOB_DEAD;
+		cls == GRADEQ_CLASS_TRANSIENT ? GRADEQ_JOB_RETRYING : GRADEQ_JOB_DEAD;
 	char key[GRADEQ_NAME_MAX];
 	int rc;
 
 	if (attempt < 1)
 		attempt = 1;
-	if (transient && attempt <= ntiers) {
+	if (cls == GRADEQ_CLASS_TRANSIENT) {
 		int tier = c->cli.cfg->retry_tiers[attempt - 1];
 
 		rc = republish(c, env, GRADEQ_EXCHANGE, gradeq_retry_key(key, c->release, tier),
-			       cls, msg, attempt + 1);
+			       gradeq_err_class_name(cls), msg, attempt + 1);
 		log_warn("event=job_retry job=%s tag=%llu attempt=%lld tier=%ds error=\"%s\"",
 			 job_id, (unsigned long long)env->delivery_tag, (long long)attempt, tier,
 			 msg);
 	} else {
-		rc = republish(c, env, GRADEQ_DEAD_EXCHANGE, gradeq_work_key(key, c->release), cls,
-			       msg, attempt);
+		rc = republish(c, env, GRADEQ_DEAD_EXCHANGE, gradeq_work_key(key, c->release),
+			       gradeq_err_class_name(cls), msg, attempt);
 		log_error("event=job_dead job=%s tag=%llu attempt=%lld class=%s error=\"%s\"",
-			  job_id, (unsigned long long)env->delivery_tag, (long long)attempt, cls,
-			  msg);
+			  job_id, (unsigned long long)env->delivery_tag, (long long)attempt,
+			  gradeq_err_class_name(cls), msg);
 	}
 	if (rc) {
 		log_error("event=republish_failed job=%s error=\"%s\"", job_id, gradeq_errmsg(rc));
@@ -432,7 +434,7 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 
 		if (*c->reload_requested && c->reload)
 			c->reload(c);
-		if (!c->draining && time(NULL) - c->registry_checked >= 30)
+		if (!c->draining && time(NULL) - c->registry_checked >= GRADEQ_REGISTRY_CHECK_S)
 			check_registry(c);
 		rc = gradeq_broker_next(c->in, &env, 1000);
 		if (rc == 0 && env.exchange.len == strlen(GRADEQ_EVENTS_EXCHANGE) &&

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "gradeq/limits.h"
 #include "gradeq/deadletters.h"
 #include "gradeq/job.h"
 #include "gradeq/jobs.h"
@@ -181,7 +182,7 @@ static int rotate(struct dl *r, const amqp_envelope_t *env)
 				       env->message.body.len);
 
 	if (!rc)
-		rc = gradeq_broker_wait_confirms(r->out, 30000);
+		rc = gradeq_broker_wait_confirms(r->out, GRADEQ_CONFIRM_WAIT_MS);
 	if (!rc)
 		rc = gradeq_broker_ack(r->in, env->delivery_tag);
 	if (!rc)
@@ -335,10 +336,12 @@ static int publish_replay(struct dl *r, const amqp_basic_properties_t *orig,
 			       gradeq_header_int(h, "gradeq-replay-count", 0) + 1);
 	props._flags |= AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
 	props.delivery_mode = 2;
-	props.headers = gradeq_headers_table(&nh);
+	rc = gradeq_headers_finish(&nh, &props.headers);
+	if (rc)
+		return rc;
 	rc = gradeq_broker_publish(r->out, r->exchange, r->key, &props, body->bytes, body->len);
 	if (!rc)
-		rc = gradeq_broker_wait_confirms(r->out, 30000);
+		rc = gradeq_broker_wait_confirms(r->out, GRADEQ_CONFIRM_WAIT_MS);
 	return rc;
 }
 
@@ -554,11 +557,12 @@ static int connect_all(struct dl *r, bool db)
 		if (rc)
 			return rc;
 	}
-	rc = gradeq_cli_broker(r->cli, r->release, &r->in);
+	rc = gradeq_broker_open(r->cli->cfg, r->cli->prog, r->release, GRADEQ_BROKER_CONSUME,
+				&r->in);
 	if (!rc)
 		rc = gradeq_cli_broker(r->cli, r->release, &r->out);
 	if (!rc)
-		rc = gradeq_broker_confirm_mode(r->out, 16);
+		rc = gradeq_broker_confirm_mode(r->out, GRADEQ_REPUBLISH_CONFIRM_WINDOW);
 	return rc;
 }
 
@@ -776,7 +780,7 @@ static int import_one(struct dl *r, const struct gradeq_msgfile_record *rec, boo
 	}
 	rc = gradeq_broker_publish(r->out, r->exchange, r->key, &rec->props, rec->body.bytes,
 				   rec->body.len);
-	return rc ? rc : gradeq_broker_wait_confirms(r->out, 30000);
+	return rc ? rc : gradeq_broker_wait_confirms(r->out, GRADEQ_CONFIRM_WAIT_MS);
 }
 
 /* The second pass over a checked file: every record, at the rate asked. */

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static char errdetail[1024];
 static int errcode;
@@ -60,4 +61,34 @@ const char *gradeq_errmsg(int err)
 	if (err == errcode && errdetail[0])
 		return errdetail;
 	return gradeq_strerror(err);
+}
+
+static const char *const class_names[] = {
+	[GRADEQ_CLASS_TRANSIENT] = "transient",
+	[GRADEQ_CLASS_PERMANENT] = "permanent",
+	[GRADEQ_CLASS_EXHAUSTED] = "exhausted",
+};
+
+enum gradeq_err_class gradeq_err_classify(int err, long long attempt, int ntiers)
+{
+	if (!gradeq_err_is_transient(err))
+		return GRADEQ_CLASS_PERMANENT;
+	return attempt > ntiers ? GRADEQ_CLASS_EXHAUSTED : GRADEQ_CLASS_TRANSIENT;
+}
+
+const char *gradeq_err_class_name(enum gradeq_err_class c)
+{
+	if ((unsigned)c < sizeof(class_names) / sizeof(class_names[0]))
+		return class_names[c];
+	return "unknown";
+}
+
+int gradeq_err_class_parse(const char *name, enum gradeq_err_class *out)
+{
+	for (size_t i = 0; name && i < sizeof(class_names) / sizeof(class_names[0]); i++)
+		if (strcmp(name, class_names[i]) == 0) {
+			*out = (enum gradeq_err_class)i;
+			return 0;
+		}
+	return gradeq_error(GRADEQ_ERR_INVALID, "unknown error class '%s'", name ? name : "");
 }

@@ -41,6 +41,7 @@ static int publish(struct gradeq_broker *b, const char *key, const char *run_id,
 {
 	amqp_basic_properties_t props;
 	struct gradeq_headers h;
+	int rc;
 
 	gradeq_headers_init(&h);
 	if (run_id)
@@ -54,7 +55,9 @@ static int publish(struct gradeq_broker *b, const char *key, const char *run_id,
 	props.delivery_mode = 1; /* events are notifications, not records */
 	props.timestamp = (uint64_t)time(NULL);
 	props.type = amqp_cstring_bytes("gradeq.event");
-	props.headers = gradeq_headers_table(&h);
+	rc = gradeq_headers_finish(&h, &props.headers);
+	if (rc)
+		return rc;
 	return gradeq_broker_publish_event(b, key, &props, body, strlen(body));
 }
 
@@ -88,54 +91,20 @@ int gradeq_event_job(struct gradeq_broker *b, const char *job_id, const char *ru
 	return publish(b, key, run_id, course, body);
 }
 
-static int rpc(struct gradeq_broker *b, const char *what)
-{
-	amqp_rpc_reply_t r = amqp_get_rpc_reply(gradeq_broker_conn(b));
-
-	if (r.reply_type == AMQP_RESPONSE_NORMAL)
-		return 0;
-	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
-	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-		amqp_channel_close_t *m = r.reply.decoded;
-
-		return gradeq_error(m->reply_code == AMQP_ACCESS_REFUSED ? GRADEQ_ERR_ACCESS
-									 : GRADEQ_ERR_BROKER,
-				    "%s: %.*s", what, (int)m->reply_text.len,
-				    (char *)m->reply_text.bytes);
-	}
-	return gradeq_error(GRADEQ_ERR_BROKER, "%s failed", what);
-}
-
 int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json, long max,
 			 volatile sig_atomic_t *stop)
 {
-	amqp_connection_state_t conn = gradeq_broker_conn(b);
-	amqp_queue_declare_ok_t *ok;
-	amqp_bytes_t queue;
+	const char *keys[2] = {NULL, "job.#"};
 	char key[128];
 	long printed = 0;
 	int rc;
 
-	ok = amqp_queue_declare(conn, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
-	if ((rc = rpc(b, "declaring the events queue")))
-		return rc;
-	queue = amqp_bytes_malloc_dup(ok->queue);
 	if (run_id)
 		snprintf(key, sizeof(key), "run.%s.*", run_id);
 	else
 		snprintf(key, sizeof(key), "run.#");
-	amqp_queue_bind(conn, 1, queue, amqp_cstring_bytes(GRADEQ_EVENTS_EXCHANGE),
-			amqp_cstring_bytes(key), amqp_empty_table);
-	if (!(rc = rpc(b, "binding the events queue"))) {
-		amqp_queue_bind(conn, 1, queue, amqp_cstring_bytes(GRADEQ_EVENTS_EXCHANGE),
-				amqp_cstring_bytes("job.#"), amqp_empty_table);
-		rc = rpc(b, "binding the events queue");
-	}
-	if (!rc) {
-		amqp_basic_consume(conn, 1, queue, amqp_empty_bytes, 0, 1, 1, amqp_empty_table);
-		rc = rpc(b, "consuming events");
-	}
-	amqp_bytes_free(queue);
+	keys[0] = key;
+	rc = gradeq_broker_follow(b, NULL, GRADEQ_EVENTS_EXCHANGE, keys, 2, NULL);
 	if (rc)
 		return rc;
 	fflush(stdout);
@@ -184,13 +153,8 @@ int gradeq_event_release(struct gradeq_broker *b, const char *release, const cha
 
 int gradeq_events_watch_release(struct gradeq_broker *b, const char *release)
 {
-	amqp_connection_state_t conn = gradeq_broker_conn(b);
-	amqp_queue_declare_ok_t *ok;
-	amqp_bytes_t queue;
-	char key[128];
-	int rc;
-
-	char name[GRADEQ_NAME_MAX], host[64] = "host";
+	char name[GRADEQ_NAME_MAX], key[128], host[64] = "host";
+	const char *keys[1] = {key};
 
 	/* named under gradeq.grades.<R>. so that the consumer role, which may
 	 * configure only those queues, can declare it */
@@ -198,19 +162,7 @@ int gradeq_events_watch_release(struct gradeq_broker *b, const char *release)
 	host[sizeof(host) - 1] = '\0';
 	snprintf(name, sizeof(name), "gradeq.grades.%s.events.%s.%ld", release, host,
 		 (long)getpid());
-	ok = amqp_queue_declare(conn, 1, amqp_cstring_bytes(name), 0, 0, 1, 1, amqp_empty_table);
-	if ((rc = rpc(b, "declaring the release events queue")))
-		return rc;
-	queue = amqp_bytes_malloc_dup(ok->queue);
 	snprintf(key, sizeof(key), "release.%s.*", release);
-	amqp_queue_bind(conn, 1, queue, amqp_cstring_bytes(GRADEQ_EVENTS_EXCHANGE),
-			amqp_cstring_bytes(key), amqp_empty_table);
-	rc = rpc(b, "binding the release events queue");
-	if (!rc) {
-		amqp_basic_consume(conn, 1, queue, amqp_cstring_bytes("gradeq-release-events"), 0,
-				   1, 1, amqp_empty_table);
-		rc = rpc(b, "consuming release events");
-	}
-	amqp_bytes_free(queue);
-	return rc;
+	return gradeq_broker_follow(b, name, GRADEQ_EVENTS_EXCHANGE, keys, 1,
+				    "gradeq-release-events");
 }

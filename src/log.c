@@ -8,7 +8,6 @@
 
 int gradeq_log_level = GRADEQ_LOG_INFO;
 static const char *log_prog = "gradeq";
-static char log_path[4096];
 static FILE *log_fp;
 
 static FILE *log_out(void)
@@ -18,6 +17,8 @@ static FILE *log_out(void)
 
 int gradeq_log_init(const char *prog, int level, const char *path)
 {
+	FILE *fp;
+
 	if (prog)
 		log_prog = prog;
 	if (level >= GRADEQ_LOG_DEBUG && level <= GRADEQ_LOG_ERROR)
@@ -26,25 +27,13 @@ int gradeq_log_init(const char *prog, int level, const char *path)
 		fclose(log_fp);
 		log_fp = NULL;
 	}
-	log_path[0] = '\0';
 	if (!path || !*path)
 		return 0;
-	snprintf(log_path, sizeof(log_path), "%s", path);
-	return gradeq_log_reopen();
-}
-
-int gradeq_log_reopen(void)
-{
-	FILE *fp;
-
-	if (!log_path[0])
-		return 0;
-	fp = fopen(log_path, "a");
+	/* opened anew each time, so a rotated file is let go of */
+	fp = fopen(path, "a");
 	if (!fp)
-		return gradeq_error(GRADEQ_ERR_IO, "cannot open log file '%s'", log_path);
+		return gradeq_error(GRADEQ_ERR_IO, "cannot open log file '%s'", path);
 	setvbuf(fp, NULL, _IOLBF, 0);
-	if (log_fp)
-		fclose(log_fp);
 	log_fp = fp;
 	return 0;
 }

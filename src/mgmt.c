@@ -98,6 +98,7 @@ int gradeq_mgmt_fetch(const char *base_url, const char *amqp_url, const char *ca
 	struct amqp_connection_info ci;
 	struct body body = {NULL, 0, false};
 	char *copy = NULL, *vhost = NULL, *url = NULL, errbuf[CURL_ERROR_SIZE] = "";
+	size_t ulen;
 	CURL *curl = NULL;
 	CURLcode cc;
 	long status = 0;
@@ -120,13 +121,14 @@ int gradeq_mgmt_fetch(const char *base_url, const char *amqp_url, const char *ca
 	}
 	vhost = curl_easy_escape(curl, ci.vhost, 0);
 	blen = strlen(base_url);
-	url = malloc(blen + (vhost ? strlen(vhost) : 0) + 96);
+	ulen = blen + (vhost ? strlen(vhost) : 0) + 96;
+	url = malloc(ulen);
 	if (!vhost || !url) {
 		rc = gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	sprintf(url, "%.*s/api/queues/%s?columns=name,messages_unacknowledged",
-		(int)(blen && base_url[blen - 1] == '/' ? blen - 1 : blen), base_url, vhost);
+	snprintf(url, ulen, "%.*s/api/queues/%s?columns=name,messages_unacknowledged",
+		 (int)(blen && base_url[blen - 1] == '/' ? blen - 1 : blen), base_url, vhost);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);

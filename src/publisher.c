@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gradeq/limits.h"
 #include "gradeq/enroll.h"
 #include "gradeq/events.h"
 #include "gradeq/grading.h"
@@ -95,7 +96,11 @@ static int publish_job(struct pub *p, const struct gradeq_job *j)
 	props.type = amqp_cstring_bytes("grades.compute");
 	props.timestamp = (uint64_t)time(NULL);
 	props.app_id = amqp_cstring_bytes("gradeq-publish/" GRADEQ_VERSION);
-	props.headers = gradeq_headers_table(&h);
+	rc = gradeq_headers_finish(&h, &props.headers);
+	if (rc) {
+		free(body);
+		return rc;
+	}
 	rc = gradeq_broker_publish(p->b, GRADEQ_EXCHANGE, p->key, &props, body, len);
 	free(body);
 	return rc;
@@ -293,7 +298,7 @@ static int end_run(struct pub *p, int rc)
 	uint64_t want = (uint64_t)(p->res->jobs + p->events);
 
 	if (!rc)
-		rc = gradeq_broker_wait_confirms(p->b, 60000);
+		rc = gradeq_broker_wait_confirms(p->b, GRADEQ_PUBLISH_CONFIRM_WAIT_MS);
 	if (!rc && gradeq_broker_confirmed(p->b) != want)
 		rc = gradeq_error(GRADEQ_ERR_NACKED, "%llu of %ld jobs confirmed",
 				  (unsigned long long)gradeq_broker_confirmed(p->b), p->res->jobs);

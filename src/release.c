@@ -1,3 +1,4 @@
+#include "gradeq/limits.h"
 #include "gradeq/release.h"
 
 #include <stdio.h>
@@ -189,7 +190,7 @@ int gradeq_release_move(struct gradeq_broker *src, struct gradeq_broker *dst, co
 		rc = gradeq_broker_publish(dst, exchange, key, &env.message.properties,
 					   env.message.body.bytes, env.message.body.len);
 		if (!rc)
-			rc = gradeq_broker_wait_confirms(dst, 30000);
+			rc = gradeq_broker_wait_confirms(dst, GRADEQ_CONFIRM_WAIT_MS);
 		if (!rc)
 			rc = gradeq_broker_ack(src, env.delivery_tag);
 		amqp_destroy_envelope(&env);

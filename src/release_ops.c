@@ -1,3 +1,4 @@
+#include "gradeq/limits.h"
 #include "gradeq/release_ops.h"
 
 #include <stdlib.h>
@@ -141,7 +142,7 @@ static int connect_target(struct gradeq_cli *cli, struct op *op, const char *to)
 	if (!rc)
 		rc = gradeq_broker_declare(op->pub, to, &op->topo);
 	if (!rc)
-		rc = gradeq_broker_confirm_mode(op->pub, 64);
+		rc = gradeq_broker_confirm_mode(op->pub, GRADEQ_MOVE_CONFIRM_WINDOW);
 	return rc;
 }
 

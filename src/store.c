@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gradeq/limits.h"
 #include "gradeq/log.h"
 #include "gradeq/states.h"
 #include "store/sql.h"
@@ -224,7 +225,8 @@ int gradeq_store_migrate(struct gradeq_store *st, bool with_input, int *applied)
 			return rc;
 	}
 	/* one migrator at a time: an advisory lock held for the whole run */
-	rc = gradeq_store_exec(st, "SELECT pg_advisory_lock(7365)");
+	rc = gradeq_store_exec(
+		st, "SELECT pg_advisory_lock(" GRADEQ_STR(GRADEQ_MIGRATION_LOCK_KEY) ")");
 	if (rc)
 		return rc;
 	rc = gradeq_store_exec(st, "CREATE TABLE IF NOT EXISTS gradeq_schema_migrations ("
@@ -269,7 +271,7 @@ int gradeq_store_migrate(struct gradeq_store *st, bool with_input, int *applied)
 	if (!rc && nmigrations >= 3)
 		rc = sync_transitions(st);
 out:
-	exec_quietly(st, "SELECT pg_advisory_unlock(7365)");
+	exec_quietly(st, "SELECT pg_advisory_unlock(" GRADEQ_STR(GRADEQ_MIGRATION_LOCK_KEY) ")");
 	if (applied)
 		*applied = ran;
 	return rc;

@@ -10,7 +10,9 @@
 
 #include <amqp.h>
 
+#include "gradeq/config.h"
 #include "gradeq/err.h"
+#include "gradeq/limits.h"
 
 #define GRADEQ_EXCHANGE "gradeq"
 #define GRADEQ_DEAD_EXCHANGE "gradeq.dead"
@@ -19,28 +21,34 @@
 
 struct gradeq_broker;
 
-/* Connects to an amqp:// URL, logs in with the client property
- * connection_name = name (shown by the management UI) and opens channel 1.
- * heartbeat in seconds (0: off). GRADEQ_ERR_BROKER when unreachable,
- * GRADEQ_ERR_ACCESS when the login is refused. */
-int gradeq_broker_connect(const char *url, const char *name, int heartbeat,
-			  struct gradeq_broker **out) GRADEQ_MUST_CHECK;
-/* TLS files for amqps:// URLs (PEM); NULL members mean none. */
-struct gradeq_broker_tls {
-	const char *cacert; /* CAs that sign the broker's certificate; NULL: the system's */
-	const char *cert;   /* client certificate, with key */
-	const char *key;
+/* What a connection is for; its name says it ("... role=consume"). */
+enum gradeq_broker_role {
+	GRADEQ_BROKER_PUBLISH,
+	GRADEQ_BROKER_CONSUME,
 };
 
-/* gradeq_broker_connect, and for an amqps:// URL a TLS connection that
- * verifies the broker's certificate and host name (tls may be NULL).
- * GRADEQ_ERR_ACCESS when the broker's certificate is not trusted,
- * GRADEQ_ERR_CONFIG when the files cannot be loaded. */
-int gradeq_broker_connect_tls(const char *url, const char *name, int heartbeat,
-			      const struct gradeq_broker_tls *tls,
-			      struct gradeq_broker **out) GRADEQ_MUST_CHECK;
+/* The one identity of a process toward the broker,
+ * "PROG release=R host=H pid=P" (release=- when NULL), written into buf:
+ * in connection names, consumer tags and the gradeq-failed-by header.
+ * Returns buf. */
+const char *gradeq_identity(char *buf, size_t len, const char *prog, const char *release);
+
+/* Connects as cfg says (amqp_url with amqp_password_file, heartbeat), logs
+ * in with the client property connection_name = "<identity>
+ * role=publish|consume" (shown by the management UI) and opens channel 1.
+ * For an amqps:// URL the connection is TLS and verifies the broker's
+ * certificate (against amqp_cacert, else the system's CAs) and host name,
+ * showing amqp_cert and amqp_key when set. GRADEQ_ERR_BROKER when
+ * unreachable, GRADEQ_ERR_ACCESS when the login is refused or the broker's
+ * certificate is not trusted, GRADEQ_ERR_CONFIG when the TLS files cannot
+ * be loaded, and gradeq_config_amqp_url()'s errors. */
+int gradeq_broker_open(const struct gradeq_config *cfg, const char *prog, const char *release,
+		       enum gradeq_broker_role role, struct gradeq_broker **out) GRADEQ_MUST_CHECK;
 void gradeq_broker_free(struct gradeq_broker *b);
-amqp_connection_state_t gradeq_broker_conn(struct gradeq_broker *b);
+/* Sends a heartbeat frame when the connection negotiated heartbeats and
+ * is usable: for a caller that spends long outside rabbitmq-c's calls
+ * (which service heartbeats themselves). */
+void gradeq_broker_heartbeat(struct gradeq_broker *b);
 /* True once the connection or channel is unusable (reconnect). */
 bool gradeq_broker_broken(const struct gradeq_broker *b);
 
@@ -58,8 +66,9 @@ const char *gradeq_retry_queue(char *buf, const char *release, int seconds);
 const char *gradeq_retry_key(char *buf, const char *release, int seconds);
 const char *gradeq_dead_queue(char *buf, const char *release);
 
-/* Declares the exchanges, the release's work, retry and dead queues and
- * their bindings. Idempotent. A queue that exists with other arguments gives
+/* Declares the exchanges, the events log queue (GRADEQ_EVENTS_LOG_QUEUE,
+ * bound for job.#, run.# and release.#), the release's work, retry and dead
+ * queues and their bindings. Idempotent. A queue that exists with other arguments gives
  * GRADEQ_ERR_PRECONDITION with the broker's words (which argument differs). */
 int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 			  const struct gradeq_topology *t) GRADEQ_MUST_CHECK;
@@ -106,12 +115,17 @@ int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env,
 		       int timeout_ms) GRADEQ_MUST_CHECK;
 
 int gradeq_broker_ack(struct gradeq_broker *b, uint64_t tag) GRADEQ_MUST_CHECK;
-/* basic.reject; requeue=false lets the queue dead-letter it. */
-int gradeq_broker_reject(struct gradeq_broker *b, uint64_t tag, bool requeue) GRADEQ_MUST_CHECK;
-
 /* basic.get one message (no_ack=false). GRADEQ_ERR_NOT_FOUND when empty. */
 int gradeq_broker_get(struct gradeq_broker *b, const char *queue,
 		      amqp_envelope_t *env) GRADEQ_MUST_CHECK;
+
+/* Follows exchange through a queue that lives as long as the connection:
+ * named name (NULL: a server-named amq.gen-* queue), exclusive and
+ * auto-delete, bound for each of the nkeys routing keys and consumed
+ * without acks under tag (NULL: one the broker chooses). Its deliveries
+ * arrive through gradeq_broker_next(), with the exchange's name. */
+int gradeq_broker_follow(struct gradeq_broker *b, const char *name, const char *exchange,
+			 const char *const *keys, size_t nkeys, const char *tag) GRADEQ_MUST_CHECK;
 
 /* Header helpers over an amqp_table_t of properties. Returned strings are
  * copied into buf (NUL-terminated); NULL when absent or not a string. */
@@ -119,12 +133,16 @@ const char *gradeq_header_str(const amqp_table_t *h, const char *key, char *buf,
 /* Integer header (any integer type); def when absent. */
 int64_t gradeq_header_int(const amqp_table_t *h, const char *key, int64_t def);
 
-/* A mutable header table for building messages. */
+/* A mutable header table for building messages: room for 32 entries and
+ * 4 KiB of copied strings. What does not fit is not added and the first
+ * such header makes gradeq_headers_finish() fail: a message is never sent
+ * without a header its sender set. */
 struct gradeq_headers {
 	amqp_table_entry_t entries[32];
 	int n;
 	char strings[4096];
 	size_t used;
+	char overflow[64]; /* first header that did not fit; "" when none */
 };
 void gradeq_headers_init(struct gradeq_headers *h);
 /* Copies the entries of t except those named in skip (NULL-terminated). */
@@ -132,17 +150,13 @@ void gradeq_headers_copy(struct gradeq_headers *h, const amqp_table_t *t, const 
 /* Adds or replaces; strings are copied into h. */
 void gradeq_headers_set_str(struct gradeq_headers *h, const char *key, const char *val);
 void gradeq_headers_set_int(struct gradeq_headers *h, const char *key, int64_t val);
-amqp_table_t gradeq_headers_table(struct gradeq_headers *h);
+/* The table to publish, into *out (valid while h is). GRADEQ_ERR_INVALID,
+ * naming the first header that did not fit, when one did not. */
+int gradeq_headers_finish(struct gradeq_headers *h, amqp_table_t *out) GRADEQ_MUST_CHECK;
 
-/* basic.nack; multiple settles every unacknowledged delivery up to tag.
- * requeue=true returns them to the queue. A quorum queue (RabbitMQ 3.10)
- * serves returned messages first but does not keep their order once more
- * than a few dozen are returned at once: do not count on it. */
-int gradeq_broker_nack(struct gradeq_broker *b, uint64_t tag, bool multiple,
-		       bool requeue) GRADEQ_MUST_CHECK;
-
-/* Publishes to the events exchange without mandatory: an event with no
- * listener is dropped by the broker, not returned. */
+/* Publishes to the events exchange without mandatory: an event goes at
+ * least to the events log queue once gradeq_broker_declare() ran, and is
+ * never returned. */
 int gradeq_broker_publish_event(struct gradeq_broker *b, const char *key,
 				const amqp_basic_properties_t *props, const void *body,
 				size_t len) GRADEQ_MUST_CHECK;

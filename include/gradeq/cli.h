@@ -66,10 +66,8 @@ void gradeq_cli_print_command(FILE *out, const char *usage, const char *help);
 int gradeq_cli_init(struct gradeq_cli *cli) GRADEQ_MUST_CHECK;
 void gradeq_cli_release(struct gradeq_cli *cli);
 
-/* Writes the connection name: "prog release=R host=H pid=P". */
-void gradeq_cli_conn_name(char *buf, size_t len, const char *prog, const char *release);
-
 int gradeq_cli_store(struct gradeq_cli *cli, struct gradeq_store **st) GRADEQ_MUST_CHECK;
+/* A connection named for publishing (gradeq_broker_open()). */
 int gradeq_cli_broker(struct gradeq_cli *cli, const char *release,
 		      struct gradeq_broker **b) GRADEQ_MUST_CHECK;
 /* The topology settings of the configuration. */

@@ -68,13 +68,16 @@ int gradeq_config_amqp_url(const struct gradeq_config *cfg, char **url) GRADEQ_M
  * Returns buf. */
 const char *gradeq_config_mask(const char *url_or_dsn, char *buf, size_t len);
 
-/* For SIGHUP: 0 when every setting that differs between old and new may
- * change without a restart (log_level, log_file, batch_size, confirm_window,
- * statement_timeout_ms, job_events, retention_days); else
- * GRADEQ_ERR_CONFIG with err naming the first setting that may not, and the
- * caller keeps old. */
-int gradeq_config_check_reload(const struct gradeq_config *old, const struct gradeq_config *new_cfg,
-			       char *err, size_t errlen) GRADEQ_MUST_CHECK;
+/* For SIGHUP: moves into cur every setting that differs in fresh and that
+ * a reload may change (the table in config.c marks them: log_level,
+ * log_file, batch_size, confirm_window, statement_timeout_ms, job_events,
+ * retention_days, management_url); cur keeps its value of every other
+ * setting that differs, for those need a restart. applied and restart get
+ * the names of either kind, comma-separated ("" when none; either may be
+ * NULL). fresh is left with cur's old values: free it. Returns how many
+ * settings were applied. */
+int gradeq_config_reload(struct gradeq_config *cur, struct gradeq_config *fresh, char *applied,
+			 size_t appliedlen, char *restart, size_t restartlen);
 
 /* Writes every setting of cfg to out, one "name = value;" line each in the
  * file's syntax and the table's order, each followed by its documentation

@@ -38,6 +38,26 @@ const char *gradeq_strerror(int err);
  * deadlocks, timeouts); false for permanent ones. */
 bool gradeq_err_is_transient(int err);
 
+/* What a failed job's attempt comes to: another try after a retry tier
+ * (transient), or the dead queue because retrying will not help
+ * (permanent) or the tiers are used up (exhausted). The names are the
+ * gradeq-error-class header's values. */
+enum gradeq_err_class {
+	GRADEQ_CLASS_TRANSIENT,
+	GRADEQ_CLASS_PERMANENT,
+	GRADEQ_CLASS_EXHAUSTED,
+};
+
+/* The class of error err at attempt (1 for the first) when there are
+ * ntiers retry tiers. */
+enum gradeq_err_class gradeq_err_classify(int err, long long attempt, int ntiers);
+
+/* "transient", "permanent", "exhausted"; never NULL. */
+const char *gradeq_err_class_name(enum gradeq_err_class c);
+
+/* Parses a class name; GRADEQ_ERR_INVALID when it is none of them. */
+int gradeq_err_class_parse(const char *name, enum gradeq_err_class *out) GRADEQ_MUST_CHECK;
+
 /* Records a human detail for code 'err' and returns 'err', so callers write
  * `return gradeq_error(GRADEQ_ERR_INVALID, "bad batch size '%s'", s);`. */
 int gradeq_error(int err, const char *fmt, ...) GRADEQ_PRINTF(2, 3);

@@ -14,12 +14,9 @@ enum gradeq_log_level {
 extern int gradeq_log_level;
 
 /* Sets the program name, the threshold and the destination (NULL or "" for
- * stderr). Returns 0, or GRADEQ_ERR_IO when the file cannot be opened (the
+ * stderr), reopening the file (after rotation, on SIGHUP). Returns 0, or GRADEQ_ERR_IO when the file cannot be opened (the
  * log then stays on stderr). */
 int gradeq_log_init(const char *prog, int level, const char *path);
-
-/* Reopens the log file after rotation (SIGHUP); no-op on stderr. */
-int gradeq_log_reopen(void);
 
 /* Parses "debug", "info", "warn", "error"; returns the level or -1. */
 int gradeq_log_level_parse(const char *s);

@@ -10,10 +10,11 @@
 #include <time.h>
 
 #include "gradeq/err.h"
+#include "gradeq/limits.h"
 
-/* Longest release name; GRADEQ_RELEASE_NAME_RULE says the grammar in the
- * words of an error message. */
-#define GRADEQ_RELEASE_NAME_MAX 64
+/* The longest release name is GRADEQ_RELEASE_NAME_MAX (limits.h);
+ * GRADEQ_RELEASE_NAME_RULE says the grammar in the words of an error
+ * message. */
 #define GRADEQ_RELEASE_NAME_RULE                                                                   \
 	"1-64 of letters, digits, '.', '-', '_', starting with a letter or digit, no "             \
 	"empty or 'dead', 'retry', 'events' segment"

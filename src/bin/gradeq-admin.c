@@ -152,7 +152,7 @@ static int cmd_events(struct admin *a, int argc, char **argv)
 	    (n && gradeq_cli_parse_long(&a->cli, "--count", n, 1, 1000000000L, &count)))
 		return 2;
 	catch_stop();
-	rc = gradeq_cli_broker(&a->cli, NULL, &b);
+	rc = gradeq_broker_open(a->cli.cfg, a->cli.prog, NULL, GRADEQ_BROKER_CONSUME, &b);
 	if (!rc)
 		rc = gradeq_events_follow(b, run, a->json, count, &stop);
 	gradeq_broker_free(b);

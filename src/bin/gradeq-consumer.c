@@ -35,7 +35,8 @@ static const char usage[] =
 	"\n"
 	"Signals: SIGTERM or SIGINT finish the job in hand, ack it and exit 0; a\n"
 	"second one exits at once (the broker redelivers). SIGHUP reopens the log\n"
-	"file and reloads log_level and log_file.\n"
+	"file and applies the settings gradeq.conf(5) marks reload (statement_timeout_ms,\n"
+	"log_level, job_events, ...); the others are logged as needing a restart.\n"
 	"\n"
 	"Environment: GRADEQ_AMQP_URL and GRADEQ_PG_DSN override the configuration.\n"
 	"GRADEQ_TEST_ABORT_COURSE=ID (tests only) aborts the process on a job of course ID.\n";
@@ -56,11 +57,15 @@ static void on_hup(int sig)
 	reload_requested = 1;
 }
 
+/* SIGHUP: reopens the log file and applies every setting a reload may
+ * change; the others keep their value until a restart, and a file that
+ * does not load keeps the whole old configuration. A new statement timeout
+ * takes a new database session, which sets it when it connects. */
 static void reload(struct gradeq_consumer *c)
 {
 	struct gradeq_config *cfg = NULL;
-	char err[600] = "";
-	int level;
+	char err[600] = "", applied[400], restart[400];
+	int level, timeout = c->cli.cfg->statement_timeout_ms;
 
 	reload_requested = 0;
 	gradeq_notify("RELOADING=1");
@@ -69,19 +74,24 @@ static void reload(struct gradeq_consumer *c)
 		gradeq_notify("READY=1");
 		return;
 	}
-	level = gradeq_log_level_parse(cfg->log_level);
-	if (gradeq_log_init(c->cli.prog, level < 0 ? GRADEQ_LOG_INFO : level, cfg->log_file))
-		log_error("event=log_reopen_failed error=\"%s\"", gradeq_errmsg(GRADEQ_ERR_IO));
-	/* connection settings need a restart; the rest take effect now */
-	free(c->cli.cfg->log_level);
-	c->cli.cfg->log_level = cfg->log_level;
-	cfg->log_level = NULL;
-	free(c->cli.cfg->log_file);
-	c->cli.cfg->log_file = cfg->log_file;
-	cfg->log_file = NULL;
-	c->cli.cfg->job_events = cfg->job_events;
+	gradeq_config_reload(c->cli.cfg, cfg, applied, sizeof(applied), restart, sizeof(restart));
 	gradeq_config_free(cfg);
-	log_info("event=reloaded");
+	level = gradeq_log_level_parse(c->cli.cfg->log_level);
+	if (gradeq_log_init(c->cli.prog, level < 0 ? GRADEQ_LOG_INFO : level, c->cli.cfg->log_file))
+		log_error("event=log_reopen_failed error=\"%s\"", gradeq_errmsg(GRADEQ_ERR_IO));
+	if (restart[0])
+		log_warn("event=reload_needs_restart settings=%s keeping=old", restart);
+	log_info("event=reloaded changed=%s", applied[0] ? applied : "none");
+	if (c->cli.cfg->statement_timeout_ms != timeout && c->st) {
+		int rc;
+
+		gradeq_store_free(c->st);
+		c->st = NULL;
+		rc = gradeq_consumer_connect_db(c);
+		if (rc)
+			log_warn("event=reconnect_failed what=database error=\"%s\"",
+				 gradeq_errmsg(rc));
+	}
 	gradeq_notify("READY=1");
 }
 

@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include "gradeq/limits.h"
 #include "gradeq/store.h"
 #include "store/internal.h"
 
@@ -183,7 +184,8 @@ int gradeq_jobs_in_progress(struct gradeq_store *st, const char *release, long *
 	res = PQexecParams(gradeq_store_conn(st),
 			   "SELECT count(*) FROM gradeq_jobs j JOIN gradeq_runs r USING (run_id)"
 			   " WHERE r.release = $1 AND j.state = 'in_progress'"
-			   " AND j.started_at > now() - interval '15 minutes'",
+			   " AND j.started_at > now() - make_interval(secs => " GRADEQ_STR(
+				   GRADEQ_IN_PROGRESS_STALE_S) ")",
 			   1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = gradeq_store_result_error(st, res, "checking jobs in progress");

@@ -12,7 +12,6 @@ set -euo pipefail
 
 RELEASE=${RELEASE:-e2e-regrade}
 LEARNERS=${LEARNERS:-400}
-QUEUE=gradeq.grades.$RELEASE
 REFGRADE=$GRADEQ_SRC/tests/integration/refgrade.py
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-300}
 COURSE='course-v1:gradeq+small1+2026'

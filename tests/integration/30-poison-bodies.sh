@@ -77,7 +77,8 @@ for b in "${bad[@]}"; do
 	assert_match "gradeq-error of $b" "${want[$b]}" "$err"
 	assert_match "gradeq-failed-at of $b" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' \
 		"$(jq -r '."gradeq-failed-at"' <<<"$h")"
-	assert_match "gradeq-failed-by of $b" "pid=$pid release=f30" "$(jq -r '."gradeq-failed-by"' <<<"$h")"
+	assert_eq "gradeq-failed-by of $b" "gradeq-consumer release=f30 host=$(hostname) pid=$pid" \
+		"$(jq -r '."gradeq-failed-by"' <<<"$h")"
 	assert_eq "gradeq-origin-queue of $b" "$(work_queue)" "$(jq -r '."gradeq-origin-queue"' <<<"$h")"
 	assert_eq "gradeq-attempt of $b" 1 "$(jq -r '."gradeq-attempt"' <<<"$h")"
 	# the body is kept byte for byte

@@ -119,7 +119,7 @@ pid=$CONSUMER_PID
 wait_until 60 "3 jobs complete" complete_at_least "$run" 3
 closed=0
 while IFS=$'\t' read -r cpid cname; do
-	[[ $cname == "gradeq-consumer release=$RELEASE "*"pid=$pid" ]] || continue
+	[[ $cname == "gradeq-consumer release=$RELEASE "*" pid=$pid role="* ]] || continue
 	rabbitmq_ctl close_connection "$cpid" "closed by test 32" </dev/null >/dev/null ||
 		die "close_connection failed"
 	closed=$((closed + 1))

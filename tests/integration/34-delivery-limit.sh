@@ -15,8 +15,8 @@ fresh_release f34
 seed small,small 300
 config "$WORK/f34.conf" "delivery_limit=$LIMIT" 'retry_tiers=[1, 2]'
 declare_topology -c "$WORK/f34.conf"
-args=$(mgmt_get "api/queues/%2f/$(urlenc "$(work_queue)")" | jq -c .arguments)
-assert_eq "x-delivery-limit of $(work_queue)" "$LIMIT" "$(jq -r '."x-delivery-limit"' <<<"$args")"
+qargs=$(mgmt_get "api/queues/%2f/$(urlenc "$(work_queue)")" | jq -c .arguments)
+assert_eq "x-delivery-limit of $(work_queue)" "$LIMIT" "$(jq -r '."x-delivery-limit"' <<<"$qargs")"
 
 # the poison job first, then the innocent ones
 run1=$(publish_jobs -c "$WORK/f34.conf" --course "$POISON" --batch-size 1000)

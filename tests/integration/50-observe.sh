@@ -32,10 +32,10 @@ kept=$(publish_jobs --course "$MEDIUM" --batch-size 50)
 start_consumer consumer.log
 pid=$CONSUMER_PID
 # the management UI tells who is who: the connection carries the program,
-# release, host and pid
+# release, host, pid and role
 named() {
 	mgmt_get 'api/connections?columns=client_properties.connection_name' |
-		jq -e --arg n "gradeq-consumer release=obs host=$(hostname) pid=$pid" \
+		jq -e --arg n "gradeq-consumer release=obs host=$(hostname) pid=$pid role=consume" \
 			'[.[].client_properties.connection_name] | index($n) != null' >/dev/null
 }
 wait_until 30 "consumer connection named in the management API" named

@@ -24,7 +24,9 @@ VHOST=${VHOST:-gradeq-t70}
 DB=${DB:-gradeq_t70}
 RELEASE=t70-$$-$RANDOM
 need_cmd psql jq curl timeout
-[[ -x $PY ]] && "$PY" -c 'import pika' 2>/dev/null || skip "python3-pika is not installed (tools/deps)"
+if ! [[ -x $PY ]] || ! "$PY" -c 'import pika' 2>/dev/null; then
+	skip "python3-pika is not installed (tools/deps)"
+fi
 ADMIN=$(require_bin gradeq-admin)
 PUBLISH=$(require_bin gradeq-publish)
 CONSUMER=$(require_bin gradeq-consumer)
@@ -45,7 +47,8 @@ setup_roles "$VHOST"
 perms=$(mgmt_get "api/vhosts/$(urlenc "$VHOST")/permissions" |
 	jq -r 'sort_by(.user)[] | "\(.user) \(.configure) \(.write) \(.read)"')
 assert_eq "publisher permissions" 'gradeq-publisher ^$ ^(gradeq|gradeq\.events)$ ^$' "$(grep publisher <<<"$perms")"
-assert_match "consumer configures only its queues" '^gradeq-consumer \^gradeq\\\.grades\\\.\.\+\$ ' \
+assert_match "consumer configures only its queues and the events log" \
+	'^gradeq-consumer \^\(gradeq\\\.grades\\\.\.\+\|gradeq\\\.events\\\.log\)\$ ' \
 	"$(grep consumer <<<"$perms")"
 exchanges=$(mgmt_get "api/exchanges/$(urlenc "$VHOST")?columns=name,type" |
 	jq -r '[.[] | select(.name | startswith("gradeq")) | "\(.name):\(.type)"] | sort | join(" ")')

@@ -24,7 +24,7 @@ CONSUMER=$(require_bin gradeq-consumer)
 WORK=$(mktemp -d)
 PID=
 cleanup() {
-	[[ -n $PID ]] && kill -KILL "$PID" 2>/dev/null || true
+	if [[ -n $PID ]]; then kill -KILL "$PID" 2>/dev/null || true; fi
 	mgmt_curl DELETE "api/vhosts/$(urlenc "$VHOST")" >/dev/null 2>&1 || true
 	rm -rf "$WORK"
 }
@@ -53,7 +53,8 @@ fi
 mgmt_put "api/vhosts/$(urlenc "$VHOST")" '{}'
 mgmt_put "api/permissions/$(urlenc "$VHOST")/$(urlenc "${GRADEQ_MGMT_USER:-gradeq}")" \
 	'{"configure": ".*", "write": ".*", "read": ".*"}'
-export GRADEQ_AMQP_URL=$(amqp_url_as "${GRADEQ_MGMT_USER:-gradeq}" "$GRADEQ_MGMT_PASSWORD" "$VHOST")
+GRADEQ_AMQP_URL=$(amqp_url_as "${GRADEQ_MGMT_USER:-gradeq}" "$GRADEQ_MGMT_PASSWORD" "$VHOST")
+export GRADEQ_AMQP_URL
 own_db "$DB"
 "$ADMIN" migrate --with-input-tables >/dev/null 2>&1 || die "migrate failed"
 

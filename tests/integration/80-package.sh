@@ -31,7 +31,7 @@ trap 'rm -rf "$WORK"' EXIT
 		-DGRADEQ_INTEGRATION=OFF >cmake.log 2>&1 || { tail -n 20 cmake.log >&2; exit 1; }
 	cpack -G DEB >cpack.log 2>&1 || { tail -n 20 cpack.log >&2; exit 1; }
 ) || die "cpack -G DEB failed"
-DEB=$(ls "$WORK"/gradeq_*.deb 2>/dev/null | head -n1)
+DEB=$(find "$WORK" -maxdepth 1 -name 'gradeq_*.deb' -print -quit)
 [[ -n $DEB ]] || die "no .deb in $WORK"
 log "built $(basename "$DEB")"
 

@@ -17,6 +17,7 @@ fresh_release vg
 RELEASE=vg
 seed small,medium 300
 
+# shellcheck disable=SC2054 # the commas are valgrind's list syntax
 VG=(valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect
 	--errors-for-leak-kinds=definite,indirect --error-exitcode=99)
 "${VG[@]}" "$PUBLISH" --release vg --all-courses --batch-size 50 -q >"$WORK/publish.out" \

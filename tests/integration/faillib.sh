@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Its variables (SMALL, EXIT_STATUS, ...) are for the tests that source it.
+# shellcheck disable=SC2034
 # Helpers of the failure tests (3N-*.sh), on top of lib.sh. Each test works
 # in a database and a release of its own, so that it neither sees nor
 # disturbs what other tests or people do on the same servers: the database

@@ -3,6 +3,7 @@
 # own, so that they never disturb other tests on the shared servers.
 # Source after lib.sh.
 
+# shellcheck disable=SC2034 # for the tests that source this file
 PY=/usr/bin/python3 # Debian's, where python3-pika lives
 
 # own_db NAME: (re)create database NAME with an empty public schema and

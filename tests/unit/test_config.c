@@ -499,25 +499,35 @@ static void test_world_readable_warning(void **state)
 	assert_int_equal(gradeq_log_init("test_config", GRADEQ_LOG_INFO, NULL), 0);
 }
 
-static void test_reload_check(void **state)
+static void test_reload(void **state)
 {
 	struct gradeq_config *a = gradeq_config_defaults(), *b = gradeq_config_defaults();
-	char err[256];
+	char applied[256], restart[256];
 
 	(void)state;
-	assert_int_equal(gradeq_config_check_reload(a, b, err, sizeof(err)), 0);
+	assert_int_equal(
+		gradeq_config_reload(a, b, applied, sizeof(applied), restart, sizeof(restart)), 0);
+	assert_string_equal(applied, "");
+	assert_string_equal(restart, "");
 	b->retention_days = 7;
 	b->job_events = false;
+	b->statement_timeout_ms = 1000;
 	free(b->log_level);
 	b->log_level = strdup("debug");
-	assert_int_equal(gradeq_config_check_reload(a, b, err, sizeof(err)), 0);
 	b->retry_tiers[1] = 31;
-	assert_int_equal(gradeq_config_check_reload(a, b, err, sizeof(err)), GRADEQ_ERR_CONFIG);
-	assert_non_null(strstr(err, "'retry_tiers' cannot change on reload"));
-	b->retry_tiers[1] = 30;
 	b->release = strdup("2026.11");
-	assert_int_equal(gradeq_config_check_reload(a, b, err, sizeof(err)), GRADEQ_ERR_CONFIG);
-	assert_non_null(strstr(err, "'release'"));
+	assert_int_equal(
+		gradeq_config_reload(a, b, applied, sizeof(applied), restart, sizeof(restart)), 4);
+	assert_string_equal(applied, "statement_timeout_ms,job_events,retention_days,log_level");
+	assert_string_equal(restart, "release,retry_tiers");
+	/* the reloadable ones moved, the others kept */
+	assert_int_equal(a->retention_days, 7);
+	assert_false(a->job_events);
+	assert_int_equal(a->statement_timeout_ms, 1000);
+	assert_string_equal(a->log_level, "debug");
+	assert_string_equal(b->log_level, "info");
+	assert_int_equal(a->retry_tiers[1], 30);
+	assert_null(a->release);
 	gradeq_config_free(a);
 	gradeq_config_free(b);
 }
@@ -540,7 +550,7 @@ int main(void)
 		cmocka_unit_test(test_mask),
 		cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_world_readable_warning, setup, teardown),
-		cmocka_unit_test(test_reload_check),
+		cmocka_unit_test(test_reload),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,7 +43,7 @@ static void envelope(amqp_envelope_t *env, struct gradeq_headers *h, const char 
 		env->message.body.len = len;
 	}
 	env->message.properties._flags = AMQP_BASIC_HEADERS_FLAG;
-	env->message.properties.headers = gradeq_headers_table(h);
+	assert_int_equal(gradeq_headers_finish(h, &env->message.properties.headers), 0);
 }
 
 static void test_a_consumers_dead_letter(void **state)

@@ -1,0 +1,79 @@
+/* The numbers gradeq holds fixed, in one place, each with the reason for
+ * its value. Settings a site may want to change are in the configuration
+ * (config.c); these are not, because changing them changes behaviour that
+ * other parts (tests, the topology on the broker, a running fleet) rely on. */
+#ifndef GRADEQ_LIMITS_H
+#define GRADEQ_LIMITS_H
+
+/* PostgreSQL advisory lock held while migrations run, so that two
+ * gradeq-admin migrate never interleave. Any number no other application on
+ * the database locks; it must never change, or an old and a new
+ * gradeq-admin could migrate at the same time. */
+#define GRADEQ_MIGRATION_LOCK_KEY 7365
+
+/* A constant's digits for SQL text: GRADEQ_STR(GRADEQ_MIGRATION_LOCK_KEY). */
+#define GRADEQ_STR_(x) #x
+#define GRADEQ_STR(x) GRADEQ_STR_(x)
+
+/* Publisher confirms in flight on the connection that republishes failed
+ * jobs to a retry tier or the dead queue (consumer, replay). Each republish
+ * is confirmed before its original is acked, so the window only has to
+ * cover a prefetch's worth of failures at once. */
+#define GRADEQ_REPUBLISH_CONFIRM_WINDOW 16
+
+/* Confirms in flight when gradeq-admin moves messages between queues
+ * (release drain and retire): bulk copies whose originals are acked per
+ * confirmed batch; 64 amortises the round trips, and at most that many are
+ * sent twice after a lost connection. */
+#define GRADEQ_MOVE_CONFIRM_WINDOW 64
+
+/* Waits of rabbitmq-c calls. An RPC or a confirm that takes longer leaves
+ * the connection in an unknown state and it is rebuilt: 30 s is far above
+ * what a healthy broker needs (milliseconds, a second or two while a quorum
+ * queue elects a leader) and well inside the 60 s heartbeat. */
+#define GRADEQ_RPC_TIMEOUT_S 30
+#define GRADEQ_CONFIRM_WAIT_MS 30000
+/* TCP and TLS connect: a broker that does not accept within 10 s is down
+ * for our purposes; the caller's backoff retries. */
+#define GRADEQ_CONNECT_TIMEOUT_S 10
+
+/* gradeq-publish waits this long for the last confirms of a backfill: up
+ * to confirm_window (256) messages written to quorum queues on a loaded
+ * node, twice the per-call wait. */
+#define GRADEQ_PUBLISH_CONFIRM_WAIT_MS 60000
+
+/* Reconnect backoff of the consumer: from 0.5 s (a restarting server is
+ * back within seconds) doubling to 30 s (an outage of minutes costs at
+ * most 30 s more, and a fleet does not hammer a recovering server). */
+#define GRADEQ_BACKOFF_FIRST_MS 500
+#define GRADEQ_BACKOFF_MAX_MS 30000
+
+/* A job in_progress longer than this is not counted as held by a live
+ * consumer when --drain decides whether the release is done: three times
+ * the default statement_timeout_ms (5 min) of a batch, so a job still being
+ * graded is never missed while a crashed consumer's job does not hold the
+ * drain forever ("15 minutes" in the store's query). */
+#define GRADEQ_IN_PROGRESS_STALE_S (15 * 60)
+
+/* How often a consumer re-reads the release registry, in case it missed
+ * the release.<R>.draining event (events are not persistent). */
+#define GRADEQ_REGISTRY_CHECK_S 30
+
+/* Release names become parts of queue names and routing keys (at most 255
+ * bytes); 64 leaves room for "gradeq.grades.", ".retry.86400s" and the
+ * per-consumer events queue's host and pid. */
+#define GRADEQ_RELEASE_NAME_MAX 64
+
+/* gradeq.events.log: every job.*, run.* and release.* event is routed to
+ * this queue, so that none is unroutable (the management UI's "Unroutable
+ * (drop)" rate stays at zero) and the recent ones can be looked at with
+ * the UI's get messages. Bounded both ways: the newest 10,000 events (a few
+ * MB; the oldest are dropped first) and none older than an hour, so that
+ * nobody has to consume it. Changing either value makes the declaration
+ * differ from the queue on the broker (PRECONDITION_FAILED): delete the
+ * queue first. */
+#define GRADEQ_EVENTS_LOG_QUEUE "gradeq.events.log"
+#define GRADEQ_EVENTS_LOG_MAX_LENGTH 10000
+#define GRADEQ_EVENTS_LOG_TTL_MS (60 * 60 * 1000)
+
+#endif
