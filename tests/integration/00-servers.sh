@@ -30,11 +30,11 @@ log "RabbitMQ $version, node $(jq -r .node <<<"$overview")"
 
 # A durable quorum queue can be declared, is of type quorum, and goes away.
 q=gradeq.test.servers.$$
-mgmt_put "api/queues/%2f/$q" '{"durable":true,"arguments":{"x-queue-type":"quorum"}}'
-trap 'mgmt_curl DELETE "api/queues/%2f/$q" >/dev/null 2>&1 || true' EXIT
-type=$(mgmt_get "api/queues/%2f/$q" | jq -r .type)
+mgmt_put "api/queues/$VH/$q" '{"durable":true,"arguments":{"x-queue-type":"quorum"}}'
+trap 'mgmt_curl DELETE "api/queues/$VH/$q" >/dev/null 2>&1 || true' EXIT
+type=$(mgmt_get "api/queues/$VH/$q" | jq -r .type)
 assert_eq "type of $q" quorum "$type"
-mgmt_delete "api/queues/%2f/$q"
+mgmt_delete "api/queues/$VH/$q"
 trap - EXIT
 assert_fails "$q deleted" queue_exists "$q"
 

@@ -49,13 +49,13 @@ trap cleanup EXIT
 # queue_messages_mgmt: the 'messages' field of the work queue (-1 when absent).
 queue_messages_mgmt() {
 	local out
-	out=$(mgmt_curl GET "api/queues/%2f/$(urlenc "$QUEUE")" 2>/dev/null) || { echo -1; return 0; }
+	out=$(mgmt_curl GET "api/queues/$VH/$(urlenc "$QUEUE")" 2>/dev/null) || { echo -1; return 0; }
 	jq -r '.messages // 0' <<<"$out"
 }
 
 # queue_messages_ctl: the same from rabbitmqctl list_queues name messages.
 queue_messages_ctl() {
-	rabbitmq_ctl list_queues -q --no-table-headers name messages |
+	rabbitmq_ctl list_queues -p "$TEST_VHOST" -q --no-table-headers name messages |
 		awk -v q="$QUEUE" 'BEGIN { d = -1 } $1 == q { d = $2 } END { print d }'
 }
 

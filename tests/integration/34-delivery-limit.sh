@@ -15,7 +15,7 @@ fresh_release f34
 seed small,small 300
 config "$WORK/f34.conf" "delivery_limit=$LIMIT" 'retry_tiers=[1, 2]'
 declare_topology -c "$WORK/f34.conf"
-qargs=$(mgmt_get "api/queues/%2f/$(urlenc "$(work_queue)")" | jq -c .arguments)
+qargs=$(mgmt_get "api/queues/$VH/$(urlenc "$(work_queue)")" | jq -c .arguments)
 assert_eq "x-delivery-limit of $(work_queue)" "$LIMIT" "$(jq -r '."x-delivery-limit"' <<<"$qargs")"
 
 # the poison job first, then the innocent ones

@@ -17,7 +17,7 @@ seed small 200
 config "$WORK/f35.conf" 'retry_tiers=[1, 2]' 'statement_timeout_ms=1000'
 declare_topology -c "$WORK/f35.conf"
 for t in 1 2; do
-	ttl=$(mgmt_get "api/queues/%2f/$(urlenc "$(work_queue).retry.${t}s")" | jq -r '.arguments."x-message-ttl"')
+	ttl=$(mgmt_get "api/queues/$VH/$(urlenc "$(work_queue).retry.${t}s")" | jq -r '.arguments."x-message-ttl"')
 	assert_eq "x-message-ttl of tier ${t}s" "$((t * 1000))" "$ttl"
 done
 

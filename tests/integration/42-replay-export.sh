@@ -28,7 +28,7 @@ body=$(jq -n --arg key "grades.$RELEASE" --arg p "$(printf 'broker-dead' | base6
 	   headers: {"x-first-death-reason": "delivery_limit", "x-first-death-queue": "gradeq.grades.rp42",
 	    "x-death": [{"count": 3, "reason": "delivery_limit", "queue": "gradeq.grades.rp42",
 	      "exchange": "gradeq", "routing-keys": ["grades.rp42"]}], "n": -5, "f": true}}}')
-assert_eq "routed" true "$(mgmt_curl POST api/exchanges/%2f/gradeq.dead/publish "$body" | jq -r .routed)"
+assert_eq "routed" true "$(mgmt_curl POST "api/exchanges/$VH/gradeq.dead/publish" "$body" | jq -r .routed)"
 N=7
 
 dead_count() {

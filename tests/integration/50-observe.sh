@@ -14,12 +14,15 @@ own_db gradeq_it_observe
 fresh_release obs
 seed small,medium 300
 
+# the release's topology (and the gradeq.events exchange) exist before the
+# listener binds: the test's vhost starts empty
+declare_topology
 # events of the runs to come, followed live
 "$ADMIN" events >"$WORK/events.txt" 2>"$WORK/events.log" &
 EVENTS_PID=$!
 CONSUMER_PIDS+=("$EVENTS_PID")
 events_bound() {
-	mgmt_get 'api/exchanges/%2f/gradeq.events/bindings/source' |
+	mgmt_get "api/exchanges/$VH/gradeq.events/bindings/source" |
 		jq -e '[.[] | select(.destination | startswith("amq.gen-"))] | length > 0' >/dev/null
 }
 wait_until 30 "gradeq-admin events bound to gradeq.events" events_bound

@@ -79,7 +79,7 @@ python3 "$SRC/tests/integration/refgrade.py" check >"$WORK/refgrade.txt" 2>&1 ||
 assert_ok "retire up1" "$ADMIN" release retire up1 >/dev/null
 assert_ok "retire up1 again (idempotent)" "$ADMIN" release retire up1 >/dev/null
 gone() {
-	[[ $(mgmt_get 'api/queues/%2f?columns=name' | jq '[.[].name | select(startswith("gradeq.grades.up1"))] | length') == 0 ]]
+	[[ $(mgmt_get "api/queues/$VH?columns=name" | jq '[.[].name | select(startswith("gradeq.grades.up1"))] | length') == 0 ]]
 }
 wait_until 15 "no queue of up1 in the management API" gone
 assert_eq "up1 retired" retired "$(psql_q "SELECT state FROM gradeq_releases WHERE name = 'up1'")"

@@ -27,8 +27,8 @@ fresh_release_queues() {
 	local name
 	while IFS= read -r name; do
 		[[ -n $name ]] || continue
-		mgmt_delete "api/queues/%2f/$(urlenc "$name")"
-	done < <(mgmt_get 'api/queues/%2f?columns=name' |
+		mgmt_delete "api/queues/$VH/$(urlenc "$name")"
+	done < <(mgmt_get "api/queues/$VH?columns=name" |
 		jq -r --arg q "$QUEUE" '.[].name | select(. == $q or startswith($q + "."))')
 }
 

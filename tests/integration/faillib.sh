@@ -135,14 +135,14 @@ publish_raw() {
 		  properties: {message_id: $id, delivery_mode: 2, content_type: "application/msgpack",
 		               type: "grades.compute", headers: $h}}')
 	local out
-	out=$(mgmt_curl POST api/exchanges/%2f/gradeq/publish "$body") || die "publishing $2 failed"
+	out=$(mgmt_curl POST "api/exchanges/$VH/gradeq/publish" "$body") || die "publishing $2 failed"
 	assert_eq "routed $2" true "$(jq -r .routed <<<"$out")"
 }
 
 # peek QUEUE [N]: up to N messages (default 500) of QUEUE as a JSON array,
 # left in the queue (fetched and requeued).
 peek() {
-	mgmt_curl POST "api/queues/%2f/$(urlenc "$1")/get" \
+	mgmt_curl POST "api/queues/$VH/$(urlenc "$1")/get" \
 		"{\"count\":${2:-500},\"ackmode\":\"ack_requeue_true\",\"encoding\":\"base64\"}" ||
 		die "fetching messages of $1 failed"
 }
@@ -154,7 +154,7 @@ depth_is() {
 
 # ready_unacked QUEUE: "ready unacked" from rabbitmqctl.
 ready_unacked() {
-	rabbitmq_ctl list_queues -q --no-table-headers name messages_ready messages_unacknowledged |
+	rabbitmq_ctl list_queues -p "$TEST_VHOST" -q --no-table-headers name messages_ready messages_unacknowledged |
 		awk -v q="$1" '$1 == q { print $2, $3 }'
 }
 

@@ -37,6 +37,55 @@ if [[ -z ${GRADEQ_AMQP_URL:-} || -z ${GRADEQ_PG_DSN:-} || -z ${GRADEQ_MGMT_URL:-
 	unset _env
 fi
 
+# --- a vhost and a database of the test's own --------------------------------
+#
+# CTest runs the integration tests side by side on the same servers, so
+# every test works in a vhost (TEST_VHOST, gradeq-t-NN-name) and a database
+# (TEST_DBNAME, gradeq_t_NN_name) of its own: GRADEQ_AMQP_URL and
+# GRADEQ_PG_DSN name them from here on, and the management helpers below
+# default to the vhost. Both are made afresh when the test starts (the vhost
+# with everything in it; the database only when missing: fresh_db empties
+# it). A test that restarts the servers is marked RUN_SERIAL in
+# CMakeLists.txt.
+
+TEST_VHOST=${TEST_VHOST:-gradeq-t-$TEST_NAME}
+TEST_DBNAME=${TEST_DBNAME:-gradeq_t_$(tr -c 'a-z0-9\n' '_' <<<"${TEST_NAME,,}")}
+
+# _own_vhost: delete and create TEST_VHOST, give the servers' admin user
+# every permission in it and point GRADEQ_AMQP_URL at it.
+_own_vhost() {
+	local v u
+	v=$(urlenc "$TEST_VHOST")
+	u=${GRADEQ_AMQP_URL#*://}
+	u=${u%%@*}
+	u=${u%%:*}
+	mgmt_curl DELETE "api/vhosts/$v" >/dev/null 2>&1 || true
+	mgmt_put "api/vhosts/$v" '{}'
+	mgmt_put "api/permissions/$v/$(urlenc "$u")" '{"configure": ".*", "write": ".*", "read": ".*"}'
+	if [[ $u != "${GRADEQ_MGMT_USER:-$u}" ]]; then
+		mgmt_put "api/permissions/$v/$(urlenc "$GRADEQ_MGMT_USER")" \
+			'{"configure": ".*", "write": ".*", "read": ".*"}'
+	fi
+	GRADEQ_AMQP_URL=${GRADEQ_AMQP_URL%/*}/$v
+	export GRADEQ_AMQP_URL
+}
+
+# _own_database: create TEST_DBNAME when missing and point GRADEQ_PG_DSN
+# (a libpq conninfo, as tools/servers env gives it) at it.
+_own_database() {
+	if [[ -z $(pg_q "SELECT 1 FROM pg_database WHERE datname = '$TEST_DBNAME'") ]]; then
+		pg_q "CREATE DATABASE $TEST_DBNAME" >/dev/null 2>&1 ||
+			[[ -n $(pg_q "SELECT 1 FROM pg_database WHERE datname = '$TEST_DBNAME'") ]] ||
+			die "cannot create database $TEST_DBNAME"
+	fi
+	if [[ $GRADEQ_PG_DSN =~ (^|[[:space:]])dbname=[^[:space:]]* ]]; then
+		GRADEQ_PG_DSN=$(sed -E "s/(^|[[:space:]])dbname=[^[:space:]]*/\\1dbname=$TEST_DBNAME/" <<<"$GRADEQ_PG_DSN")
+	else
+		GRADEQ_PG_DSN="$GRADEQ_PG_DSN dbname=$TEST_DBNAME"
+	fi
+	export GRADEQ_PG_DSN
+}
+
 # --- assertions ----------------------------------------------------------
 
 # assert_eq WHAT EXPECTED ACTUAL
@@ -128,7 +177,7 @@ mgmt_delete() {
 # seen on RabbitMQ 3.10): poll with wait_until, never conclude from one read.
 # Prints -1 when the queue does not exist.
 queue_depth() {
-	local vhost=${2:-/} out
+	local vhost=${2:-$TEST_VHOST} out
 	if ! out=$(mgmt_curl GET "api/queues/$(urlenc "$vhost")/$(urlenc "$1")" 2>/dev/null); then
 		echo -1
 		return 0
@@ -140,7 +189,7 @@ queue_depth() {
 # Prints -1 when the queue does not exist.
 queue_depth_ctl() {
 	local out
-	out=$(rabbitmq_ctl list_queues -q --no-table-headers name messages_ready messages_unacknowledged) ||
+	out=$(rabbitmq_ctl list_queues -p "$TEST_VHOST" -q --no-table-headers name messages_ready messages_unacknowledged) ||
 		die "rabbitmqctl list_queues failed"
 	awk -v q="$1" 'BEGIN { d = -1 } $1 == q { d = $2 + $3 } END { print d }' <<<"$out"
 }
@@ -152,21 +201,21 @@ rabbitmq_ctl() {
 
 # queue_exists QUEUE [VHOST]
 queue_exists() {
-	mgmt_curl GET "api/queues/$(urlenc "${2:-/}")/$(urlenc "$1")" >/dev/null 2>&1
+	mgmt_curl GET "api/queues/$(urlenc "${2:-$TEST_VHOST}")/$(urlenc "$1")" >/dev/null 2>&1
 }
 
 # fresh_vhost: delete every gradeq.* queue and the gradeq exchanges
-# (gradeq, gradeq.*) in the default vhost, so that each test starts clean.
+# (gradeq, gradeq.*) in the test's vhost.
 fresh_vhost() {
 	local name
 	while IFS= read -r name; do
 		[[ -n $name ]] || continue
-		mgmt_delete "api/queues/%2f/$(urlenc "$name")"
-	done < <(mgmt_get 'api/queues/%2f?columns=name' | jq -r '.[].name | select(startswith("gradeq."))')
+		mgmt_delete "api/queues/$VH/$(urlenc "$name")"
+	done < <(mgmt_get "api/queues/$VH?columns=name" | jq -r '.[].name | select(startswith("gradeq."))')
 	while IFS= read -r name; do
 		[[ -n $name ]] || continue
-		mgmt_delete "api/exchanges/%2f/$(urlenc "$name")"
-	done < <(mgmt_get 'api/exchanges/%2f?columns=name' | jq -r '.[].name | select(. == "gradeq" or startswith("gradeq."))')
+		mgmt_delete "api/exchanges/$VH/$(urlenc "$name")"
+	done < <(mgmt_get "api/exchanges/$VH?columns=name" | jq -r '.[].name | select(. == "gradeq" or startswith("gradeq."))')
 }
 
 # clear_release_queues R: delete release R's queues (work queue, retry tiers,
@@ -175,10 +224,17 @@ clear_release_queues() {
 	local name
 	while IFS= read -r name; do
 		[[ -n $name ]] || continue
-		mgmt_delete "api/queues/%2f/$(urlenc "$name")"
-	done < <(mgmt_get 'api/queues/%2f?columns=name' |
+		mgmt_delete "api/queues/$VH/$(urlenc "$name")"
+	done < <(mgmt_get "api/queues/$VH?columns=name" |
 		jq -r --arg q "gradeq.grades.$1" '.[].name | select(. == $q or startswith($q + "."))')
 }
+
+if [[ -z ${GRADEQ_TEST_SHARED:-} ]]; then
+	_own_vhost
+	_own_database
+fi
+# VH: the test's vhost, encoded for a management API path.
+VH=$(urlenc "$TEST_VHOST")
 
 # require_bin NAME: the path of program NAME in the build directory; skips
 # the test when it has not been built.
