@@ -8,9 +8,9 @@
 
 #include <amqp.h>
 #include <libconfig.h>
-#include <libpq-fe.h>
 
 #include "gradeq/config.h"
+#include "gradeq/store.h"
 
 /* Where a setting's value came from, for messages: the environment
  * variable env when set, else "file:line" (the file is read again: the
@@ -74,24 +74,15 @@ static int check_amqp(const struct gradeq_config *cfg, FILE *err)
 
 static int check_pg(const struct gradeq_config *cfg, FILE *err)
 {
-	PQconninfoOption *opts;
-	char where[512], *why = NULL;
+	char where[512], why[512];
 
 	if (!cfg->pg_dsn || !*cfg->pg_dsn)
 		return 0;
-	opts = PQconninfoParse(cfg->pg_dsn, &why);
-	if (!opts) {
-		size_t n = why ? strlen(why) : 0;
-
-		while (n && (why[n - 1] == '\n' || why[n - 1] == ' '))
-			why[--n] = '\0';
+	if (gradeq_store_dsn_check(cfg->pg_dsn, why, sizeof(why))) {
 		fprintf(err, "%s: 'pg_dsn' is not a libpq conninfo: %s\n",
-			origin(cfg, "pg_dsn", "GRADEQ_PG_DSN", where, sizeof(where)),
-			why ? why : "out of memory");
-		PQfreemem(why);
+			origin(cfg, "pg_dsn", "GRADEQ_PG_DSN", where, sizeof(where)), why);
 		return GRADEQ_ERR_CONFIG;
 	}
-	PQconninfoFree(opts);
 	return 0;
 }
 

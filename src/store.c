@@ -276,3 +276,21 @@ out:
 		*applied = ran;
 	return rc;
 }
+
+int gradeq_store_dsn_check(const char *dsn, char *why, size_t len)
+{
+	char *msg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(dsn, &msg);
+	size_t n;
+
+	if (opts) {
+		PQconninfoFree(opts);
+		return 0;
+	}
+	snprintf(why, len, "%s", msg ? msg : "out of memory");
+	PQfreemem(msg);
+	n = strlen(why);
+	while (n && (why[n - 1] == '\n' || why[n - 1] == ' '))
+		why[--n] = '\0';
+	return GRADEQ_ERR_CONFIG;
+}

@@ -20,6 +20,10 @@ struct gradeq_store;
 int gradeq_store_connect(const char *dsn, const char *appname, int statement_timeout_ms,
 			 struct gradeq_store **out) GRADEQ_MUST_CHECK;
 void gradeq_store_free(struct gradeq_store *st);
+/* Checks that dsn is a libpq conninfo or URI without connecting; on
+ * GRADEQ_ERR_CONFIG, why gets libpq's reason (one line). */
+int gradeq_store_dsn_check(const char *dsn, char *why, size_t len) GRADEQ_MUST_CHECK;
+
 /* True when the connection is gone (the caller reconnects). */
 bool gradeq_store_broken(struct gradeq_store *st);
 

@@ -110,7 +110,9 @@ until (($(lock_count false) >= 1)); do
 done
 samples=0
 for _ in 1 2 3; do
-	kill -0 "$PUB_PID" && kill -0 "$CONSUMER_PID" || die "a program ended while it should wait on the lock"
+	if ! kill -0 "$PUB_PID" || ! kill -0 "$CONSUMER_PID"; then
+		die "a program ended while it should wait on the lock"
+	fi
 	n=$(scan)
 	samples=$((samples + 1))
 	assert_ge "gradeq programs seen in a sample" 2 "$n"
