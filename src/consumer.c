@@ -19,6 +19,7 @@
 #include "gradeq/log.h"
 #include "gradeq/notify.h"
 #include "gradeq/parse.h"
+#include "gradeq/release.h"
 
 static void mark_lost(struct timespec *t)
 {
@@ -408,14 +409,15 @@ static int drained(struct gradeq_consumer *c, bool *yes)
  * is being drained (or was retired under us). */
 static void check_registry(struct gradeq_consumer *c)
 {
-	char state[16];
+	enum gradeq_release_state state;
 
 	c->registry_checked = time(NULL);
-	if (!c->st || gradeq_store_broken(c->st) || gradeq_release_state(c->st, c->release, state))
+	if (!c->st || gradeq_store_broken(c->st) || gradeq_release_get(c->st, c->release, &state))
 		return;
-	if (strcmp(state, "draining") == 0 || strcmp(state, "retired") == 0) {
+	if (state == GRADEQ_RELEASE_DRAINING || state == GRADEQ_RELEASE_RETIRED) {
 		c->draining = true;
-		log_info("event=draining release=%s reason=registry_%s", c->release, state);
+		log_info("event=draining release=%s reason=registry_%s", c->release,
+			 gradeq_release_state_name(state));
 	}
 }
 
