@@ -183,3 +183,34 @@ struct gradeq_topology gradeq_cli_topology(const struct gradeq_cli *cli)
 
 	return t;
 }
+
+int gradeq_cli_take_flag(int argc, char **argv, const char *flag, bool *set)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], flag) == 0) {
+			*set = true;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			i--;
+		}
+	return argc;
+}
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+volatile sig_atomic_t *gradeq_cli_catch_stop(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	return &stop_flag;
+}

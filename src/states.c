@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gradeq/err.h"
+
 static const char *const run_states[] = {"publishing", "running",  "complete",
 					 "failed",     "canceled", NULL};
 static const char *const job_states[] = {"pending", "in_progress", "retrying",  "complete",
@@ -195,4 +197,28 @@ char *gradeq_states_json(void)
 		return NULL;
 	}
 	return buf;
+}
+
+int gradeq_states_print(FILE *out, bool json)
+{
+	char *text = NULL;
+	size_t n;
+
+	if (json) {
+		text = gradeq_states_json();
+		if (!text)
+			return GRADEQ_ERR_NOMEM;
+		fprintf(out, "%s\n", text);
+		free(text);
+		return 0;
+	}
+	for (int k = 0; k < 2; k++) {
+		const struct gradeq_transition *t =
+			gradeq_transitions(k ? GRADEQ_STATE_JOB : GRADEQ_STATE_RUN, &n);
+
+		fprintf(out, "%s states:\n", k ? "job" : "run");
+		for (size_t i = 0; i < n; i++)
+			fprintf(out, "  %-11s -> %-11s  %s\n", t[i].from, t[i].to, t[i].why);
+	}
+	return 0;
 }

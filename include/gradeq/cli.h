@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <signal.h>
+
 #include "gradeq/broker.h"
 #include "gradeq/config.h"
 #include "gradeq/err.h"
@@ -78,5 +80,13 @@ struct gradeq_topology gradeq_cli_topology(const struct gradeq_cli *cli);
  * *out is NULL too and the reason is logged as a warning once per process,
  * so status still shows what AMQP reports. */
 void gradeq_cli_mgmt(struct gradeq_cli *cli, struct gradeq_mgmt **out);
+
+/* Takes every FLAG out of argv[1..argc) (an option that may stand after a
+ * command's name), setting *set when there was one; returns the new argc. */
+int gradeq_cli_take_flag(int argc, char **argv, const char *flag, bool *set);
+
+/* Catches SIGINT and SIGTERM into a flag the caller's loop polls, and
+ * returns the flag (the same for every call). */
+volatile sig_atomic_t *gradeq_cli_catch_stop(void);
 
 #endif

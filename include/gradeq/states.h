@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 enum gradeq_state_kind {
 	GRADEQ_STATE_RUN = 0,
@@ -74,5 +75,9 @@ bool gradeq_state_final(enum gradeq_state_kind kind, const char *state);
  * {"run":{"states":[...],"final":[...],"transitions":[{"from":..,"to":..,"why":..}]},
  *  "job":{...}}. NULL when out of memory. */
 char *gradeq_states_json(void);
+
+/* Prints both machines to out: their JSON (json) or a table of
+ * transitions with why each happens. GRADEQ_ERR_NOMEM or 0. */
+int gradeq_states_print(FILE *out, bool json);
 
 #endif

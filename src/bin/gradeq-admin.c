@@ -28,8 +28,6 @@ struct admin {
 	struct gradeq_store *st;
 };
 
-static volatile sig_atomic_t stop;
-
 /* Prints the error of rc and gives the exit status: 0 or 1. */
 static int fail(struct admin *a, int rc)
 {
@@ -60,22 +58,6 @@ static int cmd_migrate(struct admin *a, int argc, char **argv)
 	return 0;
 }
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-static void catch_stop(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
 static int cmd_status(struct admin *a, int argc, char **argv)
 {
 	const char *run = NULL;
@@ -91,36 +73,16 @@ static int cmd_status(struct admin *a, int argc, char **argv)
 	}
 	if (!watch)
 		return fail(a, gradeq_status_print(&a->cli, a->st, run, a->json, false, stdout));
-	return fail(a, gradeq_status_watch(&a->cli, a->st, run, a->json, &stop));
+	return fail(a, gradeq_status_watch(&a->cli, a->st, run, a->json, gradeq_cli_catch_stop()));
 }
 
 /* The state machines, from the one table the code and the database's
  * transition trigger share (src/states.c). */
 static int cmd_states(struct admin *a, int argc, char **argv)
 {
-	char *json = gradeq_states_json();
-	size_t n;
-
 	(void)argc;
 	(void)argv;
-	if (!json) {
-		gradeq_cli_error(&a->cli, "out of memory");
-		return 1;
-	}
-	if (a->json) {
-		puts(json);
-	} else {
-		for (int k = 0; k < 2; k++) {
-			const struct gradeq_transition *t =
-				gradeq_transitions(k ? GRADEQ_STATE_JOB : GRADEQ_STATE_RUN, &n);
-
-			printf("%s states:\n", k ? "job" : "run");
-			for (size_t i = 0; i < n; i++)
-				printf("  %-11s -> %-11s  %s\n", t[i].from, t[i].to, t[i].why);
-		}
-	}
-	free(json);
-	return 0;
+	return fail(a, gradeq_states_print(stdout, a->json));
 }
 
 static int cmd_check_config(struct admin *a, int argc, char **argv)
@@ -151,10 +113,9 @@ static int cmd_events(struct admin *a, int argc, char **argv)
 			    false) ||
 	    (n && gradeq_cli_parse_long(&a->cli, "--count", n, 1, 1000000000L, &count)))
 		return 2;
-	catch_stop();
 	rc = gradeq_broker_open(a->cli.cfg, a->cli.prog, NULL, GRADEQ_BROKER_CONSUME, &b);
 	if (!rc)
-		rc = gradeq_events_follow(b, run, a->json, count, &stop);
+		rc = gradeq_events_follow(b, run, a->json, count, gradeq_cli_catch_stop());
 	gradeq_broker_free(b);
 	return fail(a, rc);
 }
@@ -388,19 +349,6 @@ static const struct command *find_command(int argc, char **argv, bool *known)
 	return NULL;
 }
 
-/* Takes --json out of the command's arguments: it may follow the command. */
-static int take_json(struct admin *a, int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--json") == 0) {
-			a->json = true;
-			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
-			argc--;
-			i--;
-		}
-	return argc;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -433,7 +381,8 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	argc = take_json(&a, argc, argv);
+	/* --json may follow the command too */
+	argc = gradeq_cli_take_flag(argc, argv, "--json", &a.json);
 	c = find_command(argc, argv, &known);
 	if (!c) {
 		if (known)
