@@ -345,6 +345,33 @@ static int publish_replay(struct dl *r, const amqp_basic_properties_t *orig,
 	return rc;
 }
 
+/* What replay and purge do first: false when this message is not acted
+ * on (past --limit, which stops the scan; a dry run, which only counts and
+ * shows it; interrupted while waiting for the rate limiter). */
+static bool act_on(struct dl *r, const amqp_envelope_t *env, const struct gradeq_dl_view *v,
+		   const char *would, bool *stop)
+{
+	if (r->limit >= 0 && r->acted >= r->limit) {
+		*stop = true; /* what is not scanned stays where it is, in order */
+		return false;
+	}
+	if (r->dry_run) {
+		r->acted++;
+		if (!r->json)
+			gradeq_dl_view_print(v, env, would);
+		return false;
+	}
+	return take_token(r); /* interrupted while waiting: it stays parked */
+}
+
+/* What replay and purge do last, once the message is acked. */
+static void acted_on(struct dl *r, const struct gradeq_dl_view *v, bool *taken)
+{
+	*taken = true;
+	r->acted++;
+	count_group(r->by_course, &r->ncourse, v->decoded ? v->course : "(undecodable)");
+}
+
 static int visit_replay(struct dl *r, const amqp_envelope_t *env, const struct gradeq_dl_view *v,
 			bool match, bool *taken, bool *stop)
 {
@@ -356,18 +383,8 @@ static int visit_replay(struct dl *r, const amqp_envelope_t *env, const struct g
 		r->skipped++;
 		return 0;
 	}
-	if (r->limit >= 0 && r->acted >= r->limit) {
-		*stop = true; /* what is not scanned stays where it is, in order */
+	if (!act_on(r, env, v, "would replay ", stop))
 		return 0;
-	}
-	if (r->dry_run) {
-		r->acted++;
-		if (!r->json)
-			gradeq_dl_view_print(v, env, "would replay ");
-		return 0;
-	}
-	if (!take_token(r))
-		return 0; /* interrupted while waiting: this one stays parked */
 	if (v->decoded) {
 		rc = job_move(r, v->job_id, GRADEQ_JOB_SET(GRADEQ_JOB_DEAD), GRADEQ_JOB_PENDING,
 			      "replayed");
@@ -384,9 +401,7 @@ static int visit_replay(struct dl *r, const amqp_envelope_t *env, const struct g
 	rc = gradeq_broker_ack(r->in, env->delivery_tag);
 	if (rc)
 		return rc; /* a duplicate at worst: the consumer absorbs it */
-	*taken = true;
-	r->acted++;
-	count_group(r->by_course, &r->ncourse, v->decoded ? v->course : "(undecodable)");
+	acted_on(r, v, taken);
 	log_debug("event=replayed job=%s course=%s to=%s", v->job_id, v->course, r->dest_queue);
 	return 0;
 }
@@ -398,19 +413,7 @@ static int visit_purge(struct dl *r, const amqp_envelope_t *env, const struct gr
 {
 	int rc;
 
-	if (!match)
-		return 0;
-	if (r->limit >= 0 && r->acted >= r->limit) {
-		*stop = true;
-		return 0;
-	}
-	if (r->dry_run) {
-		r->acted++;
-		if (!r->json)
-			gradeq_dl_view_print(v, env, "would purge ");
-		return 0;
-	}
-	if (!take_token(r))
+	if (!match || !act_on(r, env, v, "would purge ", stop))
 		return 0;
 	if (v->decoded) {
 		rc = job_move(r, v->job_id, GRADEQ_JOB_SET(GRADEQ_JOB_DEAD), GRADEQ_JOB_DISCARDED,
@@ -421,9 +424,7 @@ static int visit_purge(struct dl *r, const amqp_envelope_t *env, const struct gr
 	rc = gradeq_broker_ack(r->in, env->delivery_tag);
 	if (rc)
 		return rc;
-	*taken = true;
-	r->acted++;
-	count_group(r->by_course, &r->ncourse, v->decoded ? v->course : "(undecodable)");
+	acted_on(r, v, taken);
 	log_debug("event=purged job=%s course=%s", v->job_id, v->course);
 	return 0;
 }

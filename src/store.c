@@ -294,3 +294,15 @@ int gradeq_store_dsn_check(const char *dsn, char *why, size_t len)
 		why[--n] = '\0';
 	return GRADEQ_ERR_CONFIG;
 }
+
+void gradeq_store_states_array(enum gradeq_state_kind kind, unsigned set, char *buf, size_t len)
+{
+	const char *const *names = gradeq_states(kind);
+	size_t o = (size_t)snprintf(buf, len, "{");
+
+	for (unsigned s = 0; names[s] && o < len; s++)
+		if (set & (1u << s))
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", o > 1 ? "," : "", names[s]);
+	if (o < len)
+		snprintf(buf + o, len - o, "}");
+}

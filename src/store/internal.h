@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include "gradeq/courses.h"
+#include "gradeq/states.h"
 #include "gradeq/store.h"
 
 /* The connection, for the store's modules only. */
@@ -29,5 +30,9 @@ char *gradeq_store_int_array(const int32_t *ids, size_t n);
 const char *gradeq_keys_array(const struct gradeq_keys *k);
 const char *gradeq_keys_quoted(struct gradeq_store *st, struct gradeq_keys *k);
 size_t gradeq_keys_count(const struct gradeq_keys *k);
+
+/* The PostgreSQL text[] literal ("{a,b}") of the states of kind whose bit
+ * (1 << state, the enums' order) is in set, into buf. */
+void gradeq_store_states_array(enum gradeq_state_kind kind, unsigned set, char *buf, size_t len);
 
 #endif

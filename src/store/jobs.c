@@ -73,20 +73,6 @@ static const char transition_sql[] =
 	"  (SELECT x.state FROM gradeq_runs x WHERE x.run_id = coalesce(o.run_id, $7::uuid))"
 	" FROM (SELECT 1) one LEFT JOIN o ON true";
 
-/* The PostgreSQL text[] of the states in set. */
-static void states_array(gradeq_job_states_t set, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	o += (size_t)snprintf(buf + o, len - o, "{");
-	for (int s = 0; s < GRADEQ_JOB_NSTATES && o < len; s++)
-		if (set & GRADEQ_JOB_SET(s))
-			o += (size_t)snprintf(buf + o, len - o, "%s%s", o > 1 ? "," : "",
-					      gradeq_job_state_name((enum gradeq_job_state)s));
-	if (o < len)
-		snprintf(buf + o, len - o, "}");
-}
-
 static const char *what(enum gradeq_job_state to)
 {
 	switch (to) {
@@ -127,7 +113,7 @@ int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_chang
 	if (!out)
 		out = &ignored;
 	memset(out, 0, sizeof(*out));
-	states_array(c->from, from, sizeof(from));
+	gradeq_store_states_array(GRADEQ_STATE_JOB, c->from, from, sizeof(from));
 	if (k) {
 		snprintf(stat[0], sizeof(stat[0]), "%.3f", k->ms_load);
 		snprintf(stat[1], sizeof(stat[1]), "%.3f", k->ms_fetch);

@@ -30,19 +30,6 @@ static const char transition_sql[] =
 	"  SELECT u.run_id, u.old, u.state, coalesce(p.by, '') FROM u, p WHERE u.old <> u.state)"
 	" SELECT o.state, u.state FROM (SELECT 1) one LEFT JOIN o ON true LEFT JOIN u ON true";
 
-static void states_array(unsigned set, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	o += (size_t)snprintf(buf + o, len - o, "{");
-	for (int s = 0; s < GRADEQ_RUN_NSTATES && o < len; s++)
-		if (set & GRADEQ_RUN_SET(s))
-			o += (size_t)snprintf(buf + o, len - o, "%s%s", o > 1 ? "," : "",
-					      gradeq_run_state_name((enum gradeq_run_state)s));
-	if (o < len)
-		snprintf(buf + o, len - o, "}");
-}
-
 static int transition(struct gradeq_store *st, const char *run_id, unsigned from_mask,
 		      enum gradeq_run_state to, const char *by, const char *const totals[2],
 		      const char *what, struct gradeq_run_changed *out)
@@ -62,7 +49,7 @@ static int transition(struct gradeq_store *st, const char *run_id, unsigned from
 	if (!out)
 		out = &ignored;
 	memset(out, 0, sizeof(*out));
-	states_array(from_mask, from, sizeof(from));
+	gradeq_store_states_array(GRADEQ_STATE_RUN, from_mask, from, sizeof(from));
 	res = PQexecParams(gradeq_store_conn(st), transition_sql, 7, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		rc = gradeq_store_result_error(st, res, what);

@@ -21,24 +21,6 @@ PUB=$WORK/publish.conf # the producer's, unchanged throughout
 cp "$CONF" "$PUB"
 declare_topology -c "$CONF"
 
-LOCK_APP=gradeq-test-f36-lock
-lock_table() {
-	PGAPPNAME=$LOCK_APP psql -X -q -d "$GRADEQ_PG_DSN" -c 'BEGIN' \
-		-c 'LOCK TABLE grades_persistentcoursegrade IN ACCESS EXCLUSIVE MODE' \
-		-c 'SELECT pg_sleep(600)' >/dev/null 2>&1 &
-	LOCK_PID=$!
-	wait_until 10 "the lock is held" locked
-}
-locked() {
-	[[ $(psql_q "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-		WHERE c.relname = 'grades_persistentcoursegrade' AND l.mode = 'AccessExclusiveLock'
-		AND l.granted") == 1 ]]
-}
-unlock_table() {
-	psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$LOCK_APP'" >/dev/null
-	wait "$LOCK_PID" 2>/dev/null || true
-	LOCK_PID=
-}
 count_lines() {
 	grep -c -- "$1" "$WORK/consumer.log" || true
 }

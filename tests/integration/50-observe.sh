@@ -90,16 +90,7 @@ grep -q "^run\.$canceled\.publishing" "$WORK/events.txt" || die "no run.$cancele
 # on the grade table holds the first job in hand while the run is canceled.
 mid=$(publish_jobs --course "$SMALL" --batch-size 10)
 # The lock is held until the run is canceled (then its backend is ended).
-PGAPPNAME=gradeq-test-obs-lock psql -X -q -d "$GRADEQ_PG_DSN" \
-	-c "BEGIN; LOCK TABLE grades_persistentcoursegrade IN SHARE MODE; SELECT pg_sleep(120)" \
-	>/dev/null 2>&1 &
-LOCK_PID=$!
-share_locked() {
-	[[ $(psql_q "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-		WHERE c.relname = 'grades_persistentcoursegrade' AND l.mode = 'ShareLock'
-		AND l.granted") == 1 ]]
-}
-wait_until 10 "the share lock is held" share_locked
+lock_table SHARE
 start_consumer consumer2.log --drain
 pid=$CONSUMER_PID
 in_hand() {
@@ -124,10 +115,7 @@ assert_eq "warning lines without the management API" 1 "$(grep -c 'management_un
 python3 "$SRC/tests/integration/jsonshape.py" "$SRC/docs/status.schema.json" <"$WORK/nomgmt.json" ||
 	die "status --json without the management API does not match docs/status.schema.json"
 "$ADMIN" cancel "$mid" >/dev/null
-psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-	WHERE application_name = 'gradeq-test-obs-lock'" >/dev/null
-wait "$LOCK_PID" || true
-LOCK_PID=
+unlock_table
 wait_exit "$pid" 120
 assert_eq "consumer exit status" 0 "$EXIT_STATUS"
 done_jobs=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$mid' AND state = 'complete'")

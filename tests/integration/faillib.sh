@@ -289,3 +289,29 @@ refcheck() {
 	python3 "$ref" check --limit-errors 20 "$@" >"$WORK/refgrade.out" 2>&1 ||
 		die "refgrade.py check $* found wrong grades: $(tail -n 25 "$WORK/refgrade.out")"
 }
+
+# lock_table [MODE]: a session of the test's own holds the grade table
+# locked (ACCESS EXCLUSIVE unless MODE says otherwise) until unlock_table,
+# so that a consumer's write waits on it; returns once the lock is held.
+LOCK_APP=gradeq-test-$TEST_NAME-lock
+lock_table() {
+	local mode=${1:-ACCESS EXCLUSIVE}
+	PGAPPNAME=$LOCK_APP psql -X -q -d "$GRADEQ_PG_DSN" -c 'BEGIN' \
+		-c "LOCK TABLE grades_persistentcoursegrade IN $mode MODE" \
+		-c 'SELECT pg_sleep(600)' >/dev/null 2>&1 &
+	LOCK_PID=$!
+	wait_until 30 "the lock on the grade table is held" table_locked "${mode// /}Lock"
+}
+# table_locked MODE: the grade table of the test's database is locked in
+# MODE (AccessExclusiveLock, ShareLock, ...), granted.
+table_locked() {
+	[[ $(psql_q "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+		WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND c.relname = 'grades_persistentcoursegrade' AND lower(l.mode) = lower('$1')
+		AND l.granted") == 1 ]]
+}
+unlock_table() {
+	psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$LOCK_APP'" >/dev/null
+	wait "$LOCK_PID" 2>/dev/null || true
+	LOCK_PID=
+}
