@@ -41,7 +41,7 @@ inflight_started() {
 	(($(psql_q "SELECT count(*) FROM gradeq_runs WHERE release = 'up1' AND run_id <> '$run1'") > 0)) ||
 		! kill -0 "$inflight" 2>/dev/null
 }
-deadline=$((SECONDS + 60))
+deadline=$((SECONDS + ${GRADEQ_TEST_PATIENCE:-180}))
 until inflight_started; do
 	((SECONDS < deadline)) || die "the in-flight publish to up1 never started its run"
 	sleep 0.05
