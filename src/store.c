@@ -20,8 +20,10 @@ struct gradeq_store {
 int gradeq_store_connect(const char *dsn, const char *appname, int statement_timeout_ms,
 			 struct gradeq_store **out)
 {
-	const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-	const char *vals[] = {dsn ? dsn : "", appname, "10", NULL};
+	/* connect_timeout before dbname: a DSN that sets its own wins */
+	const char *keys[] = {"connect_timeout", "dbname", "application_name", NULL};
+	const char *vals[] = {GRADEQ_STR(GRADEQ_DB_CONNECT_TIMEOUT_S), dsn ? dsn : "", appname,
+			      NULL};
 	struct gradeq_store *st = NULL;
 	char sql[128];
 	int rc;

@@ -37,6 +37,12 @@
  * for our purposes; the caller's backoff retries. */
 #define GRADEQ_CONNECT_TIMEOUT_S 10
 
+/* How long a PostgreSQL connection may take to open, SCRAM authentication
+ * included, unless the DSN sets connect_timeout itself. 10 s was seen to
+ * run out on a loopback server with the client under valgrind on a loaded
+ * machine; a server that cannot answer in 30 s is not going to. */
+#define GRADEQ_DB_CONNECT_TIMEOUT_S 30
+
 /* gradeq-publish waits this long for the last confirms of a backfill: up
  * to confirm_window (256) messages written to quorum queues on a loaded
  * node, twice the per-call wait. */
