@@ -4,8 +4,9 @@
 # a broken policy and is dead-lettered. Every line the publisher and the
 # consumer write starts with ts=, a logfmt parser reads each line back as one
 # event, none of them is the forged one, and the course value reads back as
-# the course id itself. gradeq-replay list prints one line per parked
-# message, with the course id escaped the same way.
+# the course id itself; every job event body is JSON that reads it back.
+# gradeq-replay list prints one line per parked message, with the course id
+# escaped the same way.
 set -euo pipefail
 # shellcheck source=tests/integration/faillib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
@@ -38,7 +39,14 @@ SQL
 config "$WORK/f59.conf" 'retry_tiers=[1]'
 declare_topology -c "$WORK/f59.conf"
 
-run=$(publish_jobs -c "$WORK/f59.conf" --all-courses --batch-size 20)
+# a queue of our own that keeps the job events (their JSON bodies)
+mgmt_put "api/queues/$VH/f59-events" '{"durable": false, "auto_delete": false}'
+mgmt_curl POST "api/bindings/$VH/e/gradeq.events/q/f59-events" '{"routing_key": "job.#"}' >/dev/null ||
+	die "binding the events queue failed"
+
+# not quiet: its progress lines are checked too
+run=$("$PUBLISH" -c "$WORK/f59.conf" --release "$RELEASE" --json --all-courses --batch-size 20 \
+	2>>"$WORK/publish.log" | jq -r .run_id) || die "gradeq-publish failed"
 bad_jobs=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run' AND course_id LIKE '%evil+dead%'")
 assert_eq "jobs of the dead course" 3 "$bad_jobs"
 "$CONSUMER" -c "$WORK/f59.conf" --release "$RELEASE" --drain >>"$WORK/consumer.log" 2>&1 ||
@@ -126,6 +134,16 @@ assert_ge "event=job lines whose course reads back as the hostile id" 3 "$graded
 dead=$(jq -s --arg c "$BAD" '[.[] | select(.event == "job_dead" and (.error | contains($c)))] | length' \
 	"$WORK/consumer.jsonl")
 assert_eq "event=job_dead lines whose error holds the hostile id" "$bad_jobs" "$dead"
+
+# every job event body is JSON that reads the course id back
+peek f59-events >"$WORK/events.json"
+jq -r '.[].payload' "$WORK/events.json" | while read -r b; do
+	base64 -d <<<"$b" | jq -c . || die "a job event body is no JSON: $(base64 -d <<<"$b")"
+done >"$WORK/events.jsonl"
+assert_ge "job events" 6 "$(wc -l <"$WORK/events.jsonl")"
+assert_eq "job events whose course is one of the hostile ids" "$(wc -l <"$WORK/events.jsonl")" \
+	"$(jq -s --arg g "$GOOD" --arg b "$BAD" '[.[] | select(.course == $g or .course == $b)] | length' \
+		"$WORK/events.jsonl")"
 
 "$REPLAY" list --release "$RELEASE" >"$WORK/list.out" 2>>"$WORK/replay.log" || die "list failed"
 grep '^job=' "$WORK/list.out" >"$WORK/list.jobs" || die "no job lines in list: $(cat "$WORK/list.out")"
