@@ -701,10 +701,8 @@ static bool has_password(const char *s)
 
 static void warn_world_readable(const char *what, const char *path)
 {
-	char q[512];
-
 	log_warn("msg=\"%s is readable by every user and holds a password; chmod o-r it\" file=%s",
-		 what, gradeq_log_quote(q, sizeof(q), path));
+		 what, path);
 }
 
 /* Reads the first line of a password file into a malloc'd string. */

@@ -308,8 +308,11 @@ static json_t *groups_json(const struct group *g, int n)
 static void groups_print(const char *what, const struct group *g, int n)
 {
 	printf("  by %s:", what);
-	for (int i = 0; i < n; i++)
-		printf(" %s=%ld", g[i].name, g[i].n);
+	for (int i = 0; i < n; i++) {
+		char q[1024]; /* a course id may hold anything: escaped, one line */
+
+		printf(" %s=%ld", gradeq_log_quote(q, sizeof(q), g[i].name), g[i].n);
+	}
 	printf("%s\n", n ? "" : " -");
 }
 

@@ -214,26 +214,29 @@ json_t *gradeq_dl_view_json(const struct gradeq_dl_view *v, const amqp_envelope_
 void gradeq_dl_view_print(const struct gradeq_dl_view *v, const amqp_envelope_t *env,
 			  const char *prefix)
 {
-	char age[32], err[1100];
+	char age[32];
+	const char *err = v->error[0] ? v->error : "-";
 
+	/* every value comes from the message: quoted and escaped, one line */
 	format_age(v->failed_ts ? (long)(time(NULL) - v->failed_ts) : -1, age, sizeof(age));
-	gradeq_log_quote(err, sizeof(err), v->error[0] ? v->error : "-");
 	if (v->decoded) {
-		printf("%sjob=%s course=%s run=%s attempts=%lld class=%s failed_at=%s age=%s"
-		       " error=%s\n",
-		       prefix, v->job_id, v->course, v->run[0] ? v->run : "-",
-		       (long long)v->attempt, v->cls, v->failed_at[0] ? v->failed_at : "-", age,
-		       err);
+		gradeq_logfmt_print(stdout,
+				    "%sjob=%s course=%s run=%s attempts=%lld class=%s failed_at=%s"
+				    " age=%s error=%s",
+				    prefix, v->job_id, v->course, v->run[0] ? v->run : "-",
+				    (long long)v->attempt, v->cls,
+				    v->failed_at[0] ? v->failed_at : "-", age, err);
 	} else {
-		char hex[80], hdr[1024], q[1100], de[300];
+		char hex[80], hdr[1024];
 
 		hex_head(&env->message.body, hex, sizeof(hex));
 		headers_text(headers_of(env), hdr, sizeof(hdr));
-		gradeq_log_quote(q, sizeof(q), hdr);
-		gradeq_log_quote(de, sizeof(de), v->decode_err);
-		printf("%sundecodable message_id=%s size=%zu class=%s failed_at=%s age=%s error=%s"
-		       " decode_error=%s headers=%s head=%s\n",
-		       prefix, v->job_id[0] ? v->job_id : "-", v->size, v->cls,
-		       v->failed_at[0] ? v->failed_at : "-", age, err, de, q, hex[0] ? hex : "-");
+		gradeq_logfmt_print(
+			stdout,
+			"%sundecodable message_id=%s size=%zu class=%s failed_at=%s age=%s"
+			" error=%s decode_error=%s headers=%s head=%s",
+			prefix, v->job_id[0] ? v->job_id : "-", v->size, v->cls,
+			v->failed_at[0] ? v->failed_at : "-", age, err, v->decode_err, hdr,
+			hex[0] ? hex : "-");
 	}
 }

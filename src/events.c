@@ -1,6 +1,9 @@
 #include "gradeq/events.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,33 +19,99 @@ static void now_rfc3339(char *buf, size_t len)
 	gradeq_rfc3339_ms(buf, len, &ts);
 }
 
-/* JSON string escaping for the few free-text values. */
-static void json_str(char *dst, size_t cap, const char *s)
+/* A JSON string of s; text that is not UTF-8 (a course id may be anything)
+ * keeps its ASCII and shows '?' for the other bytes. */
+static json_t *jstr(const char *s)
 {
-	size_t o = 0;
+	json_t *j;
+	char *copy;
 
-	for (; s && *s && o + 7 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			dst[o++] = '\\';
-			dst[o++] = (char)c;
-		} else if (c < 0x20) {
-			o += (size_t)snprintf(dst + o, cap - o, "\\u%04x", c);
-		} else {
-			dst[o++] = (char)c;
-		}
-	}
-	dst[o] = '\0';
+	if (!s)
+		return json_null();
+	j = json_string(s);
+	if (j)
+		return j;
+	copy = strdup(s);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
 }
 
+/* The body as compact JSON (keys in the order set), or NULL. Takes o. */
+static char *dump(json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(o);
+	return s;
+}
+
+static json_t *with_event(const char *kind, const char *state)
+{
+	json_t *o = json_object();
+	char ev[160];
+
+	snprintf(ev, sizeof(ev), "%s.%s", kind, state);
+	if (o)
+		json_object_set_new(o, "event", jstr(ev));
+	return o;
+}
+
+char *gradeq_event_run_body(const char *run_id, const char *release, const char *state,
+			    const char *at)
+{
+	json_t *o = with_event("run", state);
+
+	if (o) {
+		json_object_set_new(o, "run", jstr(run_id));
+		json_object_set_new(o, "release", jstr(release ? release : ""));
+		json_object_set_new(o, "at", jstr(at));
+	}
+	return dump(o);
+}
+
+char *gradeq_event_job_body(const char *job_id, const char *run_id, const char *course,
+			    const char *state, const char *detail, const char *at)
+{
+	json_t *o = with_event("job", state);
+
+	if (o) {
+		json_object_set_new(o, "job", jstr(job_id));
+		json_object_set_new(o, "run", jstr(run_id));
+		json_object_set_new(o, "course", jstr(course));
+		json_object_set_new(o, "at", jstr(at));
+		if (detail)
+			json_object_set_new(o, "detail", jstr(detail));
+	}
+	return dump(o);
+}
+
+char *gradeq_event_release_body(const char *release, const char *state, const char *at)
+{
+	json_t *o = with_event("release", state);
+
+	if (o) {
+		json_object_set_new(o, "release", jstr(release));
+		json_object_set_new(o, "at", jstr(at));
+	}
+	return dump(o);
+}
+
+/* Publishes body (taken: freed here; NULL when it could not be built). */
 static int publish(struct gradeq_broker *b, const char *key, const char *run_id, const char *course,
-		   const char *body)
+		   char *body)
 {
 	amqp_basic_properties_t props;
 	struct gradeq_headers h;
 	int rc;
 
+	if (!body)
+		return GRADEQ_ERR_NOMEM;
 	gradeq_headers_init(&h);
 	if (run_id)
 		gradeq_headers_set_str(&h, "gradeq-run", run_id);
@@ -56,39 +125,31 @@ static int publish(struct gradeq_broker *b, const char *key, const char *run_id,
 	props.timestamp = (uint64_t)time(NULL);
 	props.type = amqp_cstring_bytes("gradeq.event");
 	rc = gradeq_headers_finish(&h, &props.headers);
-	if (rc)
-		return rc;
-	return gradeq_broker_publish_event(b, key, &props, body, strlen(body));
+	if (!rc)
+		rc = gradeq_broker_publish_event(b, key, &props, body, strlen(body));
+	free(body);
+	return rc;
 }
 
 int gradeq_event_run(struct gradeq_broker *b, const char *run_id, const char *release,
 		     const char *state)
 {
-	char key[128], body[512], at[40];
+	char key[128], at[40];
 
 	now_rfc3339(at, sizeof(at));
 	snprintf(key, sizeof(key), "run.%s.%s", run_id, state);
-	snprintf(body, sizeof(body),
-		 "{\"event\":\"run.%s\",\"run\":\"%s\",\"release\":\"%s\",\"at\":\"%s\"}", state,
-		 run_id, release ? release : "", at);
-	return publish(b, key, run_id, NULL, body);
+	return publish(b, key, run_id, NULL, gradeq_event_run_body(run_id, release, state, at));
 }
 
 int gradeq_event_job(struct gradeq_broker *b, const char *job_id, const char *run_id,
 		     const char *course, const char *state, const char *detail)
 {
-	char key[64], body[2048], at[40], c[600], d[800];
+	char key[64], at[40];
 
 	now_rfc3339(at, sizeof(at));
-	json_str(c, sizeof(c), course);
-	json_str(d, sizeof(d), detail);
 	snprintf(key, sizeof(key), "job.%s", state);
-	snprintf(
-		body, sizeof(body),
-		"{\"event\":\"job.%s\",\"job\":\"%s\",\"run\":\"%s\",\"course\":\"%s\",\"at\":\"%s\"%s%s%s}",
-		state, job_id, run_id, c, at, detail ? ",\"detail\":\"" : "", detail ? d : "",
-		detail ? "\"" : "");
-	return publish(b, key, run_id, course, body);
+	return publish(b, key, run_id, course,
+		       gradeq_event_job_body(job_id, run_id, course, state, detail, at));
 }
 
 int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json, long max,
@@ -111,7 +172,7 @@ int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json,
 	while (!*stop && (max <= 0 || printed < max)) {
 		amqp_envelope_t env;
 		const amqp_table_t *h;
-		char run[64] = "", course[512] = "";
+		char run[64] = "", course[512] = "", qrun[400], qcourse[3100];
 
 		rc = gradeq_broker_next(b, &env, 500);
 		if (rc == GRADEQ_ERR_TIMEOUT)
@@ -128,10 +189,15 @@ int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json,
 			if (json)
 				printf("%.*s\n", (int)env.message.body.len,
 				       (char *)env.message.body.bytes);
-			else
-				printf("%.*s%s%s%s%s\n", (int)env.routing_key.len,
-				       (char *)env.routing_key.bytes, run[0] ? " run=" : "", run,
-				       course[0] ? " course=" : "", course);
+			else /* header values as logfmt values, one line each */
+				gradeq_logfmt_print(
+					stdout, "%.*s%s%s%s%s", (int)env.routing_key.len,
+					(char *)env.routing_key.bytes, run[0] ? " run=" : "",
+					run[0] ? gradeq_log_quote(qrun, sizeof(qrun), run) : "",
+					course[0] ? " course=" : "",
+					course[0]
+						? gradeq_log_quote(qcourse, sizeof(qcourse), course)
+						: "");
 			fflush(stdout);
 			printed++;
 		}
@@ -142,13 +208,11 @@ int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json,
 
 int gradeq_event_release(struct gradeq_broker *b, const char *release, const char *state)
 {
-	char key[128], body[256], at[40];
+	char key[128], at[40];
 
 	now_rfc3339(at, sizeof(at));
 	snprintf(key, sizeof(key), "release.%s.%s", release, state);
-	snprintf(body, sizeof(body), "{\"event\":\"release.%s\",\"release\":\"%s\",\"at\":\"%s\"}",
-		 state, release, at);
-	return publish(b, key, NULL, NULL, body);
+	return publish(b, key, NULL, NULL, gradeq_event_release_body(release, state, at));
 }
 
 int gradeq_events_watch_release(struct gradeq_broker *b, const char *release)

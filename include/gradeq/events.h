@@ -14,6 +14,15 @@
 int gradeq_event_run(struct gradeq_broker *b, const char *run_id, const char *release,
 		     const char *state) GRADEQ_MUST_CHECK;
 
+/* The JSON bodies of the events (compact, every string escaped by jansson,
+ * text that is not UTF-8 with '?' for its other bytes), in a new string the
+ * caller frees; NULL when out of memory. release and detail may be NULL. */
+char *gradeq_event_run_body(const char *run_id, const char *release, const char *state,
+			    const char *at);
+char *gradeq_event_job_body(const char *job_id, const char *run_id, const char *course,
+			    const char *state, const char *detail, const char *at);
+char *gradeq_event_release_body(const char *release, const char *state, const char *at);
+
 /* Publishes job.<state> for a job of a run and course; detail may be NULL. */
 int gradeq_event_job(struct gradeq_broker *b, const char *job_id, const char *run_id,
 		     const char *course, const char *state, const char *detail) GRADEQ_MUST_CHECK;

@@ -2,6 +2,9 @@
 #ifndef GRADEQ_LOG_H
 #define GRADEQ_LOG_H
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "gradeq/err.h"
 
 enum gradeq_log_level {
@@ -21,11 +24,34 @@ int gradeq_log_init(const char *prog, int level, const char *path);
 /* Parses "debug", "info", "warn", "error"; returns the level or -1. */
 int gradeq_log_level_parse(const char *s);
 
-/* Writes 'ts=... level=... prog=... ' then the formatted key=value body. */
+/*
+ * Writes 'ts=... level=... prog=... ' then the formatted key=value body, as
+ * one line. The body is formatted as logfmt, whatever the arguments hold:
+ * a '%s' right after '=' (key=%s) is a value, written bare when it is a
+ * plain word and otherwise in double quotes with \" \\ \n \r \t and \u00XX
+ * escapes; key="...%s..." in the format is one value too (the format's
+ * quotes are dropped and the whole value quoted and escaped, so key="%s"
+ * writes what key=%s does). Other conversions format as printf would. Any
+ * control byte still left (from a '%s' elsewhere or a literal) is escaped,
+ * so one call is always exactly one line. Never pass gradeq_log_quote()'s
+ * result as a value: it would be quoted twice.
+ */
 void gradeq_log_write(int level, const char *fmt, ...) GRADEQ_PRINTF(2, 3);
 
-/* Quotes a value for key=value output when it has spaces, quotes or '='
- * (into buf, always NUL-terminated); returns buf. */
+/* The body of a log line, formatted as gradeq_log_write() does (no ts=,
+ * level=, prog=, no newline), in a new string the caller frees; NULL when
+ * out of memory. */
+char *gradeq_logfmt_vformat(const char *fmt, va_list ap) GRADEQ_PRINTF(1, 0);
+char *gradeq_logfmt_format(const char *fmt, ...) GRADEQ_PRINTF(1, 2);
+
+/* Writes such a body and a newline to fp (for key=value listings on stdout,
+ * such as gradeq-replay list). Returns 0, GRADEQ_ERR_NOMEM or GRADEQ_ERR_IO. */
+int gradeq_logfmt_print(FILE *fp, const char *fmt, ...) GRADEQ_PRINTF(2, 3);
+
+/* Writes value as a logfmt value (bare, or quoted and escaped as above) into
+ * buf, always NUL-terminated; a value that does not fit is cut before an
+ * escape or a UTF-8 sequence and its quote closed. Returns buf. For text
+ * that is not written through the functions above. */
 const char *gradeq_log_quote(char *buf, unsigned long size, const char *value);
 
 /* The macros skip formatting entirely when the level is off. */

@@ -397,7 +397,6 @@ int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
 		struct gradeq_seed_course *c = NULL;
 		struct gradeq_seed_stats s;
 		double t1 = now_seconds();
-		char q[256];
 
 		memset(&s, 0, sizeof(s));
 		rc = gradeq_seed_course_new(o->classes[i], (int)i, ordinal_of(o, i), o->learners,
@@ -411,8 +410,8 @@ int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
 			total.score_rows += s.score_rows;
 			log_info("event=seeded course=%s version=%s blocks=%ld enrollments=%ld"
 				 " score_rows=%ld ms=%.0f",
-				 gradeq_log_quote(q, sizeof(q), c->course_id), c->version, s.blocks,
-				 s.enrollments, s.score_rows, (now_seconds() - t1) * 1e3);
+				 c->course_id, c->version, s.blocks, s.enrollments, s.score_rows,
+				 (now_seconds() - t1) * 1e3);
 		}
 		gradeq_seed_course_free(c);
 	}
