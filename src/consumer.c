@@ -421,6 +421,43 @@ static void check_registry(struct gradeq_consumer *c)
 	}
 }
 
+/* release.<R>.draining is a hint: anyone who may write to gradeq.events
+ * could have sent it. The consumer drains only when the registry, written
+ * before the event is sent (release promote, release drain), confirms that
+ * the release is draining or retired; otherwise the event is logged and
+ * ignored, and the periodic registry check stays the fallback. */
+static void confirm_release_event(struct gradeq_consumer *c)
+{
+	enum gradeq_release_state state;
+	char why[64] = "";
+	int rc;
+
+	if (!c->st || gradeq_store_broken(c->st)) {
+		/* one attempt: a database that stays away must not stall the loop */
+		gradeq_store_free(c->st);
+		c->st = NULL;
+		rc = gradeq_cli_store(&c->cli, &c->st);
+	} else {
+		rc = 0;
+	}
+	if (!rc)
+		rc = gradeq_release_get(c->st, c->release, &state);
+	c->registry_checked = time(NULL);
+	if (!rc && (state == GRADEQ_RELEASE_DRAINING || state == GRADEQ_RELEASE_RETIRED)) {
+		c->draining = true;
+		log_info("event=draining release=%s reason=promoted_elsewhere registry=%s",
+			 c->release, gradeq_release_state_name(state));
+		return;
+	}
+	if (rc)
+		snprintf(why, sizeof(why), "%s",
+			 rc == GRADEQ_ERR_NOT_FOUND ? "not_in_registry" : "registry_unavailable");
+	else
+		snprintf(why, sizeof(why), "registry_%s", gradeq_release_state_name(state));
+	log_warn("event=release_event_ignored release=%s event_state=draining reason=%s",
+		 c->release, why);
+}
+
 int gradeq_consumer_run(struct gradeq_consumer *c)
 {
 	int idle = 0, rc;
@@ -445,11 +482,8 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 			const char *k = env.routing_key.bytes;
 			size_t n = env.routing_key.len;
 
-			if (n > 9 && memcmp(k + n - 9, ".draining", 9) == 0 && !c->draining) {
-				c->draining = true;
-				log_info("event=draining release=%s reason=promoted_elsewhere",
-					 c->release);
-			}
+			if (n > 9 && memcmp(k + n - 9, ".draining", 9) == 0 && !c->draining)
+				confirm_release_event(c);
 			amqp_destroy_envelope(&env);
 		} else if (rc == 0) {
 			idle = 0;
