@@ -61,8 +61,26 @@ void gradeq_consumer_disconnect(struct gradeq_consumer *c)
  * lost connection, and the redelivered job is acked without work. */
 static void keepalive(struct gradeq_consumer *c)
 {
+	clock_gettime(CLOCK_MONOTONIC, &c->kept_alive);
 	gradeq_broker_heartbeat(c->in);
-	gradeq_broker_heartbeat(c->out);
+	/* the publishing connection is read too: the broker's heartbeats and
+	 * confirms pile up unread otherwise. One that is gone is reopened before
+	 * its next use (reopen_out). */
+	if (c->out && !gradeq_broker_broken(c->out) && gradeq_broker_service(c->out))
+		log_warn("event=broker_lost what=publish_connection error=\"%s\"",
+			 gradeq_errmsg(GRADEQ_ERR_BROKER));
+}
+
+/* keepalive() when a second went by since the last one. */
+static void keepalive_due(struct gradeq_consumer *c)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - c->kept_alive.tv_sec) * 1000 +
+		    (now.tv_nsec - c->kept_alive.tv_nsec) / 1000000 >=
+	    1000)
+		keepalive(c);
 }
 
 /* Sleeps ms in small steps so a stop request is seen, keeping the broker
@@ -163,6 +181,30 @@ static int connect_broker(struct gradeq_consumer *c)
 	return GRADEQ_ERR_INTERRUPTED;
 }
 
+/* Opens the publishing connection again (confirm mode) when it is gone;
+ * the consuming one and its deliveries in hand stay. */
+static int reopen_out(struct gradeq_consumer *c)
+{
+	int rc;
+
+	if (c->out && !gradeq_broker_broken(c->out))
+		return 0;
+	gradeq_broker_free(c->out);
+	c->out = NULL;
+	rc = gradeq_cli_broker(&c->cli, c->release, &c->out);
+	if (!rc)
+		rc = gradeq_broker_confirm_mode(c->out, GRADEQ_REPUBLISH_CONFIRM_WINDOW);
+	if (rc) {
+		log_warn("event=reconnect_failed what=publish_connection error=\"%s\"",
+			 gradeq_errmsg(rc));
+		gradeq_broker_free(c->out);
+		c->out = NULL;
+		return rc;
+	}
+	log_info("event=reconnected what=publish_connection");
+	return 0;
+}
+
 /* Republishes a delivery to the dead queue or a retry tier with headers
  * that say why, when, where and how often; confirmed before the caller
  * acks the original. */
@@ -213,22 +255,95 @@ static int republish(struct gradeq_consumer *c, const amqp_envelope_t *env, cons
 	return rc;
 }
 
+/* republish(), retried until it is confirmed: the publishing connection
+ * reopened when it is gone, and when the message was unroutable (its queue
+ * deleted under us) the release's topology declared again; with backoff,
+ * each step logged. Gives up after GRADEQ_REPUBLISH_TRIES, when stopping,
+ * or when the consuming connection is gone: the caller then has the
+ * connections rebuilt and the broker delivers the job again. */
+static int republish_retrying(struct gradeq_consumer *c, const amqp_envelope_t *env,
+			      const char *job_id, const char *exchange, const char *key,
+			      const char *cls, const char *error, int64_t attempt)
+{
+	struct gradeq_topology topo = gradeq_cli_topology(&c->cli);
+	int rc;
+
+	for (int try = 0;; try++) {
+		rc = reopen_out(c);
+		if (!rc)
+			rc = republish(c, env, exchange, key, cls, error, attempt);
+		if (!rc) {
+			if (try)
+				log_info("event=republish_recovered job=%s exchange=%s key=%s "
+					 "attempts=%d",
+					 job_id, exchange, key, try + 1);
+			return 0;
+		}
+		log_warn("event=republish_failed job=%s exchange=%s key=%s attempt=%d error=\"%s\"",
+			 job_id, exchange, key, try + 1, gradeq_errmsg(rc));
+		if (rc == GRADEQ_ERR_UNROUTABLE && c->out && !gradeq_broker_broken(c->out)) {
+			/* no queue for the key: someone deleted it; the release's
+			 * queues are ours to declare again */
+			int r2 = gradeq_broker_declare(c->out, c->release, &topo);
+
+			if (r2)
+				log_warn("event=topology_redeclare_failed release=%s error=\"%s\"",
+					 c->release, gradeq_errmsg(r2));
+			else
+				log_warn("event=topology_redeclared release=%s reason=unroutable "
+					 "key=%s",
+					 c->release, key);
+		}
+		if (try + 1 >= GRADEQ_REPUBLISH_TRIES || *c->stop_requested ||
+		    gradeq_broker_broken(c->in))
+			return rc;
+		nap(c, backoff_ms(try));
+	}
+}
+
 /* Pushes job.<state> (when job_events is on) and, when the job settled its
- * run, run.<id>.<state>. Best effort: an event lost is logged, not retried. */
+ * run, run.<id>.<state>, each confirmed. A publish that fails is retried
+ * after the publishing connection is reopened, with backoff, until it is
+ * confirmed; only a permanent refusal (e.g. permissions) or a stop request
+ * ends the retries, and then the log says which event was lost. */
 static void announce(struct gradeq_consumer *c, const char *job_id, const char *run,
 		     const char *course, const char *state, const char *detail, const char *settled)
 {
-	int rc = 0;
+	bool job_sent = !c->cli.cfg->job_events, run_sent = !settled || !settled[0];
 
-	if (!c->out || gradeq_broker_broken(c->out) || !run[0])
+	if (!run[0])
 		return;
-	if (c->cli.cfg->job_events)
-		rc = gradeq_event_job(c->out, job_id, run, course, state, detail);
-	if (!rc && settled && settled[0])
-		rc = gradeq_event_run(c->out, run, c->release, settled);
-	if (rc)
-		log_warn("event=event_publish_failed job=%s error=\"%s\"", job_id,
-			 gradeq_errmsg(rc));
+	for (int try = 0; !job_sent || !run_sent; try++) {
+		int rc = reopen_out(c);
+
+		if (!rc && !job_sent) {
+			rc = gradeq_event_job(c->out, job_id, run, course, state, detail);
+			if (!rc)
+				rc = gradeq_broker_wait_confirms(c->out, GRADEQ_CONFIRM_WAIT_MS);
+			job_sent = !rc;
+		}
+		if (!rc && !run_sent) {
+			rc = gradeq_event_run(c->out, run, c->release, settled);
+			if (!rc)
+				rc = gradeq_broker_wait_confirms(c->out, GRADEQ_CONFIRM_WAIT_MS);
+			run_sent = !rc;
+		}
+		if (!rc) {
+			if (try)
+				log_info("event=event_publish_recovered job=%s attempts=%d", job_id,
+					 try + 1);
+			return;
+		}
+		log_warn("event=event_publish_failed job=%s attempt=%d error=\"%s\"", job_id,
+			 try + 1, gradeq_errmsg(rc));
+		if (!gradeq_err_is_transient(rc) || *c->stop_requested) {
+			log_error("event=event_lost job=%s run=%s job_event=%s run_event=%s",
+				  job_id, run, job_sent ? "sent" : state,
+				  run_sent ? "sent" : settled);
+			return;
+		}
+		nap(c, backoff_ms(try));
+	}
 }
 
 /* Parks or retries a failed delivery, records it, then acks the original.
@@ -254,20 +369,24 @@ static int handle_failure(struct gradeq_consumer *c, const amqp_envelope_t *env,
 	if (cls == GRADEQ_CLASS_TRANSIENT) {
 		int tier = c->cli.cfg->retry_tiers[attempt - 1];
 
-		rc = republish(c, env, GRADEQ_EXCHANGE, gradeq_retry_key(key, c->release, tier),
-			       gradeq_err_class_name(cls), msg, attempt + 1);
+		rc = republish_retrying(c, env, job_id, GRADEQ_EXCHANGE,
+					gradeq_retry_key(key, c->release, tier),
+					gradeq_err_class_name(cls), msg, attempt + 1);
 		log_warn("event=job_retry job=%s tag=%llu attempt=%lld tier=%ds error=\"%s\"",
 			 job_id, (unsigned long long)env->delivery_tag, (long long)attempt, tier,
 			 msg);
 	} else {
-		rc = republish(c, env, GRADEQ_DEAD_EXCHANGE, gradeq_work_key(key, c->release),
-			       gradeq_err_class_name(cls), msg, attempt);
+		rc = republish_retrying(c, env, job_id, GRADEQ_DEAD_EXCHANGE,
+					gradeq_work_key(key, c->release),
+					gradeq_err_class_name(cls), msg, attempt);
 		log_error("event=job_dead job=%s tag=%llu attempt=%lld class=%s error=\"%s\"",
 			  job_id, (unsigned long long)env->delivery_tag, (long long)attempt,
 			  gradeq_err_class_name(cls), msg);
 	}
 	if (rc) {
-		log_error("event=republish_failed job=%s error=\"%s\"", job_id, gradeq_errmsg(rc));
+		log_error("event=republish_given_up job=%s tag=%llu error=\"%s\" "
+			  "action=reconnect_for_redelivery",
+			  job_id, (unsigned long long)env->delivery_tag, gradeq_errmsg(rc));
 		return rc;
 	}
 	if (job_id[0] && c->st && !gradeq_store_broken(c->st)) {
@@ -462,6 +581,7 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 {
 	int idle = 0, rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &c->kept_alive);
 	rc = gradeq_consumer_connect_db(c);
 	if (rc)
 		return rc;
@@ -470,6 +590,7 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 		return rc;
 	while (!*c->stop_requested) {
 		amqp_envelope_t env;
+		bool handled = false;
 
 		if (*c->reload_requested && c->reload)
 			c->reload(c);
@@ -488,6 +609,7 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 		} else if (rc == 0) {
 			idle = 0;
 			rc = handle(c, &env);
+			handled = rc != 0;
 			amqp_destroy_envelope(&env);
 		} else if (rc == GRADEQ_ERR_TIMEOUT) {
 			rc = 0;
@@ -496,6 +618,8 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 
 				if (!c->st || gradeq_store_broken(c->st))
 					rc = gradeq_consumer_connect_db(c);
+				if (!rc)
+					rc = reopen_out(c);
 				if (!rc)
 					rc = drained(c, &yes);
 				if (!rc && yes) {
@@ -506,7 +630,9 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 				}
 			}
 		}
-		if (rc && (gradeq_broker_broken(c->in) || gradeq_broker_broken(c->out) ||
+		/* a delivery that could not be settled (handle() failed) goes back
+		 * to the broker with the connection: never held unacked */
+		if (rc && (handled || gradeq_broker_broken(c->in) || gradeq_broker_broken(c->out) ||
 			   rc == GRADEQ_ERR_NOT_FOUND)) {
 			mark_lost(&c->broker_lost);
 			log_warn("event=broker_lost error=\"%s\"", gradeq_errmsg(rc));
@@ -516,6 +642,7 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 		} else if (rc) {
 			log_warn("event=loop_error error=\"%s\"", gradeq_errmsg(rc));
 		}
+		keepalive_due(c);
 	}
 	/* stop: take no more deliveries; the one in hand was finished above */
 	gradeq_notify("STOPPING=1");

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Heartbeats on both of a consumer's connections. With heartbeat = 2 s, a
+# consumer stays idle for over six heartbeats; its consuming and its
+# publishing connection are both still open afterwards (the broker drops a
+# connection after two missed heartbeats), and what needs the publishing
+# connection works at once: a poison job is parked in the dead queue, a
+# good job's job.complete event reaches gradeq.events.log. Nothing is lost,
+# and the consumer logged no lost connection and no reconnect.
+set -euo pipefail
+# shellcheck source=tests/integration/faillib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
+
+HB=2
+own_db gradeq_it_f37
+fresh_release f37
+seed small 200
+config "$WORK/f37.conf" "heartbeat=$HB" 'job_events=true'
+declare_topology -c "$WORK/f37.conf"
+
+start_consumer consumer.log -c "$WORK/f37.conf"
+pid=$CONSUMER_PID
+wait_until 30 "the consumer consuming" log_has consumer.log "event=consuming queue=$(work_queue)"
+
+# conns: "role connected_at" of the consumer's connections, as the broker
+# lists them.
+conns() {
+	mgmt_get "api/vhosts/$VH/connections" | jq -r --arg p "pid=$pid " '.[] |
+		select(.client_properties.connection_name // "" | contains($p)) |
+		"\(.client_properties.connection_name | sub(".* role="; "")) \(.connected_at)"' | sort
+}
+both_listed() {
+	[[ $(conns | cut -d' ' -f1 | paste -sd' ') == "consume publish" ]]
+}
+wait_until 30 "the consumer's two connections listed" both_listed
+# idle: until the consuming connection is six heartbeats old, by the
+# broker's clock against ours (the same machine)
+idle_long_enough() {
+	local at
+	at=$(conns | awk '$1 == "consume" { print $2 }')
+	[[ -n $at ]] && (($(date +%s%3N) - at >= 6 * HB * 1000))
+}
+wait_until 60 "the consumer idle for six heartbeats" idle_long_enough
+both_listed || die "after six heartbeats idle, the consumer's connections are: $(conns | paste -sd,)"
+log "idle for over $((6 * HB)) s with heartbeat = $HB s: both connections open"
+
+# what needs the publishing connection, right away
+printf '\x00not a job' >"$WORK/poison"
+publish_raw "$WORK/poison" poison-37
+wait_until 30 "the poison job in $(dead_queue)" depth_is "$(dead_queue)" 1
+run=$(publish_jobs -c "$WORK/f37.conf" --course "$SMALL" --batch-size 1000)
+wait_until 30 "run $run complete" run_complete "$run"
+job_event_logged() {
+	peek gradeq.events.log 10000 | jq -e --arg r "$run" \
+		'[.[] | select(.routing_key == "job.complete" and .properties.headers."gradeq-run" == $r)] | length == 1'
+}
+wait_until 30 "job.complete of run $run in gradeq.events.log" job_event_logged
+log_has consumer.log "event=(broker_lost|reconnected|republish_failed|event_publish_failed)" &&
+	die "the consumer lost a connection: $(grep -E 'event=(broker_lost|reconnected)' "$WORK/consumer.log" | head -n 3)"
+both_listed || die "the consumer's connections are: $(conns | paste -sd,)"
+kill -TERM "$pid"
+wait_exit "$pid" 30
+assert_eq "exit status on SIGTERM" 0 "$EXIT_STATUS"
+log ok
