@@ -4,6 +4,7 @@
  * then acked; drain and release-draining exits. */
 #include "gradeq/consumer.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,15 +51,12 @@ void gradeq_consumer_disconnect(struct gradeq_consumer *c)
 /* Heartbeats. rabbitmq-c services them only inside its own calls, so the
  * daemon must enter one well within the negotiated interval (heartbeat in
  * the configuration, 60 s by default; the broker drops a connection that
- * stays silent for about that long). The consume loop waits for deliveries
- * with a 1 s timeout, every RPC has a 30 s timeout (broker.c), and while it
- * waits for the database with a job in hand, nap() sends heartbeats itself.
- * What remains is the batch: its statements run for seconds (about 2 s for
- * 1000 learners of a large course) and are bounded by statement_timeout_ms.
- * 60 s leaves a wide margin over the longest batch measured while still
- * noticing a dead peer within a minute. A batch that outlives the interval
- * costs no correctness: its grades are committed, its ack fails with the
- * lost connection, and the redelivered job is acked without work. */
+ * stays silent for about twice that) on BOTH connections. The consume loop
+ * waits for deliveries on the consuming one with a 1 s timeout and calls
+ * keepalive() about once a second, which also reads and heartbeats the
+ * publishing one; every RPC has a 30 s timeout (broker.c); nap() sends
+ * heartbeats while it waits; and while the loop is inside the database (a
+ * batch, a lock wait, a connect) the beat thread below sends them. */
 static void keepalive(struct gradeq_consumer *c)
 {
 	clock_gettime(CLOCK_MONOTONIC, &c->kept_alive);
@@ -81,6 +79,88 @@ static void keepalive_due(struct gradeq_consumer *c)
 		    (now.tv_nsec - c->kept_alive.tv_nsec) / 1000000 >=
 	    1000)
 		keepalive(c);
+}
+
+/* Heartbeats while the loop is inside the database (a batch, a connect):
+ * a thread sends them on both connections while c->beat says the loop is
+ * busy there, and only then, so that rabbitmq-c is never used by two
+ * threads at once (the loop does not touch the broker while busy). The
+ * broker's own heartbeats wait in the sockets and are read afterwards. */
+struct gradeq_beat {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool busy, quit;
+	struct gradeq_broker *in, *out;
+};
+
+static void *beat_main(void *arg)
+{
+	struct gradeq_beat *b = arg;
+
+	pthread_mutex_lock(&b->mu);
+	while (!b->quit) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&b->cv, &b->mu, &until);
+		if (b->busy && !b->quit) {
+			gradeq_broker_heartbeat(b->in);
+			gradeq_broker_heartbeat(b->out);
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+static void beat_start(struct gradeq_consumer *c)
+{
+	struct gradeq_beat *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return;
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	if (pthread_create(&b->thread, NULL, beat_main, b)) {
+		log_warn("event=heartbeat_thread_failed");
+		pthread_mutex_destroy(&b->mu);
+		pthread_cond_destroy(&b->cv);
+		free(b);
+		return;
+	}
+	c->beat = b;
+}
+
+static void beat_stop(struct gradeq_consumer *c)
+{
+	struct gradeq_beat *b = c->beat;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->quit = true;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	pthread_join(b->thread, NULL);
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cv);
+	free(b);
+	c->beat = NULL;
+}
+
+/* The loop enters (busy) or leaves the database. */
+static void beat_busy(struct gradeq_consumer *c, bool busy)
+{
+	struct gradeq_beat *b = c->beat;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->busy = busy;
+	b->in = c->in;
+	b->out = c->out;
+	pthread_mutex_unlock(&b->mu);
 }
 
 /* Sleeps ms in small steps so a stop request is seen, keeping the broker
@@ -119,7 +199,9 @@ int gradeq_consumer_connect_db(struct gradeq_consumer *c)
 
 		gradeq_store_free(c->st);
 		c->st = NULL;
+		beat_busy(c, true);
 		rc = gradeq_cli_store(&c->cli, &c->st);
+		beat_busy(c, false);
 		if (!rc) {
 			if (attempt || c->db_lost.tv_sec)
 				log_info("event=reconnected what=database attempts=%d down_ms=%ld",
@@ -438,7 +520,9 @@ static int handle(struct gradeq_consumer *c, const amqp_envelope_t *env)
 			if (rc)
 				break;
 		}
+		beat_busy(c, true);
 		rc = gradeq_worker_process(c->w, c->st, job, &stats);
+		beat_busy(c, false);
 		/* a lost database connection: hold the job, reconnect, try again
 		 * for a while before it goes to a retry tier */
 		if (rc == GRADEQ_ERR_DB_TRANSIENT && gradeq_store_broken(c->st) && tries < 3 &&
@@ -577,7 +661,7 @@ static void confirm_release_event(struct gradeq_consumer *c)
 		 c->release, why);
 }
 
-int gradeq_consumer_run(struct gradeq_consumer *c)
+static int consume_loop(struct gradeq_consumer *c)
 {
 	int idle = 0, rc;
 
@@ -650,4 +734,14 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 		log_warn("event=cancel_failed error=\"%s\"", gradeq_errmsg(GRADEQ_ERR_BROKER));
 	log_info("event=stopped release=%s jobs=%ld failed=%ld", c->release, c->done, c->failed);
 	return 0;
+}
+
+int gradeq_consumer_run(struct gradeq_consumer *c)
+{
+	int rc;
+
+	beat_start(c);
+	rc = consume_loop(c);
+	beat_stop(c);
+	return rc;
 }

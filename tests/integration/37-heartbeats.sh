@@ -4,8 +4,11 @@
 # publishing connection are both still open afterwards (the broker drops a
 # connection after two missed heartbeats), and what needs the publishing
 # connection works at once: a poison job is parked in the dead queue, a
-# good job's job.complete event reaches gradeq.events.log. Nothing is lost,
-# and the consumer logged no lost connection and no reconnect.
+# good job's job.complete event reaches gradeq.events.log. Then a batch
+# waits for a lock on the grade table for over six heartbeats (the
+# consumer is inside libpq meanwhile): both connections stay open and the
+# job completes once the lock is gone. Nothing is lost, and the consumer
+# logged no lost connection and no reconnect.
 set -euo pipefail
 # shellcheck source=tests/integration/faillib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
@@ -14,7 +17,7 @@ HB=2
 own_db gradeq_it_f37
 fresh_release f37
 seed small 200
-config "$WORK/f37.conf" "heartbeat=$HB" 'job_events=true'
+config "$WORK/f37.conf" "heartbeat=$HB" 'job_events=true' 'statement_timeout_ms=120000'
 declare_topology -c "$WORK/f37.conf"
 
 start_consumer consumer.log -c "$WORK/f37.conf"
@@ -54,6 +57,22 @@ job_event_logged() {
 		'[.[] | select(.routing_key == "job.complete" and .properties.headers."gradeq-run" == $r)] | length == 1'
 }
 wait_until 30 "job.complete of run $run in gradeq.events.log" job_event_logged
+log "the dead letter and the job event went out at once"
+
+# a batch that waits for the database for six heartbeats
+lock_table
+run=$(publish_jobs -c "$WORK/f37.conf" --course "$SMALL" --batch-size 1000)
+blocked_long_enough() {
+	[[ $(psql_q "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+		AND application_name LIKE 'gradeq-consumer%'
+		AND now() - query_start >= interval '$((6 * HB)) seconds'") == 1 ]]
+}
+wait_until 60 "the consumer's batch waiting for the lock for six heartbeats" blocked_long_enough
+unlock_table
+wait_until 30 "run $run complete" run_complete "$run"
+wait_until 30 "job.complete of run $run in gradeq.events.log" job_event_logged
+log "a batch waited $((6 * HB)) s for the database: completed, its event sent"
+
 log_has consumer.log "event=(broker_lost|reconnected|republish_failed|event_publish_failed)" &&
 	die "the consumer lost a connection: $(grep -E 'event=(broker_lost|reconnected)' "$WORK/consumer.log" | head -n 3)"
 both_listed || die "the consumer's connections are: $(conns | paste -sd,)"
