@@ -8,7 +8,9 @@
 # waits for a lock on the grade table for over six heartbeats (the
 # consumer is inside libpq meanwhile): both connections stay open and the
 # job completes once the lock is gone. Nothing is lost, and the consumer
-# logged no lost connection and no reconnect.
+# logged no lost connection and no reconnect. Last, the broker closes the
+# publishing connection: it is opened again before its next use, and the
+# next dead letter and job event are not lost.
 set -euo pipefail
 # shellcheck source=tests/integration/faillib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
@@ -76,6 +78,25 @@ log "a batch waited $((6 * HB)) s for the database: completed, its event sent"
 log_has consumer.log "event=(broker_lost|reconnected|republish_failed|event_publish_failed)" &&
 	die "the consumer lost a connection: $(grep -E 'event=(broker_lost|reconnected)' "$WORK/consumer.log" | head -n 3)"
 both_listed || die "the consumer's connections are: $(conns | paste -sd,)"
+log "no connection lost, nothing reconnected"
+
+# the publishing connection closed by the broker: opened again before its
+# next use, and nothing that needs it is lost
+pubconn=$(mgmt_get "api/vhosts/$VH/connections" | jq -r --arg p "pid=$pid " '.[] |
+	select(.client_properties.connection_name // "" | (contains($p) and endswith("role=publish"))) | .name')
+[[ -n $pubconn ]] || die "the consumer's publishing connection is not listed"
+mgmt_delete "api/connections/$(urlenc "$pubconn")"
+printf '\x00not a job either' >"$WORK/poison2"
+publish_raw "$WORK/poison2" poison-37b
+wait_until 30 "both poison jobs in $(dead_queue)" depth_is "$(dead_queue)" 2
+run=$(publish_jobs -c "$WORK/f37.conf" --course "$SMALL" --batch-size 1000)
+wait_until 30 "run $run complete" run_complete "$run"
+wait_until 30 "job.complete of run $run in gradeq.events.log" job_event_logged
+log_has consumer.log "event=reconnected what=publish_connection" ||
+	die "the publishing connection was not reopened"
+kill -0 "$pid" 2>/dev/null || die "the consumer exited"
+log "publishing connection closed by the broker: reopened, nothing lost"
+
 kill -TERM "$pid"
 wait_exit "$pid" 30
 assert_eq "exit status on SIGTERM" 0 "$EXIT_STATUS"
