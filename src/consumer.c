@@ -64,9 +64,13 @@ static void keepalive(struct gradeq_consumer *c)
 	/* the publishing connection is read too: the broker's heartbeats and
 	 * confirms pile up unread otherwise. One that is gone is reopened before
 	 * its next use (reopen_out). */
-	if (c->out && !gradeq_broker_broken(c->out) && gradeq_broker_service(c->out))
-		log_warn("event=broker_lost what=publish_connection error=\"%s\"",
-			 gradeq_errmsg(GRADEQ_ERR_BROKER));
+	if (c->out && !gradeq_broker_broken(c->out)) {
+		int rc = gradeq_broker_service(c->out);
+
+		if (rc)
+			log_warn("event=broker_lost what=publish_connection error=\"%s\"",
+				 gradeq_errmsg(rc));
+	}
 }
 
 /* keepalive() when a second went by since the last one. */
@@ -639,7 +643,9 @@ static void confirm_release_event(struct gradeq_consumer *c)
 		/* one attempt: a database that stays away must not stall the loop */
 		gradeq_store_free(c->st);
 		c->st = NULL;
+		beat_busy(c, true);
 		rc = gradeq_cli_store(&c->cli, &c->st);
+		beat_busy(c, false);
 	} else {
 		rc = 0;
 	}
