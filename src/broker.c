@@ -1001,3 +1001,27 @@ void gradeq_broker_heartbeat(struct gradeq_broker *b)
 	f.channel = 0;
 	(void)amqp_send_frame(b->conn, &f);
 }
+
+int gradeq_broker_service(struct gradeq_broker *b)
+{
+	struct timeval zero = {0, 0};
+	int rc = 0;
+
+	if (!b || b->broken)
+		return gradeq_error(GRADEQ_ERR_BROKER, "the connection to the broker is gone");
+	/* what the broker sent meanwhile: confirms, returns, its heartbeats
+	 * (reading them is what tells rabbitmq-c that the peer is alive) */
+	for (int i = 0; i < GRADEQ_SERVICE_MAX_FRAMES; i++) {
+		rc = read_confirm_frame(b, &zero);
+		if (rc == GRADEQ_ERR_TIMEOUT) {
+			rc = 0;
+			break;
+		}
+		if (rc)
+			break;
+	}
+	gradeq_broker_heartbeat(b);
+	if (!rc && b->broken)
+		rc = gradeq_error(GRADEQ_ERR_BROKER, "the connection to the broker is gone");
+	return rc;
+}

@@ -4,6 +4,7 @@
  * then acked; drain and release-draining exits. */
 #include "gradeq/consumer.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,19 +51,120 @@ void gradeq_consumer_disconnect(struct gradeq_consumer *c)
 /* Heartbeats. rabbitmq-c services them only inside its own calls, so the
  * daemon must enter one well within the negotiated interval (heartbeat in
  * the configuration, 60 s by default; the broker drops a connection that
- * stays silent for about that long). The consume loop waits for deliveries
- * with a 1 s timeout, every RPC has a 30 s timeout (broker.c), and while it
- * waits for the database with a job in hand, nap() sends heartbeats itself.
- * What remains is the batch: its statements run for seconds (about 2 s for
- * 1000 learners of a large course) and are bounded by statement_timeout_ms.
- * 60 s leaves a wide margin over the longest batch measured while still
- * noticing a dead peer within a minute. A batch that outlives the interval
- * costs no correctness: its grades are committed, its ack fails with the
- * lost connection, and the redelivered job is acked without work. */
+ * stays silent for about twice that) on BOTH connections. The consume loop
+ * waits for deliveries on the consuming one with a 1 s timeout and calls
+ * keepalive() about once a second, which also reads and heartbeats the
+ * publishing one; every RPC has a 30 s timeout (broker.c); nap() sends
+ * heartbeats while it waits; and while the loop is inside the database (a
+ * batch, a lock wait, a connect) the beat thread below sends them. */
 static void keepalive(struct gradeq_consumer *c)
 {
+	clock_gettime(CLOCK_MONOTONIC, &c->kept_alive);
 	gradeq_broker_heartbeat(c->in);
-	gradeq_broker_heartbeat(c->out);
+	/* the publishing connection is read too: the broker's heartbeats and
+	 * confirms pile up unread otherwise. One that is gone is reopened before
+	 * its next use (reopen_out). */
+	if (c->out && !gradeq_broker_broken(c->out)) {
+		int rc = gradeq_broker_service(c->out);
+
+		if (rc)
+			log_warn("event=broker_lost what=publish_connection error=\"%s\"",
+				 gradeq_errmsg(rc));
+	}
+}
+
+/* keepalive() when a second went by since the last one. */
+static void keepalive_due(struct gradeq_consumer *c)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - c->kept_alive.tv_sec) * 1000 +
+		    (now.tv_nsec - c->kept_alive.tv_nsec) / 1000000 >=
+	    1000)
+		keepalive(c);
+}
+
+/* Heartbeats while the loop is inside the database (a batch, a connect):
+ * a thread sends them on both connections while c->beat says the loop is
+ * busy there, and only then, so that rabbitmq-c is never used by two
+ * threads at once (the loop does not touch the broker while busy). The
+ * broker's own heartbeats wait in the sockets and are read afterwards. */
+struct gradeq_beat {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool busy, quit;
+	struct gradeq_broker *in, *out;
+};
+
+static void *beat_main(void *arg)
+{
+	struct gradeq_beat *b = arg;
+
+	pthread_mutex_lock(&b->mu);
+	while (!b->quit) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&b->cv, &b->mu, &until);
+		if (b->busy && !b->quit) {
+			gradeq_broker_heartbeat(b->in);
+			gradeq_broker_heartbeat(b->out);
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+static void beat_start(struct gradeq_consumer *c)
+{
+	struct gradeq_beat *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return;
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	if (pthread_create(&b->thread, NULL, beat_main, b)) {
+		log_warn("event=heartbeat_thread_failed");
+		pthread_mutex_destroy(&b->mu);
+		pthread_cond_destroy(&b->cv);
+		free(b);
+		return;
+	}
+	c->beat = b;
+}
+
+static void beat_stop(struct gradeq_consumer *c)
+{
+	struct gradeq_beat *b = c->beat;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->quit = true;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	pthread_join(b->thread, NULL);
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cv);
+	free(b);
+	c->beat = NULL;
+}
+
+/* The loop enters (busy) or leaves the database. */
+static void beat_busy(struct gradeq_consumer *c, bool busy)
+{
+	struct gradeq_beat *b = c->beat;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->busy = busy;
+	b->in = c->in;
+	b->out = c->out;
+	pthread_mutex_unlock(&b->mu);
 }
 
 /* Sleeps ms in small steps so a stop request is seen, keeping the broker
@@ -101,7 +203,9 @@ int gradeq_consumer_connect_db(struct gradeq_consumer *c)
 
 		gradeq_store_free(c->st);
 		c->st = NULL;
+		beat_busy(c, true);
 		rc = gradeq_cli_store(&c->cli, &c->st);
+		beat_busy(c, false);
 		if (!rc) {
 			if (attempt || c->db_lost.tv_sec)
 				log_info("event=reconnected what=database attempts=%d down_ms=%ld",
@@ -163,6 +267,30 @@ static int connect_broker(struct gradeq_consumer *c)
 	return GRADEQ_ERR_INTERRUPTED;
 }
 
+/* Opens the publishing connection again (confirm mode) when it is gone;
+ * the consuming one and its deliveries in hand stay. */
+static int reopen_out(struct gradeq_consumer *c)
+{
+	int rc;
+
+	if (c->out && !gradeq_broker_broken(c->out))
+		return 0;
+	gradeq_broker_free(c->out);
+	c->out = NULL;
+	rc = gradeq_cli_broker(&c->cli, c->release, &c->out);
+	if (!rc)
+		rc = gradeq_broker_confirm_mode(c->out, GRADEQ_REPUBLISH_CONFIRM_WINDOW);
+	if (rc) {
+		log_warn("event=reconnect_failed what=publish_connection error=\"%s\"",
+			 gradeq_errmsg(rc));
+		gradeq_broker_free(c->out);
+		c->out = NULL;
+		return rc;
+	}
+	log_info("event=reconnected what=publish_connection");
+	return 0;
+}
+
 /* Republishes a delivery to the dead queue or a retry tier with headers
  * that say why, when, where and how often; confirmed before the caller
  * acks the original. */
@@ -213,22 +341,95 @@ static int republish(struct gradeq_consumer *c, const amqp_envelope_t *env, cons
 	return rc;
 }
 
+/* republish(), retried until it is confirmed: the publishing connection
+ * reopened when it is gone, and when the message was unroutable (its queue
+ * deleted under us) the release's topology declared again; with backoff,
+ * each step logged. Gives up after GRADEQ_REPUBLISH_TRIES, when stopping,
+ * or when the consuming connection is gone: the caller then has the
+ * connections rebuilt and the broker delivers the job again. */
+static int republish_retrying(struct gradeq_consumer *c, const amqp_envelope_t *env,
+			      const char *job_id, const char *exchange, const char *key,
+			      const char *cls, const char *error, int64_t attempt)
+{
+	struct gradeq_topology topo = gradeq_cli_topology(&c->cli);
+	int rc;
+
+	for (int try = 0;; try++) {
+		rc = reopen_out(c);
+		if (!rc)
+			rc = republish(c, env, exchange, key, cls, error, attempt);
+		if (!rc) {
+			if (try)
+				log_info("event=republish_recovered job=%s exchange=%s key=%s "
+					 "attempts=%d",
+					 job_id, exchange, key, try + 1);
+			return 0;
+		}
+		log_warn("event=republish_failed job=%s exchange=%s key=%s attempt=%d error=\"%s\"",
+			 job_id, exchange, key, try + 1, gradeq_errmsg(rc));
+		if (rc == GRADEQ_ERR_UNROUTABLE && c->out && !gradeq_broker_broken(c->out)) {
+			/* no queue for the key: someone deleted it; the release's
+			 * queues are ours to declare again */
+			int r2 = gradeq_broker_declare(c->out, c->release, &topo);
+
+			if (r2)
+				log_warn("event=topology_redeclare_failed release=%s error=\"%s\"",
+					 c->release, gradeq_errmsg(r2));
+			else
+				log_warn("event=topology_redeclared release=%s reason=unroutable "
+					 "key=%s",
+					 c->release, key);
+		}
+		if (try + 1 >= GRADEQ_REPUBLISH_TRIES || *c->stop_requested ||
+		    gradeq_broker_broken(c->in))
+			return rc;
+		nap(c, backoff_ms(try));
+	}
+}
+
 /* Pushes job.<state> (when job_events is on) and, when the job settled its
- * run, run.<id>.<state>. Best effort: an event lost is logged, not retried. */
+ * run, run.<id>.<state>, each confirmed. A publish that fails is retried
+ * after the publishing connection is reopened, with backoff, until it is
+ * confirmed; only a permanent refusal (e.g. permissions) or a stop request
+ * ends the retries, and then the log says which event was lost. */
 static void announce(struct gradeq_consumer *c, const char *job_id, const char *run,
 		     const char *course, const char *state, const char *detail, const char *settled)
 {
-	int rc = 0;
+	bool job_sent = !c->cli.cfg->job_events, run_sent = !settled || !settled[0];
 
-	if (!c->out || gradeq_broker_broken(c->out) || !run[0])
+	if (!run[0])
 		return;
-	if (c->cli.cfg->job_events)
-		rc = gradeq_event_job(c->out, job_id, run, course, state, detail);
-	if (!rc && settled && settled[0])
-		rc = gradeq_event_run(c->out, run, c->release, settled);
-	if (rc)
-		log_warn("event=event_publish_failed job=%s error=\"%s\"", job_id,
-			 gradeq_errmsg(rc));
+	for (int try = 0; !job_sent || !run_sent; try++) {
+		int rc = reopen_out(c);
+
+		if (!rc && !job_sent) {
+			rc = gradeq_event_job(c->out, job_id, run, course, state, detail);
+			if (!rc)
+				rc = gradeq_broker_wait_confirms(c->out, GRADEQ_CONFIRM_WAIT_MS);
+			job_sent = !rc;
+		}
+		if (!rc && !run_sent) {
+			rc = gradeq_event_run(c->out, run, c->release, settled);
+			if (!rc)
+				rc = gradeq_broker_wait_confirms(c->out, GRADEQ_CONFIRM_WAIT_MS);
+			run_sent = !rc;
+		}
+		if (!rc) {
+			if (try)
+				log_info("event=event_publish_recovered job=%s attempts=%d", job_id,
+					 try + 1);
+			return;
+		}
+		log_warn("event=event_publish_failed job=%s attempt=%d error=\"%s\"", job_id,
+			 try + 1, gradeq_errmsg(rc));
+		if (!gradeq_err_is_transient(rc) || *c->stop_requested) {
+			log_error("event=event_lost job=%s run=%s job_event=%s run_event=%s",
+				  job_id, run, job_sent ? "sent" : state,
+				  run_sent ? "sent" : settled);
+			return;
+		}
+		nap(c, backoff_ms(try));
+	}
 }
 
 /* Parks or retries a failed delivery, records it, then acks the original.
@@ -254,20 +455,24 @@ static int handle_failure(struct gradeq_consumer *c, const amqp_envelope_t *env,
 	if (cls == GRADEQ_CLASS_TRANSIENT) {
 		int tier = c->cli.cfg->retry_tiers[attempt - 1];
 
-		rc = republish(c, env, GRADEQ_EXCHANGE, gradeq_retry_key(key, c->release, tier),
-			       gradeq_err_class_name(cls), msg, attempt + 1);
+		rc = republish_retrying(c, env, job_id, GRADEQ_EXCHANGE,
+					gradeq_retry_key(key, c->release, tier),
+					gradeq_err_class_name(cls), msg, attempt + 1);
 		log_warn("event=job_retry job=%s tag=%llu attempt=%lld tier=%ds error=\"%s\"",
 			 job_id, (unsigned long long)env->delivery_tag, (long long)attempt, tier,
 			 msg);
 	} else {
-		rc = republish(c, env, GRADEQ_DEAD_EXCHANGE, gradeq_work_key(key, c->release),
-			       gradeq_err_class_name(cls), msg, attempt);
+		rc = republish_retrying(c, env, job_id, GRADEQ_DEAD_EXCHANGE,
+					gradeq_work_key(key, c->release),
+					gradeq_err_class_name(cls), msg, attempt);
 		log_error("event=job_dead job=%s tag=%llu attempt=%lld class=%s error=\"%s\"",
 			  job_id, (unsigned long long)env->delivery_tag, (long long)attempt,
 			  gradeq_err_class_name(cls), msg);
 	}
 	if (rc) {
-		log_error("event=republish_failed job=%s error=\"%s\"", job_id, gradeq_errmsg(rc));
+		log_error("event=republish_given_up job=%s tag=%llu error=\"%s\" "
+			  "action=reconnect_for_redelivery",
+			  job_id, (unsigned long long)env->delivery_tag, gradeq_errmsg(rc));
 		return rc;
 	}
 	if (job_id[0] && c->st && !gradeq_store_broken(c->st)) {
@@ -319,7 +524,9 @@ static int handle(struct gradeq_consumer *c, const amqp_envelope_t *env)
 			if (rc)
 				break;
 		}
+		beat_busy(c, true);
 		rc = gradeq_worker_process(c->w, c->st, job, &stats);
+		beat_busy(c, false);
 		/* a lost database connection: hold the job, reconnect, try again
 		 * for a while before it goes to a retry tier */
 		if (rc == GRADEQ_ERR_DB_TRANSIENT && gradeq_store_broken(c->st) && tries < 3 &&
@@ -421,10 +628,50 @@ static void check_registry(struct gradeq_consumer *c)
 	}
 }
 
-int gradeq_consumer_run(struct gradeq_consumer *c)
+/* release.<R>.draining is a hint: anyone who may write to gradeq.events
+ * could have sent it. The consumer drains only when the registry, written
+ * before the event is sent (release promote, release drain), confirms that
+ * the release is draining or retired; otherwise the event is logged and
+ * ignored, and the periodic registry check stays the fallback. */
+static void confirm_release_event(struct gradeq_consumer *c)
+{
+	enum gradeq_release_state state;
+	char why[64] = "";
+	int rc;
+
+	if (!c->st || gradeq_store_broken(c->st)) {
+		/* one attempt: a database that stays away must not stall the loop */
+		gradeq_store_free(c->st);
+		c->st = NULL;
+		beat_busy(c, true);
+		rc = gradeq_cli_store(&c->cli, &c->st);
+		beat_busy(c, false);
+	} else {
+		rc = 0;
+	}
+	if (!rc)
+		rc = gradeq_release_get(c->st, c->release, &state);
+	c->registry_checked = time(NULL);
+	if (!rc && (state == GRADEQ_RELEASE_DRAINING || state == GRADEQ_RELEASE_RETIRED)) {
+		c->draining = true;
+		log_info("event=draining release=%s reason=promoted_elsewhere registry=%s",
+			 c->release, gradeq_release_state_name(state));
+		return;
+	}
+	if (rc)
+		snprintf(why, sizeof(why), "%s",
+			 rc == GRADEQ_ERR_NOT_FOUND ? "not_in_registry" : "registry_unavailable");
+	else
+		snprintf(why, sizeof(why), "registry_%s", gradeq_release_state_name(state));
+	log_warn("event=release_event_ignored release=%s event_state=draining reason=%s",
+		 c->release, why);
+}
+
+static int consume_loop(struct gradeq_consumer *c)
 {
 	int idle = 0, rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &c->kept_alive);
 	rc = gradeq_consumer_connect_db(c);
 	if (rc)
 		return rc;
@@ -433,6 +680,7 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 		return rc;
 	while (!*c->stop_requested) {
 		amqp_envelope_t env;
+		bool handled = false;
 
 		if (*c->reload_requested && c->reload)
 			c->reload(c);
@@ -445,15 +693,13 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 			const char *k = env.routing_key.bytes;
 			size_t n = env.routing_key.len;
 
-			if (n > 9 && memcmp(k + n - 9, ".draining", 9) == 0 && !c->draining) {
-				c->draining = true;
-				log_info("event=draining release=%s reason=promoted_elsewhere",
-					 c->release);
-			}
+			if (n > 9 && memcmp(k + n - 9, ".draining", 9) == 0 && !c->draining)
+				confirm_release_event(c);
 			amqp_destroy_envelope(&env);
 		} else if (rc == 0) {
 			idle = 0;
 			rc = handle(c, &env);
+			handled = rc != 0;
 			amqp_destroy_envelope(&env);
 		} else if (rc == GRADEQ_ERR_TIMEOUT) {
 			rc = 0;
@@ -462,6 +708,8 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 
 				if (!c->st || gradeq_store_broken(c->st))
 					rc = gradeq_consumer_connect_db(c);
+				if (!rc)
+					rc = reopen_out(c);
 				if (!rc)
 					rc = drained(c, &yes);
 				if (!rc && yes) {
@@ -472,7 +720,9 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 				}
 			}
 		}
-		if (rc && (gradeq_broker_broken(c->in) || gradeq_broker_broken(c->out) ||
+		/* a delivery that could not be settled (handle() failed) goes back
+		 * to the broker with the connection: never held unacked */
+		if (rc && (handled || gradeq_broker_broken(c->in) || gradeq_broker_broken(c->out) ||
 			   rc == GRADEQ_ERR_NOT_FOUND)) {
 			mark_lost(&c->broker_lost);
 			log_warn("event=broker_lost error=\"%s\"", gradeq_errmsg(rc));
@@ -482,6 +732,7 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 		} else if (rc) {
 			log_warn("event=loop_error error=\"%s\"", gradeq_errmsg(rc));
 		}
+		keepalive_due(c);
 	}
 	/* stop: take no more deliveries; the one in hand was finished above */
 	gradeq_notify("STOPPING=1");
@@ -489,4 +740,14 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 		log_warn("event=cancel_failed error=\"%s\"", gradeq_errmsg(GRADEQ_ERR_BROKER));
 	log_info("event=stopped release=%s jobs=%ld failed=%ld", c->release, c->done, c->failed);
 	return 0;
+}
+
+int gradeq_consumer_run(struct gradeq_consumer *c)
+{
+	int rc;
+
+	beat_start(c);
+	rc = consume_loop(c);
+	beat_stop(c);
+	return rc;
 }

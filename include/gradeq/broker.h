@@ -49,6 +49,14 @@ void gradeq_broker_free(struct gradeq_broker *b);
  * is usable: for a caller that spends long outside rabbitmq-c's calls
  * (which service heartbeats themselves). */
 void gradeq_broker_heartbeat(struct gradeq_broker *b);
+
+/* Keeps a connection that is only published to alive while it is not used:
+ * reads without waiting what the broker sent (confirms, returns, its
+ * heartbeats; an unread socket looks like a dead peer to rabbitmq-c) and
+ * sends a heartbeat. Non-zero when the connection is gone: it is broken
+ * from then on and must be reopened before use. Not for a consuming
+ * connection, whose deliveries it would swallow. */
+int gradeq_broker_service(struct gradeq_broker *b) GRADEQ_MUST_CHECK;
 /* True once the connection or channel is unusable (reconnect). */
 bool gradeq_broker_broken(const struct gradeq_broker *b);
 

@@ -28,6 +28,8 @@ struct gradeq_consumer {
 	bool draining;                        /* the release was superseded: drain, then exit */
 	time_t registry_checked;              /* last look at the release registry */
 	struct timespec db_lost, broker_lost; /* start of an outage; 0 when none */
+	struct timespec kept_alive;           /* last heartbeat sent on both connections */
+	struct gradeq_beat *beat;             /* heartbeats while in the database (consumer.c) */
 	/* Test hook: a job of this course aborts the process, the way a poison
 	 * message crashes a consumer (GRADEQ_TEST_ABORT_COURSE; NULL when unset). */
 	const char *abort_course;

@@ -48,6 +48,18 @@
  * node, twice the per-call wait. */
 #define GRADEQ_PUBLISH_CONFIRM_WAIT_MS 60000
 
+/* Frames read at most by one gradeq_broker_service() call on an idle
+ * publishing connection: a second of confirms and heartbeats is a handful;
+ * the bound keeps a flood from holding the consume loop. */
+#define GRADEQ_SERVICE_MAX_FRAMES 64
+
+/* Attempts of a dead-letter or retry-tier republish before the consumer
+ * gives the delivery back (it reconnects; the broker redelivers it): with
+ * the backoff below, about 15 s of reconnects, re-declares and retries,
+ * enough for a broker restart or a deleted queue, short enough that the
+ * delivery is not held while the connection is rebuilt. */
+#define GRADEQ_REPUBLISH_TRIES 6
+
 /* Reconnect backoff of the consumer: from 0.5 s (a restarting server is
  * back within seconds) doubling to 30 s (an outage of minutes costs at
  * most 30 s more, and a fleet does not hammer a recovering server). */
