@@ -53,7 +53,7 @@ int gradeq_release_get(struct gradeq_store *st, const char *name, enum gradeq_re
 int gradeq_release_resolve(struct gradeq_store *st, const char *explicit_name, char *out,
 			   size_t len)
 {
-	enum gradeq_release_state state;
+	enum gradeq_release_state state = GRADEQ_RELEASE_ACTIVE;
 	int rc;
 
 	if (!explicit_name) {
