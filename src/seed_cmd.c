@@ -29,7 +29,6 @@ int gradeq_seed_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 	list = strdup("small,medium,large");
 	o.learners = 2000;
 	o.seed = 42;
-	o.replace = true;
 	optind = 1;
 	while (list && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {

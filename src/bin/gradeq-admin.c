@@ -265,7 +265,8 @@ static const struct command commands[] = {
 	{"seed", NULL, 1, 0, NEEDS_STORE, cmd_seed,
 	 "seed [--courses small,medium,large] [--learners N] [--seed N] [--prefix P]\n"
 	 "     [--replace]",
-	 "generate demo courses, learners and scores"},
+	 "generate demo courses, learners and scores;\n"
+	 "--replace to overwrite courses that have rows"},
 	{"status", NULL, 1, 0, NEEDS_STORE, cmd_status, "status [RUN] [--watch]",
 	 "runs with jobs and learners by state, rates\n"
 	 "and ETA, and each release's queue depths\n"
