@@ -8,6 +8,7 @@
 
 #include "gradeq/job.h"
 #include "gradeq/log.h"
+#include "gradeq/parse.h"
 
 void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...)
 {
@@ -21,6 +22,15 @@ void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...)
 		if (*p == '\n')
 			*p = ' ';
 	fprintf(stderr, "%s: error: %s\n", cli->prog, msg);
+}
+
+int gradeq_cli_check_release(const struct gradeq_cli *cli, const char *what, const char *name)
+{
+	if (!name || gradeq_release_name_ok(name))
+		return 0;
+	gradeq_cli_error(cli, "bad release name '%s' for %s (%s)", name, what,
+			 GRADEQ_RELEASE_NAME_RULE);
+	return 2;
 }
 
 int gradeq_cli_parse_long(const struct gradeq_cli *cli, const char *what, const char *s, long min,

@@ -26,6 +26,11 @@ struct gradeq_cli {
 /* Prints "prog: error: ..." on one line to stderr. */
 void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...) GRADEQ_PRINTF(2, 3);
 
+/* Checks a release name given by WHAT ("--release", "release retire"...)
+ * with gradeq_release_name_ok() (DESIGN §3): 0 (NULL is fine: not given),
+ * else one error line naming it and the rule, and 2 (the usage status). */
+int gradeq_cli_check_release(const struct gradeq_cli *cli, const char *what, const char *name);
+
 /* Parse an option's value with gradeq/parse.h; on a bad one print
  * "prog: error: WHAT must be an integer from MIN to MAX, not 'S'" (or "a
  * number") and return GRADEQ_ERR_INVALID, leaving *out alone. */

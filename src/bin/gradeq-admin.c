@@ -196,10 +196,8 @@ static int release_promote(struct admin *a, int argc, char **argv)
 {
 	const char *name = argv[argc - 1];
 
-	if (!gradeq_release_name_ok(name)) {
-		gradeq_cli_error(&a->cli, "bad release name '%s'", name);
+	if (gradeq_cli_check_release(&a->cli, "release promote", name))
 		return 2;
-	}
 	return fail(a, gradeq_release_do_promote(&a->cli, a->st, name, stdout));
 }
 
@@ -226,6 +224,9 @@ static int release_args(struct admin *a, int argc, char **argv, const char *flag
 				 flagname, takes_value ? " R2" : "");
 		return 2;
 	}
+	if (gradeq_cli_check_release(&a->cli, what, *name) ||
+	    (takes_value && gradeq_cli_check_release(&a->cli, flagname, *flag)))
+		return 2;
 	return 0;
 }
 

@@ -131,6 +131,8 @@ int main(int argc, char **argv)
 		gradeq_cli_error(&c.cli, "unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
+	if (gradeq_cli_check_release(&c.cli, "--release", release))
+		return 2;
 	if (gradeq_cli_init(&c.cli))
 		return 1;
 	c.prefetch = c.cli.cfg->prefetch;
@@ -159,11 +161,6 @@ int main(int argc, char **argv)
 	if (!c.w)
 		goto out;
 	if (release) {
-		if (!gradeq_release_name_ok(release)) {
-			gradeq_cli_error(&c.cli, "bad release name '%s'", release);
-			status = 2;
-			goto out;
-		}
 		snprintf(c.release, sizeof(c.release), "%s", release);
 	} else {
 		rc = gradeq_consumer_connect_db(&c);

@@ -99,6 +99,9 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 				 optind < argc ? argv[optind] : "");
 		return 2;
 	}
+	/* before anything is read, registered or declared */
+	if (gradeq_cli_check_release(cli, "--release", o->release))
+		return 2;
 	return -1;
 }
 

@@ -209,8 +209,9 @@ static int check_args(const struct gradeq_cli *cli, const struct gradeq_dl_optio
 					   : "export and import need a FILE");
 	if (c != GRADEQ_DL_IMPORT && !o->release)
 		return usage_error(cli, "%s", "--release R is needed");
-	if (o->release && !gradeq_release_name_ok(o->release))
-		return usage_error(cli, "bad release name '%s'", o->release);
+	if (gradeq_cli_check_release(cli, "--release", o->release) ||
+	    gradeq_cli_check_release(cli, "--to-release", o->to_release))
+		return 2;
 	if (o->to_release && o->to_dead)
 		return usage_error(cli, "%s", "--to-release and --to-dead exclude each other");
 	if (o->to_dead && c != GRADEQ_DL_IMPORT)

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Release names that would collide with another release's queues
+# (`demo.dead` owns gradeq.grades.demo.dead, release demo's dead queue) or
+# that are no names at all are refused by every program and setting with
+# one line and exit 2, before anything is registered or declared; and
+# retiring one release leaves every queue of another in place, even one
+# whose name starts the same way.
+set -euo pipefail
+# shellcheck source=tests/integration/faillib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
+
+REPLAY=$(require_bin gradeq-replay)
+own_db gradeq_it_r57
+fresh_release demo
+seed small 20
+
+# refused NAME WHAT CMD...: CMD exits 2 with one line on stderr that starts
+# with the program's name and names the release.
+refused() {
+	local name=$1 what=$2 out rc=0
+	shift 2
+	out=$("$@" 2>&1 >/dev/null </dev/null) || rc=$?
+	assert_eq "$what '$name': exit status" 2 "$rc"
+	assert_eq "$what '$name': one line ($out)" 1 "$(wc -l <<<"$out")"
+	assert_match "$what '$name': the message" "^gradeq-[a-z]+: .*release" "$out"
+	[[ $out == *"'$name'"* ]] || die "$what '$name': the message does not name it: $out"
+}
+
+# bad_config NAME CMD...: CMD fails with one line naming the file's line.
+bad_config() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1 >/dev/null </dev/null); then
+		die "'$*' accepted release '$name' from its configuration file"
+	fi
+	assert_eq "'$*': config '$name': one line" 1 "$(wc -l <<<"$out")"
+	assert_match "'$*': config '$name'" "^gradeq-[a-z]+: error: .*bad\.conf:1: 'release' " "$out"
+}
+
+for name in demo.dead demo.retry.5s demo.events a..b 'x*' .demo demo. 'de mo'; do
+	refused "$name" "publish --dry-run" "$PUBLISH" --release "$name" --course "$SMALL" --dry-run
+	refused "$name" "publish" "$PUBLISH" --release "$name" --course "$SMALL"
+	refused "$name" "consumer" "$CONSUMER" --release "$name" --drain
+	refused "$name" "replay list" "$REPLAY" list --release "$name"
+	refused "$name" "replay --to-release" "$REPLAY" replay --release demo --to-release "$name" --yes
+	refused "$name" "release promote" "$ADMIN" release promote "$name"
+	refused "$name" "release drain" "$ADMIN" release drain "$name"
+	refused "$name" "release retire" "$ADMIN" release retire "$name"
+	refused "$name" "release retire --move-dead-to" "$ADMIN" release retire demo --move-dead-to "$name"
+	# the configuration file's release: refused when the file is read
+	config "$WORK/bad.conf" "release=\"$name\""
+	bad_config "$name" "$PUBLISH" -c "$WORK/bad.conf" --course "$SMALL" --dry-run
+	bad_config "$name" "$CONSUMER" -c "$WORK/bad.conf" --drain
+	bad_config "$name" "$ADMIN" -c "$WORK/bad.conf" release list
+done
+assert_eq "nothing registered" 0 "$(psql_q "SELECT count(*) FROM gradeq_releases")"
+assert_eq "no run recorded" 0 "$(psql_q "SELECT count(*) FROM gradeq_runs")"
+assert_eq "no queue declared" "[]" \
+	"$(mgmt_get "api/queues/$VH?columns=name" | jq -c '[.[].name | select(startswith("gradeq."))]')"
+
+# demo and a release whose queue names start with demo's: a demo consumer
+# running, demo.v2 drained and retired
+config "$WORK/r.conf" 'retry_tiers=[1, 5]'
+assert_ok "promote demo.v2" "$ADMIN" -c "$WORK/r.conf" release promote demo.v2 >/dev/null
+assert_ok "promote demo" "$ADMIN" -c "$WORK/r.conf" release promote demo >/dev/null
+start_consumer consumer.log -c "$WORK/r.conf"
+demo_consumers() {
+	[[ $(mgmt_curl GET "api/queues/$VH/gradeq.grades.demo" | jq .consumers) == 1 ]]
+}
+wait_until 30 "the demo consumer on its queue" demo_consumers
+demo_queues=(gradeq.grades.demo gradeq.grades.demo.retry.1s gradeq.grades.demo.retry.5s gradeq.grades.demo.dead)
+for q in "${demo_queues[@]}" gradeq.grades.demo.v2 gradeq.grades.demo.v2.dead; do
+	queue_exists "$q" || die "queue $q was not declared"
+done
+assert_ok "retire demo.v2" "$ADMIN" -c "$WORK/r.conf" release retire demo.v2 >/dev/null
+assert_eq "demo.v2 retired" retired "$(psql_q "SELECT state FROM gradeq_releases WHERE name = 'demo.v2'")"
+for q in gradeq.grades.demo.v2 gradeq.grades.demo.v2.retry.1s gradeq.grades.demo.v2.dead; do
+	queue_exists "$q" && die "retiring demo.v2 left its queue $q"
+done
+for q in "${demo_queues[@]}"; do
+	queue_exists "$q" || die "retiring demo.v2 deleted demo's queue $q"
+done
+kill -0 "$CONSUMER_PID" || die "the demo consumer stopped"
+log ok
