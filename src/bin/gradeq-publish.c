@@ -32,7 +32,8 @@ static const char usage[] =
 	"                        score rows modified after their stored grade\n"
 	"      --changed-since T as --incremental, but score rows modified after T (a\n"
 	"                        PostgreSQL timestamp, e.g. '2026-01-31 04:00Z')\n"
-	"  -n, --dry-run         count jobs and learners, publish nothing\n"
+	"  -n, --dry-run         count jobs and learners, publish and record nothing\n"
+	"                        (no run: run_id null in --json)\n"
 	"      --json            one JSON object on stdout\n"
 	"  -q, --quiet           no progress lines\n"
 	"  -h, --help            this text\n"
@@ -109,10 +110,11 @@ static void report(const struct gradeq_publish_options *o, const struct gradeq_p
 		   bool json)
 {
 	if (json)
-		printf("{\"run_id\":\"%s\",\"release\":\"%s\",\"courses\":%ld,\"jobs\":%ld,"
+		printf("{\"run_id\":%s%s%s,\"release\":\"%s\",\"courses\":%ld,\"jobs\":%ld,"
 		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"seconds\":%.3f}\n",
-		       r->run_id, r->release, r->courses, r->jobs, r->learners, o->batch_size,
-		       o->dry_run ? "true" : "false", r->seconds);
+		       o->dry_run ? "" : "\"", o->dry_run ? "null" : r->run_id,
+		       o->dry_run ? "" : "\"", r->release, r->courses, r->jobs, r->learners,
+		       o->batch_size, o->dry_run ? "true" : "false", r->seconds);
 	else if (o->dry_run)
 		printf("dry run: %ld courses, %ld jobs, %ld learners for release %s\n", r->courses,
 		       r->jobs, r->learners, r->release);

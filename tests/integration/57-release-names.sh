@@ -53,6 +53,21 @@ for name in demo.dead demo.retry.5s demo.events a..b 'x*' .demo demo. 'de mo'; d
 	bad_config "$name" "$CONSUMER" -c "$WORK/bad.conf" --drain
 	bad_config "$name" "$ADMIN" -c "$WORK/bad.conf" release list
 done
+
+# a dry run of a good release never seen before changes nothing either; its
+# progress lines and --json agree that there is no run
+out=$("$PUBLISH" --release fresh57 --course "$SMALL" --dry-run --json 2>"$WORK/dry.err") ||
+	die "dry run failed: $(cat "$WORK/dry.err")"
+assert_eq "dry run: run id" null "$(jq .run_id <<<"$out")"
+assert_eq "dry run: release" fresh57 "$(jq -r .release <<<"$out")"
+assert_eq "dry run: learners" 20 "$(jq .learners <<<"$out")"
+"$PUBLISH" --release fresh57 --course "$SMALL" --dry-run >"$WORK/dry.out" 2>"$WORK/dry.err" ||
+	die "dry run failed: $(cat "$WORK/dry.err")"
+grep -q 'event=progress run=none ' "$WORK/dry.err" || die "no progress line with run=none: $(cat "$WORK/dry.err")"
+if grep -v 'event=progress run=none ' "$WORK/dry.err" | grep -q 'run='; then
+	die "a dry run's progress names a run: $(cat "$WORK/dry.err")"
+fi
+assert_match "dry run: report" "^dry run: 1 courses, 1 jobs, 20 learners for release fresh57" "$(cat "$WORK/dry.out")"
 assert_eq "nothing registered" 0 "$(psql_q "SELECT count(*) FROM gradeq_releases")"
 assert_eq "no run recorded" 0 "$(psql_q "SELECT count(*) FROM gradeq_runs")"
 assert_eq "no queue declared" "[]" \
