@@ -14,6 +14,7 @@
 #include "gradeq/consumer.h"
 #include "gradeq/log.h"
 #include "gradeq/notify.h"
+#include "gradeq/release.h"
 #include "gradeq/worker.h"
 
 static const char usage[] =
@@ -95,6 +96,18 @@ static void reload(struct gradeq_consumer *c)
 	gradeq_notify("READY=1");
 }
 
+/* A release the registry has never seen is most likely a typo: nothing
+ * publishes to it until someone promotes it or publishes to it by name. */
+static void warn_unknown(struct gradeq_consumer *c)
+{
+	enum gradeq_release_state state;
+
+	if (gradeq_release_get(c->st, c->release, &state) == GRADEQ_ERR_NOT_FOUND)
+		log_warn("event=release_unknown release=%s msg=\"the release registry has never "
+			 "seen this release: check the name, or promote it\"",
+			 c->release);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -162,6 +175,12 @@ int main(int argc, char **argv)
 		goto out;
 	if (release) {
 		snprintf(c.release, sizeof(c.release), "%s", release);
+		rc = gradeq_consumer_connect_db(&c);
+		if (rc) {
+			gradeq_cli_error(&c.cli, "%s", gradeq_errmsg(rc));
+			goto out;
+		}
+		warn_unknown(&c);
 	} else {
 		rc = gradeq_consumer_connect_db(&c);
 		if (!rc)

@@ -90,10 +90,32 @@ done
 assert_ok "retire demo.v2" "$ADMIN" -c "$WORK/r.conf" release retire demo.v2 >/dev/null
 assert_eq "demo.v2 retired" retired "$(psql_q "SELECT state FROM gradeq_releases WHERE name = 'demo.v2'")"
 for q in gradeq.grades.demo.v2 gradeq.grades.demo.v2.retry.1s gradeq.grades.demo.v2.dead; do
-	queue_exists "$q" && die "retiring demo.v2 left its queue $q"
+	! queue_exists "$q" || die "retiring demo.v2 left its queue $q"
 done
 for q in "${demo_queues[@]}"; do
 	queue_exists "$q" || die "retiring demo.v2 deleted demo's queue $q"
+done
+
+# a consumer of a release the registry has never seen warns once, and
+# declares its queues; retire cleans them up (and only them) though the
+# registry has no entry; a release neither side knows is an error
+"$CONSUMER" -c "$WORK/r.conf" --release ghost57 --drain >"$WORK/ghost.log" 2>&1 || die "ghost57 consumer failed"
+assert_eq "one release_unknown warning" 1 \
+	"$(grep -c 'level=warn .*event=release_unknown release=ghost57 ' "$WORK/ghost.log")"
+! log_has consumer.log 'event=release_unknown' || die "the demo consumer warned about a known release"
+queue_exists gradeq.grades.ghost57 || die "ghost57's queue was not declared"
+out=$("$ADMIN" -c "$WORK/r.conf" release retire ghost57 2>&1) || die "retire of a broker-only release failed: $out"
+assert_match "retired" "^release ghost57 retired" "$out"
+for q in gradeq.grades.ghost57 gradeq.grades.ghost57.retry.1s gradeq.grades.ghost57.retry.5s gradeq.grades.ghost57.dead; do
+	! queue_exists "$q" || die "retire left ghost57's queue $q"
+done
+assert_eq "ghost57 not registered" 0 "$(psql_q "SELECT count(*) FROM gradeq_releases WHERE name = 'ghost57'")"
+if out=$("$ADMIN" -c "$WORK/r.conf" release retire nosuch57 2>&1); then
+	die "retire of a release nobody knows succeeded: $out"
+fi
+assert_match "unknown release" "^gradeq-admin: error: release 'nosuch57' does not exist" "$out"
+for q in "${demo_queues[@]}"; do
+	queue_exists "$q" || die "retiring ghost57 deleted demo's queue $q"
 done
 kill -0 "$CONSUMER_PID" || die "the demo consumer stopped"
 log ok
