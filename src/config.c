@@ -664,6 +664,34 @@ static bool mask_conninfo(const char *p, struct out *o)
 	return masked;
 }
 
+/* The rest of a URL after its userinfo: query parameters named password
+ * (postgresql://h/db?password=...) masked. */
+static bool mask_query(const char *s, struct out *o)
+{
+	const char *q = strchr(s, '?');
+	bool masked = false;
+
+	if (!q) {
+		put(o, s, strlen(s));
+		return false;
+	}
+	put(o, s, (size_t)(q - s) + 1);
+	for (const char *p = q + 1; *p;) {
+		size_t n = strcspn(p, "&");
+
+		if (n >= 9 && strncmp(p, "password=", 9) == 0) {
+			put(o, "password=****", 13);
+			masked = true;
+		} else {
+			put(o, p, n);
+		}
+		p += n;
+		if (*p)
+			put(o, p++, 1);
+	}
+	return masked;
+}
+
 static bool mask_into(const char *s, struct out *o)
 {
 	struct url_parts u;
@@ -675,12 +703,12 @@ static bool mask_into(const char *s, struct out *o)
 	if (!url_split(s, &u))
 		return mask_conninfo(s, o);
 	if (!u.pass) {
-		put(o, s, strlen(s));
-		return false;
+		put(o, s, u.prefix);
+		return mask_query(s + u.prefix, o);
 	}
 	put(o, s, (size_t)(u.pass - s));
-	put(o, "****", 4);
-	put(o, u.rest - 1, strlen(u.rest - 1));
+	put(o, "****@", 5);
+	mask_query(u.rest, o);
 	return true;
 }
 

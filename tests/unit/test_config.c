@@ -399,6 +399,26 @@ static void test_mask(void **state)
 			    "amqp://rabbit:5672/");
 	assert_string_equal(gradeq_config_mask("postgresql://u:pw@db/lms", buf, sizeof(buf)),
 			    "postgresql://u:****@db/lms");
+	/* URI-form DSNs may carry the password as a query parameter */
+	assert_string_equal(
+		gradeq_config_mask("postgresql://u:pw@h/db?password=s3cret&sslmode=require", buf,
+				   sizeof(buf)),
+		"postgresql://u:****@h/db?password=****&sslmode=require");
+	assert_string_equal(
+		gradeq_config_mask("postgresql://u@h/db?sslmode=require&password=s3cret", buf,
+				   sizeof(buf)),
+		"postgresql://u@h/db?sslmode=require&password=****");
+	assert_string_equal(
+		gradeq_config_mask("postgresql://h/db?password=s3cret", buf, sizeof(buf)),
+		"postgresql://h/db?password=****");
+	/* an '@' in the query: masked too much rather than too little */
+	assert_null(strstr(
+		gradeq_config_mask("postgresql://h/db?password=se@cret", buf, sizeof(buf)), "se"));
+	assert_null(strstr(
+		gradeq_config_mask("postgresql://u:pw@h/db?password=se@cret", buf, sizeof(buf)),
+		"se"));
+	assert_string_equal(gradeq_config_mask("postgresql://h/db?passwordx=1", buf, sizeof(buf)),
+			    "postgresql://h/db?passwordx=1");
 	assert_string_equal(
 		gradeq_config_mask("host=db password=s3cret dbname=lms", buf, sizeof(buf)),
 		"host=db password=**** dbname=lms");
