@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -973,6 +974,38 @@ int gradeq_config_reload(struct gradeq_config *cur, struct gradeq_config *fresh,
 		n++;
 	}
 	return n;
+}
+
+json_t *gradeq_config_json(const struct gradeq_config *cfg)
+{
+	/* the table's accessors take non-const pointers; nothing is written */
+	struct gradeq_config *c = (struct gradeq_config *)(uintptr_t)cfg;
+	json_t *o = json_object();
+	char masked[1024];
+
+	for (size_t i = 0; o && i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		const char *v;
+		json_t *a;
+
+		switch (s->type) {
+		case CF_STR:
+			v = *str_at(c, s) ? *str_at(c, s) : "";
+			if (s->secret)
+				v = gradeq_config_mask(v, masked, sizeof(masked));
+			json_object_set_new(o, s->name, json_string(v));
+			break;
+		case CF_INT: json_object_set_new(o, s->name, json_integer(*int_at(c, s))); break;
+		case CF_BOOL: json_object_set_new(o, s->name, json_boolean(*bool_at(c, s))); break;
+		case CF_INTLIST:
+			a = json_array();
+			for (int j = 0; j < *count_at(c, s); j++)
+				json_array_append_new(a, json_integer(int_at(c, s)[j]));
+			json_object_set_new(o, s->name, a);
+			break;
+		}
+	}
+	return o;
 }
 
 void gradeq_config_print(const struct gradeq_config *cfg, FILE *out)

@@ -87,7 +87,10 @@ static int cmd_states(struct admin *a, int argc, char **argv)
 
 static int cmd_check_config(struct admin *a, int argc, char **argv)
 {
-	return gradeq_check_config(argc > 1 ? argv[1] : a->cli.conf_path, stdout, stderr) ? 1 : 0;
+	return gradeq_check_config(a->cli.prog, argc > 1 ? argv[1] : a->cli.conf_path, a->json,
+				   stdout, stderr)
+		       ? 1
+		       : 0;
 }
 
 static int cmd_seed(struct admin *a, int argc, char **argv)

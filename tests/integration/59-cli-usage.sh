@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The command line of a careless or hostile operator: check-config's errors
+# carry the program's name and honour --json, passwords stay masked in
+# URI-form DSNs; usage errors exit 2; repeated options are merged or
+# refused.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+need_cmd jq psql
+ADMIN=$(require_bin gradeq-admin)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$GRADEQ_SRC"
+
+# usage_error WHAT REGEX CMD...: CMD exits 2 with one line matching REGEX.
+usage_error() {
+	local what=$1 re=$2 out rc=0
+	shift 2
+	out=$("$@" 2>&1 >/dev/null </dev/null) || rc=$?
+	assert_eq "$what: exit status ($out)" 2 "$rc"
+	assert_eq "$what: one line ($out)" 1 "$(wc -l <<<"$out")"
+	assert_match "$what" "$re" "$out"
+}
+
+# --- check-config --------------------------------------------------------------
+(
+	umask 077
+	printf 'prefech = 2;\n' >"$WORK/typo.conf"
+	printf 'pg_dsn = "postgresql://u:s3cr3t-a@db/lms?sslmode=require&password=s3cr3t-b";\n' >"$WORK/uri.conf"
+)
+if out=$(env -u GRADEQ_PG_DSN -u GRADEQ_AMQP_URL "$ADMIN" check-config "$WORK/typo.conf" 2>&1 >/dev/null); then
+	die "check-config accepted a typo"
+fi
+assert_match "check-config error prefix" "^gradeq-admin: error: .*typo\.conf:1: unknown setting 'prefech'" "$out"
+rc=0
+out=$(env -u GRADEQ_PG_DSN -u GRADEQ_AMQP_URL "$ADMIN" check-config "$WORK/typo.conf" --json 2>/dev/null) || rc=$?
+assert_eq "check-config --json of a bad file: status" 1 "$rc"
+assert_eq "check-config --json of a bad file" false "$(jq .valid <<<"$out")"
+assert_match "check-config --json error" "typo\.conf:1: unknown setting 'prefech'" "$(jq -r .error <<<"$out")"
+out=$(env -u GRADEQ_PG_DSN -u GRADEQ_AMQP_URL "$ADMIN" check-config "$WORK/uri.conf" 2>"$WORK/err") ||
+	die "check-config refused a URI DSN: $(cat "$WORK/err")"
+grep -q s3cr3t <<<"$out" && die "check-config shows a URI DSN's password: $(grep pg_dsn <<<"$out")"
+assert_match "masked URI DSN" '^pg_dsn = "postgresql://u:\*\*\*\*@db/lms\?sslmode=require&password=\*\*\*\*";' \
+	"$(grep '^pg_dsn' <<<"$out")"
+out=$(env -u GRADEQ_PG_DSN -u GRADEQ_AMQP_URL "$ADMIN" --json check-config "$WORK/uri.conf" 2>/dev/null) ||
+	die "check-config --json refused a good file"
+grep -q s3cr3t <<<"$out" && die "check-config --json shows a password"
+assert_eq "check-config --json: one line" 1 "$(wc -l <<<"$out")"
+assert_eq "check-config --json valid" true "$(jq .valid <<<"$out")"
+assert_eq "check-config --json prefetch" number "$(jq -r ".settings.prefetch | type" <<<"$out")"
+log "check-config: prefix, --json, masks"
