@@ -9,6 +9,8 @@ set -euo pipefail
 
 need_cmd jq psql
 ADMIN=$(require_bin gradeq-admin)
+CONSUMER=$(require_bin gradeq-consumer)
+REPLAY=$(require_bin gradeq-replay)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cd "$GRADEQ_SRC"
@@ -50,3 +52,10 @@ assert_eq "check-config --json: one line" 1 "$(wc -l <<<"$out")"
 assert_eq "check-config --json valid" true "$(jq .valid <<<"$out")"
 assert_eq "check-config --json prefetch" number "$(jq -r ".settings.prefetch | type" <<<"$out")"
 log "check-config: prefix, --json, masks"
+
+# --- gradeq-replay export: a file only its owner reads, whatever the umask ------
+"$CONSUMER" --release cli59 --drain >"$WORK/declare.log" 2>&1 || die "declaring cli59 failed: $(cat "$WORK/declare.log")"
+(umask 022 && "$REPLAY" export --release cli59 "$WORK/dead.jsonl" >/dev/null 2>"$WORK/export.err") ||
+	die "export failed: $(cat "$WORK/export.err")"
+assert_eq "export file mode" 600 "$(stat -c %a "$WORK/dead.jsonl")"
+log "replay export: mode 0600"
