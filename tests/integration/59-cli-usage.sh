@@ -11,6 +11,7 @@ need_cmd jq psql
 ADMIN=$(require_bin gradeq-admin)
 CONSUMER=$(require_bin gradeq-consumer)
 REPLAY=$(require_bin gradeq-replay)
+PUBLISH=$(require_bin gradeq-publish)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cd "$GRADEQ_SRC"
@@ -59,3 +60,23 @@ log "check-config: prefix, --json, masks"
 	die "export failed: $(cat "$WORK/export.err")"
 assert_eq "export file mode" 600 "$(stat -c %a "$WORK/dead.jsonl")"
 log "replay export: mode 0600"
+
+# --- status --json --watch: one JSON object per line ---------------------------
+fresh_db
+"$ADMIN" migrate --with-input-tables >/dev/null 2>&1 || die "migrate failed"
+"$ADMIN" seed --courses small,small --learners 10 >/dev/null 2>&1 || die "seed failed"
+for _ in 1 2; do
+	"$PUBLISH" --release cli59 --all-courses -q >/dev/null 2>>"$WORK/publish.log" ||
+		die "publish failed: $(cat "$WORK/publish.log")"
+done
+"$ADMIN" status --json --watch >"$WORK/watch.out" 2>"$WORK/watch.err" &
+watch_pid=$!
+lines() { (($(wc -l <"$WORK/watch.out") >= 2)); }
+wait_until 30 "two status lines" lines
+kill "$watch_pid"
+wait "$watch_pid" || true
+head -n 2 "$WORK/watch.out" >"$WORK/watch2.out"
+while IFS= read -r line; do
+	assert_eq "a status line is one object with both runs" 2 "$(jq '.runs | length' <<<"$line")"
+done <"$WORK/watch2.out"
+log "status --json --watch: one object per line"
