@@ -86,12 +86,17 @@ int gradeq_cli_scan(const struct gradeq_cli *cli, const char *what, const char *
 	return 0;
 }
 
-bool gradeq_cli_confirm(const char *question, bool yes)
+bool gradeq_cli_confirm(const struct gradeq_cli *cli, const char *question, bool yes)
 {
 	char line[16];
 
-	if (yes || !isatty(STDIN_FILENO))
+	if (yes)
 		return true;
+	if (!isatty(STDIN_FILENO)) {
+		gradeq_cli_error(cli, "%s Give --yes: standard input is not a terminal to ask",
+				 question);
+		return false;
+	}
 	fprintf(stderr, "%s [y/N] ", question);
 	if (!fgets(line, sizeof(line), stdin))
 		return false;

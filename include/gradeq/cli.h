@@ -59,9 +59,10 @@ int gradeq_cli_scan(const struct gradeq_cli *cli, const char *what, const char *
 		    bool dash_words) GRADEQ_MUST_CHECK;
 
 /* Asks question on stderr and reads the answer when stdin is a terminal;
- * true when yes is set, stdin is no terminal (scripts) or the answer
- * starts with y. */
-bool gradeq_cli_confirm(const char *question, bool yes);
+ * true when yes is set or the answer starts with y. When stdin is no
+ * terminal (a script) and yes is not set, prints one error line saying to
+ * give --yes and returns false: nothing destructive happens unasked. */
+bool gradeq_cli_confirm(const struct gradeq_cli *cli, const char *question, bool yes);
 
 /* Prints one command of a --help text: its usage (lines after the first
  * carry their own indent) and its help (one line or more) from column 34,

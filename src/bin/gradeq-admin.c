@@ -138,8 +138,8 @@ static int cmd_cancel(struct admin *a, int argc, char **argv)
 		gradeq_cli_error(&a->cli, "usage: gradeq-admin cancel RUN [--yes]");
 		return 2;
 	}
-	if (!gradeq_cli_confirm("Cancel the run's pending jobs?", yes))
-		return 1;
+	if (!gradeq_cli_confirm(&a->cli, "Cancel the run's pending jobs?", yes))
+		return isatty(STDIN_FILENO) ? 1 : 2; /* declined, or not asked */
 	rc = gradeq_history_cancel(a->st, run, PROG, &was);
 	if (rc)
 		return fail(a, rc);

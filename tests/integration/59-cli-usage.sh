@@ -80,3 +80,11 @@ while IFS= read -r line; do
 	assert_eq "a status line is one object with both runs" 2 "$(jq '.runs | length' <<<"$line")"
 done <"$WORK/watch2.out"
 log "status --json --watch: one object per line"
+
+# --- cancel: asks on a terminal, needs --yes elsewhere --------------------------
+run=$(psql_q "SELECT run_id FROM gradeq_runs ORDER BY created_at LIMIT 1")
+usage_error "cancel without --yes" "^gradeq-admin: error: .*--yes" "$ADMIN" cancel "$run"
+assert_eq "not canceled" 0 "$(psql_q "SELECT count(*) FROM gradeq_runs WHERE state = 'canceled'")"
+"$ADMIN" cancel "$run" --yes >/dev/null 2>"$WORK/cancel.err" || die "cancel --yes failed: $(cat "$WORK/cancel.err")"
+assert_eq "canceled" canceled "$(psql_q "SELECT state FROM gradeq_runs WHERE run_id = '$run'")"
+log "cancel: --yes needed without a terminal"
