@@ -24,6 +24,26 @@ void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...)
 	fprintf(stderr, "%s: error: %s\n", cli->prog, msg);
 }
 
+int gradeq_cli_once(const struct gradeq_cli *cli, const char *opt, const char **slot,
+		    const char *value)
+{
+	if (*slot) {
+		gradeq_cli_error(cli, "%s given twice ('%s', '%s'): give it once", opt, *slot,
+				 value);
+		return 2;
+	}
+	*slot = value;
+	return 0;
+}
+
+void gradeq_cli_add_unique(const char **list, int *n, const char *value)
+{
+	for (int i = 0; i < *n; i++)
+		if (strcmp(list[i], value) == 0)
+			return;
+	list[(*n)++] = value;
+}
+
 int gradeq_cli_check_release(const struct gradeq_cli *cli, const char *what, const char *name)
 {
 	if (!name || gradeq_release_name_ok(name))
@@ -75,6 +95,11 @@ int gradeq_cli_scan(const struct gradeq_cli *cli, const char *what, const char *
 		if (o->name && o->set) {
 			*o->set = true;
 		} else if (o->name && i + 1 < argc) {
+			if (*o->value) {
+				gradeq_cli_error(cli, "%s: %s given twice: give it once", what,
+						 o->name);
+				return 2;
+			}
 			*o->value = argv[++i];
 		} else if (word && !*word && (dash_words || argv[i][0] != '-')) {
 			*word = argv[i];

@@ -26,6 +26,17 @@ struct gradeq_cli {
 /* Prints "prog: error: ..." on one line to stderr. */
 void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...) GRADEQ_PRINTF(2, 3);
 
+/* Sets *slot to value unless an option OPT took one already: then prints
+ * "prog: error: OPT given twice" and returns 2 (the usage status). For
+ * options that take one value; repeatable ones (--course) go through
+ * gradeq_cli_add_unique. */
+int gradeq_cli_once(const struct gradeq_cli *cli, const char *opt, const char **slot,
+		    const char *value);
+
+/* Appends value to list[*n] unless it is there already (a repeated
+ * --course X counts once). */
+void gradeq_cli_add_unique(const char **list, int *n, const char *value);
+
 /* Checks a release name given by WHAT ("--release", "release retire"...)
  * with gradeq_release_name_ok() (DESIGN §3): 0 (NULL is fine: not given),
  * else one error line naming it and the rule, and 2 (the usage status). */
@@ -42,7 +53,8 @@ int gradeq_cli_parse_double(const struct gradeq_cli *cli, const char *what, cons
 			    double min, double max, double *out) GRADEQ_MUST_CHECK;
 
 /* An option of a command: a flag (*set becomes true) or one that takes the
- * next word (*value gets it). */
+ * next word (*value gets it; it must start NULL, and a second one is
+ * refused). */
 struct gradeq_cli_opt {
 	const char *name, *alias; /* alias may be NULL */
 	bool *set;

@@ -122,24 +122,28 @@ int main(int argc, char **argv)
 	struct gradeq_consumer c;
 	const char *release = NULL, *prefetch = NULL;
 	struct sigaction sa;
-	int opt, rc, status = 1;
+	int opt, rc, status = 1, bad = 0;
 
 	memset(&c, 0, sizeof(c));
 	c.cli.prog = "gradeq-consumer";
 	c.stop_requested = &stop_requested;
 	c.reload_requested = &reload_requested;
 	c.reload = reload;
-	while ((opt = getopt_long(argc, argv, "c:r:p:dhV", opts, NULL)) != -1) {
+	while (!bad && (opt = getopt_long(argc, argv, "c:r:p:dhV", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': c.cli.conf_path = optarg; break;
-		case 'r': release = optarg; break;
-		case 'p': prefetch = optarg; break;
+		case 'c':
+			bad = gradeq_cli_once(&c.cli, "--config", &c.cli.conf_path, optarg);
+			break;
+		case 'r': bad = gradeq_cli_once(&c.cli, "--release", &release, optarg); break;
+		case 'p': bad = gradeq_cli_once(&c.cli, "--prefetch", &prefetch, optarg); break;
 		case 'd': c.drain = true; break;
 		case 'h': fputs(usage, stdout); return 0;
 		case 'V': puts("gradeq-consumer " GRADEQ_VERSION); return 0;
 		default: fputs("Try 'gradeq-consumer --help'.\n", stderr); return 2;
 		}
 	}
+	if (bad)
+		return bad;
 	if (optind < argc) {
 		gradeq_cli_error(&c.cli, "unexpected argument '%s'", argv[optind]);
 		return 2;

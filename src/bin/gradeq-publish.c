@@ -23,7 +23,7 @@ static const char usage[] =
 	"  -c, --config FILE     configuration file (default " GRADEQ_DEFAULT_CONF ")\n"
 	"  -r, --release R       release to publish to (default: the promoted one);\n"
 	"                        a release never seen before is recorded as active\n"
-	"  -C, --course ID       a course to grade (repeatable)\n"
+	"  -C, --course ID       a course to grade (repeatable; counted once)\n"
 	"  -a, --all-courses     every course of the courses table\n"
 	"  -b, --batch-size N    learners per job (default: batch_size in the config, 100)\n"
 	"      --active-only     only active enrollments (default: all, as the platform)\n"
@@ -66,24 +66,35 @@ static const struct option opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
+/* A course named twice is graded once. */
+static void add_course(struct gradeq_publish_options *o, char **want, char *course)
+{
+	int i = 0;
+
+	while (i < o->ncourses && strcmp(want[i], course) != 0)
+		i++;
+	if (i == o->ncourses)
+		want[o->ncourses++] = course;
+}
+
 /* Reads the options into o; -1 to go on, else the exit status. */
 static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, char **want,
 		      bool *json, const char **batch, int argc, char **argv)
 {
-	int opt;
+	int opt, bad = 0;
 
-	while ((opt = getopt_long(argc, argv, "c:r:C:ab:nqhV", opts, NULL)) != -1) {
+	while (!bad && (opt = getopt_long(argc, argv, "c:r:C:ab:nqhV", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': cli->conf_path = optarg; break;
-		case 'r': o->release = optarg; break;
-		case 'C': want[o->ncourses++] = optarg; break;
+		case 'c': bad = gradeq_cli_once(cli, "--config", &cli->conf_path, optarg); break;
+		case 'r': bad = gradeq_cli_once(cli, "--release", &o->release, optarg); break;
+		case 'C': add_course(o, want, optarg); break;
 		case 'a': o->all = true; break;
-		case 'b': *batch = optarg; break;
+		case 'b': bad = gradeq_cli_once(cli, "--batch-size", batch, optarg); break;
 		case 'A': o->active_only = true; break;
 		case 'I': o->incremental = true; break;
 		case 'S':
 			o->incremental = true;
-			o->changed_since = optarg;
+			bad = gradeq_cli_once(cli, "--changed-since", &o->changed_since, optarg);
 			break;
 		case 'n': o->dry_run = true; break;
 		case 'j': *json = true; break;
@@ -93,6 +104,8 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 		default: fputs("Try 'gradeq-publish --help'.\n", stderr); return 2;
 		}
 	}
+	if (bad)
+		return bad;
 	if (optind < argc || (o->all == (o->ncourses > 0))) {
 		gradeq_cli_error(cli,
 				 optind < argc ? "unexpected argument '%s'"

@@ -88,3 +88,31 @@ assert_eq "not canceled" 0 "$(psql_q "SELECT count(*) FROM gradeq_runs WHERE sta
 "$ADMIN" cancel "$run" --yes >/dev/null 2>"$WORK/cancel.err" || die "cancel --yes failed: $(cat "$WORK/cancel.err")"
 assert_eq "canceled" canceled "$(psql_q "SELECT state FROM gradeq_runs WHERE run_id = '$run'")"
 log "cancel: --yes needed without a terminal"
+
+# --- repeated options: merged when they add up, else refused --------------------
+course='course-v1:gradeq+small1+2026'
+out=$("$PUBLISH" --release cli59 --course "$course" --course "$course" --dry-run --json 2>"$WORK/dup.err") ||
+	die "publish with a repeated --course failed: $(cat "$WORK/dup.err")"
+assert_eq "a repeated --course counts once: courses" 1 "$(jq .courses <<<"$out")"
+assert_eq "a repeated --course counts once: learners" 10 "$(jq .learners <<<"$out")"
+usage_error "publish --release twice" "^gradeq-publish: error: --release given twice" \
+	"$PUBLISH" --release cli59 --release other59 --course "$course" --dry-run
+usage_error "publish --batch-size twice" "^gradeq-publish: error: --batch-size given twice" \
+	"$PUBLISH" --release cli59 --course "$course" -b 5 -b 6 --dry-run
+usage_error "consumer --prefetch twice" "^gradeq-consumer: error: --prefetch given twice" \
+	"$CONSUMER" --release cli59 --prefetch 1 --prefetch 2 --drain
+usage_error "consumer --release twice" "^gradeq-consumer: error: --release given twice" \
+	"$CONSUMER" --release cli59 --release other59 --drain
+usage_error "replay --limit twice" "^gradeq-replay: error: --limit given twice" \
+	"$REPLAY" list --release cli59 --limit 1 --limit 2
+usage_error "replay --to-release twice" "^gradeq-replay: error: --to-release given twice" \
+	"$REPLAY" replay --release cli59 --to-release a59 --to-release b59 --yes
+usage_error "admin events --run twice" "^gradeq-admin: error: events: --run given twice" \
+	"$ADMIN" events --run "$run" --run "$run"
+usage_error "admin purge-history --older-than twice" "^gradeq-admin: error: purge-history: --older-than given twice" \
+	"$ADMIN" purge-history --older-than 1d --older-than 2d
+usage_error "seed --learners twice" "^gradeq-admin: error: --learners given twice" \
+	"$ADMIN" seed --learners 1 --learners 2
+usage_error "seed --learners out of range" "^gradeq-admin: error: --learners must be" \
+	"$ADMIN" seed --learners -1
+log "repeated options: merged or refused"
