@@ -165,8 +165,7 @@ static int cmd_purge_history(struct admin *a, int argc, char **argv)
 	if (!older)
 		secs = (long)a->cli.cfg->retention_days * 86400;
 	else if (gradeq_parse_duration(older, &secs)) {
-		gradeq_cli_error(&a->cli,
-				 "--older-than takes a duration like 90d, 12h, 30m, not '%s'",
+		gradeq_cli_error(&a->cli, "--older-than takes %s, not '%s'", GRADEQ_DURATION_RULE,
 				 older);
 		return 2;
 	}

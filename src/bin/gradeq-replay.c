@@ -172,8 +172,7 @@ static int parse_opt(struct gradeq_cli *cli, struct gradeq_dl_options *o, int op
 			return usage_error(cli, "%s given twice: give it once", "--older-than");
 		if (gradeq_parse_duration(optarg, &o->f.older_than))
 			return usage_error(cli,
-					   "--older-than wants a duration like 90s, 15m, "
-					   "2h or 7d, not '%s'",
+					   "--older-than wants " GRADEQ_DURATION_RULE ", not '%s'",
 					   optarg);
 		break;
 	case 'l':

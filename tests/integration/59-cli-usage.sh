@@ -116,3 +116,10 @@ usage_error "seed --learners twice" "^gradeq-admin: error: --learners given twic
 usage_error "seed --learners out of range" "^gradeq-admin: error: --learners must be" \
 	"$ADMIN" seed --learners -1
 log "repeated options: merged or refused"
+
+# --- durations out of range: refused by gradeq, naming the range ---------------
+usage_error "purge-history --older-than 10001d" "^gradeq-admin: error: --older-than takes a duration from 0 to 10000d" \
+	"$ADMIN" purge-history --older-than 10001d
+usage_error "replay --older-than 99999999999d" "^gradeq-replay: error: --older-than wants a duration from 0 to 10000d" \
+	"$REPLAY" list --release cli59 --older-than 99999999999d
+log "durations: range checked"
