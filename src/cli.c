@@ -1,5 +1,6 @@
 #include "gradeq/cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,8 +174,17 @@ int gradeq_cli_init(struct gradeq_cli *cli)
 		return rc;
 	}
 	level = gradeq_log_level_parse(cli->cfg->log_level);
-	if (gradeq_log_init(cli->prog, level < 0 ? GRADEQ_LOG_INFO : level, cli->cfg->log_file))
-		gradeq_cli_error(cli, "%s (logging to stderr)", gradeq_errmsg(GRADEQ_ERR_IO));
+	rc = gradeq_log_init(cli->prog, level < 0 ? GRADEQ_LOG_INFO : level, cli->cfg->log_file);
+	if (rc) {
+		/* an operator who set log_file reads that file: carrying on to
+		 * stderr would lose every line where nobody looks */
+		int e = errno;
+
+		gradeq_cli_error(cli, "%s: %s", gradeq_errmsg(rc), strerror(e));
+		gradeq_config_free(cli->cfg);
+		cli->cfg = NULL;
+		return rc;
+	}
 	return 0;
 }
 

@@ -123,3 +123,12 @@ usage_error "purge-history --older-than 10001d" "^gradeq-admin: error: --older-t
 usage_error "replay --older-than 99999999999d" "^gradeq-replay: error: --older-than wants a duration from 0 to 10000d" \
 	"$REPLAY" list --release cli59 --older-than 99999999999d
 log "durations: range checked"
+
+# --- a log file that cannot be opened is an error -------------------------------
+printf 'log_file = "%s/no/such/dir/gradeq.log";\n' "$WORK" >"$WORK/log.conf"
+rc=0
+out=$("$PUBLISH" -c "$WORK/log.conf" --release cli59 --course "$course" --dry-run 2>&1 >/dev/null) || rc=$?
+assert_eq "unopenable log file: exit status ($out)" 1 "$rc"
+assert_eq "unopenable log file: one line" 1 "$(wc -l <<<"$out")"
+assert_match "unopenable log file" "^gradeq-publish: error: cannot open log file '.*/no/such/dir/gradeq\.log': No such file" "$out"
+log "log file: an error when it cannot be opened"
