@@ -69,7 +69,7 @@ static int check_amqp(const struct gradeq_config *cfg, struct cc *cc)
 
 	rc = gradeq_config_amqp_url(cfg, &url);
 	if (rc) {
-		say(cc, true, "%s: 'amqp_password_file' %s",
+		say(cc, true, "%s: %s",
 		    origin(cfg, "amqp_password_file", NULL, where, sizeof(where)),
 		    gradeq_errmsg(rc));
 		return GRADEQ_ERR_CONFIG;

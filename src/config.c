@@ -72,8 +72,12 @@ static const char *check_release(const char *v)
 /* Found now, with the file and line, rather than at the first connect. */
 static const char *check_readable(const char *v)
 {
+	struct stat st;
+
 	if (access(v, R_OK) != 0)
 		return "names a file this user cannot read";
+	if (stat(v, &st) == 0 && S_ISDIR(st.st_mode))
+		return "names a directory, not a file";
 	return NULL;
 }
 
@@ -750,20 +754,47 @@ static int read_password(const char *path, char **out)
 	if (!fp)
 		return gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s': %s", path,
 				    strerror(errno));
-	if (fstat(fileno(fp), &st) == 0 && (st.st_mode & S_IROTH))
+	if (fstat(fileno(fp), &st) != 0)
+		memset(&st, 0, sizeof(st));
+	if (S_ISDIR(st.st_mode)) {
+		ret = gradeq_error(GRADEQ_ERR_IO,
+				   "amqp_password_file '%s' is a directory, not a file", path);
+		goto out;
+	}
+	if (st.st_mode & S_IROTH)
 		warn_world_readable("password file", path);
+	errno = 0;
 	n = getline(&line, &cap, fp);
+	if (n < 0 && ferror(fp)) {
+		ret = gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s' cannot be read: %s",
+				   path, strerror(errno ? errno : EIO));
+		goto out;
+	}
 	if (n < 0) {
-		ret = gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s' is empty", path);
+		ret = gradeq_error(
+			GRADEQ_ERR_IO,
+			"amqp_password_file '%s' is empty: its first line is the password", path);
 		goto out;
 	}
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	if (n == 0) {
-		ret = gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s' has an empty first line",
-				   path);
+		ret = gradeq_error(
+			GRADEQ_ERR_IO,
+			"amqp_password_file '%s' has an empty first line: it is the password",
+			path);
 		goto out;
 	}
+	for (ssize_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) {
+			/* a NUL would cut the password short without a word */
+			ret = gradeq_error(
+				GRADEQ_ERR_IO,
+				"amqp_password_file '%s' holds a control character or NUL "
+				"byte in its first line (byte %zd): is it a binary file?",
+				path, i + 1);
+			goto out;
+		}
 	*out = line;
 	line = NULL;
 out:
