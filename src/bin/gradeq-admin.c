@@ -306,9 +306,11 @@ static const struct command commands[] = {
 	 "cancel a run: consumers ack its pending jobs\n"
 	 "without grading them; committed grades stay"},
 	{"purge-history", NULL, 1, 0, NEEDS_STORE, cmd_purge_history,
-	 "purge-history --older-than DUR [--yes]",
+	 "purge-history [--older-than DUR] [--yes]",
 	 "delete finished runs, their jobs and events\n"
-	 "older than DUR (e.g. 90d, 12h); never grades"},
+	 "older than DUR (e.g. 90d, 12h; default\n"
+	 "retention_days); never grades; without --yes\n"
+	 "says what it would delete"},
 	{"plan", NULL, 1, 0, NEEDS_STORE, cmd_plan,
 	 "plan [--course ID | --size-class S] [--consumers N] [--plot FILE]\n"
 	 "     [--overhead-share 0.05] [--failure-cost 60] [--arrival-rate R]",

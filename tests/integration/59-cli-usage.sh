@@ -132,3 +132,15 @@ assert_eq "unopenable log file: exit status ($out)" 1 "$rc"
 assert_eq "unopenable log file: one line" 1 "$(wc -l <<<"$out")"
 assert_match "unopenable log file" "^gradeq-publish: error: cannot open log file '.*/no/such/dir/gradeq\.log': No such file" "$out"
 log "log file: an error when it cannot be opened"
+
+# --- the man pages and --help name the same options ------------------------------
+# long_opts: the --options of standard input, one a line, sorted.
+long_opts() { grep -oE -- '--[a-z][a-z-]*' | sort -u; }
+for prog in gradeq-admin gradeq-publish gradeq-consumer gradeq-replay; do
+	help=$("$GRADEQ_BIN/$prog" --help | long_opts)
+	# the man page up to its examples (which quote other programs' options)
+	man=$(sed -e '/^\.SH EXAMPLES/,$d' -e 's/\\-/-/g' "$GRADEQ_SRC/packaging/man/$prog.1" | long_opts)
+	assert_eq "$prog: options in --help but not in the man page" "" "$(comm -23 <(echo "$help") <(echo "$man") | xargs)"
+	assert_eq "$prog: options in the man page but not in --help" "" "$(comm -13 <(echo "$help") <(echo "$man") | xargs)"
+done
+log "man pages and --help: the same options"
