@@ -142,5 +142,9 @@ for prog in gradeq-admin gradeq-publish gradeq-consumer gradeq-replay; do
 	man=$(sed -e '/^\.SH EXAMPLES/,$d' -e 's/\\-/-/g' "$GRADEQ_SRC/packaging/man/$prog.1" | long_opts)
 	assert_eq "$prog: options in --help but not in the man page" "" "$(comm -23 <(echo "$help") <(echo "$man") | xargs)"
 	assert_eq "$prog: options in the man page but not in --help" "" "$(comm -13 <(echo "$help") <(echo "$man") | xargs)"
+	# the build's man page names the configuration file the build reads
+	conf=$("$GRADEQ_BIN/$prog" --help | sed -n 's/.*configuration file (default \(.*\))$/\1/p')
+	[[ -n $conf ]] || die "$prog --help names no default configuration file"
+	grep -qF -- "$conf" "$GRADEQ_BIN/man/$prog.1" || die "the build's $prog.1 does not name $conf"
 done
 log "man pages and --help: the same options"
