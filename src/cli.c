@@ -25,6 +25,23 @@ void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...)
 	fprintf(stderr, "%s: error: %s\n", cli->prog, msg);
 }
 
+void gradeq_cli_usage_error(const struct gradeq_cli *cli, const char *usage)
+{
+	char line[256];
+	size_t n = 0;
+
+	for (; *usage && n + 1 < sizeof(line); usage++) {
+		if (*usage == '\n') {
+			line[n++] = ' ';
+			usage += strspn(usage + 1, " ");
+		} else {
+			line[n++] = *usage;
+		}
+	}
+	line[n] = '\0';
+	gradeq_cli_error(cli, "usage: %s %s", cli->prog, line);
+}
+
 int gradeq_cli_once(const struct gradeq_cli *cli, const char *opt, const char **slot,
 		    const char *value)
 {

@@ -26,6 +26,10 @@ struct gradeq_cli {
 /* Prints "prog: error: ..." on one line to stderr. */
 void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...) GRADEQ_PRINTF(2, 3);
 
+/* Prints "prog: error: usage: prog USAGE" on one line (USAGE's lines
+ * joined, their indent dropped). */
+void gradeq_cli_usage_error(const struct gradeq_cli *cli, const char *usage);
+
 /* Sets *slot to value unless an option OPT took one already: then prints
  * "prog: error: OPT given twice" and returns 2 (the usage status). For
  * options that take one value; repeatable ones (--course) go through

@@ -275,9 +275,9 @@ static const struct command commands[] = {
 	 "and ETA, and each release's queue depths\n"
 	 "(unacked from management_url when set);\n"
 	 "--json: the shape in docs/status.md"},
-	{"states", NULL, 1, 0, NEEDS_NOTHING, cmd_states, "states [--json]",
+	{"states", NULL, 1, 1, NEEDS_NOTHING, cmd_states, "states [--json]",
 	 "the run and job state machines"},
-	{"check-config", NULL, 1, 0, NEEDS_NOTHING, cmd_check_config, "check-config [FILE]",
+	{"check-config", NULL, 1, 2, NEEDS_NOTHING, cmd_check_config, "check-config [FILE]",
 	 "validate the configuration (FILE, else -c or\n"
 	 "the default) and print the effective settings,\n"
 	 "secrets masked; errors name file, line, setting"},
@@ -285,7 +285,7 @@ static const struct command commands[] = {
 	 "follow the pushed state changes live\n"
 	 "(run.<id>.<state>, job.<state>); --json\n"
 	 "prints each event's JSON body"},
-	{"release", "list", 2, 0, NEEDS_STORE, release_list, "release list",
+	{"release", "list", 2, 2, NEEDS_STORE, release_list, "release list",
 	 "releases with their states and queues"},
 	{"release", "promote", 3, 3, NEEDS_STORE, release_promote, "release promote R",
 	 "make R the release publishers use; the\n"
@@ -355,6 +355,16 @@ static const struct command *find_command(int argc, char **argv, bool *known)
 	return NULL;
 }
 
+/* "usage: gradeq-admin USAGE" of command name. */
+static void usage_of(const struct gradeq_cli *cli, const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0) {
+			gradeq_cli_usage_error(cli, commands[i].usage);
+			return;
+		}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -391,7 +401,9 @@ int main(int argc, char **argv)
 	argc = gradeq_cli_take_flag(argc, argv, "--json", &a.json);
 	c = find_command(argc, argv, &known);
 	if (!c) {
-		if (known)
+		if (known && strcmp(argv[0], "release") != 0)
+			usage_of(&a.cli, argv[0]);
+		else if (known)
 			gradeq_cli_error(&a.cli, "usage: gradeq-admin release (list | promote R | "
 						 "drain R | retire R)");
 		else

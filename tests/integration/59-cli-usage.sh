@@ -117,6 +117,17 @@ usage_error "seed --learners out of range" "^gradeq-admin: error: --learners mus
 	"$ADMIN" seed --learners -1
 log "repeated options: merged or refused"
 
+# --- extra words are usage errors, not ignored ----------------------------------
+usage_error "release list with an extra word" "^gradeq-admin: error: usage: gradeq-admin release" \
+	"$ADMIN" release list -c /nonexistent.conf
+usage_error "states with an extra word" "^gradeq-admin: error: usage: gradeq-admin states \[--json\]$" \
+	"$ADMIN" states extra
+usage_error "check-config with two files" "^gradeq-admin: error: usage: gradeq-admin check-config \[FILE\]$" \
+	"$ADMIN" check-config a.conf b.conf
+usage_error "seed with an extra word" "^gradeq-admin: error: seed: unexpected argument 'extra'" \
+	"$ADMIN" seed extra
+log "extra words: usage errors"
+
 # --- durations out of range: refused by gradeq, naming the range ---------------
 usage_error "purge-history --older-than 10001d" "^gradeq-admin: error: --older-than takes a duration from 0 to 10000d" \
 	"$ADMIN" purge-history --older-than 10001d
