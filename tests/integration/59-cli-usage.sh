@@ -159,3 +159,9 @@ for prog in gradeq-admin gradeq-publish gradeq-consumer gradeq-replay; do
 	grep -qF -- "$conf" "$GRADEQ_BIN/man/$prog.1" || die "the build's $prog.1 does not name $conf"
 done
 log "man pages and --help: the same options"
+
+# --- tools/demo says where a password is, never the password -------------------
+if grep -nE '\$\{?(GRADEQ_MGMT_PASSWORD|GRADEQ_PG_PASSWORD|RMQ_PASS|PG_PASS|PGPASSWORD)' "$GRADEQ_SRC/tools/demo"; then
+	die "tools/demo expands a password variable"
+fi
+log "tools/demo: no password printed"
