@@ -8,10 +8,19 @@ install(FILES ${CMAKE_SOURCE_DIR}/conf/gradeq.conf DESTINATION /etc/gradeq)
 file(GLOB GRADEQ_UNITS ${CMAKE_SOURCE_DIR}/packaging/systemd/*.service
   ${CMAKE_SOURCE_DIR}/packaging/systemd/*.target)
 install(FILES ${GRADEQ_UNITS} DESTINATION /lib/systemd/system)
-file(GLOB GRADEQ_MAN1 ${CMAKE_SOURCE_DIR}/packaging/man/*.1)
-file(GLOB GRADEQ_MAN5 ${CMAKE_SOURCE_DIR}/packaging/man/*.5)
-install(FILES ${GRADEQ_MAN1} DESTINATION share/man/man1)
-install(FILES ${GRADEQ_MAN5} DESTINATION share/man/man5)
+# The man pages name the configuration file this build reads without -c
+# (GRADEQ_DEFAULT_CONF), as --help does.
+file(GLOB GRADEQ_MAN_SOURCES ${CMAKE_SOURCE_DIR}/packaging/man/*.[15])
+foreach(page ${GRADEQ_MAN_SOURCES})
+  get_filename_component(name ${page} NAME)
+  file(READ ${page} text)
+  string(REPLACE "/etc/gradeq/gradeq.conf" "${GRADEQ_DEFAULT_CONF}" text "${text}")
+  file(WRITE ${CMAKE_BINARY_DIR}/man/${name} "${text}")
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${page})
+  get_filename_component(section ${page} LAST_EXT)
+  string(SUBSTRING ${section} 1 -1 section)
+  install(FILES ${CMAKE_BINARY_DIR}/man/${name} DESTINATION share/man/man${section})
+endforeach()
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION share/doc/gradeq)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/rabbitmq/definitions.json
   DESTINATION share/gradeq/rabbitmq)

@@ -3,14 +3,40 @@
  * otherwise wait for the first connection. */
 #include "gradeq/checkconfig.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <amqp.h>
+#include <jansson.h>
 #include <libconfig.h>
 
 #include "gradeq/config.h"
 #include "gradeq/store.h"
+
+struct cc {
+	const char *prog;
+	FILE *err;
+	char error[1024]; /* the first error, for --json */
+};
+
+/* One line "prog: error: ..." (or "prog: warning: ...") on err. */
+static void say(struct cc *cc, bool error, const char *fmt, ...) GRADEQ_PRINTF(3, 4);
+static void say(struct cc *cc, bool error, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (char *p = msg; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	fprintf(cc->err, "%s: %s: %s\n", cc->prog, error ? "error" : "warning", msg);
+	if (error && !cc->error[0])
+		snprintf(cc->error, sizeof(cc->error), "%s", msg);
+}
 
 /* Where a setting's value came from, for messages: the environment
  * variable env when set, else "file:line" (the file is read again: the
@@ -35,7 +61,7 @@ static const char *origin(const struct gradeq_config *cfg, const char *setting, 
 	return buf;
 }
 
-static int check_amqp(const struct gradeq_config *cfg, FILE *err)
+static int check_amqp(const struct gradeq_config *cfg, struct cc *cc)
 {
 	struct amqp_connection_info ci;
 	char where[512], *url = NULL;
@@ -43,64 +69,77 @@ static int check_amqp(const struct gradeq_config *cfg, FILE *err)
 
 	rc = gradeq_config_amqp_url(cfg, &url);
 	if (rc) {
-		fprintf(err, "%s: 'amqp_password_file' %s\n",
-			origin(cfg, "amqp_password_file", NULL, where, sizeof(where)),
-			gradeq_errmsg(rc));
+		say(cc, true, "%s: %s",
+		    origin(cfg, "amqp_password_file", NULL, where, sizeof(where)),
+		    gradeq_errmsg(rc));
 		return GRADEQ_ERR_CONFIG;
 	}
 	/* amqp_parse_url writes into its argument */
 	rc = amqp_parse_url(url, &ci) == AMQP_STATUS_OK ? 0 : GRADEQ_ERR_CONFIG;
 	if (rc)
-		fprintf(err,
-			"%s: 'amqp_url' is malformed (expected amqp[s]://user@host:port/vhost)\n",
-			origin(cfg, "amqp_url", "GRADEQ_AMQP_URL", where, sizeof(where)));
+		say(cc, true,
+		    "%s: 'amqp_url' is malformed (expected amqp[s]://user@host:port/vhost)",
+		    origin(cfg, "amqp_url", "GRADEQ_AMQP_URL", where, sizeof(where)));
 	else if (!ci.ssl && (cfg->amqp_cacert || cfg->amqp_cert))
-		fprintf(err,
-			"%s: warning: amqp_cacert/amqp_cert are set but 'amqp_url' is not "
-			"amqps://: they are not used\n",
-			origin(cfg, "amqp_url", "GRADEQ_AMQP_URL", where, sizeof(where)));
+		say(cc, false,
+		    "%s: amqp_cacert/amqp_cert are set but 'amqp_url' is not amqps://: they are "
+		    "not used",
+		    origin(cfg, "amqp_url", "GRADEQ_AMQP_URL", where, sizeof(where)));
 	explicit_bzero(url, strlen(url));
 	free(url);
 	if (!rc && !cfg->amqp_cert != !cfg->amqp_key) {
-		fprintf(err, "%s: '%s' is set without '%s': give both or neither\n",
-			origin(cfg, cfg->amqp_cert ? "amqp_cert" : "amqp_key", NULL, where,
-			       sizeof(where)),
-			cfg->amqp_cert ? "amqp_cert" : "amqp_key",
-			cfg->amqp_cert ? "amqp_key" : "amqp_cert");
+		say(cc, true, "%s: '%s' is set without '%s': give both or neither",
+		    origin(cfg, cfg->amqp_cert ? "amqp_cert" : "amqp_key", NULL, where,
+			   sizeof(where)),
+		    cfg->amqp_cert ? "amqp_cert" : "amqp_key",
+		    cfg->amqp_cert ? "amqp_key" : "amqp_cert");
 		rc = GRADEQ_ERR_CONFIG;
 	}
 	return rc;
 }
 
-static int check_pg(const struct gradeq_config *cfg, FILE *err)
+static int check_pg(const struct gradeq_config *cfg, struct cc *cc)
 {
 	char where[512], why[512];
 
 	if (!cfg->pg_dsn || !*cfg->pg_dsn)
 		return 0;
 	if (gradeq_store_dsn_check(cfg->pg_dsn, why, sizeof(why))) {
-		fprintf(err, "%s: 'pg_dsn' is not a libpq conninfo: %s\n",
-			origin(cfg, "pg_dsn", "GRADEQ_PG_DSN", where, sizeof(where)), why);
+		say(cc, true, "%s: 'pg_dsn' is not a libpq conninfo: %s",
+		    origin(cfg, "pg_dsn", "GRADEQ_PG_DSN", where, sizeof(where)), why);
 		return GRADEQ_ERR_CONFIG;
 	}
 	return 0;
 }
 
-int gradeq_check_config(const char *path, FILE *out, FILE *err)
+int gradeq_check_config(const char *prog, const char *path, bool json, FILE *out, FILE *err)
 {
 	struct gradeq_config *cfg = NULL;
+	struct cc cc = {.prog = prog, .err = err};
 	char msg[600] = "";
 	int rc;
 
 	rc = gradeq_config_load(path, &cfg, msg, sizeof(msg));
-	if (rc) {
-		fprintf(err, "%s\n", msg[0] ? msg : gradeq_errmsg(rc));
-		return rc;
-	}
-	rc = check_amqp(cfg, err);
+	if (rc)
+		say(&cc, true, "%s", msg[0] ? msg : gradeq_errmsg(rc));
 	if (!rc)
-		rc = check_pg(cfg, err);
-	if (!rc) {
+		rc = check_amqp(cfg, &cc);
+	if (!rc)
+		rc = check_pg(cfg, &cc);
+	if (json) {
+		json_t *o = json_object();
+		const char *file = cfg && cfg->path ? cfg->path : path;
+
+		json_object_set_new(o, "valid", json_boolean(rc == 0));
+		json_object_set_new(o, "file", file ? json_string(file) : json_null());
+		if (rc)
+			json_object_set_new(o, "error", json_string(cc.error));
+		else
+			json_object_set_new(o, "settings", gradeq_config_json(cfg));
+		json_dumpf(o, out, JSON_COMPACT | JSON_ENSURE_ASCII);
+		fputc('\n', out);
+		json_decref(o);
+	} else if (!rc) {
 		fprintf(out,
 			"# %s: valid; effective settings (environment applied, secrets masked)\n",
 			cfg->path ? cfg->path : "no file, built-in defaults");

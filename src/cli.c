@@ -1,5 +1,6 @@
 #include "gradeq/cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "gradeq/job.h"
 #include "gradeq/log.h"
+#include "gradeq/parse.h"
 
 void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...)
 {
@@ -21,6 +23,52 @@ void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...)
 		if (*p == '\n')
 			*p = ' ';
 	fprintf(stderr, "%s: error: %s\n", cli->prog, msg);
+}
+
+void gradeq_cli_usage_error(const struct gradeq_cli *cli, const char *usage)
+{
+	char line[256];
+	size_t n = 0;
+
+	for (; *usage && n + 1 < sizeof(line); usage++) {
+		if (*usage == '\n') {
+			line[n++] = ' ';
+			usage += strspn(usage + 1, " ");
+		} else {
+			line[n++] = *usage;
+		}
+	}
+	line[n] = '\0';
+	gradeq_cli_error(cli, "usage: %s %s", cli->prog, line);
+}
+
+int gradeq_cli_once(const struct gradeq_cli *cli, const char *opt, const char **slot,
+		    const char *value)
+{
+	if (*slot) {
+		gradeq_cli_error(cli, "%s given twice ('%s', '%s'): give it once", opt, *slot,
+				 value);
+		return 2;
+	}
+	*slot = value;
+	return 0;
+}
+
+void gradeq_cli_add_unique(const char **list, int *n, const char *value)
+{
+	for (int i = 0; i < *n; i++)
+		if (strcmp(list[i], value) == 0)
+			return;
+	list[(*n)++] = value;
+}
+
+int gradeq_cli_check_release(const struct gradeq_cli *cli, const char *what, const char *name)
+{
+	if (!name || gradeq_release_name_ok(name))
+		return 0;
+	gradeq_cli_error(cli, "bad release name '%s' for %s (%s)", name, what,
+			 GRADEQ_RELEASE_NAME_RULE);
+	return 2;
 }
 
 int gradeq_cli_parse_long(const struct gradeq_cli *cli, const char *what, const char *s, long min,
@@ -65,6 +113,11 @@ int gradeq_cli_scan(const struct gradeq_cli *cli, const char *what, const char *
 		if (o->name && o->set) {
 			*o->set = true;
 		} else if (o->name && i + 1 < argc) {
+			if (*o->value) {
+				gradeq_cli_error(cli, "%s: %s given twice: give it once", what,
+						 o->name);
+				return 2;
+			}
 			*o->value = argv[++i];
 		} else if (word && !*word && (dash_words || argv[i][0] != '-')) {
 			*word = argv[i];
@@ -76,12 +129,17 @@ int gradeq_cli_scan(const struct gradeq_cli *cli, const char *what, const char *
 	return 0;
 }
 
-bool gradeq_cli_confirm(const char *question, bool yes)
+bool gradeq_cli_confirm(const struct gradeq_cli *cli, const char *question, bool yes)
 {
 	char line[16];
 
-	if (yes || !isatty(STDIN_FILENO))
+	if (yes)
 		return true;
+	if (!isatty(STDIN_FILENO)) {
+		gradeq_cli_error(cli, "%s Give --yes: standard input is not a terminal to ask",
+				 question);
+		return false;
+	}
 	fprintf(stderr, "%s [y/N] ", question);
 	if (!fgets(line, sizeof(line), stdin))
 		return false;
@@ -133,8 +191,17 @@ int gradeq_cli_init(struct gradeq_cli *cli)
 		return rc;
 	}
 	level = gradeq_log_level_parse(cli->cfg->log_level);
-	if (gradeq_log_init(cli->prog, level < 0 ? GRADEQ_LOG_INFO : level, cli->cfg->log_file))
-		gradeq_cli_error(cli, "%s (logging to stderr)", gradeq_errmsg(GRADEQ_ERR_IO));
+	rc = gradeq_log_init(cli->prog, level < 0 ? GRADEQ_LOG_INFO : level, cli->cfg->log_file);
+	if (rc) {
+		/* an operator who set log_file reads that file: carrying on to
+		 * stderr would lose every line where nobody looks */
+		int e = errno;
+
+		gradeq_cli_error(cli, "%s: %s", gradeq_errmsg(rc), strerror(e));
+		gradeq_config_free(cli->cfg);
+		cli->cfg = NULL;
+		return rc;
+	}
 	return 0;
 }
 

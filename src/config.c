@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -71,8 +72,12 @@ static const char *check_release(const char *v)
 /* Found now, with the file and line, rather than at the first connect. */
 static const char *check_readable(const char *v)
 {
+	struct stat st;
+
 	if (access(v, R_OK) != 0)
 		return "names a file this user cannot read";
+	if (stat(v, &st) == 0 && S_ISDIR(st.st_mode))
+		return "names a directory, not a file";
 	return NULL;
 }
 
@@ -664,6 +669,34 @@ static bool mask_conninfo(const char *p, struct out *o)
 	return masked;
 }
 
+/* The rest of a URL after its userinfo: query parameters named password
+ * (postgresql://h/db?password=...) masked. */
+static bool mask_query(const char *s, struct out *o)
+{
+	const char *q = strchr(s, '?');
+	bool masked = false;
+
+	if (!q) {
+		put(o, s, strlen(s));
+		return false;
+	}
+	put(o, s, (size_t)(q - s) + 1);
+	for (const char *p = q + 1; *p;) {
+		size_t n = strcspn(p, "&");
+
+		if (n >= 9 && strncmp(p, "password=", 9) == 0) {
+			put(o, "password=****", 13);
+			masked = true;
+		} else {
+			put(o, p, n);
+		}
+		p += n;
+		if (*p)
+			put(o, p++, 1);
+	}
+	return masked;
+}
+
 static bool mask_into(const char *s, struct out *o)
 {
 	struct url_parts u;
@@ -675,12 +708,12 @@ static bool mask_into(const char *s, struct out *o)
 	if (!url_split(s, &u))
 		return mask_conninfo(s, o);
 	if (!u.pass) {
-		put(o, s, strlen(s));
-		return false;
+		put(o, s, u.prefix);
+		return mask_query(s + u.prefix, o);
 	}
 	put(o, s, (size_t)(u.pass - s));
-	put(o, "****", 4);
-	put(o, u.rest - 1, strlen(u.rest - 1));
+	put(o, "****@", 5);
+	mask_query(u.rest, o);
 	return true;
 }
 
@@ -719,20 +752,47 @@ static int read_password(const char *path, char **out)
 	if (!fp)
 		return gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s': %s", path,
 				    strerror(errno));
-	if (fstat(fileno(fp), &st) == 0 && (st.st_mode & S_IROTH))
+	if (fstat(fileno(fp), &st) != 0)
+		memset(&st, 0, sizeof(st));
+	if (S_ISDIR(st.st_mode)) {
+		ret = gradeq_error(GRADEQ_ERR_IO,
+				   "amqp_password_file '%s' is a directory, not a file", path);
+		goto out;
+	}
+	if (st.st_mode & S_IROTH)
 		warn_world_readable("password file", path);
+	errno = 0;
 	n = getline(&line, &cap, fp);
+	if (n < 0 && ferror(fp)) {
+		ret = gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s' cannot be read: %s",
+				   path, strerror(errno ? errno : EIO));
+		goto out;
+	}
 	if (n < 0) {
-		ret = gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s' is empty", path);
+		ret = gradeq_error(
+			GRADEQ_ERR_IO,
+			"amqp_password_file '%s' is empty: its first line is the password", path);
 		goto out;
 	}
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	if (n == 0) {
-		ret = gradeq_error(GRADEQ_ERR_IO, "amqp_password_file '%s' has an empty first line",
-				   path);
+		ret = gradeq_error(
+			GRADEQ_ERR_IO,
+			"amqp_password_file '%s' has an empty first line: it is the password",
+			path);
 		goto out;
 	}
+	for (ssize_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) {
+			/* a NUL would cut the password short without a word */
+			ret = gradeq_error(
+				GRADEQ_ERR_IO,
+				"amqp_password_file '%s' holds a control character or NUL "
+				"byte in its first line (byte %zd): is it a binary file?",
+				path, i + 1);
+			goto out;
+		}
 	*out = line;
 	line = NULL;
 out:
@@ -943,6 +1003,38 @@ int gradeq_config_reload(struct gradeq_config *cur, struct gradeq_config *fresh,
 		n++;
 	}
 	return n;
+}
+
+json_t *gradeq_config_json(const struct gradeq_config *cfg)
+{
+	/* the table's accessors take non-const pointers; nothing is written */
+	struct gradeq_config *c = (struct gradeq_config *)(uintptr_t)cfg;
+	json_t *o = json_object();
+	char masked[1024];
+
+	for (size_t i = 0; o && i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		const char *v;
+		json_t *a;
+
+		switch (s->type) {
+		case CF_STR:
+			v = *str_at(c, s) ? *str_at(c, s) : "";
+			if (s->secret)
+				v = gradeq_config_mask(v, masked, sizeof(masked));
+			json_object_set_new(o, s->name, json_string(v));
+			break;
+		case CF_INT: json_object_set_new(o, s->name, json_integer(*int_at(c, s))); break;
+		case CF_BOOL: json_object_set_new(o, s->name, json_boolean(*bool_at(c, s))); break;
+		case CF_INTLIST:
+			a = json_array();
+			for (int j = 0; j < *count_at(c, s); j++)
+				json_array_append_new(a, json_integer(int_at(c, s)[j]));
+			json_object_set_new(o, s->name, a);
+			break;
+		}
+	}
+	return o;
 }
 
 void gradeq_config_print(const struct gradeq_config *cfg, FILE *out)

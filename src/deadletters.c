@@ -1,6 +1,7 @@
 /* The dead letters of a release (see deadletters.h): the scan of a dead
  * queue, the filters, and the commands of gradeq-replay. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -723,6 +724,26 @@ static int cmd_purge(struct dl *r)
 	return rc;
 }
 
+/* A new file only its owner can read (dead letters hold learners' ids),
+ * whatever the umask; an existing one is never overwritten. */
+static FILE *create_private(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	FILE *fp;
+
+	if (fd < 0)
+		return NULL;
+	fp = fdopen(fd, "w");
+	if (!fp) {
+		int e = errno;
+
+		close(fd);
+		unlink(path);
+		errno = e;
+	}
+	return fp;
+}
+
 static int cmd_export(struct dl *r)
 {
 	char at[40];
@@ -739,7 +760,7 @@ static int cmd_export(struct dl *r)
 	if (rc)
 		return rc;
 	r->w.name = r->file;
-	r->w.fp = to_stdout ? stdout : fopen(r->file, "wx");
+	r->w.fp = to_stdout ? stdout : create_private(r->file);
 	if (!r->w.fp)
 		return gradeq_error(GRADEQ_ERR_IO, "cannot create '%s': %s", r->file,
 				    strerror(errno));

@@ -64,7 +64,7 @@ int gradeq_parse_duration(const char *s, long *secs)
 		char unit;
 		long mul;
 	} units[] = {{'\0', 1}, {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
-	const long max_secs = 10000L * 86400;
+	const long max_secs = GRADEQ_DURATION_MAX_DAYS * 86400L;
 	long v = 0;
 	size_t i = 0;
 

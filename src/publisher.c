@@ -66,8 +66,9 @@ static void progress(struct pub *p, bool final)
 			p->res->learners, s > 0 ? (double)p->res->jobs / s : 0.0,
 			final ? "\n" : "");
 	else if (!final)
-		log_info("event=progress run=%s courses=%ld jobs=%ld learners=%ld", p->res->run_id,
-			 p->res->courses, p->res->jobs, p->res->learners);
+		log_info("event=progress run=%s courses=%ld jobs=%ld learners=%ld",
+			 p->o->dry_run ? "none" : p->res->run_id, p->res->courses, p->res->jobs,
+			 p->res->learners);
 }
 
 /* Publishes one recorded job, in the current schema. */
@@ -322,7 +323,9 @@ static int run(struct pub *p)
 
 	if ((rc = gradeq_cli_store(p->cli, &p->st)) || (rc = gradeq_cli_store(p->cli, &p->wr)))
 		return rc;
-	rc = gradeq_release_resolve(p->wr, p->o->release, p->res->release, sizeof(p->res->release));
+	/* a dry run changes nothing: not even a new release is recorded */
+	rc = (p->o->dry_run ? gradeq_release_peek : gradeq_release_resolve)(
+		p->wr, p->o->release, p->res->release, sizeof(p->res->release));
 	if (rc)
 		return rc;
 	gradeq_work_key(p->key, p->res->release);
@@ -330,9 +333,10 @@ static int run(struct pub *p)
 					   &courses);
 	if (rc)
 		return rc;
-	gradeq_uuid(p->res->run_id);
-	if (!p->o->dry_run)
+	if (!p->o->dry_run) {
+		gradeq_uuid(p->res->run_id);
 		rc = begin_run(p, courses.n);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	if (!rc) {
 		for (int i = 0; i < courses.n && !rc; i++)
@@ -359,8 +363,6 @@ int gradeq_publish_run(struct gradeq_cli *cli, const struct gradeq_publish_optio
 	p->res = out;
 	rc = run(p);
 	out->seconds = elapsed(p);
-	if (o->dry_run)
-		out->run_id[0] = '\0';
 	for (int i = 0; i < p->npending; i++)
 		free(p->pending[i].user_ids);
 	gradeq_broker_free(p->b);

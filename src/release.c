@@ -50,10 +50,10 @@ int gradeq_release_get(struct gradeq_store *st, const char *name, enum gradeq_re
 	return 0;
 }
 
-int gradeq_release_resolve(struct gradeq_store *st, const char *explicit_name, char *out,
-			   size_t len)
+static int resolve(struct gradeq_store *st, const char *explicit_name, bool record, char *out,
+		   size_t len)
 {
-	enum gradeq_release_state state;
+	enum gradeq_release_state state = GRADEQ_RELEASE_ACTIVE;
 	int rc;
 
 	if (!explicit_name) {
@@ -67,9 +67,14 @@ int gradeq_release_resolve(struct gradeq_store *st, const char *explicit_name, c
 	if (!gradeq_release_name_ok(explicit_name))
 		return gradeq_error(GRADEQ_ERR_INVALID, "bad release name '%s' (%s)", explicit_name,
 				    GRADEQ_RELEASE_NAME_RULE);
-	rc = gradeq_store_release_record(st, explicit_name, GRADEQ_SCHEMA_VERSION);
+	rc = record ? gradeq_store_release_record(st, explicit_name, GRADEQ_SCHEMA_VERSION) : 0;
 	if (!rc)
 		rc = gradeq_release_get(st, explicit_name, &state);
+	if (rc == GRADEQ_ERR_NOT_FOUND && !record) {
+		/* it would be recorded as active */
+		rc = 0;
+		state = GRADEQ_RELEASE_ACTIVE;
+	}
 	if (rc)
 		return rc;
 	if (state == GRADEQ_RELEASE_DRAINING || state == GRADEQ_RELEASE_RETIRED)
@@ -78,6 +83,17 @@ int gradeq_release_resolve(struct gradeq_store *st, const char *explicit_name, c
 				    explicit_name, gradeq_release_state_name(state));
 	snprintf(out, len, "%s", explicit_name);
 	return 0;
+}
+
+int gradeq_release_resolve(struct gradeq_store *st, const char *explicit_name, char *out,
+			   size_t len)
+{
+	return resolve(st, explicit_name, true, out, len);
+}
+
+int gradeq_release_peek(struct gradeq_store *st, const char *explicit_name, char *out, size_t len)
+{
+	return resolve(st, explicit_name, false, out, len);
 }
 
 int gradeq_release_list(struct gradeq_store *st, bool live_only, struct gradeq_release_info **out,

@@ -104,6 +104,7 @@ struct op {
 	enum gradeq_release_state state;
 	struct gradeq_topology topo;
 	struct gradeq_broker *b, *pub;
+	bool unregistered; /* retire: queues on the broker, no registry entry */
 };
 
 static int op_begin(struct gradeq_cli *cli, struct gradeq_store *st, const char *name,
@@ -115,6 +116,13 @@ static int op_begin(struct gradeq_cli *cli, struct gradeq_store *st, const char 
 	op->name = name;
 	op->topo = gradeq_cli_topology(cli);
 	rc = gradeq_release_get(st, name, &op->state);
+	if (rc == GRADEQ_ERR_NOT_FOUND && strcmp(verb, "retire") == 0) {
+		/* left on the broker by a consumer or a replay of a release the
+		 * registry never had: its queues can still be cleaned up */
+		op->unregistered = true;
+		op->state = GRADEQ_RELEASE_ACTIVE;
+		return 0;
+	}
 	if (rc)
 		return rc;
 	if (op->state == GRADEQ_RELEASE_PROMOTED)
@@ -176,6 +184,24 @@ int gradeq_release_do_drain(struct gradeq_cli *cli, struct gradeq_store *st, con
 	return op_end(&op, rc);
 }
 
+/* Whether any of the release's own queues exists on the broker. */
+static int any_queue(struct gradeq_broker *b, const char *release, const struct gradeq_topology *t,
+		     bool *any)
+{
+	struct gradeq_release_queue q[GRADEQ_RELEASE_QUEUES_MAX];
+	size_t n = gradeq_release_queues(release, t, q);
+
+	*any = false;
+	for (size_t i = 0; i < n && !*any; i++) {
+		int rc = gradeq_broker_queue_info(b, q[i].name, NULL, NULL);
+
+		if (rc && rc != GRADEQ_ERR_NOT_FOUND)
+			return rc;
+		*any = rc == 0;
+	}
+	return 0;
+}
+
 int gradeq_release_do_retire(struct gradeq_cli *cli, struct gradeq_store *st, const char *name,
 			     const char *move_dead_to, FILE *out)
 {
@@ -183,11 +209,19 @@ int gradeq_release_do_retire(struct gradeq_cli *cli, struct gradeq_store *st, co
 	char q[GRADEQ_NAME_MAX], key[GRADEQ_NAME_MAX];
 	uint32_t dead = 0;
 	long moved = 0;
+	bool any = true;
 	int rc = op_begin(cli, st, name, "retire", &op);
 
 	gradeq_dead_queue(q, name);
 	if (!rc)
 		rc = gradeq_cli_broker(cli, name, &op.b);
+	if (!rc && op.unregistered)
+		rc = any_queue(op.b, name, &op.topo, &any);
+	if (!rc && !any)
+		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND,
+				  "release '%s' does not exist: not in the registry, no queue on "
+				  "the broker",
+				  name);
 	if (!rc)
 		rc = gradeq_release_check_drained(op.b, name, &op.topo, &dead);
 	if (!rc && dead && !move_dead_to)
@@ -206,11 +240,12 @@ int gradeq_release_do_retire(struct gradeq_cli *cli, struct gradeq_store *st, co
 					 gradeq_work_key(key, move_dead_to), &moved);
 	if (!rc)
 		rc = gradeq_release_delete_queues(op.b, name, &op.topo);
-	if (!rc)
+	if (!rc && !op.unregistered)
 		rc = gradeq_release_mark_retired(st, name);
 	if (!rc && moved)
 		fprintf(out, "moved %ld dead letter(s) to release %s\n", moved, move_dead_to);
 	if (!rc)
-		fprintf(out, "release %s retired\n", name);
+		fprintf(out, "release %s retired%s\n", name,
+			op.unregistered ? " (its queues: the registry never had it)" : "");
 	return op_end(&op, rc);
 }

@@ -20,39 +20,45 @@ int gradeq_seed_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 	};
 	struct gradeq_seed_opts o;
 	struct gradeq_seed_stats stats;
-	const char *classes[64];
+	const char *classes[64], *courses = NULL, *learners = NULL, *seed = NULL, *prefix = NULL;
 	char *list = NULL, *save = NULL;
 	long v;
-	int opt, rc, status = 1;
+	int opt, rc, status = 2, bad = 0;
 
 	memset(&o, 0, sizeof(o));
-	list = strdup("small,medium,large");
 	o.learners = 2000;
 	o.seed = 42;
-	o.replace = true;
 	optind = 1;
-	while (list && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while (!bad && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'C':
-			free(list);
-			list = strdup(optarg);
-			break;
-		case 'l':
-			if (gradeq_cli_parse_long(cli, "--learners", optarg, 0,
-						  GRADEQ_SEED_MAX_LEARNERS, &v))
-				goto out;
-			o.learners = (int)v;
-			break;
-		case 's':
-			if (gradeq_cli_parse_long(cli, "--seed", optarg, 0, 0x7fffffffL, &v))
-				goto out;
-			o.seed = (uint64_t)v;
-			break;
-		case 'p': o.prefix = optarg; break;
+		case 'C': bad = gradeq_cli_once(cli, "--courses", &courses, optarg); break;
+		case 'l': bad = gradeq_cli_once(cli, "--learners", &learners, optarg); break;
+		case 's': bad = gradeq_cli_once(cli, "--seed", &seed, optarg); break;
+		case 'p': bad = gradeq_cli_once(cli, "--prefix", &prefix, optarg); break;
 		case 'R': o.replace = true; break;
-		default: status = 2; goto out;
+		default: bad = 2; break;
 		}
 	}
+	if (bad)
+		goto out;
+	if (optind < argc) {
+		gradeq_cli_error(cli, "seed: unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (learners) {
+		if (gradeq_cli_parse_long(cli, "--learners", learners, 0, GRADEQ_SEED_MAX_LEARNERS,
+					  &v))
+			goto out;
+		o.learners = (int)v;
+	}
+	if (seed) {
+		if (gradeq_cli_parse_long(cli, "--seed", seed, 0, 0x7fffffffL, &v))
+			goto out;
+		o.seed = (uint64_t)v;
+	}
+	o.prefix = prefix;
+	status = 1;
+	list = strdup(courses ? courses : "small,medium,large");
 	if (!list)
 		goto out;
 	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {

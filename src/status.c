@@ -99,6 +99,16 @@ out:
 	return rc;
 }
 
+/* One object per line (--watch prints one a second): a raw line break in
+ * JSON text is whitespace, since those in strings are escaped, and
+ * PostgreSQL's json_agg puts some in. */
+static void one_line(char *json)
+{
+	for (; *json; json++)
+		if (*json == '\n' || *json == '\r')
+			*json = ' ';
+}
+
 int gradeq_status_print(struct gradeq_cli *cli, struct gradeq_store *st, const char *run, bool json,
 			bool clear, FILE *out)
 {
@@ -111,7 +121,10 @@ int gradeq_status_print(struct gradeq_cli *cli, struct gradeq_store *st, const c
 	if (rc)
 		goto out;
 	if (json) {
+		one_line(runs);
+		one_line(releases);
 		fprintf(out, "{\"runs\":%s,\"releases\":%s}\n", runs, releases);
+		fflush(out);
 		goto out;
 	}
 	if (clear)

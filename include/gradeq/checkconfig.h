@@ -3,6 +3,7 @@
 #ifndef GRADEQ_CHECKCONFIG_H
 #define GRADEQ_CHECKCONFIG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "gradeq/err.h"
@@ -12,8 +13,11 @@
  * broker URL parses, amqp_password_file gives a password, amqp_cert and
  * amqp_key go together, pg_dsn parses. On success writes the effective
  * settings, secrets masked, to out and returns 0; otherwise writes one line
- * "FILE:LINE: 'setting' ..." or "FILE: 'setting' ..." to err and returns
- * GRADEQ_ERR_CONFIG (or the loader's error). */
-int gradeq_check_config(const char *path, FILE *out, FILE *err) GRADEQ_MUST_CHECK;
+ * "PROG: error: FILE:LINE: 'setting' ..." or "PROG: error: FILE: 'setting'
+ * ..." to err and returns GRADEQ_ERR_CONFIG (or the loader's error). With
+ * json, out gets one object either way: {"valid", "file", "settings"} or
+ * {"valid": false, "file", "error"}. */
+int gradeq_check_config(const char *prog, const char *path, bool json, FILE *out,
+			FILE *err) GRADEQ_MUST_CHECK;
 
 #endif

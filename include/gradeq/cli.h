@@ -26,6 +26,26 @@ struct gradeq_cli {
 /* Prints "prog: error: ..." on one line to stderr. */
 void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...) GRADEQ_PRINTF(2, 3);
 
+/* Prints "prog: error: usage: prog USAGE" on one line (USAGE's lines
+ * joined, their indent dropped). */
+void gradeq_cli_usage_error(const struct gradeq_cli *cli, const char *usage);
+
+/* Sets *slot to value unless an option OPT took one already: then prints
+ * "prog: error: OPT given twice" and returns 2 (the usage status). For
+ * options that take one value; repeatable ones (--course) go through
+ * gradeq_cli_add_unique. */
+int gradeq_cli_once(const struct gradeq_cli *cli, const char *opt, const char **slot,
+		    const char *value);
+
+/* Appends value to list[*n] unless it is there already (a repeated
+ * --course X counts once). */
+void gradeq_cli_add_unique(const char **list, int *n, const char *value);
+
+/* Checks a release name given by WHAT ("--release", "release retire"...)
+ * with gradeq_release_name_ok() (DESIGN §3): 0 (NULL is fine: not given),
+ * else one error line naming it and the rule, and 2 (the usage status). */
+int gradeq_cli_check_release(const struct gradeq_cli *cli, const char *what, const char *name);
+
 /* Parse an option's value with gradeq/parse.h; on a bad one print
  * "prog: error: WHAT must be an integer from MIN to MAX, not 'S'" (or "a
  * number") and return GRADEQ_ERR_INVALID, leaving *out alone. */
@@ -37,7 +57,8 @@ int gradeq_cli_parse_double(const struct gradeq_cli *cli, const char *what, cons
 			    double min, double max, double *out) GRADEQ_MUST_CHECK;
 
 /* An option of a command: a flag (*set becomes true) or one that takes the
- * next word (*value gets it). */
+ * next word (*value gets it; it must start NULL, and a second one is
+ * refused). */
 struct gradeq_cli_opt {
 	const char *name, *alias; /* alias may be NULL */
 	bool *set;
@@ -54,9 +75,10 @@ int gradeq_cli_scan(const struct gradeq_cli *cli, const char *what, const char *
 		    bool dash_words) GRADEQ_MUST_CHECK;
 
 /* Asks question on stderr and reads the answer when stdin is a terminal;
- * true when yes is set, stdin is no terminal (scripts) or the answer
- * starts with y. */
-bool gradeq_cli_confirm(const char *question, bool yes);
+ * true when yes is set or the answer starts with y. When stdin is no
+ * terminal (a script) and yes is not set, prints one error line saying to
+ * give --yes and returns false: nothing destructive happens unasked. */
+bool gradeq_cli_confirm(const struct gradeq_cli *cli, const char *question, bool yes);
 
 /* Prints one command of a --help text: its usage (lines after the first
  * carry their own indent) and its help (one line or more) from column 34,

@@ -83,5 +83,8 @@ int gradeq_config_reload(struct gradeq_config *cur, struct gradeq_config *fresh,
  * file's syntax and the table's order, each followed by its documentation
  * as a comment; passwords in secret settings are masked. */
 void gradeq_config_print(const struct gradeq_config *cfg, FILE *out);
+/* The same settings as one JSON object (a json_t *, new reference; the
+ * caller includes jansson.h): name to value, secrets masked. */
+struct json_t *gradeq_config_json(const struct gradeq_config *cfg);
 
 #endif

@@ -33,8 +33,12 @@ int gradeq_parse_double(const char *s, const char *suffix, double min, double ma
 			double *out) GRADEQ_MUST_CHECK;
 
 /* A duration in seconds: "90" or "90s", "15m", "2h", "7d"; digits only
- * (no sign, no space), at most about 27 years (10000 days) so that every
- * unit converts without overflow. GRADEQ_ERR_INVALID otherwise. */
+ * (no sign, no space), at most about 27 years (GRADEQ_DURATION_MAX_DAYS)
+ * so that every unit converts without overflow and PostgreSQL's interval
+ * arithmetic never sees a value out of its range. GRADEQ_ERR_INVALID
+ * otherwise. */
+#define GRADEQ_DURATION_MAX_DAYS 10000
+#define GRADEQ_DURATION_RULE "a duration from 0 to 10000d like 90s, 15m, 2h or 7d"
 int gradeq_parse_duration(const char *s, long *secs) GRADEQ_MUST_CHECK;
 
 /* A release name by the grammar of DESIGN §3: 1-64 characters of A-Z a-z

@@ -48,6 +48,10 @@ int gradeq_release_state(struct gradeq_store *st, const char *name, char *state)
  * into out. */
 int gradeq_release_resolve(struct gradeq_store *st, const char *explicit_name, char *out,
 			   size_t len) GRADEQ_MUST_CHECK;
+/* The same, recording nothing (a dry run): a name never seen is fine, as
+ * it would be recorded as active. */
+int gradeq_release_peek(struct gradeq_store *st, const char *explicit_name, char *out,
+			size_t len) GRADEQ_MUST_CHECK;
 
 /* Every release, oldest first, into a malloc'd array the caller frees;
  * with live_only, the retired ones are left out. */

@@ -45,8 +45,8 @@ struct gradeq_seed_stats {
  * small2 when the class repeats). Each course is written in its own
  * transaction: its courses row upserted, its blocks, enrollments and score
  * rows COPYed. Without o->replace a course that already has blocks or
- * enrollments is refused with GRADEQ_ERR_STATE before anything of it is
- * written; with it, the course's rows are deleted from the four input tables
+ * enrollments is refused with GRADEQ_ERR_STATE, every course checked before
+ * any is written; with it, the course's rows are deleted from the four input tables
  * first, so seeding twice with the same options leaves the same data (ids of
  * the bigserial columns aside). The four tables are ANALYZEd at the end.
  * Courses committed before an error stay.

@@ -87,7 +87,10 @@ static int cmd_states(struct admin *a, int argc, char **argv)
 
 static int cmd_check_config(struct admin *a, int argc, char **argv)
 {
-	return gradeq_check_config(argc > 1 ? argv[1] : a->cli.conf_path, stdout, stderr) ? 1 : 0;
+	return gradeq_check_config(a->cli.prog, argc > 1 ? argv[1] : a->cli.conf_path, a->json,
+				   stdout, stderr)
+		       ? 1
+		       : 0;
 }
 
 static int cmd_seed(struct admin *a, int argc, char **argv)
@@ -135,8 +138,8 @@ static int cmd_cancel(struct admin *a, int argc, char **argv)
 		gradeq_cli_error(&a->cli, "usage: gradeq-admin cancel RUN [--yes]");
 		return 2;
 	}
-	if (!gradeq_cli_confirm("Cancel the run's pending jobs?", yes))
-		return 1;
+	if (!gradeq_cli_confirm(&a->cli, "Cancel the run's pending jobs?", yes))
+		return isatty(STDIN_FILENO) ? 1 : 2; /* declined, or not asked */
 	rc = gradeq_history_cancel(a->st, run, PROG, &was);
 	if (rc)
 		return fail(a, rc);
@@ -162,8 +165,7 @@ static int cmd_purge_history(struct admin *a, int argc, char **argv)
 	if (!older)
 		secs = (long)a->cli.cfg->retention_days * 86400;
 	else if (gradeq_parse_duration(older, &secs)) {
-		gradeq_cli_error(&a->cli,
-				 "--older-than takes a duration like 90d, 12h, 30m, not '%s'",
+		gradeq_cli_error(&a->cli, "--older-than takes %s, not '%s'", GRADEQ_DURATION_RULE,
 				 older);
 		return 2;
 	}
@@ -196,10 +198,8 @@ static int release_promote(struct admin *a, int argc, char **argv)
 {
 	const char *name = argv[argc - 1];
 
-	if (!gradeq_release_name_ok(name)) {
-		gradeq_cli_error(&a->cli, "bad release name '%s'", name);
+	if (gradeq_cli_check_release(&a->cli, "release promote", name))
 		return 2;
-	}
 	return fail(a, gradeq_release_do_promote(&a->cli, a->st, name, stdout));
 }
 
@@ -226,6 +226,9 @@ static int release_args(struct admin *a, int argc, char **argv, const char *flag
 				 flagname, takes_value ? " R2" : "");
 		return 2;
 	}
+	if (gradeq_cli_check_release(&a->cli, what, *name) ||
+	    (takes_value && gradeq_cli_check_release(&a->cli, flagname, *flag)))
+		return 2;
 	return 0;
 }
 
@@ -265,15 +268,16 @@ static const struct command commands[] = {
 	{"seed", NULL, 1, 0, NEEDS_STORE, cmd_seed,
 	 "seed [--courses small,medium,large] [--learners N] [--seed N] [--prefix P]\n"
 	 "     [--replace]",
-	 "generate demo courses, learners and scores"},
+	 "generate demo courses, learners and scores;\n"
+	 "--replace to overwrite courses that have rows"},
 	{"status", NULL, 1, 0, NEEDS_STORE, cmd_status, "status [RUN] [--watch]",
 	 "runs with jobs and learners by state, rates\n"
 	 "and ETA, and each release's queue depths\n"
 	 "(unacked from management_url when set);\n"
 	 "--json: the shape in docs/status.md"},
-	{"states", NULL, 1, 0, NEEDS_NOTHING, cmd_states, "states [--json]",
+	{"states", NULL, 1, 1, NEEDS_NOTHING, cmd_states, "states [--json]",
 	 "the run and job state machines"},
-	{"check-config", NULL, 1, 0, NEEDS_NOTHING, cmd_check_config, "check-config [FILE]",
+	{"check-config", NULL, 1, 2, NEEDS_NOTHING, cmd_check_config, "check-config [FILE]",
 	 "validate the configuration (FILE, else -c or\n"
 	 "the default) and print the effective settings,\n"
 	 "secrets masked; errors name file, line, setting"},
@@ -281,7 +285,7 @@ static const struct command commands[] = {
 	 "follow the pushed state changes live\n"
 	 "(run.<id>.<state>, job.<state>); --json\n"
 	 "prints each event's JSON body"},
-	{"release", "list", 2, 0, NEEDS_STORE, release_list, "release list",
+	{"release", "list", 2, 2, NEEDS_STORE, release_list, "release list",
 	 "releases with their states and queues"},
 	{"release", "promote", 3, 3, NEEDS_STORE, release_promote, "release promote R",
 	 "make R the release publishers use; the\n"
@@ -302,9 +306,11 @@ static const struct command commands[] = {
 	 "cancel a run: consumers ack its pending jobs\n"
 	 "without grading them; committed grades stay"},
 	{"purge-history", NULL, 1, 0, NEEDS_STORE, cmd_purge_history,
-	 "purge-history --older-than DUR [--yes]",
+	 "purge-history [--older-than DUR] [--yes]",
 	 "delete finished runs, their jobs and events\n"
-	 "older than DUR (e.g. 90d, 12h); never grades"},
+	 "older than DUR (e.g. 90d, 12h; default\n"
+	 "retention_days); never grades; without --yes\n"
+	 "says what it would delete"},
 	{"plan", NULL, 1, 0, NEEDS_STORE, cmd_plan,
 	 "plan [--course ID | --size-class S] [--consumers N] [--plot FILE]\n"
 	 "     [--overhead-share 0.05] [--failure-cost 60] [--arrival-rate R]",
@@ -349,6 +355,16 @@ static const struct command *find_command(int argc, char **argv, bool *known)
 	return NULL;
 }
 
+/* "usage: gradeq-admin USAGE" of command name. */
+static void usage_of(const struct gradeq_cli *cli, const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0) {
+			gradeq_cli_usage_error(cli, commands[i].usage);
+			return;
+		}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -385,7 +401,9 @@ int main(int argc, char **argv)
 	argc = gradeq_cli_take_flag(argc, argv, "--json", &a.json);
 	c = find_command(argc, argv, &known);
 	if (!c) {
-		if (known)
+		if (known && strcmp(argv[0], "release") != 0)
+			usage_of(&a.cli, argv[0]);
+		else if (known)
 			gradeq_cli_error(&a.cli, "usage: gradeq-admin release (list | promote R | "
 						 "drain R | retire R)");
 		else

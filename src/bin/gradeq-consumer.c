@@ -14,6 +14,7 @@
 #include "gradeq/consumer.h"
 #include "gradeq/log.h"
 #include "gradeq/notify.h"
+#include "gradeq/release.h"
 #include "gradeq/worker.h"
 
 static const char usage[] =
@@ -95,6 +96,18 @@ static void reload(struct gradeq_consumer *c)
 	gradeq_notify("READY=1");
 }
 
+/* A release the registry has never seen is most likely a typo: nothing
+ * publishes to it until someone promotes it or publishes to it by name. */
+static void warn_unknown(struct gradeq_consumer *c)
+{
+	enum gradeq_release_state state;
+
+	if (gradeq_release_get(c->st, c->release, &state) == GRADEQ_ERR_NOT_FOUND)
+		log_warn("event=release_unknown release=%s msg=\"the release registry has never "
+			 "seen this release: check the name, or promote it\"",
+			 c->release);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -109,28 +122,34 @@ int main(int argc, char **argv)
 	struct gradeq_consumer c;
 	const char *release = NULL, *prefetch = NULL;
 	struct sigaction sa;
-	int opt, rc, status = 1;
+	int opt, rc, status = 1, bad = 0;
 
 	memset(&c, 0, sizeof(c));
 	c.cli.prog = "gradeq-consumer";
 	c.stop_requested = &stop_requested;
 	c.reload_requested = &reload_requested;
 	c.reload = reload;
-	while ((opt = getopt_long(argc, argv, "c:r:p:dhV", opts, NULL)) != -1) {
+	while (!bad && (opt = getopt_long(argc, argv, "c:r:p:dhV", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': c.cli.conf_path = optarg; break;
-		case 'r': release = optarg; break;
-		case 'p': prefetch = optarg; break;
+		case 'c':
+			bad = gradeq_cli_once(&c.cli, "--config", &c.cli.conf_path, optarg);
+			break;
+		case 'r': bad = gradeq_cli_once(&c.cli, "--release", &release, optarg); break;
+		case 'p': bad = gradeq_cli_once(&c.cli, "--prefetch", &prefetch, optarg); break;
 		case 'd': c.drain = true; break;
 		case 'h': fputs(usage, stdout); return 0;
 		case 'V': puts("gradeq-consumer " GRADEQ_VERSION); return 0;
 		default: fputs("Try 'gradeq-consumer --help'.\n", stderr); return 2;
 		}
 	}
+	if (bad)
+		return bad;
 	if (optind < argc) {
 		gradeq_cli_error(&c.cli, "unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
+	if (gradeq_cli_check_release(&c.cli, "--release", release))
+		return 2;
 	if (gradeq_cli_init(&c.cli))
 		return 1;
 	c.prefetch = c.cli.cfg->prefetch;
@@ -159,12 +178,13 @@ int main(int argc, char **argv)
 	if (!c.w)
 		goto out;
 	if (release) {
-		if (!gradeq_release_name_ok(release)) {
-			gradeq_cli_error(&c.cli, "bad release name '%s'", release);
-			status = 2;
+		snprintf(c.release, sizeof(c.release), "%s", release);
+		rc = gradeq_consumer_connect_db(&c);
+		if (rc) {
+			gradeq_cli_error(&c.cli, "%s", gradeq_errmsg(rc));
 			goto out;
 		}
-		snprintf(c.release, sizeof(c.release), "%s", release);
+		warn_unknown(&c);
 	} else {
 		rc = gradeq_consumer_connect_db(&c);
 		if (!rc)

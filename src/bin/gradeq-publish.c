@@ -23,7 +23,7 @@ static const char usage[] =
 	"  -c, --config FILE     configuration file (default " GRADEQ_DEFAULT_CONF ")\n"
 	"  -r, --release R       release to publish to (default: the promoted one);\n"
 	"                        a release never seen before is recorded as active\n"
-	"  -C, --course ID       a course to grade (repeatable)\n"
+	"  -C, --course ID       a course to grade (repeatable; counted once)\n"
 	"  -a, --all-courses     every course of the courses table\n"
 	"  -b, --batch-size N    learners per job (default: batch_size in the config, 100)\n"
 	"      --active-only     only active enrollments (default: all, as the platform)\n"
@@ -32,7 +32,8 @@ static const char usage[] =
 	"                        score rows modified after their stored grade\n"
 	"      --changed-since T as --incremental, but score rows modified after T (a\n"
 	"                        PostgreSQL timestamp, e.g. '2026-01-31 04:00Z')\n"
-	"  -n, --dry-run         count jobs and learners, publish nothing\n"
+	"  -n, --dry-run         count jobs and learners, publish and record nothing\n"
+	"                        (no run: run_id null in --json)\n"
 	"      --json            one JSON object on stdout\n"
 	"  -q, --quiet           no progress lines\n"
 	"  -h, --help            this text\n"
@@ -65,24 +66,35 @@ static const struct option opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
+/* A course named twice is graded once. */
+static void add_course(struct gradeq_publish_options *o, char **want, char *course)
+{
+	int i = 0;
+
+	while (i < o->ncourses && strcmp(want[i], course) != 0)
+		i++;
+	if (i == o->ncourses)
+		want[o->ncourses++] = course;
+}
+
 /* Reads the options into o; -1 to go on, else the exit status. */
 static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, char **want,
 		      bool *json, const char **batch, int argc, char **argv)
 {
-	int opt;
+	int opt, bad = 0;
 
-	while ((opt = getopt_long(argc, argv, "c:r:C:ab:nqhV", opts, NULL)) != -1) {
+	while (!bad && (opt = getopt_long(argc, argv, "c:r:C:ab:nqhV", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': cli->conf_path = optarg; break;
-		case 'r': o->release = optarg; break;
-		case 'C': want[o->ncourses++] = optarg; break;
+		case 'c': bad = gradeq_cli_once(cli, "--config", &cli->conf_path, optarg); break;
+		case 'r': bad = gradeq_cli_once(cli, "--release", &o->release, optarg); break;
+		case 'C': add_course(o, want, optarg); break;
 		case 'a': o->all = true; break;
-		case 'b': *batch = optarg; break;
+		case 'b': bad = gradeq_cli_once(cli, "--batch-size", batch, optarg); break;
 		case 'A': o->active_only = true; break;
 		case 'I': o->incremental = true; break;
 		case 'S':
 			o->incremental = true;
-			o->changed_since = optarg;
+			bad = gradeq_cli_once(cli, "--changed-since", &o->changed_since, optarg);
 			break;
 		case 'n': o->dry_run = true; break;
 		case 'j': *json = true; break;
@@ -92,6 +104,8 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 		default: fputs("Try 'gradeq-publish --help'.\n", stderr); return 2;
 		}
 	}
+	if (bad)
+		return bad;
 	if (optind < argc || (o->all == (o->ncourses > 0))) {
 		gradeq_cli_error(cli,
 				 optind < argc ? "unexpected argument '%s'"
@@ -99,6 +113,9 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 				 optind < argc ? argv[optind] : "");
 		return 2;
 	}
+	/* before anything is read, registered or declared */
+	if (gradeq_cli_check_release(cli, "--release", o->release))
+		return 2;
 	return -1;
 }
 
@@ -106,10 +123,11 @@ static void report(const struct gradeq_publish_options *o, const struct gradeq_p
 		   bool json)
 {
 	if (json)
-		printf("{\"run_id\":\"%s\",\"release\":\"%s\",\"courses\":%ld,\"jobs\":%ld,"
+		printf("{\"run_id\":%s%s%s,\"release\":\"%s\",\"courses\":%ld,\"jobs\":%ld,"
 		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"seconds\":%.3f}\n",
-		       r->run_id, r->release, r->courses, r->jobs, r->learners, o->batch_size,
-		       o->dry_run ? "true" : "false", r->seconds);
+		       o->dry_run ? "" : "\"", o->dry_run ? "null" : r->run_id,
+		       o->dry_run ? "" : "\"", r->release, r->courses, r->jobs, r->learners,
+		       o->batch_size, o->dry_run ? "true" : "false", r->seconds);
 	else if (o->dry_run)
 		printf("dry run: %ld courses, %ld jobs, %ld learners for release %s\n", r->courses,
 		       r->jobs, r->learners, r->release);

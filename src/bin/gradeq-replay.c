@@ -155,30 +155,35 @@ static const struct option opts[] = {
 static int parse_opt(struct gradeq_cli *cli, struct gradeq_dl_options *o, int opt)
 {
 	switch (opt) {
-	case 'c': cli->conf_path = optarg; break;
-	case 'r': o->release = optarg; break;
-	case OPT_TO_RELEASE: o->to_release = optarg; break;
-	case OPT_TO_DEAD: o->to_dead = optarg; break;
+	case 'c': return gradeq_cli_once(cli, "--config", &cli->conf_path, optarg);
+	case 'r': return gradeq_cli_once(cli, "--release", &o->release, optarg);
+	case OPT_TO_RELEASE: return gradeq_cli_once(cli, "--to-release", &o->to_release, optarg);
+	case OPT_TO_DEAD: return gradeq_cli_once(cli, "--to-dead", &o->to_dead, optarg);
 	case OPT_COURSE:
 		if (o->f.ncourses == GRADEQ_DL_MAX_COURSES)
 			return usage_error(cli, "at most %s --course filters", "64");
-		o->f.courses[o->f.ncourses++] = optarg;
+		gradeq_cli_add_unique(o->f.courses, &o->f.ncourses, optarg);
 		break;
-	case OPT_CLASS: o->f.cls = optarg; break;
-	case OPT_RUN: o->f.run = optarg; break;
-	case OPT_REASON: o->f.reason = optarg; break;
+	case OPT_CLASS: return gradeq_cli_once(cli, "--class", &o->f.cls, optarg);
+	case OPT_RUN: return gradeq_cli_once(cli, "--run", &o->f.run, optarg);
+	case OPT_REASON: return gradeq_cli_once(cli, "--reason", &o->f.reason, optarg);
 	case OPT_OLDER:
+		if (o->f.older_than >= 0)
+			return usage_error(cli, "%s given twice: give it once", "--older-than");
 		if (gradeq_parse_duration(optarg, &o->f.older_than))
 			return usage_error(cli,
-					   "--older-than wants a duration like 90s, 15m, "
-					   "2h or 7d, not '%s'",
+					   "--older-than wants " GRADEQ_DURATION_RULE ", not '%s'",
 					   optarg);
 		break;
 	case 'l':
+		if (o->limit >= 0)
+			return usage_error(cli, "%s given twice: give it once", "--limit");
 		if (gradeq_parse_long(optarg, 0, LONG_MAX, &o->limit))
 			return usage_error(cli, "--limit wants a count, not '%s'", optarg);
 		break;
 	case OPT_RATE:
+		if (o->rate > 0)
+			return usage_error(cli, "%s given twice: give it once", "--rate");
 		if (gradeq_parse_double(optarg, "/s", 0, 1e6, &o->rate) || !(o->rate > 0))
 			return usage_error(cli,
 					   "--rate wants messages a second like 50 or 50/s, "
@@ -209,8 +214,9 @@ static int check_args(const struct gradeq_cli *cli, const struct gradeq_dl_optio
 					   : "export and import need a FILE");
 	if (c != GRADEQ_DL_IMPORT && !o->release)
 		return usage_error(cli, "%s", "--release R is needed");
-	if (o->release && !gradeq_release_name_ok(o->release))
-		return usage_error(cli, "bad release name '%s'", o->release);
+	if (gradeq_cli_check_release(cli, "--release", o->release) ||
+	    gradeq_cli_check_release(cli, "--to-release", o->to_release))
+		return 2;
 	if (o->to_release && o->to_dead)
 		return usage_error(cli, "%s", "--to-release and --to-dead exclude each other");
 	if (o->to_dead && c != GRADEQ_DL_IMPORT)

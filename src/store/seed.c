@@ -233,7 +233,7 @@ static int check_absent(struct gradeq_store *st, const char *course_id)
 	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
 		rc = gradeq_error(
 			GRADEQ_ERR_STATE,
-			"course '%s' already has data (seed with replace to overwrite it)",
+			"course '%s' already has data: give --replace to delete and seed it again",
 			course_id);
 	PQclear(res);
 	return rc;
@@ -393,6 +393,17 @@ int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
 					    "unknown course class '%s' (small, medium, large)",
 					    o->classes[i] ? o->classes[i] : "");
 	rc = check_tables(st);
+	/* without replace, every course is checked before any is written: a
+	 * refusal leaves the data as it was */
+	for (size_t i = 0; i < o->nclasses && !rc && !o->replace; i++) {
+		struct gradeq_seed_course *c = NULL;
+
+		rc = gradeq_seed_course_new(o->classes[i], (int)i, ordinal_of(o, i), o->learners,
+					    o->seed, o->prefix, &c);
+		if (!rc)
+			rc = check_absent(st, c->course_id);
+		gradeq_seed_course_free(c);
+	}
 	for (size_t i = 0; i < o->nclasses && !rc; i++) {
 		struct gradeq_seed_course *c = NULL;
 		struct gradeq_seed_stats s;

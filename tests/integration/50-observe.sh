@@ -114,7 +114,7 @@ assert_eq "unacked without the management API" "29 null 1" \
 assert_eq "warning lines without the management API" 1 "$(grep -c 'management_unavailable' "$WORK/nomgmt.err")"
 python3 "$SRC/tests/integration/jsonshape.py" "$SRC/docs/status.schema.json" <"$WORK/nomgmt.json" ||
 	die "status --json without the management API does not match docs/status.schema.json"
-"$ADMIN" cancel "$mid" >/dev/null
+"$ADMIN" cancel "$mid" --yes >/dev/null
 unlock_table
 wait_exit "$pid" 120
 assert_eq "consumer exit status" 0 "$EXIT_STATUS"

@@ -295,6 +295,8 @@ static void test_out_of_range(void **state)
 	expect_error(f, "amqp_url = \"http://x/\";\n", 1, "'amqp_url' must be a URL");
 	expect_error(f, "amqp_password_file = \"/nonexistent/pw\";\n", 1,
 		     "'amqp_password_file' names a file this user cannot read");
+	expect_error(f, "amqp_password_file = \"/\";\n", 1,
+		     "'amqp_password_file' names a directory, not a file");
 }
 
 static void test_unknown_setting(void **state)
@@ -399,6 +401,26 @@ static void test_mask(void **state)
 			    "amqp://rabbit:5672/");
 	assert_string_equal(gradeq_config_mask("postgresql://u:pw@db/lms", buf, sizeof(buf)),
 			    "postgresql://u:****@db/lms");
+	/* URI-form DSNs may carry the password as a query parameter */
+	assert_string_equal(
+		gradeq_config_mask("postgresql://u:pw@h/db?password=s3cret&sslmode=require", buf,
+				   sizeof(buf)),
+		"postgresql://u:****@h/db?password=****&sslmode=require");
+	assert_string_equal(
+		gradeq_config_mask("postgresql://u@h/db?sslmode=require&password=s3cret", buf,
+				   sizeof(buf)),
+		"postgresql://u@h/db?sslmode=require&password=****");
+	assert_string_equal(
+		gradeq_config_mask("postgresql://h/db?password=s3cret", buf, sizeof(buf)),
+		"postgresql://h/db?password=****");
+	/* an '@' in the query: masked too much rather than too little */
+	assert_null(strstr(
+		gradeq_config_mask("postgresql://h/db?password=se@cret", buf, sizeof(buf)), "se"));
+	assert_null(strstr(
+		gradeq_config_mask("postgresql://u:pw@h/db?password=se@cret", buf, sizeof(buf)),
+		"se"));
+	assert_string_equal(gradeq_config_mask("postgresql://h/db?passwordx=1", buf, sizeof(buf)),
+			    "postgresql://h/db?passwordx=1");
 	assert_string_equal(
 		gradeq_config_mask("host=db password=s3cret dbname=lms", buf, sizeof(buf)),
 		"host=db password=**** dbname=lms");
@@ -443,6 +465,26 @@ static void test_password_file(void **state)
 	free(c->amqp_password_file);
 	c->amqp_password_file = strdup(f->path);
 	assert_int_equal(gradeq_config_amqp_url(c, &url), GRADEQ_ERR_IO);
+	assert_null(url);
+	assert_non_null(strstr(gradeq_errmsg(GRADEQ_ERR_IO), "has an empty first line"));
+
+	/* the real problem named: no bytes at all, a directory, a binary file */
+	write_file(f, "none.pw", 0600, "");
+	free(c->amqp_password_file);
+	c->amqp_password_file = strdup(f->path);
+	assert_int_equal(gradeq_config_amqp_url(c, &url), GRADEQ_ERR_IO);
+	assert_non_null(strstr(gradeq_errmsg(GRADEQ_ERR_IO), "is empty"));
+	free(c->amqp_password_file);
+	c->amqp_password_file = strdup(f->dir);
+	assert_int_equal(gradeq_config_amqp_url(c, &url), GRADEQ_ERR_IO);
+	assert_non_null(strstr(gradeq_errmsg(GRADEQ_ERR_IO), "is a directory, not a file"));
+	write_file(f, "bin.pw", 0600,
+		   "\x7f"
+		   "ELF\x02\x01\x01\n");
+	free(c->amqp_password_file);
+	c->amqp_password_file = strdup(f->path);
+	assert_int_equal(gradeq_config_amqp_url(c, &url), GRADEQ_ERR_IO);
+	assert_non_null(strstr(gradeq_errmsg(GRADEQ_ERR_IO), "is it a binary file?"));
 	assert_null(url);
 
 	free(c->amqp_password_file);
