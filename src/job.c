@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <msgpack.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -609,4 +610,85 @@ void gradeq_uuid(char out[37])
 		out[o++] = hex[b[i] & 0x0f];
 	}
 	out[o] = '\0';
+}
+
+void gradeq_job_users_digest(const int32_t *ids, size_t n, char out[GRADEQ_JOB_DIGEST_HEX])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE], le[4 * 256];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+
+	/* in chunks of 256 ids, each as four bytes, least significant first */
+	for (size_t i = 0; ok && i < n; i += 256) {
+		size_t k = n - i < 256 ? n - i : 256;
+
+		for (size_t j = 0; j < k; j++) {
+			uint32_t v = (uint32_t)ids[i + j];
+
+			le[4 * j] = (unsigned char)(v & 0xff);
+			le[4 * j + 1] = (unsigned char)(v >> 8 & 0xff);
+			le[4 * j + 2] = (unsigned char)(v >> 16 & 0xff);
+			le[4 * j + 3] = (unsigned char)(v >> 24 & 0xff);
+		}
+		ok = EVP_DigestUpdate(ctx, le, 4 * k) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
+	EVP_MD_CTX_free(ctx);
+	if (!ok) {
+		/* libcrypto failing on SHA-256 leaves nothing to compare against:
+		 * an empty digest never matches a recorded one */
+		out[0] = '\0';
+		return;
+	}
+	for (unsigned int i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[2 * mdlen] = '\0';
+}
+
+void gradeq_job_record_release(struct gradeq_job_record *rec)
+{
+	if (!rec)
+		return;
+	free(rec->course_id);
+	rec->course_id = NULL;
+}
+
+int gradeq_job_check_record(const struct gradeq_job *job, const struct gradeq_job_record *rec)
+{
+	char digest[GRADEQ_JOB_DIGEST_HEX];
+
+	if (!rec->run_known && (!rec->known || strcmp(rec->run_id, job->run_id) != 0))
+		return gradeq_error(GRADEQ_ERR_NOT_FOUND,
+				    "unknown job: run %s was never recorded (job %s)", job->run_id,
+				    job->job_id);
+	if (!rec->known)
+		return gradeq_error(GRADEQ_ERR_NOT_FOUND,
+				    "unknown job: job %s was never recorded (run %s)", job->job_id,
+				    job->run_id);
+	if (strcmp(rec->run_id, job->run_id) != 0)
+		return gradeq_error(GRADEQ_ERR_INVALID,
+				    "job body does not match its record: run differs (job %s: body "
+				    "%s, recorded %s)",
+				    job->job_id, job->run_id, rec->run_id);
+	if (!rec->course_id || strcmp(rec->course_id, job->course_id) != 0)
+		return gradeq_error(GRADEQ_ERR_INVALID,
+				    "job body does not match its record: course differs (job %s)",
+				    job->job_id);
+	if (rec->learners < 0 || (unsigned long long)rec->learners != job->nusers)
+		return gradeq_error(GRADEQ_ERR_INVALID,
+				    "job body does not match its record: learner count differs "
+				    "(job %s: body %zu, recorded %lld)",
+				    job->job_id, job->nusers, rec->learners);
+	if (!rec->digest[0])
+		return 0; /* recorded before digests: run, course and count only */
+	gradeq_job_users_digest(job->user_ids, job->nusers, digest);
+	if (strcmp(digest, rec->digest) != 0)
+		return gradeq_error(GRADEQ_ERR_INVALID,
+				    "job body does not match its record: user ids differ (job %s)",
+				    job->job_id);
+	return 0;
 }

@@ -645,10 +645,101 @@ static void test_uuid(void **state)
 	}
 }
 
+/* ---- the digest of the user ids and the check against the job row ---- */
+
+static void test_users_digest(void **state)
+{
+	static const int32_t three[] = {1, 2, 3}, mixed[] = {-2, 0x01020304};
+	int32_t *many = malloc(1000 * sizeof(*many));
+	char hex[GRADEQ_JOB_DIGEST_HEX];
+
+	(void)state;
+	/* SHA-256 of the ids as little-endian int32, in order */
+	gradeq_job_users_digest(NULL, 0, hex);
+	assert_string_equal(hex,
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	gradeq_job_users_digest(three, 3, hex);
+	assert_string_equal(hex,
+			    "4636993d3e1da4e9d6b8f87b79e8f7c6d018580d52661950eabc3845c5897a4d");
+	gradeq_job_users_digest(mixed, 2, hex);
+	assert_string_equal(hex,
+			    "ca5fe6e95ae681d0aecafe7b847f8f65a309ec5d6d677a2add488437aacfcfed");
+	/* more ids than one chunk */
+	assert_non_null(many);
+	for (int i = 0; i < 1000; i++)
+		many[i] = i + 1;
+	gradeq_job_users_digest(many, 1000, hex);
+	assert_string_equal(hex,
+			    "d0255ff699fc2718a5e487c3e1dea502a4e332f84ea02243459eb527f5790fec");
+	free(many);
+}
+
+static struct gradeq_job_record sample_record(const struct gradeq_job *job)
+{
+	struct gradeq_job_record rec = {.known = true, .run_known = true, .learners = 3};
+
+	snprintf(rec.run_id, sizeof(rec.run_id), "%s", RUN_ID);
+	rec.course_id = strdup(job->course_id);
+	assert_non_null(rec.course_id);
+	gradeq_job_users_digest(job->user_ids, job->nusers, rec.digest);
+	return rec;
+}
+
+static void expect_record_check(const struct gradeq_job *job, const struct gradeq_job_record *rec,
+				int code, const char *substr)
+{
+	int rc = gradeq_job_check_record(job, rec);
+
+	assert_int_equal(rc, code);
+	if (substr && !strstr(gradeq_errmsg(rc), substr))
+		fail_msg("'%s' lacks '%s'", gradeq_errmsg(rc), substr);
+}
+
+static void test_check_record(void **state)
+{
+	struct gradeq_job job = sample_job();
+	struct gradeq_job_record rec = sample_record(&job);
+	int32_t other[] = {7, 42, 2147483646};
+
+	(void)state;
+	expect_record_check(&job, &rec, 0, NULL);
+	/* same count, other ids: only the digest tells */
+	job.user_ids = other;
+	expect_record_check(&job, &rec, GRADEQ_ERR_INVALID,
+			    "job body does not match its record: user ids differ");
+	/* a row recorded before digests: run, course and count only */
+	rec.digest[0] = '\0';
+	expect_record_check(&job, &rec, 0, NULL);
+	job.nusers = 2;
+	expect_record_check(&job, &rec, GRADEQ_ERR_INVALID, "learner count differs");
+	job = sample_job();
+	job.course_id = "course-v1:other+X+1";
+	expect_record_check(&job, &rec, GRADEQ_ERR_INVALID, "course differs");
+	job = sample_job();
+	snprintf(job.run_id, sizeof(job.run_id), "%s", "00000000-0000-4000-8000-000000000000");
+	expect_record_check(&job, &rec, GRADEQ_ERR_INVALID, "run differs");
+	/* a run gradeq never recorded */
+	rec.run_known = false;
+	expect_record_check(&job, &rec, GRADEQ_ERR_NOT_FOUND, "unknown job: run");
+	/* a job id gradeq never recorded */
+	gradeq_job_record_release(&rec);
+	memset(&rec, 0, sizeof(rec));
+	rec.run_known = true;
+	expect_record_check(&job, &rec, GRADEQ_ERR_NOT_FOUND, "unknown job: job");
+	rec.run_known = false;
+	expect_record_check(&job, &rec, GRADEQ_ERR_NOT_FOUND, "unknown job: run");
+	assert_false(gradeq_err_is_transient(GRADEQ_ERR_NOT_FOUND));
+	assert_false(gradeq_err_is_transient(GRADEQ_ERR_INVALID));
+	gradeq_job_record_release(&rec);
+	gradeq_job_record_release(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_schema2),
+		cmocka_unit_test(test_users_digest),
+		cmocka_unit_test(test_check_record),
 		cmocka_unit_test(test_roundtrip_schema1),
 		cmocka_unit_test(test_schema1_body_decodes),
 		cmocka_unit_test(test_empty_users_and_extra_keys),
