@@ -167,7 +167,7 @@ static int load_course(struct gradeq_worker *w, struct gradeq_store *st, const c
 {
 	struct gradeq_course_src src;
 	struct cached_course *c = NULL;
-	char err[300] = "";
+	char err[512] = "";
 	int rc;
 
 	rc = gradeq_courses_load(st, course_id, &src);
