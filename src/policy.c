@@ -40,25 +40,28 @@ static int policy_fail(char *err, size_t errlen, const char *fmt, ...)
 	va_list ap;
 
 	if (err && errlen) {
-		size_t n, lead;
-
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
 		/* a message cut by the buffer ends with whole characters */
-		n = strlen(err);
-		lead = n;
-		while (lead > 0 && n - lead < 4 && ((unsigned char)err[lead - 1] & 0xc0) == 0x80)
-			lead--;
-		if (lead > 0 && (unsigned char)err[lead - 1] >= 0xc0) {
-			unsigned char c = (unsigned char)err[lead - 1];
-			size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-
-			if (n - (lead - 1) < want)
-				err[lead - 1] = '\0';
-		}
+		gradeq_utf8_cut_end(err);
 	}
 	return GRADEQ_ERR_POLICY;
+}
+
+void gradeq_utf8_cut_end(char *s)
+{
+	size_t n = strlen(s), lead = n, want;
+	unsigned char c;
+
+	while (lead > 0 && n - lead < 4 && ((unsigned char)s[lead - 1] & 0xc0) == 0x80)
+		lead--;
+	if (lead == 0 || (unsigned char)s[lead - 1] < 0xc0)
+		return;
+	c = (unsigned char)s[lead - 1];
+	want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+	if (n - (lead - 1) < want)
+		s[lead - 1] = '\0';
 }
 
 /* Growable output buffer; 'oom' sticks so callers check once at the end. */

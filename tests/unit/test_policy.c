@@ -316,6 +316,31 @@ static void test_long_letter_grades(void **state)
 	assert_non_null(strstr(err, "...'] must be a number between 0 and 1"));
 }
 
+static void test_utf8_cut_end(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"", ""},
+		{"abc", "abc"},
+		{"a\xc3\xa9", "a\xc3\xa9"},               /* é whole */
+		{"a\xc3", "a"},                           /* é cut */
+		{"a\xe2\x82\xac", "a\xe2\x82\xac"},       /* € whole */
+		{"a\xe2\x82", "a"},                       /* € cut */
+		{"a\xe2", "a"},                           /* € cut */
+		{"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"}, /* an emoji whole */
+		{"b\xf0\x9f\x98", "b"},                   /* an emoji cut */
+	};
+	char buf[16];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		gradeq_utf8_cut_end(buf);
+		assert_string_equal(buf, cases[i].out);
+	}
+}
+
 /* jsonb prints a number such as 1e308 as an integer of 309 digits, beyond
  * jansson's 64 bits: it is a number (a real), and the canonical text keeps
  * its digits as Python's json.dumps prints the integer it read. */
@@ -401,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_hash_errors),
 		cmocka_unit_test(test_big_integers),
 		cmocka_unit_test(test_long_letter_grades),
+		cmocka_unit_test(test_utf8_cut_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
