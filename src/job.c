@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "gradeq/limits.h"
+
 enum field_kind {
 	F_SCHEMA, /* positive integer, the version itself */
 	F_UUID,   /* 36-char UUID text into a char[37] */
@@ -223,23 +225,32 @@ static uint64_t be_read(const unsigned char *p, int n)
  * arrays and maps by their declared length before it sees the elements,
  * so five hostile bytes could ask for gigabytes: this pass refuses a body
  * unless everything it declares fits in the bytes that are there (each
- * pending element needs at least one byte), and finds trailing bytes. */
+ * pending element needs at least one byte), nests no deeper than
+ * GRADEQ_JOB_MAX_DEPTH (msgpack-c would report a deeper one as out of
+ * memory, which is no reason to retry), and finds trailing bytes. */
 static int msgpack_prescan(const unsigned char *p, size_t len, const char **why)
 {
-	size_t pos = 0;
+	/* left[d]: elements still to read in the container at depth d */
+	uint64_t left[GRADEQ_JOB_MAX_DEPTH + 1];
 	uint64_t pending = 1;
+	size_t pos = 0;
+	int depth = 0;
 
+	left[0] = 1;
 	while (pending > 0) {
 		unsigned char t;
 		uint64_t skip = 0, children = 0;
 		int hdr = 0; /* bytes of length field after the type byte */
 
+		while (left[depth] == 0)
+			depth--;
 		if (pos >= len) {
-			*why = "body is truncated msgpack";
+			*why = "body is not a job: truncated msgpack";
 			return -1;
 		}
 		t = p[pos++];
 		pending--;
+		left[depth]--;
 		if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
 			/* fixint, nil, bool */
 		} else if (t >= 0x80 && t <= 0x8f) {
@@ -278,13 +289,13 @@ static int msgpack_prescan(const unsigned char *p, size_t len, const char **why)
 			case 0xde: hdr = 2; break;
 			case 0xdd:
 			case 0xdf: hdr = 4; break;
-			default: *why = "body is not msgpack (reserved byte)"; return -1;
+			default: *why = "body is not a job: not msgpack (reserved byte)"; return -1;
 			}
 			if (hdr) {
 				uint64_t n;
 
 				if (len - pos < (size_t)hdr) {
-					*why = "body is truncated msgpack";
+					*why = "body is not a job: truncated msgpack";
 					return -1;
 				}
 				n = be_read(p + pos, hdr);
@@ -298,18 +309,26 @@ static int msgpack_prescan(const unsigned char *p, size_t len, const char **why)
 			}
 		}
 		if (skip > len - pos) {
-			*why = "body is truncated msgpack";
+			*why = "body is not a job: truncated msgpack";
 			return -1;
 		}
 		pos += (size_t)skip;
 		pending += children;
 		if (pending > len - pos) {
-			*why = "body declares more elements than it holds";
+			*why = "body is not a job: it declares more elements than it holds";
 			return -1;
+		}
+		if (children) {
+			if (depth + 1 > GRADEQ_JOB_MAX_DEPTH) {
+				*why = "body is not a job: msgpack nested deeper than " GRADEQ_STR(
+					GRADEQ_JOB_MAX_DEPTH) " levels";
+				return -1;
+			}
+			left[++depth] = children;
 		}
 	}
 	if (pos != len) {
-		*why = "body has trailing bytes after the job";
+		*why = "body is not a job: trailing bytes after its msgpack object";
 		return -1;
 	}
 	return 0;
@@ -533,16 +552,18 @@ int gradeq_job_decode(const void *buf, size_t len, struct gradeq_job **out, char
 		ret = job_fail(GRADEQ_ERR_NOMEM, err, errlen, "out of memory unpacking body");
 		goto out;
 	default:
-		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen, "body is not valid msgpack");
+		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen,
+			       "body is not a job: not valid msgpack");
 		goto out;
 	}
 	if (off != len) {
 		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen,
-			       "body has trailing bytes after the job");
+			       "body is not a job: trailing bytes after its msgpack object");
 		goto out;
 	}
 	if (msg.data.type != MSGPACK_OBJECT_MAP) {
-		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen, "body is not a msgpack map");
+		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen,
+			       "body is not a job: not a msgpack map");
 		goto out;
 	}
 	job = calloc(1, sizeof(*job));

@@ -13,6 +13,10 @@
 #define GRADEQ_SCHEMA_MIN 1
 /* Upper bound on user ids in one job; larger arrays are rejected. */
 #define GRADEQ_JOB_MAX_USERS 100000
+/* Deepest nesting of msgpack containers in a body: a job is a map holding
+ * arrays; room for keys a later release may add, well under msgpack-c's
+ * own limit (32), which it reports as out of memory. */
+#define GRADEQ_JOB_MAX_DEPTH 8
 
 struct gradeq_job {
 	int schema;

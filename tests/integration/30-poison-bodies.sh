@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Bodies that are no job: garbage bytes, truncated msgpack, a map missing
-# fields, a wrong schema version, a huge array header, a well-formed job
+# Bodies that are no job: garbage bytes, truncated msgpack, arrays nested
+# 10000 deep (malformed, not out of memory), a map missing fields, a wrong schema version, a huge array header, a well-formed job
 # gradeq never recorded, and a recorded job of an unknown course. Each is parked in the release's dead queue with
 # gradeq-error-class=permanent and a readable gradeq-error; the consumer
 # keeps running, grades the valid jobs published alongside, and exits 0 on
@@ -34,6 +34,7 @@ job = {'schema': 2, 'job': str(uuid.uuid4()), 'run': str(uuid.uuid4()),
 good = pk(job)
 open(f'{d}/garbage', 'wb').write(b'\x00GET / HTTP/1.1\r\n\xff\xfe not a job')
 open(f'{d}/truncated', 'wb').write(good[:len(good) // 2])
+open(f'{d}/deep', 'wb').write(b'\x91' * 10000 + b'\xc0')
 open(f'{d}/missing', 'wb').write(pk({'schema': 2, 'job': job['job'], 'course': job['course']}))
 open(f'{d}/schema9', 'wb').write(pk(dict(job, schema=9)))
 # "users" declares 2^32-1 elements and holds none
@@ -50,10 +51,11 @@ open(f'{d}/nocourse.run', 'w').write(job['run'] + '\n')
 open(f'{d}/unrecorded', 'wb').write(pk(dict(job, job=str(uuid.uuid4()))))
 EOF
 
-bad=(garbage truncated missing schema9 hugearray unrecorded nocourse)
+bad=(garbage truncated deep missing schema9 hugearray unrecorded nocourse)
 declare -A want=(
-	[garbage]='^malformed job message: '
+	[garbage]='^malformed job message: body is not a job'
 	[truncated]='truncated'
+	[deep]='^malformed job message: body is not a job: msgpack nested deeper'
 	[missing]="missing key"
 	[schema9]='schema 9 not accepted'
 	[hugearray]='more (elements|user ids)|truncated'

@@ -645,6 +645,78 @@ static void test_uuid(void **state)
 	}
 }
 
+/* Deep nesting is a malformed body (permanent), not an out-of-memory
+ * error (transient, retried for ever). */
+static void test_deep_nesting(void **state)
+{
+	unsigned char deep[10000];
+	struct mb m;
+
+	(void)state;
+	/* arrays of one array ... of nil */
+	memset(deep, 0x91, sizeof(deep) - 1);
+	deep[sizeof(deep) - 1] = 0xc0;
+	expect_fail(deep, sizeof(deep), GRADEQ_ERR_DECODE, "not a job: msgpack nested deeper");
+	expect_fail(deep + sizeof(deep) - 40, 40, GRADEQ_ERR_DECODE, "nested deeper than 8");
+	/* a map of them */
+	deep[0] = 0x81;
+	deep[1] = 0xc0;
+	expect_fail(deep, sizeof(deep), GRADEQ_ERR_DECODE, "nested deeper");
+	/* within the limit, in a key a later release may add: decodes */
+	mb_init(&m);
+	mb_valid(&m, 2, NULL);
+	mb_key(&m, "later");
+	for (int i = 0; i < GRADEQ_JOB_MAX_DEPTH - 1; i++)
+		msgpack_pack_array(&m.pk, 1);
+	msgpack_pack_nil(&m.pk);
+	mb_finish(&m);
+	{
+		struct gradeq_job *out = NULL;
+		char err[256] = "";
+
+		assert_int_equal(gradeq_job_decode(m.buf, m.len, &out, err, sizeof(err)), 0);
+		gradeq_job_free(out);
+	}
+	mb_done(&m);
+	/* one level more: refused */
+	mb_init(&m);
+	mb_valid(&m, 2, NULL);
+	mb_key(&m, "later");
+	for (int i = 0; i < GRADEQ_JOB_MAX_DEPTH; i++)
+		msgpack_pack_array(&m.pk, 1);
+	msgpack_pack_nil(&m.pk);
+	expect_mb_fail(&m, GRADEQ_ERR_DECODE, "nested deeper");
+}
+
+/* Random bytes are no job, and say so; never out of memory. */
+static void test_random_bytes(void **state)
+{
+	unsigned char buf[64];
+
+	(void)state;
+	for (int it = 0; it < 20000; it++) {
+		size_t len = 1 + rng() % sizeof(buf);
+		struct gradeq_job *out = NULL;
+		char err[256] = "";
+		int rc;
+
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (unsigned char)rng();
+		rc = gradeq_job_decode(buf, len, &out, err, sizeof(err));
+		if (rc == 0) {
+			gradeq_job_free(out);
+			continue;
+		}
+		assert_null(out);
+		if (rc != GRADEQ_ERR_DECODE && rc != GRADEQ_ERR_SCHEMA)
+			fail_msg("random bytes gave %s: %s", gradeq_strerror(rc), err);
+		/* not a map at all: no job, by name */
+		if (!((buf[0] >= 0x80 && buf[0] <= 0x8f) || buf[0] == 0xde || buf[0] == 0xdf) &&
+		    !strstr(err, "not a job"))
+			fail_msg("random bytes: '%s' does not say 'not a job'", err);
+	}
+}
+
 /* ---- the digest of the user ids and the check against the job row ---- */
 
 static void test_users_digest(void **state)
@@ -739,6 +811,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_schema2),
 		cmocka_unit_test(test_users_digest),
+		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_random_bytes),
 		cmocka_unit_test(test_check_record),
 		cmocka_unit_test(test_roundtrip_schema1),
 		cmocka_unit_test(test_schema1_body_decodes),
