@@ -390,8 +390,11 @@ static void sb_put_json(struct sbuf *b, json_t *j)
 static void doc_free(struct doc *d)
 {
 	json_decref(d->root);
-	for (size_t i = 0; i < d->nbig; i++)
+	/* each real has a reference of ours besides its parent's */
+	for (size_t i = 0; i < d->nbig; i++) {
+		json_decref(d->big[i].value);
 		free(d->big[i].digits);
+	}
 	free(d->big);
 	memset(d, 0, sizeof(*d));
 }
@@ -412,6 +415,20 @@ static bool contains(const char *s, size_t len, const char *what)
 		if (memcmp(s + i, what, n) == 0)
 			return true;
 	return false;
+}
+
+/* Is the token a JSON integer: an optional minus, then digits without a
+ * leading zero? */
+static bool json_int_token(const char *s, size_t n)
+{
+	size_t i = s[0] == '-';
+
+	if (i >= n || (s[i] == '0' && n - i > 1))
+		return false;
+	for (; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
 }
 
 /* Does an integer token fit jansson's json_int_t? */
@@ -449,8 +466,7 @@ static void mark_big_ints(struct sbuf *b, const char *json, size_t len)
 		} else if (c == '-' || (c >= '0' && c <= '9')) {
 			while (k < len && json[k] && strchr("+-0123456789.eE", json[k]))
 				k++;
-			if (!memchr(json + i, '.', k - i) && !memchr(json + i, 'e', k - i) &&
-			    !memchr(json + i, 'E', k - i) && !int_fits(json + i, k - i)) {
+			if (json_int_token(json + i, k - i) && !int_fits(json + i, k - i)) {
 				sb_put(b, "\"", 1);
 				sb_puts(b, big_mark);
 				sb_put(b, json + i, k - i);

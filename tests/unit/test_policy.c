@@ -395,6 +395,13 @@ static void test_big_integers(void **state)
 		gradeq_policy_canonical("[\"gradeq-bignum:\", 123456789012345678901234567890]", 50,
 					&canon, NULL, NULL, 0),
 		GRADEQ_ERR_POLICY);
+	/* only JSON integers are big integers: what is no number stays bad */
+	assert_int_equal(gradeq_policy_canonical("[-, 123456789012345678901234567890]", 35, &canon,
+						 NULL, NULL, 0),
+			 GRADEQ_ERR_POLICY);
+	assert_int_equal(gradeq_policy_canonical("[0123456789012345678901234567890]", 33, &canon,
+						 NULL, NULL, 0),
+			 GRADEQ_ERR_POLICY);
 }
 
 static void test_hash_errors(void **state)
