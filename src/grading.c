@@ -11,6 +11,7 @@
 #include "gradeq/grading.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,20 @@ static void build_release(struct build *b)
 	free(b->stack_sub);
 }
 
+static void course_msg(char *err, size_t errlen, const char *fmt, ...) GRADEQ_PRINTF(3, 4);
+
+/* A message into err, cut between whole characters when it does not fit. */
+static void course_msg(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	if (errlen)
+		gradeq_utf8_cut_end(err);
+}
+
 static int copy_blocks(struct gradeq_course *c, struct build *b,
 		       const struct gradeq_block_in *blocks, size_t n, char *err, size_t errlen)
 {
@@ -162,7 +177,7 @@ static int copy_blocks(struct gradeq_course *c, struct build *b,
 
 	for (size_t i = 0; i < n; i++) {
 		if (!blocks[i].usage_key) {
-			snprintf(err, errlen, "block %zu has no usage_key", i);
+			course_msg(err, errlen, "block %zu has no usage_key", i);
 			return GRADEQ_ERR_INVALID;
 		}
 		total += strlen(blocks[i].usage_key) + 1;
@@ -196,7 +211,7 @@ static int copy_blocks(struct gradeq_course *c, struct build *b,
 	qsort(b->sorted, n, sizeof(*b->sorted), nodep_key_cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (strcmp(b->sorted[i - 1]->key, b->sorted[i]->key) == 0) {
-			snprintf(err, errlen, "duplicate usage_key '%s'", b->sorted[i]->key);
+			course_msg(err, errlen, "duplicate usage_key '%s'", b->sorted[i]->key);
 			return GRADEQ_ERR_INVALID;
 		}
 	}
@@ -224,10 +239,10 @@ static int link_tree(struct build *b, size_t n, size_t *root, char *err, size_t 
 			nd->parent = b->sorted[k] - b->nodes;
 	}
 	if (nroots != 1) {
-		snprintf(err, errlen,
-			 nroots ? "%zu blocks without a parent; expected one root"
-				: "no root block (one without a parent)",
-			 nroots);
+		course_msg(err, errlen,
+			   nroots ? "%zu blocks without a parent; expected one root"
+				  : "no root block (one without a parent)",
+			   nroots);
 		return GRADEQ_ERR_INVALID;
 	}
 	fill = calloc(n + 1, sizeof(*fill));
@@ -276,7 +291,7 @@ static int check_cycles(struct build *b, size_t n, size_t root, char *err, size_
 		for (j = (long)i; j >= 0 && b->state[j] == ST_UNKNOWN; j = b->nodes[j].parent)
 			b->state[j] = ST_WALK;
 		if (j >= 0 && b->state[j] == ST_WALK) {
-			snprintf(err, errlen, "cycle in the block tree at '%s'", b->nodes[j].key);
+			course_msg(err, errlen, "cycle in the block tree at '%s'", b->nodes[j].key);
 			return GRADEQ_ERR_INVALID;
 		}
 		verdict = j < 0 ? ST_ORPHAN : b->state[j];
@@ -459,7 +474,7 @@ int gradeq_course_new(const struct gradeq_block_in *blocks, size_t nblocks, cons
 	if (rc)
 		goto out;
 	if (!nblocks) {
-		snprintf(err, errlen, "no root block (one without a parent)");
+		course_msg(err, errlen, "no root block (one without a parent)");
 		rc = GRADEQ_ERR_INVALID;
 		goto out;
 	}

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <msgpack.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+
+#include "gradeq/limits.h"
 
 enum field_kind {
 	F_SCHEMA, /* positive integer, the version itself */
@@ -222,23 +225,32 @@ static uint64_t be_read(const unsigned char *p, int n)
  * arrays and maps by their declared length before it sees the elements,
  * so five hostile bytes could ask for gigabytes: this pass refuses a body
  * unless everything it declares fits in the bytes that are there (each
- * pending element needs at least one byte), and finds trailing bytes. */
+ * pending element needs at least one byte), nests no deeper than
+ * GRADEQ_JOB_MAX_DEPTH (msgpack-c would report a deeper one as out of
+ * memory, which is no reason to retry), and finds trailing bytes. */
 static int msgpack_prescan(const unsigned char *p, size_t len, const char **why)
 {
-	size_t pos = 0;
+	/* left[d]: elements still to read in the container at depth d */
+	uint64_t left[GRADEQ_JOB_MAX_DEPTH + 1];
 	uint64_t pending = 1;
+	size_t pos = 0;
+	int depth = 0;
 
+	left[0] = 1;
 	while (pending > 0) {
 		unsigned char t;
 		uint64_t skip = 0, children = 0;
 		int hdr = 0; /* bytes of length field after the type byte */
 
+		while (left[depth] == 0)
+			depth--;
 		if (pos >= len) {
-			*why = "body is truncated msgpack";
+			*why = "body is not a job: truncated msgpack";
 			return -1;
 		}
 		t = p[pos++];
 		pending--;
+		left[depth]--;
 		if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
 			/* fixint, nil, bool */
 		} else if (t >= 0x80 && t <= 0x8f) {
@@ -277,13 +289,13 @@ static int msgpack_prescan(const unsigned char *p, size_t len, const char **why)
 			case 0xde: hdr = 2; break;
 			case 0xdd:
 			case 0xdf: hdr = 4; break;
-			default: *why = "body is not msgpack (reserved byte)"; return -1;
+			default: *why = "body is not a job: not msgpack (reserved byte)"; return -1;
 			}
 			if (hdr) {
 				uint64_t n;
 
 				if (len - pos < (size_t)hdr) {
-					*why = "body is truncated msgpack";
+					*why = "body is not a job: truncated msgpack";
 					return -1;
 				}
 				n = be_read(p + pos, hdr);
@@ -297,18 +309,26 @@ static int msgpack_prescan(const unsigned char *p, size_t len, const char **why)
 			}
 		}
 		if (skip > len - pos) {
-			*why = "body is truncated msgpack";
+			*why = "body is not a job: truncated msgpack";
 			return -1;
 		}
 		pos += (size_t)skip;
 		pending += children;
 		if (pending > len - pos) {
-			*why = "body declares more elements than it holds";
+			*why = "body is not a job: it declares more elements than it holds";
 			return -1;
+		}
+		if (children) {
+			if (depth + 1 > GRADEQ_JOB_MAX_DEPTH) {
+				*why = "body is not a job: msgpack nested deeper than " GRADEQ_STR(
+					GRADEQ_JOB_MAX_DEPTH) " levels";
+				return -1;
+			}
+			left[++depth] = children;
 		}
 	}
 	if (pos != len) {
-		*why = "body has trailing bytes after the job";
+		*why = "body is not a job: trailing bytes after its msgpack object";
 		return -1;
 	}
 	return 0;
@@ -532,16 +552,18 @@ int gradeq_job_decode(const void *buf, size_t len, struct gradeq_job **out, char
 		ret = job_fail(GRADEQ_ERR_NOMEM, err, errlen, "out of memory unpacking body");
 		goto out;
 	default:
-		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen, "body is not valid msgpack");
+		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen,
+			       "body is not a job: not valid msgpack");
 		goto out;
 	}
 	if (off != len) {
 		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen,
-			       "body has trailing bytes after the job");
+			       "body is not a job: trailing bytes after its msgpack object");
 		goto out;
 	}
 	if (msg.data.type != MSGPACK_OBJECT_MAP) {
-		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen, "body is not a msgpack map");
+		ret = job_fail(GRADEQ_ERR_DECODE, err, errlen,
+			       "body is not a job: not a msgpack map");
 		goto out;
 	}
 	job = calloc(1, sizeof(*job));
@@ -609,4 +631,85 @@ void gradeq_uuid(char out[37])
 		out[o++] = hex[b[i] & 0x0f];
 	}
 	out[o] = '\0';
+}
+
+void gradeq_job_users_digest(const int32_t *ids, size_t n, char out[GRADEQ_JOB_DIGEST_HEX])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE], le[4 * 256];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+
+	/* in chunks of 256 ids, each as four bytes, least significant first */
+	for (size_t i = 0; ok && i < n; i += 256) {
+		size_t k = n - i < 256 ? n - i : 256;
+
+		for (size_t j = 0; j < k; j++) {
+			uint32_t v = (uint32_t)ids[i + j];
+
+			le[4 * j] = (unsigned char)(v & 0xff);
+			le[4 * j + 1] = (unsigned char)(v >> 8 & 0xff);
+			le[4 * j + 2] = (unsigned char)(v >> 16 & 0xff);
+			le[4 * j + 3] = (unsigned char)(v >> 24 & 0xff);
+		}
+		ok = EVP_DigestUpdate(ctx, le, 4 * k) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
+	EVP_MD_CTX_free(ctx);
+	if (!ok) {
+		/* libcrypto failing on SHA-256 leaves nothing to compare against:
+		 * an empty digest never matches a recorded one */
+		out[0] = '\0';
+		return;
+	}
+	for (unsigned int i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[2 * mdlen] = '\0';
+}
+
+void gradeq_job_record_release(struct gradeq_job_record *rec)
+{
+	if (!rec)
+		return;
+	free(rec->course_id);
+	rec->course_id = NULL;
+}
+
+int gradeq_job_check_record(const struct gradeq_job *job, const struct gradeq_job_record *rec)
+{
+	char digest[GRADEQ_JOB_DIGEST_HEX];
+
+	if (!rec->run_known && (!rec->known || strcmp(rec->run_id, job->run_id) != 0))
+		return gradeq_error(GRADEQ_ERR_NOT_FOUND,
+				    "unknown job: run %s was never recorded (job %s)", job->run_id,
+				    job->job_id);
+	if (!rec->known)
+		return gradeq_error(GRADEQ_ERR_NOT_FOUND,
+				    "unknown job: job %s was never recorded (run %s)", job->job_id,
+				    job->run_id);
+	if (strcmp(rec->run_id, job->run_id) != 0)
+		return gradeq_error(GRADEQ_ERR_INVALID,
+				    "job body does not match its record: run differs (job %s: body "
+				    "%s, recorded %s)",
+				    job->job_id, job->run_id, rec->run_id);
+	if (!rec->course_id || strcmp(rec->course_id, job->course_id) != 0)
+		return gradeq_error(GRADEQ_ERR_INVALID,
+				    "job body does not match its record: course differs (job %s)",
+				    job->job_id);
+	if (rec->learners < 0 || (unsigned long long)rec->learners != job->nusers)
+		return gradeq_error(GRADEQ_ERR_INVALID,
+				    "job body does not match its record: learner count differs "
+				    "(job %s: body %zu, recorded %lld)",
+				    job->job_id, job->nusers, rec->learners);
+	if (!rec->digest[0])
+		return 0; /* recorded before digests: run, course and count only */
+	gradeq_job_users_digest(job->user_ids, job->nusers, digest);
+	if (strcmp(digest, rec->digest) != 0)
+		return gradeq_error(GRADEQ_ERR_INVALID,
+				    "job body does not match its record: user ids differ (job %s)",
+				    job->job_id);
+	return 0;
 }

@@ -43,8 +43,25 @@ static int policy_fail(char *err, size_t errlen, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
+		/* a message cut by the buffer ends with whole characters */
+		gradeq_utf8_cut_end(err);
 	}
 	return GRADEQ_ERR_POLICY;
+}
+
+void gradeq_utf8_cut_end(char *s)
+{
+	size_t n = strlen(s), lead = n, want;
+	unsigned char c;
+
+	while (lead > 0 && n - lead < 4 && ((unsigned char)s[lead - 1] & 0xc0) == 0x80)
+		lead--;
+	if (lead == 0 || (unsigned char)s[lead - 1] < 0xc0)
+		return;
+	c = (unsigned char)s[lead - 1];
+	want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+	if (n - (lead - 1) < want)
+		s[lead - 1] = '\0';
 }
 
 /* Growable output buffer; 'oom' sticks so callers check once at the end. */
@@ -52,7 +69,23 @@ struct sbuf {
 	char *p;
 	size_t len, cap;
 	bool oom;
-	bool fixed; /* p is the caller's buffer: never realloc it */
+	bool fixed;            /* p is the caller's buffer: never realloc it */
+	const struct doc *doc; /* the document's big integers, or NULL */
+};
+
+/* A parsed policy: jansson's tree, and the integers too big for jansson's
+ * 64 bits (jsonb prints a number such as 1e308 as an integer of 309
+ * digits). Each of those is a real in the tree, and keeps its digits for
+ * the canonical text, where Python prints the integer it read. */
+struct bignum {
+	json_t *value; /* the real in the tree */
+	char *digits;  /* as written */
+};
+
+struct doc {
+	json_t *root;
+	struct bignum *big;
+	size_t nbig;
 };
 
 static void sb_put(struct sbuf *b, const char *s, size_t n)
@@ -338,6 +371,13 @@ static void sb_put_json(struct sbuf *b, json_t *j)
 		sb_puts(b, num);
 		break;
 	case JSON_REAL:
+		for (i = 0; b->doc && i < b->doc->nbig; i++)
+			if (b->doc->big[i].value == j)
+				break;
+		if (b->doc && i < b->doc->nbig) {
+			sb_puts(b, b->doc->big[i].digits);
+			break;
+		}
 		format_pyfloat(json_real_value(j), num, sizeof(num));
 		sb_puts(b, num);
 		break;
@@ -347,27 +387,224 @@ static void sb_put_json(struct sbuf *b, json_t *j)
 	}
 }
 
-static int load_json(const char *json, size_t len, json_t **out, char *err, size_t errlen)
+static void doc_free(struct doc *d)
 {
-	json_error_t jerr;
+	json_decref(d->root);
+	/* each real has a reference of ours besides its parent's */
+	for (size_t i = 0; i < d->nbig; i++) {
+		json_decref(d->big[i].value);
+		free(d->big[i].digits);
+	}
+	free(d->big);
+	memset(d, 0, sizeof(*d));
+}
 
-	if (!json)
-		return policy_fail(err, errlen, "grading policy is missing");
-	/* Integers stay integers so that "12" and "12.0" hash differently,
-	 * as they do in Python; an integer beyond 64 bits fails here. */
-	*out = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-	if (!*out)
-		return policy_fail(err, errlen,
-				   "grading policy is not valid JSON: %s (line %d, column %d)",
-				   jerr.text, jerr.line, jerr.column);
+/* A big integer's stand-in: a string jansson keeps (big_mark in JSON,
+ * BIG_MARK once decoded), swapped for a real after parsing. A policy that
+ * holds the mark's text itself is not rewritten. */
+static const char big_mark[] = "\\u0000gradeq-bignum:";
+#define BIG_MARK_TEXT "gradeq-bignum:"
+#define BIG_MARK "\0" BIG_MARK_TEXT
+#define BIG_MARK_LEN (sizeof(BIG_MARK) - 1)
+
+static bool contains(const char *s, size_t len, const char *what)
+{
+	size_t n = strlen(what);
+
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(s + i, what, n) == 0)
+			return true;
+	return false;
+}
+
+/* Is the token a JSON integer: an optional minus, then digits without a
+ * leading zero? */
+static bool json_int_token(const char *s, size_t n)
+{
+	size_t i = s[0] == '-';
+
+	if (i >= n || (s[i] == '0' && n - i > 1))
+		return false;
+	for (; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* Does an integer token fit jansson's json_int_t? */
+static bool int_fits(const char *s, size_t n)
+{
+	char buf[32], *end;
+
+	if (n >= sizeof(buf))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	errno = 0;
+	(void)strtoll(buf, &end, 10);
+	return errno != ERANGE && *end == '\0';
+}
+
+/* The text with every integer token too big for 64 bits (outside strings)
+ * written as a marked string, in b (b->oom when out of memory). */
+static void mark_big_ints(struct sbuf *b, const char *json, size_t len)
+{
+	bool in_str = false;
+	size_t i = 0, k;
+
+	while (i < len) {
+		char c = json[i];
+
+		k = i + 1;
+		if (in_str) {
+			if (c == '\\' && k < len)
+				k++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			while (k < len && json[k] && strchr("+-0123456789.eE", json[k]))
+				k++;
+			if (json_int_token(json + i, k - i) && !int_fits(json + i, k - i)) {
+				sb_put(b, "\"", 1);
+				sb_puts(b, big_mark);
+				sb_put(b, json + i, k - i);
+				sb_put(b, "\"", 1);
+				i = k;
+				continue;
+			}
+		}
+		sb_put(b, json + i, k - i);
+		i = k;
+	}
+}
+
+static bool is_marked(json_t *v)
+{
+	return json_is_string(v) && json_string_length(v) > BIG_MARK_LEN &&
+	       memcmp(json_string_value(v), BIG_MARK, BIG_MARK_LEN) == 0;
+}
+
+/* The real for a marked string, its digits recorded in d; NULL with *rc
+ * set on error. */
+static json_t *big_real(struct doc *d, json_t *v, int *rc, char *err, size_t errlen)
+{
+	const char *digits = json_string_value(v) + BIG_MARK_LEN;
+	double x = strtod(digits, NULL);
+	struct bignum *nb;
+	json_t *r;
+
+	if (!isfinite(x)) {
+		*rc = policy_fail(err, errlen, "grading policy number %.20s... is out of range",
+				  digits);
+		return NULL;
+	}
+	nb = realloc(d->big, (d->nbig + 1) * sizeof(*d->big));
+	if (!nb) {
+		*rc = GRADEQ_ERR_NOMEM;
+		return NULL;
+	}
+	d->big = nb;
+	r = json_real(x);
+	nb[d->nbig].digits = strdup(digits);
+	if (!r || !nb[d->nbig].digits) {
+		json_decref(r);
+		free(nb[d->nbig].digits);
+		*rc = GRADEQ_ERR_NOMEM;
+		return NULL;
+	}
+	nb[d->nbig++].value = r;
+	return r;
+}
+
+/* Swaps the marked strings under j for reals (the parent holds them). */
+static int unmark_big_ints(struct doc *d, json_t *j, char *err, size_t errlen)
+{
+	json_t *v, *r;
+	const char *key;
+	void *tmp;
+	size_t i;
+	int rc = 0;
+
+	if (json_is_object(j)) {
+		json_object_foreach_safe(j, tmp, key, v)
+		{
+			if (is_marked(v)) {
+				if (!(r = big_real(d, v, &rc, err, errlen)))
+					return rc;
+				if (json_object_set(j, key, r))
+					return GRADEQ_ERR_NOMEM;
+			} else if ((rc = unmark_big_ints(d, v, err, errlen))) {
+				return rc;
+			}
+		}
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+		{
+			if (is_marked(v)) {
+				if (!(r = big_real(d, v, &rc, err, errlen)))
+					return rc;
+				if (json_array_set(j, i, r))
+					return GRADEQ_ERR_NOMEM;
+			} else if ((rc = unmark_big_ints(d, v, err, errlen))) {
+				return rc;
+			}
+		}
+	}
 	return 0;
 }
 
-static int canonical_of(json_t *j, char **out, size_t *outlen)
+static int load_json(const char *json, size_t len, struct doc *d, char *err, size_t errlen)
 {
-	struct sbuf b = {0};
+	struct sbuf marked = {0};
+	json_error_t jerr;
+	json_t *r;
+	int rc = 0;
 
-	sb_put_json(&b, j);
+	memset(d, 0, sizeof(*d));
+	if (!json)
+		return policy_fail(err, errlen, "grading policy is missing");
+	/* Integers stay integers so that "12" and "12.0" hash differently,
+	 * as they do in Python. */
+	d->root = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	if (d->root)
+		return 0;
+	/* An integer beyond 64 bits is a number too (Python reads it): it is
+	 * parsed as a real that keeps its digits for the canonical text. */
+	if (json_error_code(&jerr) != json_error_numeric_overflow ||
+	    contains(json, len, BIG_MARK_TEXT))
+		goto bad;
+	mark_big_ints(&marked, json, len);
+	if (marked.oom) {
+		free(marked.p);
+		return GRADEQ_ERR_NOMEM;
+	}
+	d->root = json_loadb(marked.p, marked.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	free(marked.p);
+	if (!d->root)
+		goto bad;
+	if (is_marked(d->root)) {
+		/* the whole document is one big integer */
+		r = big_real(d, d->root, &rc, err, errlen);
+		json_decref(d->root);
+		d->root = r ? json_incref(r) : NULL;
+	} else {
+		rc = unmark_big_ints(d, d->root, err, errlen);
+	}
+	if (rc)
+		doc_free(d);
+	return rc;
+bad:
+	return policy_fail(err, errlen, "grading policy is not valid JSON: %s (line %d, column %d)",
+			   jerr.text, jerr.line, jerr.column);
+}
+
+static int canonical_of(const struct doc *d, char **out, size_t *outlen)
+{
+	struct sbuf b = {.doc = d};
+
+	sb_put_json(&b, d->root);
 	if (b.oom) {
 		free(b.p);
 		return GRADEQ_ERR_NOMEM;
@@ -393,18 +630,17 @@ static int hash_of(const char *s, size_t len, char out[29])
 int gradeq_policy_canonical(const char *json, size_t len, char **out, size_t *outlen, char *err,
 			    size_t errlen)
 {
-	json_t *root = NULL;
+	struct doc d;
 	int rc;
 
 	if (!out)
 		return GRADEQ_ERR_INVALID;
 	*out = NULL;
-	rc = load_json(json, len, &root, err, errlen);
+	rc = load_json(json, len, &d, err, errlen);
 	if (rc)
-		goto out;
-	rc = canonical_of(root, out, outlen);
-out:
-	json_decref(root);
+		return rc;
+	rc = canonical_of(&d, out, outlen);
+	doc_free(&d);
 	return rc;
 }
 
@@ -425,13 +661,28 @@ out:
 	return rc;
 }
 
-/* For messages: a JSON key as one printable line, cut short. */
+/* The largest n' <= n such that s[0..n') is whole UTF-8 characters (s is
+ * valid UTF-8 of at least n bytes). */
+static size_t utf8_boundary(const char *s, size_t n)
+{
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+/* For messages: a JSON key as one printable line, cut short between whole
+ * characters and marked "..." when it does not fit (the message is stored
+ * and sent: a character cut in two would make it invalid text). */
 static const char *printable(const char *s, char *buf, size_t size)
 {
-	size_t i;
+	size_t len = strlen(s), cut = len, i;
 
-	for (i = 0; s[i] && i + 1 < size; i++)
+	if (len >= size)
+		cut = utf8_boundary(s, size - 4);
+	for (i = 0; i < cut; i++)
 		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	if (cut < len)
+		memcpy(buf + i, "...", 3), i += 3;
 	buf[i] = '\0';
 	return buf;
 }
@@ -557,7 +808,7 @@ static int cut_cmp(const void *a, const void *b)
 static int parse_cutoffs(json_t *cutoffs, struct gradeq_policy *p, char *err, size_t errlen)
 {
 	struct cut_sort *tmp = NULL;
-	char pbuf[64];
+	char pbuf[256];
 	const char *key;
 	size_t i = 0, n;
 	json_t *v;
@@ -628,7 +879,8 @@ int gradeq_policy_parse(const char *json, size_t len, struct gradeq_policy **out
 			size_t errlen)
 {
 	struct gradeq_policy *p = NULL;
-	json_t *root = NULL;
+	struct doc d = {0};
+	json_t *root;
 	char *canon = NULL;
 	size_t clen = 0;
 	int rc;
@@ -636,9 +888,10 @@ int gradeq_policy_parse(const char *json, size_t len, struct gradeq_policy **out
 	if (!out)
 		return GRADEQ_ERR_INVALID;
 	*out = NULL;
-	rc = load_json(json, len, &root, err, errlen);
+	rc = load_json(json, len, &d, err, errlen);
 	if (rc)
 		goto out;
+	root = d.root;
 	if (!json_is_object(root)) {
 		rc = policy_fail(err, errlen, "grading policy must be a JSON object");
 		goto out;
@@ -659,7 +912,7 @@ int gradeq_policy_parse(const char *json, size_t len, struct gradeq_policy **out
 	rc = parse_cutoffs(json_object_get(root, "GRADE_CUTOFFS"), p, err, errlen);
 	if (rc)
 		goto out;
-	rc = canonical_of(root, &canon, &clen);
+	rc = canonical_of(&d, &canon, &clen);
 	if (rc)
 		goto out;
 	rc = hash_of(canon, clen, p->hash);
@@ -669,7 +922,7 @@ int gradeq_policy_parse(const char *json, size_t len, struct gradeq_policy **out
 	p = NULL;
 out:
 	free(canon);
-	json_decref(root);
+	doc_free(&d);
 	gradeq_policy_free(p);
 	return rc;
 }

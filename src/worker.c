@@ -167,7 +167,7 @@ static int load_course(struct gradeq_worker *w, struct gradeq_store *st, const c
 {
 	struct gradeq_course_src src;
 	struct cached_course *c = NULL;
-	char err[300] = "";
+	char err[512] = "";
 	int rc;
 
 	rc = gradeq_courses_load(st, course_id, &src);
@@ -203,6 +203,24 @@ fail_slot:
 	w->ncache--;
 out:
 	gradeq_course_src_release(&src);
+	return rc;
+}
+
+/* A job body must match the row recorded at publish time (DESIGN.md
+ * section 4): a job gradeq never recorded, or one that does not match, is
+ * refused before anything is changed, and stats->forged says that its job
+ * row (if any) is not this message's to change. */
+static int check_record(struct gradeq_store *st, const struct gradeq_job *job,
+			struct gradeq_job_stats *stats)
+{
+	struct gradeq_job_record rec;
+	int rc = gradeq_job_record_read(st, job->job_id, job->run_id, &rec);
+
+	if (!rc) {
+		rc = gradeq_job_check_record(job, &rec);
+		stats->forged = rc != 0;
+	}
+	gradeq_job_record_release(&rec);
 	return rc;
 }
 
@@ -430,6 +448,9 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 	memset(stats, 0, sizeof(*stats));
 	w->settled[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = check_record(st, job, stats);
+	if (rc)
+		goto out;
 	rc = begin_job(w, st, job, &began, &version);
 	if (rc)
 		goto out;

@@ -73,6 +73,10 @@ int gradeq_policy_parse(const char *json, size_t len, struct gradeq_policy **out
 			size_t errlen) GRADEQ_MUST_CHECK;
 void gradeq_policy_free(struct gradeq_policy *p);
 
+/* Drops an incomplete UTF-8 character left at the end of s by a buffer
+ * that cut it short (messages are stored and sent: they must stay text). */
+void gradeq_utf8_cut_end(char *s);
+
 /* Writes base64(SHA-1) of the canonical JSON of any JSON text, as Python's
  * json.dumps(p, sort_keys=True, separators=(',', ':')) writes it, into
  * out[29] (NUL-terminated). No defaults are filled in (see

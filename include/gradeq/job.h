@@ -2,6 +2,7 @@
 #ifndef GRADEQ_JOB_H
 #define GRADEQ_JOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,6 +13,10 @@
 #define GRADEQ_SCHEMA_MIN 1
 /* Upper bound on user ids in one job; larger arrays are rejected. */
 #define GRADEQ_JOB_MAX_USERS 100000
+/* Deepest nesting of msgpack containers in a body: a job is a map holding
+ * arrays; room for keys a later release may add, well under msgpack-c's
+ * own limit (32), which it reports as out of memory. */
+#define GRADEQ_JOB_MAX_DEPTH 8
 
 struct gradeq_job {
 	int schema;
@@ -57,6 +62,35 @@ int gradeq_job_decode(const void *buf, size_t len, struct gradeq_job **out, char
 /* Frees a job and its course_id, release and user_ids (all malloc'd);
  * NULL is a no-op. */
 void gradeq_job_free(struct gradeq_job *job);
+
+/* The digest of a batch's user ids recorded in its job row at publish
+ * time: SHA-256 of the ids as little-endian int32, in batch order, as 64
+ * lower-case hex digits in out[65]. An empty list digests the empty input. */
+#define GRADEQ_JOB_DIGEST_HEX 65
+void gradeq_job_users_digest(const int32_t *ids, size_t n, char out[GRADEQ_JOB_DIGEST_HEX]);
+
+/* What the store recorded for a job id at publish time (DESIGN.md section
+ * 4: a job body must match its row). */
+struct gradeq_job_record {
+	bool known;     /* a job row with this id exists */
+	bool run_known; /* the run the body names exists */
+	char run_id[37];
+	char *course_id; /* malloc'd; NULL when not known */
+	long long learners;
+	char digest[GRADEQ_JOB_DIGEST_HEX]; /* "" for rows recorded before digests */
+};
+
+/* Frees rec->course_id; the record may be reused. */
+void gradeq_job_record_release(struct gradeq_job_record *rec);
+
+/* Checks a decoded job against its record. 0 when they match;
+ * GRADEQ_ERR_NOT_FOUND ("unknown job: ...") when gradeq never recorded the
+ * job id or the run the body names; GRADEQ_ERR_INVALID ("job body does not
+ * match its record: ...") when the run, course, learner count or the digest
+ * of the user ids differ (the digest only when the row has one). Both are
+ * permanent; the reason goes to gradeq_errmsg(). */
+int gradeq_job_check_record(const struct gradeq_job *job,
+			    const struct gradeq_job_record *rec) GRADEQ_MUST_CHECK;
 
 /* Writes a random (version 4) UUID, lower case, into out[37]. Aborts when
  * the system has no random source at all (a repeated id would merge jobs). */

@@ -9,7 +9,8 @@
 struct gradeq_store;
 
 /* Records n new jobs (state pending) in one COPY through the shared COPY
- * writer; committed when st is not inside a transaction. */
+ * writer, each with the digest of its user ids (gradeq_job_users_digest);
+ * committed when st is not inside a transaction. */
 int gradeq_jobrows_record(struct gradeq_store *st, const struct gradeq_job *jobs,
 			  int n) GRADEQ_MUST_CHECK;
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "gradeq/err.h"
+#include "gradeq/job.h"
 #include "gradeq/runs.h"
 #include "gradeq/states.h"
 
@@ -60,6 +61,13 @@ struct gradeq_job_changed {
  * NULL. */
 int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_change *c,
 			  struct gradeq_job_changed *out) GRADEQ_MUST_CHECK;
+
+/* Reads what gradeq recorded for job_id at publish time, and whether the
+ * run run_id (the one a job body names) exists, into *out (release it with
+ * gradeq_job_record_release()). An unknown job is not an error: out->known
+ * is false. */
+int gradeq_job_record_read(struct gradeq_store *st, const char *job_id, const char *run_id,
+			   struct gradeq_job_record *out) GRADEQ_MUST_CHECK;
 
 /* The times known only after the job's commit. */
 struct gradeq_job_timings {

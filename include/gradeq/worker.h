@@ -5,6 +5,7 @@
 #ifndef GRADEQ_WORKER_H
 #define GRADEQ_WORKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "gradeq/err.h"
@@ -22,6 +23,10 @@ enum gradeq_outcome {
 
 struct gradeq_job_stats {
 	int outcome;
+	/* the job failed because gradeq never recorded it or its body does
+	 * not match its record: the job row named, if any, is not the
+	 * message's to change (a forged body must not fail the genuine job) */
+	bool forged;
 	char run_settled[16]; /* the run's final state when this job settled it */
 	int graded;           /* learners graded */
 	int skipped;          /* ids in the job no longer enrolled */
@@ -40,7 +45,9 @@ void gradeq_worker_free(struct gradeq_worker *w);
 
 /* Processes one decoded job on st. Returns 0 (see stats->outcome), a
  * transient error (GRADEQ_ERR_DB_TRANSIENT: retry), or a permanent one
- * (GRADEQ_ERR_NOT_FOUND unknown course, GRADEQ_ERR_POLICY, GRADEQ_ERR_INVALID)
+ * (GRADEQ_ERR_NOT_FOUND unknown course or job, GRADEQ_ERR_POLICY,
+ * GRADEQ_ERR_INVALID, a body that does not match its job row: see
+ * gradeq_job_check_record() and stats->forged)
  * with the reason in gradeq_errmsg(). Nothing is committed on error. */
 int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 			  const struct gradeq_job *job,

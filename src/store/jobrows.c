@@ -9,7 +9,9 @@ int gradeq_jobrows_record(struct gradeq_store *st, const struct gradeq_job *jobs
 {
 	struct gradeq_copy *c = NULL;
 	int rc = gradeq_copy_begin(
-		st, "COPY gradeq_jobs (job_id, run_id, course_id, seq, learners) FROM STDIN",
+		st,
+		"COPY gradeq_jobs (job_id, run_id, course_id, seq, learners, users_digest)"
+		" FROM STDIN",
 		"recording jobs", &c);
 
 	for (int i = 0; i < n && !rc; i++) {
@@ -24,6 +26,13 @@ int gradeq_jobrows_record(struct gradeq_store *st, const struct gradeq_job *jobs
 			rc = gradeq_copy_int(c, j->seq);
 		if (!rc)
 			rc = gradeq_copy_int(c, (long long)j->nusers);
+		if (!rc) {
+			/* bytea in hex form, its backslash escaped for COPY */
+			char digest[3 + GRADEQ_JOB_DIGEST_HEX] = "\\\\x";
+
+			gradeq_job_users_digest(j->user_ids, j->nusers, digest + 3);
+			rc = gradeq_copy_raw(c, digest, strlen(digest));
+		}
 		if (!rc)
 			rc = gradeq_copy_row(c);
 	}

@@ -136,6 +136,42 @@ out:
 	return rc;
 }
 
+int gradeq_job_record_read(struct gradeq_store *st, const char *job_id, const char *run_id,
+			   struct gradeq_job_record *out)
+{
+	const char *params[2] = {job_id, run_id};
+	PGresult *res;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	res = PQexecParams(
+		gradeq_store_conn(st),
+		"SELECT j.run_id, j.course_id, j.learners, encode(j.users_digest, 'hex'),"
+		" EXISTS (SELECT 1 FROM gradeq_runs r WHERE r.run_id = $2::uuid)"
+		" FROM (SELECT 1) one LEFT JOIN gradeq_jobs j ON j.job_id = $1::uuid",
+		2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		rc = gradeq_store_result_error(st, res, "reading the job's record");
+		goto out;
+	}
+	out->run_known = PQgetvalue(res, 0, 4)[0] == 't';
+	out->known = !PQgetisnull(res, 0, 0);
+	if (!out->known)
+		goto out;
+	snprintf(out->run_id, sizeof(out->run_id), "%s", PQgetvalue(res, 0, 0));
+	out->course_id = strdup(PQgetvalue(res, 0, 1));
+	if (!out->course_id) {
+		rc = GRADEQ_ERR_NOMEM;
+		goto out;
+	}
+	out->learners = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	if (!PQgetisnull(res, 0, 3))
+		snprintf(out->digest, sizeof(out->digest), "%s", PQgetvalue(res, 0, 3));
+out:
+	PQclear(res);
+	return rc;
+}
+
 int gradeq_job_record_timings(struct gradeq_store *st, const char *job_id,
 			      const struct gradeq_job_timings *t)
 {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Bodies that are no job: garbage bytes, truncated msgpack, a map missing
-# fields, a wrong schema version, a huge array header, and a well-formed job
-# of an unknown course. Each is parked in the release's dead queue with
+# Bodies that are no job: garbage bytes, truncated msgpack, arrays nested
+# 10000 deep (malformed, not out of memory), a map missing fields, a wrong schema version, a huge array header, a well-formed job
+# gradeq never recorded, and a recorded job of an unknown course. Each is parked in the release's dead queue with
 # gradeq-error-class=permanent and a readable gradeq-error; the consumer
 # keeps running, grades the valid jobs published alongside, and exits 0 on
 # SIGTERM.
@@ -16,7 +16,7 @@ declare_topology
 
 # The bodies, written by a few lines of msgpack (no external module).
 python3 - "$WORK" <<'EOF'
-import struct, sys, uuid
+import hashlib, struct, sys, uuid
 d = sys.argv[1]
 def pk(v):
     if isinstance(v, bool): return b'\xc3' if v else b'\xc2'
@@ -34,28 +34,44 @@ job = {'schema': 2, 'job': str(uuid.uuid4()), 'run': str(uuid.uuid4()),
 good = pk(job)
 open(f'{d}/garbage', 'wb').write(b'\x00GET / HTTP/1.1\r\n\xff\xfe not a job')
 open(f'{d}/truncated', 'wb').write(good[:len(good) // 2])
+open(f'{d}/deep', 'wb').write(b'\x91' * 10000 + b'\xc0')
 open(f'{d}/missing', 'wb').write(pk({'schema': 2, 'job': job['job'], 'course': job['course']}))
 open(f'{d}/schema9', 'wb').write(pk(dict(job, schema=9)))
 # "users" declares 2^32-1 elements and holds none
 huge = dict(job); del huge['users']
 body = pk(huge)
 open(f'{d}/hugearray', 'wb').write(bytes([body[0] + 1]) + body[1:] + pk('users') + b'\xdd\xff\xff\xff\xff')
-open(f'{d}/nocourse', 'wb').write(pk(dict(job, course='course-v1:nobody+nothing+2026')))
+nocourse = dict(job, course='course-v1:nobody+nothing+2026')
+open(f'{d}/nocourse', 'wb').write(pk(nocourse))
+# the job row gradeq-publish would have recorded for it (SQL values)
+digest = hashlib.sha256(struct.pack('<3i', *job['users'])).hexdigest()
+open(f'{d}/nocourse.row', 'w').write(
+    f"'{job['job']}', '{job['run']}', '{nocourse['course']}', 0, 3, '\\x{digest}'\n")
+open(f'{d}/nocourse.run', 'w').write(job['run'] + '\n')
+open(f'{d}/unrecorded', 'wb').write(pk(dict(job, job=str(uuid.uuid4()))))
 EOF
 
-bad=(garbage truncated missing schema9 hugearray nocourse)
+bad=(garbage truncated deep missing schema9 hugearray unrecorded nocourse)
 declare -A want=(
-	[garbage]='^malformed job message: '
+	[garbage]='^malformed job message: body is not a job'
 	[truncated]='truncated'
+	[deep]='^malformed job message: body is not a job: msgpack nested deeper'
 	[missing]="missing key"
 	[schema9]='schema 9 not accepted'
 	[hugearray]='more (elements|user ids)|truncated'
+	[unrecorded]='^unknown job: '
 	[nocourse]='unknown course'
 )
 
 start_consumer consumer.log
 pid=$CONSUMER_PID
 run1=$(publish_jobs --course "$SMALL" --batch-size 50)
+# a consumer grades only jobs gradeq recorded: record the job of the unknown
+# course (in a run of its own) as gradeq-publish would have
+psql_q "INSERT INTO gradeq_runs (run_id, release, state, jobs_total, learners_total)
+	VALUES ('$(cat "$WORK/nocourse.run")', '$RELEASE', 'running', 1, 3);
+	INSERT INTO gradeq_jobs (job_id, run_id, course_id, seq, learners, users_digest)
+	VALUES ($(cat "$WORK/nocourse.row"))" >/dev/null
 for b in "${bad[@]}"; do
 	publish_raw "$WORK/$b" "poison-$b" '{"gradeq-attempt": 1}'
 done

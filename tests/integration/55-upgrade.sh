@@ -114,7 +114,7 @@ RELEASE=up2
 users=$(psql_q "SELECT string_agg(user_id::text, ',') FROM (SELECT user_id FROM
 	student_courseenrollment WHERE course_id = '$SMALL' ORDER BY id LIMIT 3) u")
 psql_q "DELETE FROM grades_persistentcoursegrade WHERE course_id = '$SMALL' AND user_id IN ($users)" >/dev/null
-python3 - "$SMALL" "$users" >"$WORK/v1.bin" <<'PY'
+python3 - "$SMALL" "$users" "$WORK/v1.ids" >"$WORK/v1.bin" <<'PY'
 import struct, sys, uuid
 def s(x):
     b = x.encode()
@@ -122,14 +122,24 @@ def s(x):
 def i(n):
     return bytes([n]) if 0 <= n < 128 else b"\xd2" + struct.pack(">i", n)
 users = [int(u) for u in sys.argv[2].split(",")]
-body = b"\x86" + s("schema") + i(1) + s("job") + s(str(uuid.uuid4())) + s("run") + \
-    s(str(uuid.uuid4())) + s("course") + s(sys.argv[1]) + s("release") + s("up1") + \
+job, run = str(uuid.uuid4()), str(uuid.uuid4())
+open(sys.argv[3], "w").write(f"{job} {run}\n")
+body = b"\x86" + s("schema") + i(1) + s("job") + s(job) + s("run") + \
+    s(run) + s("course") + s(sys.argv[1]) + s("release") + s("up1") + \
     s("user_ids") + bytes([0x90 | len(users)]) + b"".join(i(u) for u in users)
 sys.stdout.buffer.write(body)
 PY
+# its job row, as the previous release recorded it (no digest of the user
+# ids): checked on run, course and learner count
+read -r v1job v1run <"$WORK/v1.ids"
+psql_q "INSERT INTO gradeq_runs (run_id, release, state, jobs_total, learners_total)
+	VALUES ('$v1run', 'up2', 'running', 1, 3);
+	INSERT INTO gradeq_jobs (job_id, run_id, course_id, seq, learners)
+	VALUES ('$v1job', '$v1run', '$SMALL', 0, 3)" >/dev/null
 publish_raw "$WORK/v1.bin" schema1-job
 start_consumer up2c.log --drain
 wait_exit "$CONSUMER_PID" 60
 assert_eq "learners of the schema 1 job graded" 3 "$(psql_q "SELECT count(*) FROM
 	grades_persistentcoursegrade WHERE course_id = '$SMALL' AND user_id IN ($users)")"
+assert_eq "the schema 1 job's row" complete "$(psql_q "SELECT state FROM gradeq_jobs WHERE job_id = '$v1job'")"
 log "ok"

@@ -645,10 +645,175 @@ static void test_uuid(void **state)
 	}
 }
 
+/* Deep nesting is a malformed body (permanent), not an out-of-memory
+ * error (transient, retried for ever). */
+static void test_deep_nesting(void **state)
+{
+	unsigned char deep[10000];
+	struct mb m;
+
+	(void)state;
+	/* arrays of one array ... of nil */
+	memset(deep, 0x91, sizeof(deep) - 1);
+	deep[sizeof(deep) - 1] = 0xc0;
+	expect_fail(deep, sizeof(deep), GRADEQ_ERR_DECODE, "not a job: msgpack nested deeper");
+	expect_fail(deep + sizeof(deep) - 40, 40, GRADEQ_ERR_DECODE, "nested deeper than 8");
+	/* a map of them */
+	deep[0] = 0x81;
+	deep[1] = 0xc0;
+	expect_fail(deep, sizeof(deep), GRADEQ_ERR_DECODE, "nested deeper");
+	/* within the limit, in a key a later release may add: decodes */
+	mb_init(&m);
+	mb_valid(&m, 2, NULL);
+	mb_key(&m, "later");
+	for (int i = 0; i < GRADEQ_JOB_MAX_DEPTH - 1; i++)
+		msgpack_pack_array(&m.pk, 1);
+	msgpack_pack_nil(&m.pk);
+	mb_finish(&m);
+	{
+		struct gradeq_job *out = NULL;
+		char err[256] = "";
+
+		assert_int_equal(gradeq_job_decode(m.buf, m.len, &out, err, sizeof(err)), 0);
+		gradeq_job_free(out);
+	}
+	mb_done(&m);
+	/* one level more: refused */
+	mb_init(&m);
+	mb_valid(&m, 2, NULL);
+	mb_key(&m, "later");
+	for (int i = 0; i < GRADEQ_JOB_MAX_DEPTH; i++)
+		msgpack_pack_array(&m.pk, 1);
+	msgpack_pack_nil(&m.pk);
+	expect_mb_fail(&m, GRADEQ_ERR_DECODE, "nested deeper");
+}
+
+/* Random bytes are no job, and say so; never out of memory. */
+static void test_random_bytes(void **state)
+{
+	unsigned char buf[64];
+
+	(void)state;
+	for (int it = 0; it < 20000; it++) {
+		size_t len = 1 + rng() % sizeof(buf);
+		struct gradeq_job *out = NULL;
+		char err[256] = "";
+		int rc;
+
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (unsigned char)rng();
+		rc = gradeq_job_decode(buf, len, &out, err, sizeof(err));
+		if (rc == 0) {
+			gradeq_job_free(out);
+			continue;
+		}
+		assert_null(out);
+		if (rc != GRADEQ_ERR_DECODE && rc != GRADEQ_ERR_SCHEMA)
+			fail_msg("random bytes gave %s: %s", gradeq_strerror(rc), err);
+		/* not a map at all: no job, by name */
+		if (!((buf[0] >= 0x80 && buf[0] <= 0x8f) || buf[0] == 0xde || buf[0] == 0xdf) &&
+		    !strstr(err, "not a job"))
+			fail_msg("random bytes: '%s' does not say 'not a job'", err);
+	}
+}
+
+/* ---- the digest of the user ids and the check against the job row ---- */
+
+static void test_users_digest(void **state)
+{
+	static const int32_t three[] = {1, 2, 3}, mixed[] = {-2, 0x01020304};
+	int32_t *many = malloc(1000 * sizeof(*many));
+	char hex[GRADEQ_JOB_DIGEST_HEX];
+
+	(void)state;
+	/* SHA-256 of the ids as little-endian int32, in order */
+	gradeq_job_users_digest(NULL, 0, hex);
+	assert_string_equal(hex,
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	gradeq_job_users_digest(three, 3, hex);
+	assert_string_equal(hex,
+			    "4636993d3e1da4e9d6b8f87b79e8f7c6d018580d52661950eabc3845c5897a4d");
+	gradeq_job_users_digest(mixed, 2, hex);
+	assert_string_equal(hex,
+			    "ca5fe6e95ae681d0aecafe7b847f8f65a309ec5d6d677a2add488437aacfcfed");
+	/* more ids than one chunk */
+	assert_non_null(many);
+	for (int i = 0; i < 1000; i++)
+		many[i] = i + 1;
+	gradeq_job_users_digest(many, 1000, hex);
+	assert_string_equal(hex,
+			    "d0255ff699fc2718a5e487c3e1dea502a4e332f84ea02243459eb527f5790fec");
+	free(many);
+}
+
+static struct gradeq_job_record sample_record(const struct gradeq_job *job)
+{
+	struct gradeq_job_record rec = {.known = true, .run_known = true, .learners = 3};
+
+	snprintf(rec.run_id, sizeof(rec.run_id), "%s", RUN_ID);
+	rec.course_id = strdup(job->course_id);
+	assert_non_null(rec.course_id);
+	gradeq_job_users_digest(job->user_ids, job->nusers, rec.digest);
+	return rec;
+}
+
+static void expect_record_check(const struct gradeq_job *job, const struct gradeq_job_record *rec,
+				int code, const char *substr)
+{
+	int rc = gradeq_job_check_record(job, rec);
+
+	assert_int_equal(rc, code);
+	if (substr && !strstr(gradeq_errmsg(rc), substr))
+		fail_msg("'%s' lacks '%s'", gradeq_errmsg(rc), substr);
+}
+
+static void test_check_record(void **state)
+{
+	struct gradeq_job job = sample_job();
+	struct gradeq_job_record rec = sample_record(&job);
+	int32_t other[] = {7, 42, 2147483646};
+
+	(void)state;
+	expect_record_check(&job, &rec, 0, NULL);
+	/* same count, other ids: only the digest tells */
+	job.user_ids = other;
+	expect_record_check(&job, &rec, GRADEQ_ERR_INVALID,
+			    "job body does not match its record: user ids differ");
+	/* a row recorded before digests: run, course and count only */
+	rec.digest[0] = '\0';
+	expect_record_check(&job, &rec, 0, NULL);
+	job.nusers = 2;
+	expect_record_check(&job, &rec, GRADEQ_ERR_INVALID, "learner count differs");
+	job = sample_job();
+	job.course_id = "course-v1:other+X+1";
+	expect_record_check(&job, &rec, GRADEQ_ERR_INVALID, "course differs");
+	job = sample_job();
+	snprintf(job.run_id, sizeof(job.run_id), "%s", "00000000-0000-4000-8000-000000000000");
+	expect_record_check(&job, &rec, GRADEQ_ERR_INVALID, "run differs");
+	/* a run gradeq never recorded */
+	rec.run_known = false;
+	expect_record_check(&job, &rec, GRADEQ_ERR_NOT_FOUND, "unknown job: run");
+	/* a job id gradeq never recorded */
+	gradeq_job_record_release(&rec);
+	memset(&rec, 0, sizeof(rec));
+	rec.run_known = true;
+	expect_record_check(&job, &rec, GRADEQ_ERR_NOT_FOUND, "unknown job: job");
+	rec.run_known = false;
+	expect_record_check(&job, &rec, GRADEQ_ERR_NOT_FOUND, "unknown job: run");
+	assert_false(gradeq_err_is_transient(GRADEQ_ERR_NOT_FOUND));
+	assert_false(gradeq_err_is_transient(GRADEQ_ERR_INVALID));
+	gradeq_job_record_release(&rec);
+	gradeq_job_record_release(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_schema2),
+		cmocka_unit_test(test_users_digest),
+		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_random_bytes),
+		cmocka_unit_test(test_check_record),
 		cmocka_unit_test(test_roundtrip_schema1),
 		cmocka_unit_test(test_schema1_body_decodes),
 		cmocka_unit_test(test_empty_users_and_extra_keys),

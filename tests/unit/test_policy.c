@@ -2,8 +2,10 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,9 +247,161 @@ static void test_validation_errors(void **state)
 	assert_policy_error("null", "must be a JSON object");
 	assert_policy_error("{\"GRADER\": [", "not valid JSON");
 	assert_policy_error("", "not valid JSON");
-	/* Beyond 64 bits: jansson refuses what Python would accept. */
-	assert_policy_error("{\"x\": 123456789012345678901234567890}", "not valid JSON");
+	/* A real beyond double's range, written as such or as an integer */
 	assert_policy_error("{\"x\": 1e400}", "not valid JSON");
+	{
+		char json[600] = "{\"x\": 1";
+
+		memset(json + strlen(json), '0', 400);
+		strcat(json, "}");
+		assert_policy_error(json, "is out of range");
+	}
+}
+
+/* True when s is valid UTF-8. */
+static bool utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
+
+		for (int k = 1; k < n; k++)
+			if ((p[k] & 0xc0) != 0x80)
+				return false;
+		p += n;
+	}
+	return true;
+}
+
+/* A long non-ASCII letter grade is kept whole; a message naming it is cut
+ * only between characters, whatever the buffer. */
+static void test_long_letter_grades(void **state)
+{
+	char name[601], json[1400], err[1024];
+	struct gradeq_policy *p;
+
+	(void)state;
+	strcpy(name, "\xc3\x84"); /* Ä, then é... */
+	for (int i = 1; i < 99; i++)
+		strcat(name, "\xc3\xa9");
+	strcat(name, "\xc3\x96");
+	assert_int_equal(strlen(name), 200);
+	snprintf(json, sizeof(json), "{\"GRADE_CUTOFFS\": {\"%s\": 0.5}}", name);
+	p = parse_ok(json);
+	assert_int_equal(p->ncutoffs, 1);
+	assert_string_equal(p->cutoffs[0].letter, name);
+	gradeq_policy_free(p);
+	/* refused: the message names the cutoff whole */
+	snprintf(json, sizeof(json), "{\"GRADE_CUTOFFS\": {\"%s\": \"x\"}}", name);
+	assert_policy_error(json, name);
+	/* a small buffer: cut between characters, at every size */
+	for (size_t n = 1; n < 80; n++) {
+		p = (struct gradeq_policy *)1;
+		memset(err, 'z', sizeof(err));
+		assert_int_equal(gradeq_policy_parse(json, strlen(json), &p, err, n),
+				 GRADEQ_ERR_POLICY);
+		assert_true(strlen(err) < n);
+		if (!utf8_valid(err))
+			fail_msg("message cut inside a character at %zu bytes", n);
+	}
+	/* a name too long for a message: cut between characters, marked */
+	for (int i = 0; i < 200; i++)
+		strcat(name, "\xc3\xa9");
+	snprintf(json, sizeof(json), "{\"GRADE_CUTOFFS\": {\"%s\": \"x\"}}", name);
+	p = (struct gradeq_policy *)1;
+	assert_int_equal(gradeq_policy_parse(json, strlen(json), &p, err, sizeof(err)),
+			 GRADEQ_ERR_POLICY);
+	assert_true(utf8_valid(err));
+	assert_non_null(strstr(err, "...'] must be a number between 0 and 1"));
+}
+
+static void test_utf8_cut_end(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"", ""},
+		{"abc", "abc"},
+		{"a\xc3\xa9", "a\xc3\xa9"},               /* é whole */
+		{"a\xc3", "a"},                           /* é cut */
+		{"a\xe2\x82\xac", "a\xe2\x82\xac"},       /* € whole */
+		{"a\xe2\x82", "a"},                       /* € cut */
+		{"a\xe2", "a"},                           /* € cut */
+		{"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"}, /* an emoji whole */
+		{"b\xf0\x9f\x98", "b"},                   /* an emoji cut */
+	};
+	char buf[16];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		gradeq_utf8_cut_end(buf);
+		assert_string_equal(buf, cases[i].out);
+	}
+}
+
+/* jsonb prints a number such as 1e308 as an integer of 309 digits, beyond
+ * jansson's 64 bits: it is a number (a real), and the canonical text keeps
+ * its digits as Python's json.dumps prints the integer it read. */
+static void test_big_integers(void **state)
+{
+	char big[400], json[1200], want[1200], *canon = NULL;
+	struct gradeq_policy *p;
+	size_t len = 0;
+
+	(void)state;
+	big[0] = '1';
+	memset(big + 1, '0', 308);
+	big[309] = '\0';
+	/* a key gradeq does not use, in an array too, negative, and a bare one */
+	snprintf(json, sizeof(json),
+		 "{\"z\": [-%s, 1, \"gradeq\"], \"a\": %s, \"GRADE_CUTOFFS\": {\"A\": 0.5}}", big,
+		 big);
+	assert_int_equal(gradeq_policy_canonical(json, strlen(json), &canon, &len, NULL, 0), 0);
+	snprintf(want, sizeof(want),
+		 "{\"GRADE_CUTOFFS\":{\"A\":0.5},\"a\":%s,\"z\":[-%s,1,\"gradeq\"]}", big, big);
+	assert_string_equal(canon, want);
+	assert_int_equal(len, strlen(want));
+	free(canon);
+	p = parse_ok(json);
+	assert_int_equal(p->ncutoffs, 1);
+	gradeq_policy_free(p);
+	assert_int_equal(gradeq_policy_canonical(big, strlen(big), &canon, NULL, NULL, 0), 0);
+	assert_string_equal(canon, big);
+	free(canon);
+	/* as a weight: a number */
+	snprintf(json, sizeof(json),
+		 "{\"GRADER\": [{\"type\": \"a\", \"min_count\": 1, \"weight\": %s}]}", big);
+	p = parse_ok(json);
+	assert_true(p->graders[0].weight == 1e308);
+	gradeq_policy_free(p);
+	/* as a cutoff: a number, out of range */
+	snprintf(json, sizeof(json), "{\"GRADE_CUTOFFS\": {\"Huge\": %s}}", big);
+	assert_policy_error(json, "GRADE_CUTOFFS['Huge'] must be a number between 0 and 1");
+	/* as a count: not an integer gradeq can use */
+	snprintf(json, sizeof(json), "{\"GRADER\": [{\"type\": \"a\", \"min_count\": %s}]}", big);
+	assert_policy_error(json, "'min_count' must be a non-negative integer");
+	/* strings that look like numbers stay strings; a policy holding the
+	 * stand-in's text is not rewritten */
+	assert_int_equal(gradeq_policy_canonical("[\"123456789012345678901234567890\", "
+						 "123456789012345678901234567890]",
+						 66, &canon, NULL, NULL, 0),
+			 0);
+	assert_string_equal(canon, "[\"123456789012345678901234567890\","
+				   "123456789012345678901234567890]");
+	free(canon);
+	assert_int_equal(
+		gradeq_policy_canonical("[\"gradeq-bignum:\", 123456789012345678901234567890]", 50,
+					&canon, NULL, NULL, 0),
+		GRADEQ_ERR_POLICY);
+	/* only JSON integers are big integers: what is no number stays bad */
+	assert_int_equal(gradeq_policy_canonical("[-, 123456789012345678901234567890]", 35, &canon,
+						 NULL, NULL, 0),
+			 GRADEQ_ERR_POLICY);
+	assert_int_equal(gradeq_policy_canonical("[0123456789012345678901234567890]", 33, &canon,
+						 NULL, NULL, 0),
+			 GRADEQ_ERR_POLICY);
 }
 
 static void test_hash_errors(void **state)
@@ -277,6 +431,9 @@ int main(void)
 		cmocka_unit_test(test_cutoffs_sorted),
 		cmocka_unit_test(test_validation_errors),
 		cmocka_unit_test(test_hash_errors),
+		cmocka_unit_test(test_big_integers),
+		cmocka_unit_test(test_long_letter_grades),
+		cmocka_unit_test(test_utf8_cut_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
