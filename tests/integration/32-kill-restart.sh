@@ -18,6 +18,12 @@ fresh_release f32
 seed large 2000
 declare_topology
 
+# consumer_waits_on_lock: the consumer's write waits on the test's lock on
+# the grade table (lock_table), i.e. it holds a job in hand.
+consumer_waits_on_lock() {
+	(($(psql_q "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+		AND wait_event_type = 'Lock' AND application_name <> '$LOCK_APP'") >= 1))
+}
 complete_at_least() {
 	(($(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$1' AND state = 'complete'") >= $2))
 }
@@ -75,9 +81,14 @@ run=$(publish_jobs --course "$LARGE" --batch-size 50)
 start_consumer pg.log
 pid=$CONSUMER_PID
 wait_until 60 "3 jobs complete" complete_at_least "$run" 3
+# the outage comes while a job is in hand, whatever the machine's speed:
+# the consumer waits on the test's lock (which the restart cuts too)
+lock_table
+wait_until 60 "the consumer waiting on the lock" consumer_waits_on_lock
 down0=$(date +%s%3N)
 "$GRADEQ_SRC/tools/servers" restart-pg 1 >/dev/null || die "restarting PostgreSQL failed"
 up=$(date +%s%3N)
+unlock_table
 wait_until 120 "run $run complete" run_complete "$run"
 kill -0 "$pid" 2>/dev/null || die "the consumer exited during the database outage"
 log_has pg.log 'event=(database_lost|database_unavailable)' || die "the consumer did not notice the outage"
@@ -96,9 +107,14 @@ run=$(publish_jobs --course "$LARGE" --batch-size 50)
 start_consumer rabbit.log
 pid=$CONSUMER_PID
 wait_until 60 "3 jobs complete" complete_at_least "$run" 3
+# the outage comes while a job is in hand: the consumer waits on the test's
+# lock until the broker is back
+lock_table
+wait_until 60 "the consumer waiting on the lock" consumer_waits_on_lock
 down0=$(date +%s%3N)
 "$GRADEQ_SRC/tools/servers" restart-rabbit 1 >/dev/null || die "restarting RabbitMQ failed"
 up=$(date +%s%3N)
+unlock_table
 wait_until 120 "run $run complete" run_complete "$run"
 kill -0 "$pid" 2>/dev/null || die "the consumer exited during the broker outage"
 assert_eq "outage lines" 1 "$(grep -cE 'event=broker_(lost|unavailable)' "$WORK/rabbit.log")"
