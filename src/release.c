@@ -8,28 +8,6 @@
 #include "gradeq/log.h"
 #include "store/releases.h"
 
-static const char *const state_names[] = {
-	[GRADEQ_RELEASE_ACTIVE] = "active",
-	[GRADEQ_RELEASE_PROMOTED] = "promoted",
-	[GRADEQ_RELEASE_DRAINING] = "draining",
-	[GRADEQ_RELEASE_RETIRED] = "retired",
-};
-
-const char *gradeq_release_state_name(enum gradeq_release_state s)
-{
-	if ((size_t)s < sizeof(state_names) / sizeof(state_names[0]))
-		return state_names[s];
-	return "?";
-}
-
-int gradeq_release_state_parse(const char *s)
-{
-	for (size_t i = 0; s && i < sizeof(state_names) / sizeof(state_names[0]); i++)
-		if (strcmp(s, state_names[i]) == 0)
-			return (int)i;
-	return -1;
-}
-
 int gradeq_release_state(struct gradeq_store *st, const char *name, char *state)
 {
 	return gradeq_store_release_state(st, name, state);

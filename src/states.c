@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gradeq/err.h"
+#include "gradeq/registry.h"
 
 static const char *const run_states[] = {"publishing", "running",  "complete",
 					 "failed",     "canceled", NULL};
@@ -221,4 +222,28 @@ int gradeq_states_print(FILE *out, bool json)
 			fprintf(out, "  %-11s -> %-11s  %s\n", t[i].from, t[i].to, t[i].why);
 	}
 	return 0;
+}
+
+/* --- the release registry's states (registry.h) --- */
+
+static const char *const state_names[] = {
+	[GRADEQ_RELEASE_ACTIVE] = "active",
+	[GRADEQ_RELEASE_PROMOTED] = "promoted",
+	[GRADEQ_RELEASE_DRAINING] = "draining",
+	[GRADEQ_RELEASE_RETIRED] = "retired",
+};
+
+const char *gradeq_release_state_name(enum gradeq_release_state s)
+{
+	if ((size_t)s < sizeof(state_names) / sizeof(state_names[0]))
+		return state_names[s];
+	return "?";
+}
+
+int gradeq_release_state_parse(const char *s)
+{
+	for (size_t i = 0; s && i < sizeof(state_names) / sizeof(state_names[0]); i++)
+		if (strcmp(s, state_names[i]) == 0)
+			return (int)i;
+	return -1;
 }

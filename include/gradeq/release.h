@@ -13,28 +13,8 @@
 #include "gradeq/err.h"
 #include "gradeq/mgmt.h"
 #include "gradeq/parse.h"
+#include "gradeq/registry.h"
 #include "gradeq/store.h"
-
-enum gradeq_release_state {
-	GRADEQ_RELEASE_ACTIVE,
-	GRADEQ_RELEASE_PROMOTED,
-	GRADEQ_RELEASE_DRAINING,
-	GRADEQ_RELEASE_RETIRED,
-};
-
-/* "active", "promoted", "draining", "retired"; "?" for anything else. */
-const char *gradeq_release_state_name(enum gradeq_release_state s);
-/* The state named s, or -1 when it names none. */
-int gradeq_release_state_parse(const char *s);
-
-/* One row of the registry. */
-struct gradeq_release_info {
-	char name[GRADEQ_RELEASE_NAME_MAX + 1];
-	enum gradeq_release_state state;
-	int schema_version;
-	char updated_at[24]; /* "YYYY-MM-DD HH:MM:SS", server time */
-	long runs;           /* runs recorded for it */
-};
 
 /* Reads a release's state; GRADEQ_ERR_NOT_FOUND if unknown. */
 int gradeq_release_get(struct gradeq_store *st, const char *name,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gradeq/parse.h"
 #include "store/internal.h"
 
 static int command(struct gradeq_store *st, const char *sql, int n, const char *const *params,

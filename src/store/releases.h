@@ -2,7 +2,11 @@
 #ifndef GRADEQ_STORE_RELEASES_H
 #define GRADEQ_STORE_RELEASES_H
 
-#include "gradeq/release.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gradeq/registry.h"
+#include "gradeq/store.h"
 
 /* Reads name's state as text into state[16]; GRADEQ_ERR_NOT_FOUND when
  * unknown. */
