@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <libconfig.h>
 
+#include "gradeq/cli.h"
 #include "gradeq/config.h"
 #include "gradeq/store.h"
 
@@ -30,10 +31,7 @@ static void say(struct cc *cc, bool error, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	for (char *p = msg; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-	fprintf(cc->err, "%s: %s: %s\n", cc->prog, error ? "error" : "warning", msg);
+	gradeq_cli_print_line(cc->err, cc->prog, error ? "error" : "warning", msg);
 	if (error && !cc->error[0])
 		snprintf(cc->error, sizeof(cc->error), "%s", msg);
 }

@@ -11,6 +11,20 @@
 #include "gradeq/log.h"
 #include "gradeq/parse.h"
 
+void gradeq_cli_print_line(FILE *out, const char *prog, const char *kind, const char *msg)
+{
+	fprintf(out, "%s: %s: ", prog, kind);
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			fputc(' ', out);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('\n', out);
+}
+
 void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...)
 {
 	char msg[1200];
@@ -19,10 +33,7 @@ void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	for (char *p = msg; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-	fprintf(stderr, "%s: error: %s\n", cli->prog, msg);
+	gradeq_cli_print_line(stderr, cli->prog, "error", msg);
 }
 
 void gradeq_cli_usage_error(const struct gradeq_cli *cli, const char *usage)

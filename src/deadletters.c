@@ -212,12 +212,15 @@ static void reconcile(struct dl *r, const struct gradeq_dl_view *v)
 {
 	if (!v->decoded || !r->st || strcmp(v->cls, "delivery_limit") != 0)
 		return;
-	if (job_move(r, v->job_id,
-		     GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS) |
-			     GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING),
-		     GRADEQ_JOB_DEAD, v->error))
-		fprintf(stderr, PROG ": warning: job %s: %s\n", v->job_id,
-			gradeq_errmsg(GRADEQ_ERR_DB));
+	char msg[512];
+
+	if (!job_move(r, v->job_id,
+		      GRADEQ_JOB_SET(GRADEQ_JOB_PENDING) | GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS) |
+			      GRADEQ_JOB_SET(GRADEQ_JOB_RETRYING),
+		      GRADEQ_JOB_DEAD, v->error))
+		return;
+	snprintf(msg, sizeof(msg), "job %s: %s", v->job_id, gradeq_errmsg(GRADEQ_ERR_DB));
+	gradeq_cli_print_line(stderr, PROG, "warning", msg);
 }
 
 static int scan(struct dl *r, visit_fn visit)
@@ -648,17 +651,6 @@ static int cmd_list(struct dl *r)
 	return 0;
 }
 
-static bool confirm(const char *question)
-{
-	char line[16];
-
-	fprintf(stderr, "%s [y/N] ", question);
-	fflush(stderr);
-	if (!fgets(line, sizeof(line), stdin))
-		return false;
-	return line[0] == 'y' || line[0] == 'Y';
-}
-
 static int cmd_replay(struct dl *r)
 {
 	int rc = connect_all(r, true);
@@ -692,7 +684,7 @@ static int cmd_replay(struct dl *r)
 		}
 		snprintf(q, sizeof(q), "replay %ld message(s) from %s to %s?", probe.acted,
 			 r->queue, r->dest_queue);
-		go = confirm(q);
+		go = gradeq_cli_confirm(r->cli, q, false);
 		if (!go)
 			return gradeq_error(GRADEQ_ERR_STATE, "not confirmed: nothing replayed");
 		clock_gettime(CLOCK_MONOTONIC, &r->t0);

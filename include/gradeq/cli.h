@@ -26,6 +26,11 @@ struct gradeq_cli {
 /* Prints "prog: error: ..." on one line to stderr. */
 void gradeq_cli_error(const struct gradeq_cli *cli, const char *fmt, ...) GRADEQ_PRINTF(2, 3);
 
+/* Writes "prog: kind: msg" as exactly one line: line breaks and tabs in msg
+ * become spaces and other control bytes \xNN, so that no value (a course
+ * or message id read from the network) can start a line of its own. */
+void gradeq_cli_print_line(FILE *out, const char *prog, const char *kind, const char *msg);
+
 /* Prints "prog: error: usage: prog USAGE" on one line (USAGE's lines
  * joined, their indent dropped). */
 void gradeq_cli_usage_error(const struct gradeq_cli *cli, const char *usage);
