@@ -26,11 +26,11 @@ struct cached_course {
 	struct gradeq_grader *grader;
 	struct gradeq_keys *problem_keys; /* in index order */
 	struct gradeq_keys *sub_keys;     /* in subsection order */
-	uint64_t used;
 };
 
 struct gradeq_worker {
 	struct cached_course *cache;
+	uint64_t *used; /* used[i]: when cache[i] was last used (w->clock) */
 	int ncache, cap;
 	uint64_t clock;
 	char *consumer;
@@ -61,8 +61,9 @@ struct gradeq_worker *gradeq_worker_new(int cache_size, const char *consumer)
 		return NULL;
 	w->cap = cache_size > 0 ? cache_size : 1;
 	w->cache = calloc((size_t)w->cap, sizeof(*w->cache));
+	w->used = calloc((size_t)w->cap, sizeof(*w->used));
 	w->consumer = strdup(consumer ? consumer : "");
-	if (!w->cache || !w->consumer) {
+	if (!w->cache || !w->used || !w->consumer) {
 		gradeq_worker_free(w);
 		return NULL;
 	}
@@ -88,6 +89,7 @@ void gradeq_worker_free(struct gradeq_worker *w)
 	for (int i = 0; i < w->ncache; i++)
 		cached_release(&w->cache[i]);
 	free(w->cache);
+	free(w->used);
 	free(w->consumer);
 	free(w->scores);
 	free(w->subs);
@@ -101,10 +103,20 @@ static struct cached_course *cache_find(struct gradeq_worker *w, const char *cou
 	for (int i = 0; i < w->ncache; i++)
 		if (strcmp(w->cache[i].course_id, course_id) == 0 &&
 		    strcmp(w->cache[i].version, version) == 0) {
-			w->cache[i].used = ++w->clock;
+			w->used[i] = ++w->clock;
 			return &w->cache[i];
 		}
 	return NULL;
+}
+
+int gradeq_lru_oldest(const uint64_t *stamps, int n)
+{
+	int oldest = 0;
+
+	for (int i = 1; i < n; i++)
+		if (stamps[i] < stamps[oldest])
+			oldest = i;
+	return oldest;
 }
 
 /* A free slot: a stale version of the same course, an empty one, or the
@@ -120,15 +132,8 @@ static struct cached_course *cache_slot(struct gradeq_worker *w, const char *cou
 		}
 	if (!victim && w->ncache < w->cap)
 		victim = &w->cache[w->ncache++];
-	for (int i = 0; !victim && i < w->ncache; i++)
-		if (!victim || w->cache[i].used < victim->used)
-			victim = &w->cache[i];
-	if (!victim) {
-		victim = &w->cache[0];
-		for (int i = 1; i < w->ncache; i++)
-			if (w->cache[i].used < victim->used)
-				victim = &w->cache[i];
-	}
+	if (!victim)
+		victim = &w->cache[gradeq_lru_oldest(w->used, w->ncache)];
 	if (victim->course_id)
 		cached_release(victim);
 	return victim;
@@ -190,7 +195,7 @@ static int load_course(struct gradeq_worker *w, struct gradeq_store *st, const c
 		rc = GRADEQ_ERR_NOMEM;
 		goto fail_slot;
 	}
-	c->used = ++w->clock;
+	w->used[c - w->cache] = ++w->clock;
 	*out = c;
 	goto out;
 fail_slot:
@@ -198,6 +203,7 @@ fail_slot:
 	/* keep the cache dense: move the last entry into the hole */
 	if (c != &w->cache[w->ncache - 1]) {
 		*c = w->cache[w->ncache - 1];
+		w->used[c - w->cache] = w->used[w->ncache - 1];
 		memset(&w->cache[w->ncache - 1], 0, sizeof(*c));
 	}
 	w->ncache--;

@@ -38,6 +38,10 @@ struct gradeq_job_stats {
 	double ms_load, ms_fetch, ms_compute, ms_write, ms_commit, ms_total;
 };
 
+/* The index of the least recently used of n entries (the smallest stamp;
+ * the first of equals); n > 0. The course cache's eviction choice. */
+int gradeq_lru_oldest(const uint64_t *stamps, int n);
+
 /* A worker owns a cache of up to cache_size courses. consumer names it in
  * the job rows (host:pid). */
 struct gradeq_worker *gradeq_worker_new(int cache_size, const char *consumer);
