@@ -670,7 +670,7 @@ static void confirm_release_event(struct gradeq_consumer *c)
 
 static int consume_loop(struct gradeq_consumer *c)
 {
-	int idle = 0, rc;
+	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &c->kept_alive);
 	rc = gradeq_consumer_connect_db(c);
@@ -687,7 +687,8 @@ static int consume_loop(struct gradeq_consumer *c)
 			c->reload(c);
 		if (!c->draining && time(NULL) - c->registry_checked >= GRADEQ_REGISTRY_CHECK_S)
 			check_registry(c);
-		rc = gradeq_broker_next(c->in, &env, 1000);
+		rc = gradeq_broker_next(c->in, &env,
+					c->drain || c->draining ? GRADEQ_DRAIN_POLL_MS : 1000);
 		if (rc == 0 && env.exchange.len == strlen(GRADEQ_EVENTS_EXCHANGE) &&
 		    memcmp(env.exchange.bytes, GRADEQ_EVENTS_EXCHANGE, env.exchange.len) == 0) {
 			/* release.<R>.<state>: a control message, not a job */
@@ -698,13 +699,12 @@ static int consume_loop(struct gradeq_consumer *c)
 				confirm_release_event(c);
 			amqp_destroy_envelope(&env);
 		} else if (rc == 0) {
-			idle = 0;
 			rc = handle(c, &env);
 			handled = rc != 0;
 			amqp_destroy_envelope(&env);
 		} else if (rc == GRADEQ_ERR_TIMEOUT) {
 			rc = 0;
-			if ((c->drain || c->draining) && ++idle >= 2) {
+			if (c->drain || c->draining) {
 				bool yes = false;
 
 				if (!c->st || gradeq_store_broken(c->st))

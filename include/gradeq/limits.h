@@ -77,6 +77,12 @@
  * the release.<R>.draining event (events are not persistent). */
 #define GRADEQ_REGISTRY_CHECK_S 30
 
+/* A draining consumer waits this long for a delivery before it asks the
+ * broker whether the release's queues are empty: --drain exits within a
+ * few polls of the last job, and an idle drain costs a handful of passive
+ * queue.declare round trips per second. */
+#define GRADEQ_DRAIN_POLL_MS 100
+
 /* Release names become parts of queue names and routing keys (at most 255
  * bytes); 64 leaves room for "gradeq.grades.", ".retry.86400s" and the
  * per-consumer events queue's host and pid. */
