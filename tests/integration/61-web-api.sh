@@ -203,10 +203,43 @@ assert_eq "login after repeated failures" 429 "$(code POST /api/login -D "$WORK/
 	-d user=vera --data-urlencode "password=$VIEW_PW")"
 assert_match "Retry-After" 'Retry-After: [1-9]' "$(tr -d '\r' <"$WORK/429.headers")"
 
+# --- TLS and a trusted reverse proxy's header -------------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/web.key" -out "$WORK/web.pem" -days 1 \
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 || die "openssl req failed"
+config "$WORK/tls.conf" "web_tls_cert=\"$WORK/web.pem\"" "web_tls_key=\"$WORK/web.key\"" \
+	'web_trusted_header="X-Remote-User"' 'web_trusted_proxy="127.0.0.1"'
+PORT2=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+TLS=https://127.0.0.1:$PORT2
+"$WEB" -c "$WORK/tls.conf" --listen "127.0.0.1:$PORT2" --users "$WORK/users" 2>"$WORK/web-tls.log" &
+TLS_PID=$!
+CONSUMER_PIDS+=("$TLS_PID")
+wait_until 30 "gradeq-web answers over TLS" \
+	bash -c "[[ \$(curl -s --cacert '$WORK/web.pem' -o /dev/null -w '%{http_code}' $TLS/api/session) == 401 ]]"
+assert_eq "login over TLS" 200 "$(curl -s --cacert "$WORK/web.pem" -o /dev/null -D "$WORK/tls.headers" \
+	-w '%{http_code}' -d user=vera --data-urlencode "password=$VIEW_PW" "$TLS/api/login")"
+assert_match "the cookie is Secure over TLS" 'Set-Cookie: gradeq_session=[0-9a-f]{64}; Path=/; HttpOnly; SameSite=Strict; Secure' \
+	"$(tr -d '\r' <"$WORK/tls.headers")"
+assert_eq "plain HTTP to the TLS port" 000 "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "http://127.0.0.1:$PORT2/api/session" || true)"
+tcode() {
+	curl -s --cacert "$WORK/web.pem" -o "$WORK/body" -w '%{http_code}' "$@"
+}
+assert_eq "the proxy's header" 200 "$(tcode -H 'X-Remote-User: otto' "$TLS/api/session")"
+assert_eq "role from the users file" operator "$(jq -r .role "$WORK/body")"
+PROXY_CSRF=$(jq -r .csrf_token "$WORK/body")
+assert_eq "status through the proxy" 200 "$(tcode -H 'X-Remote-User: vera' "$TLS/api/status")"
+assert_eq "an unknown user in the header" 401 "$(tcode -H 'X-Remote-User: mallory' "$TLS/api/status")"
+assert_eq "the header from another address" 401 "$(tcode --interface 127.0.0.2 -H 'X-Remote-User: otto' "$TLS/api/status")"
+assert_eq "an action through the proxy without CSRF" 403 "$(tcode -H 'X-Remote-User: otto' \
+	-d '{"confirm": true}' "$TLS/api/runs/$run2/cancel")"
+assert_eq "an action through the proxy" 200 "$(tcode -H 'X-Remote-User: otto' -H "X-CSRF-Token: $PROXY_CSRF" \
+	-d '{"confirm": true}' "$TLS/api/runs/$run2/cancel")"
+kill -TERM "$TLS_PID"
+wait_exit "$TLS_PID" 20
+
 # --- the log: one line per request, no secret --------------------------------
 assert_match "requests logged" "event=request method=GET path=/api/status status=200 user=vera" "$(cat "$WORK/web.log")"
-for secret in "$VIEW_PW" "$OPS_PW" "$OPS_COOKIE" "$OPS_CSRF" "$VIEW_CSRF"; do
-	if grep -qF -- "$secret" "$WORK/web.log"; then
+for secret in "$VIEW_PW" "$OPS_PW" "$OPS_COOKIE" "$OPS_CSRF" "$VIEW_CSRF" "$PROXY_CSRF"; do
+	if grep -qF -- "$secret" "$WORK/web.log" "$WORK/web-tls.log"; then
 		die "a secret is in gradeq-web's log"
 	fi
 done
