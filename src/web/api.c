@@ -159,7 +159,7 @@ static bool uuid_ok(const char *s)
 	return true;
 }
 
-static long ms_between(const struct timespec *a, const struct timespec *b)
+long ms_between(const struct timespec *a, const struct timespec *b)
 {
 	return (long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
 }
