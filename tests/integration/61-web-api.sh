@@ -203,6 +203,22 @@ assert_eq "login after repeated failures" 429 "$(code POST /api/login -D "$WORK/
 	-d user=vera --data-urlencode "password=$VIEW_PW")"
 assert_match "Retry-After" 'Retry-After: [1-9]' "$(tr -d '\r' <"$WORK/429.headers")"
 
+# --- consumers: from the management API's connections ----------------------
+start_consumer consumer-live.log -c "$WORK/w.conf"
+has_consumer() {
+	curl -s -b "$WORK/vjar" "$BASE/api/consumers" |
+		jq -e --argjson pid "$CONSUMER_PID" --arg r "$RELEASE" \
+			'[.consumers[] | select(.pid == $pid and .release == $r)] | length == 1' >/dev/null
+}
+wait_until 60 "the consumer listed once" has_consumer
+c=$(curl -s -b "$WORK/vjar" "$BASE/api/consumers" | jq -c --argjson pid "$CONSUMER_PID" '.consumers[] | select(.pid == $pid)')
+assert_match "consumer's connection name" "^gradeq-consumer release=$RELEASE host=.* pid=$CONSUMER_PID" "$(jq -r .connection <<<"$c")"
+assert_eq "an idle consumer holds no job" null "$(jq -r .job_id <<<"$c")"
+assert_match "consumer's counts" '^[0-9]+ [0-9]+$' "$(jq -r '"\(.done) \(.failed)"' <<<"$c")"
+assert_match "consumer's connected_at" '^20[0-9-]+T[0-9:]+Z$' "$(jq -r .connected_at <<<"$c")"
+kill -TERM "$CONSUMER_PID"
+wait_exit "$CONSUMER_PID" 60
+
 # --- TLS and a trusted reverse proxy's header -------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/web.key" -out "$WORK/web.pem" -days 1 \
 	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 || die "openssl req failed"
