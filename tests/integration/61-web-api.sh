@@ -166,6 +166,16 @@ assert_eq "an unconfirmed replay" 400 "$(code POST /api/dead/replay -b "$WORK/oj
 	-d "$(jq -c '.confirm = false' <<<"$body")")"
 assert_eq "dead jobs still dead" "$dead" "$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE state = 'dead'")"
 
+# an export is the file gradeq-replay export writes; the messages stay
+assert_eq "operator's export" 200 "$(code POST /api/dead/export -b "$WORK/ojar" -D "$WORK/export.headers" \
+	-H "X-CSRF-Token: $OPS_CSRF" -H 'Content-Type: application/json' -d "$body")"
+h=$(tr -d '\r' <"$WORK/export.headers")
+assert_match "export's type" 'Content-Type: application/octet-stream' "$h"
+assert_match "export is an attachment" 'Content-Disposition: attachment; filename=' "$h"
+assert_eq "export's format" gradeq-dead-letters "$(head -n1 "$WORK/body" | jq -r .format)"
+assert_eq "export's records" "$dead" "$(tail -n1 "$WORK/body" | jq .records)"
+assert_eq "the dead queue after an export" "$dead" "$(queue_depth "$(dead_queue)")"
+
 # the operator mends the course and replays its dead jobs
 psql_q "UPDATE courses SET grading_policy = '$good_policy' WHERE course_id = '$BROKEN'" >/dev/null
 assert_eq "operator's replay" 200 "$(code POST /api/dead/replay -b "$WORK/ojar" \
@@ -178,6 +188,22 @@ assert_eq "replay events by web:otto" "$dead" "$(psql_q "SELECT count(*) FROM gr
 assert_fully_graded "$BROKEN"
 check_exactly_once "$run"
 assert_eq "nothing left dead" 0 "$(curl -s -b "$WORK/vjar" "$BASE/api/dead?release=$RELEASE" | jq .total)"
+
+# --- purge -----------------------------------------------------------------
+psql_q "UPDATE courses SET grading_policy = '{\"GRADER\": {\"type\": \"Homework\"},
+	\"GRADE_CUTOFFS\": {\"Pass\": 0.5}}' WHERE course_id = '$BROKEN'" >/dev/null
+run3=$(publish_jobs --course "$BROKEN" --batch-size 100)
+"$CONSUMER" -c "$WORK/w.conf" --release "$RELEASE" --drain >>"$WORK/consumer.log" 2>&1 ||
+	die "consumer failed"
+dead3=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run3' AND state = 'dead'")
+assert_ge "dead jobs of the broken course again" 1 "$dead3"
+wait_until 30 "the dead queue holds them" depth_is "$(dead_queue)" "$dead3"
+assert_eq "operator's purge" 200 "$(code POST /api/dead/purge -b "$WORK/ojar" \
+	-H "X-CSRF-Token: $OPS_CSRF" -H 'Content-Type: application/json' -d "$body")"
+assert_eq "purged" "$dead3" "$(jq .purged "$WORK/body")"
+assert_eq "purged jobs discarded by web:otto" "$dead3" "$(psql_q "SELECT count(*) FROM gradeq_job_events
+	WHERE run_id = '$run3' AND to_state = 'discarded' AND by = 'web:otto'")"
+wait_until 30 "the dead queue empty" depth_is "$(dead_queue)" 0
 
 # --- cancel ----------------------------------------------------------------
 run2=$(publish_jobs --course "$SMALL" --batch-size 100)
