@@ -278,6 +278,11 @@ assert_eq "an action through the proxy" 200 "$(tcode -H 'X-Remote-User: otto' -H
 kill -TERM "$TLS_PID"
 wait_exit "$TLS_PID" 20
 
+# SIGHUP reopens the log and the server goes on
+kill -HUP "$WEB_PID"
+wait_until 30 "the log reopened" grep -q 'event=log_reopened' "$WORK/web.log"
+assert_eq "answers after SIGHUP" 401 "$(code GET /api/session)"
+
 # --- the log: one line per request, no secret --------------------------------
 assert_match "requests logged" "event=request method=GET path=/api/status status=200 user=vera" "$(cat "$WORK/web.log")"
 for secret in "$VIEW_PW" "$OPS_PW" "$OPS_COOKIE" "$OPS_CSRF" "$VIEW_CSRF" "$PROXY_CSRF"; do
