@@ -93,7 +93,7 @@
     if (sec === null || sec === undefined) return "–";
     sec = Math.round(sec);
     if (sec < 60) return sec + " s";
-    if (sec < 3600) return Math.floor(sec / 60) + " min " + (sec % 60) + " s";
+    if (sec < 3600) return Math.floor(sec / 60) + " min" + (sec % 60 ? " " + (sec % 60) + " s" : "");
     return Math.floor(sec / 3600) + " h " + Math.floor((sec % 3600) / 60) + " min";
   }
   function ms(v) {
@@ -774,13 +774,23 @@
     const uid = kind + "-arrow";
     const svg = s("svg", { viewBox: "0 0 " + width + " " + height, width, height, class: "machine-svg", role: "img", "aria-label": kind + " state machine", data: { machine: kind } });
     svg.appendChild(s("defs", null, s("marker", { id: uid, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", class: "arrowhead" }))));
+    // forward edges leave a box's right side and enter the next one's left
+    // side at points spread along the side, ordered by the other end
+    const outPort = new Map(), inPort = new Map();
+    const fwd = (m.transitions || []).filter(([a, b]) => rank.get(b) > rank.get(a));
+    for (const x of states) {
+      const outs = fwd.filter(([a]) => a === x).sort((e1, e2) => pos.get(e1[1]).y - pos.get(e2[1]).y);
+      outs.forEach((e, i) => outPort.set(e[0] + "\u0000" + e[1], pos.get(x).y + (BH * (i + 1)) / (outs.length + 1)));
+      const ins = fwd.filter(([, b]) => b === x).sort((e1, e2) => pos.get(e1[0]).y - pos.get(e2[0]).y);
+      ins.forEach((e, i) => inPort.set(e[0] + "\u0000" + e[1], pos.get(x).y + (BH * (i + 1)) / (ins.length + 1)));
+    }
     for (const [a, b] of m.transitions || []) {
       const p = pos.get(a), q = pos.get(b);
       let d;
       if (a === b) {
         d = "M" + (p.x + BW / 2 - 12) + "," + p.y + " C" + (p.x + BW / 2 - 22) + "," + (p.y - 22) + " " + (p.x + BW / 2 + 22) + "," + (p.y - 22) + " " + (p.x + BW / 2 + 12) + "," + p.y;
       } else if (rank.get(b) > rank.get(a)) {
-        const x1 = p.x + BW, y1 = p.y + BH / 2, x2 = q.x, y2 = q.y + BH / 2;
+        const x1 = p.x + BW, y1 = outPort.get(a + "\u0000" + b), x2 = q.x, y2 = inPort.get(a + "\u0000" + b);
         const mx = (x1 + x2) / 2;
         d = "M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " + x2 + "," + y2;
       } else if (rank.get(b) === rank.get(a)) {
@@ -842,7 +852,7 @@
               numCell("work.ready", w.ready),
               numCell("work.unacked", w.unacked),
               numCell("work.consumers", w.consumers),
-              h("td", { class: "tiers" }, (q.retry || []).map((t) => h("span", { class: "tier" + (t.ready ? " busy" : ""), data: { tier: t.seconds, value: t.ready } }, dur(t.seconds), ": ", h("b", null, num(t.ready)))) , (q.retry || []).length ? null : "–"),
+              h("td", null, h("div", { class: "tiers" }, (q.retry || []).map((t) => h("span", { class: "tier" + (t.ready ? " busy" : ""), data: { tier: t.seconds, value: t.ready } }, dur(t.seconds), ": ", h("b", null, num(t.ready)))), (q.retry || []).length ? null : "–")),
               h("td", { class: "num" + (dq.ready ? " bad" : ""), data: { field: "dead.ready", value: dq.ready } }, num(dq.ready)),
               numCell("dead.unacked", dq.unacked),
               h("td", null, dq.ready ? h("a", { href: "#/dead", on: { click: () => (S.deadFilter.release = r.name) } }, "dead jobs") : null)
@@ -972,7 +982,10 @@
   function deadActions(rels, d) {
     const f = S.deadFilter;
     if (!isOperator()) return h("p", { class: "small muted", id: "viewer-note" }, "Viewers read only: replay, purge and export need the operator role.");
-    const release = f.release || (rels.length === 1 ? rels[0] : "");
+    // the release acted on: the one chosen, else the only one there is or
+    // the only one the listed jobs belong to
+    const listed = [...new Set((d.dead || []).map((j) => j.release))];
+    const release = f.release || (rels.length === 1 ? rels[0] : listed.length === 1 && d.total === (d.dead || []).length ? listed[0] : "");
     const sel = () => {
       const b = { release };
       if (f.course) b.course = f.course;
