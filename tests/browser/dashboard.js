@@ -1,0 +1,276 @@
+#!/usr/bin/env node
+// Drives Debian's chromium (headless, through puppeteer-core) through the
+// dashboard of a running gradeq-web, for tests/integration/81-web-browser.sh.
+//
+//   node dashboard.js PHASE
+//
+// PHASE is one of:
+//   watch   log in, open the runs page before the run has started, wait
+//           (without reloading) for the page to show the run finished, then
+//           compare the page's numbers with `gradeq-admin status --json`
+//   dead    list the dead jobs of BAD_COURSE and check their reason
+//   viewer  as the viewer: no replay button, and the API refuses a replay
+//           with 403 although the CSRF token is right
+//   replay  as the operator: replay BAD_COURSE's dead jobs by clicking and
+//           confirming in the page's dialog
+//
+// Environment: WEB_URL (http://127.0.0.1:PORT), WEB_USER, WEB_PASSWORD,
+// RUN_ID, RELEASE, BAD_COURSE, EXPECT_* (see each phase), SHOT_DIR (where
+// screenshots go), GRADEQ_ADMIN (the gradeq-admin to compare with),
+// CHROMIUM (default /usr/bin/chromium), WAIT_MS (the safety net of every
+// wait, default 180000). Prints one line per check; exits non-zero with a
+// line starting with FAIL on the first one that does not hold.
+"use strict";
+
+const { execFileSync } = require("child_process");
+const fs = require("fs");
+const path = require("path");
+const puppeteer = require("puppeteer-core");
+
+const env = (k, d) => {
+  const v = process.env[k];
+  if (v === undefined || v === "") {
+    if (d !== undefined) return d;
+    fail("the environment lacks " + k);
+  }
+  return v;
+};
+const WAIT_MS = parseInt(env("WAIT_MS", "180000"), 10);
+
+function fail(msg) {
+  console.error("FAIL dashboard.js: " + msg);
+  process.exit(1);
+}
+function check(what, cond, detail) {
+  if (!cond) throw new Error(what + (detail ? ": " + detail : ""));
+  console.error("ok: " + what);
+}
+
+async function launch() {
+  const exe = env("CHROMIUM", "/usr/bin/chromium");
+  if (!fs.existsSync(exe)) fail(exe + " not found: tools/deps installs chromium");
+  const browser = await puppeteer.launch({
+    executablePath: exe,
+    headless: true,
+    pipe: true, // chromium ends with this process, whatever way it ends
+    userDataDir: fs.mkdtempSync(path.join(env("SHOT_DIR"), "profile-")),
+    // as root (CI) chromium needs --no-sandbox; /dev/shm may be small
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--no-default-browser-check"],
+  });
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1400, height: 900 });
+  page.setDefaultTimeout(WAIT_MS);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push("script error: " + e.message));
+  page.on("console", (m) => {
+    // a failed request (the 401 of /api/session before login) is logged
+    // as an error by chromium itself; the page's own errors are pageerror
+    if (m.type() === "error" && !/Failed to load resource/.test(m.text())) problems.push("console: " + m.text());
+  });
+  page.on("dialog", (d) => {
+    problems.push("a native dialog opened: " + d.message());
+    d.dismiss();
+  });
+  return { browser, page, problems };
+}
+
+async function login(page, user, password) {
+  await page.goto(env("WEB_URL") + "/", { waitUntil: "domcontentloaded" });
+  await page.waitForSelector("#login-form", { visible: true });
+  await page.type("#login-user", user);
+  await page.type("#login-password", password);
+  await Promise.all([page.waitForSelector("#nav", { visible: true }), page.click("#login-submit")]);
+  const role = await page.$eval("#who-role", (e) => e.textContent);
+  console.error("logged in as " + user + " (" + role + ")");
+  return role;
+}
+
+async function go(page, hash, selector) {
+  await page.evaluate((h) => {
+    location.hash = h;
+  }, hash);
+  await page.waitForSelector(selector);
+}
+
+// the numbers the runs page shows for RUN, from the data- attributes
+function readRun(page, runId) {
+  return page.evaluate((id) => {
+    const row = document.querySelector('#runs-table tr[data-run-id="' + id + '"]');
+    if (!row) return null;
+    const val = (f) => {
+      const e = row.querySelector('[data-field="' + f + '"]');
+      return e ? e.dataset.value : undefined;
+    };
+    const text = (f) => {
+      const e = row.querySelector('[data-field="' + f + '"]');
+      return e ? e.textContent : undefined;
+    };
+    const jobs = {};
+    for (const k of ["pending", "in_progress", "retrying", "complete", "dead", "canceled", "discarded"]) {
+      const v = val("jobs." + k);
+      jobs[k] = v === undefined ? 0 : Number(v);
+    }
+    jobs.total = Number(val("jobs"));
+    return {
+      state: val("state"),
+      learners_complete: Number(val("learners_complete")),
+      learners_complete_text: text("learners_complete"),
+      learners_total: Number(val("learners_total")),
+      progress: Number(val("progress")),
+      jobs,
+    };
+  }, runId);
+}
+
+async function phaseWatch(page) {
+  const runId = env("RUN_ID");
+  const expectComplete = Number(env("EXPECT_LEARNERS_COMPLETE"));
+  const expectState = env("EXPECT_STATE");
+  await login(page, env("WEB_USER"), env("WEB_PASSWORD"));
+  await go(page, "#/runs", "#runs-table");
+  await page.waitForSelector('#runs-table tr[data-run-id="' + runId + '"]');
+  // a mark that a reload would wipe out
+  await page.evaluate(() => {
+    window.__gradeqNoReload = 42;
+  });
+  const first = await readRun(page, runId);
+  check("the run is listed before any job is graded", first && first.learners_complete === 0, JSON.stringify(first));
+  await page.waitForFunction(() => document.getElementById("live").dataset.live === "live");
+  check("the page follows the event stream", true);
+  // tell the test to start the consumers
+  fs.writeFileSync(path.join(env("SHOT_DIR"), "watching"), "");
+  const seen = new Set([first.learners_complete]);
+  const deadline = Date.now() + WAIT_MS;
+  let last = first;
+  // the condition is polled in the page (the page updates itself; this only looks)
+  for (;;) {
+    last = await readRun(page, runId);
+    if (last) seen.add(last.learners_complete);
+    if (last && last.state === expectState && last.learners_complete === expectComplete) break;
+    if (Date.now() > deadline) throw new Error("the page did not show the run " + expectState + " with " + expectComplete + " learners; last: " + JSON.stringify(last));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const mark = await page.evaluate(() => window.__gradeqNoReload);
+  check("the progress rose to the end without a reload", mark === 42);
+  check("the progress rose (" + [...seen].sort((a, b) => a - b).join(" -> ") + ")", seen.size >= 2);
+  check("the progress bar is full but for the dead learners", Math.abs(last.progress - (100 * expectComplete) / last.learners_total) < 0.1, String(last.progress));
+  check("the number is shown as text too", last.learners_complete_text.replace(/,/g, "") === String(expectComplete), last.learners_complete_text);
+
+  // the numbers equal `gradeq-admin status --json` at the same moment (the
+  // run is finished: its numbers no longer move)
+  const st = JSON.parse(execFileSync(env("GRADEQ_ADMIN"), ["status", "--json"], { encoding: "utf8" }));
+  const run = st.runs.find((r) => r.run_id === runId);
+  check("status --json lists the run", !!run);
+  const page2 = await readRun(page, runId);
+  for (const k of ["state", "learners_complete", "learners_total"]) check(k + " on the page equals status --json (" + run[k] + ")", page2[k] === run[k], String(page2[k]));
+  for (const k of Object.keys(page2.jobs))
+    check("jobs." + k + " on the page equals status --json (" + run.jobs[k] + ")", page2.jobs[k] === run.jobs[k], String(page2.jobs[k]));
+  const errs = await page.$eval('#runs-table tr[data-run-id="' + runId + '"] [data-field="last_errors"]', (e) => e.textContent);
+  check("the run's last errors are shown", /GRADER/.test(errs), errs);
+  await page.screenshot({ path: path.join(env("SHOT_DIR"), "web-runs.png") });
+
+  // the run's own page: its jobs, the job state machine with the counts
+  await page.click('#runs-table tr[data-run-id="' + runId + '"] a[data-field="run_id"]');
+  await page.waitForSelector("#run-view #jobs-table");
+  const counts = await page.$$eval('#job-machine g[data-state]', (gs) => Object.fromEntries(gs.map((g) => [g.dataset.state, Number(g.dataset.count)])));
+  check("the job state machine counts the dead jobs (" + run.jobs.dead + ")", counts.dead === run.jobs.dead, JSON.stringify(counts));
+  check("the job state machine counts the complete jobs (" + run.jobs.complete + ")", counts.complete === run.jobs.complete, JSON.stringify(counts));
+  await page.select("#job-filter-state", "dead");
+  await page.waitForFunction((n) => document.querySelectorAll('#jobs-table tr.job-row[data-state="dead"]').length === n && document.querySelectorAll("#jobs-table tr.job-row").length === n, {}, run.jobs.dead);
+  check("the jobs filter by state shows the dead ones", true);
+  await page.click("#jobs-table tr.job-row");
+  await page.waitForSelector("#jobs-table tr.job-detail tr.event");
+  const hist = await page.$$eval("#jobs-table tr.job-detail tr.event", (rs) => rs.map((r) => r.textContent));
+  check("an opened job shows its history, ending dead", hist.length >= 2 && /dead/.test(hist[hist.length - 1]), JSON.stringify(hist));
+  await page.screenshot({ path: path.join(env("SHOT_DIR"), "web-run.png"), fullPage: true });
+}
+
+async function deadRows(page, course) {
+  return page.$$eval('#dead-table tr.dead-row', (rs, c) => rs.filter((r) => r.dataset.courseId === c).map((r) => ({
+    job: r.dataset.jobId,
+    reason: r.querySelector('[data-field="last_error"]').textContent,
+    cls: r.querySelector('[data-field="error_class"]').textContent,
+  })), course);
+}
+
+async function phaseDead(page) {
+  const course = env("BAD_COURSE");
+  const n = Number(env("EXPECT_DEAD"));
+  await login(page, env("WEB_USER"), env("WEB_PASSWORD"));
+  await go(page, "#/dead", "#dead-view");
+  await page.waitForFunction((c, n) => document.querySelectorAll('#dead-table tr.dead-row[data-course-id="' + c + '"]').length === n, {}, course, n);
+  const rows = await deadRows(page, course);
+  check(n + " dead jobs of " + course + " are listed", rows.length === n);
+  check("each with its reason", rows.every((r) => /GRADER must be a list/.test(r.reason)), JSON.stringify(rows[0]));
+  check("each of class permanent", rows.every((r) => r.cls === "permanent"), JSON.stringify(rows[0]));
+  await page.screenshot({ path: path.join(env("SHOT_DIR"), "web-dead.png") });
+}
+
+async function phaseViewer(page) {
+  const role = await login(page, env("WEB_USER"), env("WEB_PASSWORD"));
+  check("logged in as a viewer", role === "viewer", role);
+  await go(page, "#/dead", "#dead-view");
+  await page.waitForSelector("#dead-table tr.dead-row");
+  check("the viewer sees no replay button", (await page.$("#dead-replay")) === null);
+  check("the viewer is told why", (await page.$("#viewer-note")) !== null);
+  const ans = await page.evaluate(async (release, course) => {
+    const s = await (await fetch("/api/session")).json();
+    const r = await fetch("/api/dead/replay", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": s.csrf_token },
+      body: JSON.stringify({ confirm: true, release, course }),
+    });
+    return { status: r.status, body: await r.text(), token: !!s.csrf_token };
+  }, env("RELEASE"), env("BAD_COURSE"));
+  check("the viewer has a CSRF token", ans.token);
+  check("the API refuses the viewer's replay with 403", ans.status === 403, ans.status + " " + ans.body);
+}
+
+async function phaseReplay(page) {
+  const course = env("BAD_COURSE");
+  const n = Number(env("EXPECT_DEAD"));
+  const role = await login(page, env("WEB_USER"), env("WEB_PASSWORD"));
+  check("logged in as an operator", role === "operator", role);
+  await go(page, "#/dead", "#dead-view");
+  await page.waitForSelector("#dead-filter-release");
+  await page.select("#dead-filter-release", env("RELEASE"));
+  await page.waitForFunction((r) => document.getElementById("dead-filter-release").value === r, {}, env("RELEASE"));
+  await page.type("#dead-filter-course", course);
+  await page.keyboard.press("Enter"); // commits the filter (change event)
+  await page.waitForFunction((c, n) => {
+    const rows = [...document.querySelectorAll("#dead-table tr.dead-row")];
+    return rows.length === n && rows.every((r) => r.dataset.courseId === c) && Number(document.getElementById("dead-total").dataset.total) === n;
+  }, {}, course, n);
+  check("the filter by course lists " + n + " jobs of " + course, true);
+  await page.waitForSelector("#dead-replay:not([disabled])");
+  await page.click("#dead-replay");
+  await page.waitForSelector("#confirm-dialog[open]", { visible: true });
+  const text = await page.$eval("#confirm-dialog", (d) => d.textContent);
+  check("the page asks for confirmation, naming the course", text.includes(course), text);
+  await page.click("#confirm-ok");
+  await page.waitForSelector('#action-result[data-ok="true"], #action-result[data-ok="false"]');
+  const res = await page.$eval("#action-result", (e) => ({ ok: e.dataset.ok, text: e.textContent }));
+  check("the replay succeeded: " + res.text, res.ok === "true", res.text);
+  const m = /Replayed ([\d,]+) jobs/.exec(res.text);
+  check("it replayed " + n + " jobs", m && Number(m[1].replace(/,/g, "")) === n, res.text);
+}
+
+(async () => {
+  const phase = process.argv[2];
+  const phases = { watch: phaseWatch, dead: phaseDead, viewer: phaseViewer, replay: phaseReplay };
+  if (!phases[phase]) fail("usage: dashboard.js watch|dead|viewer|replay");
+  const { browser, page, problems } = await launch();
+  try {
+    await phases[phase](page);
+    check("no script error in the page", problems.length === 0, problems.join("; "));
+  } catch (e) {
+    try {
+      await page.screenshot({ path: path.join(env("SHOT_DIR"), "failed-" + phase + ".png"), fullPage: true });
+    } catch (e2) {
+      /* the page is gone */
+    }
+    await browser.close().catch(() => {});
+    fail(phase + ": " + e.message + (problems.length ? " (page: " + problems.join("; ") + ")" : ""));
+  }
+  await browser.close();
+})();
