@@ -37,7 +37,8 @@ struct dl {
 	const char *release, *to_release, *to_dead, *file;
 	struct gradeq_dl_filters f;
 	long limit; /* -1: none */
-	bool dry_run, yes, force, remove, json, quiet, tty;
+	bool dry_run, yes, force, remove, json, quiet, tty, silent;
+	const char *by; /* NULL: PROG host=H pid=P */
 	struct gradeq_store *st;
 	struct gradeq_broker *in;  /* basic.get and acks */
 	struct gradeq_broker *out; /* confirmed publishing */
@@ -201,7 +202,7 @@ static int job_move(struct dl *r, const char *job_id, gradeq_job_states_t from,
 	char by[300];
 
 	snprintf(by, sizeof(by), PROG " host=%s pid=%ld", r->host, (long)getpid());
-	c.by = by;
+	c.by = r->by ? r->by : by;
 	return gradeq_job_transition(r->st, &c, NULL);
 }
 
@@ -578,6 +579,8 @@ static void print_summary(struct dl *r, const char *verb, const char *dest)
 {
 	json_t *o;
 
+	if (r->silent)
+		return;
 	if (!r->json) {
 		printf("%s %ld of %ld matching message(s) (%ld scanned in %s%s%s)", verb, r->acted,
 		       r->matched, r->scanned, r->queue, dest ? ", to " : "", dest ? dest : "");
@@ -922,13 +925,21 @@ int gradeq_dl_run(struct gradeq_cli *cli, const struct gradeq_dl_options *o)
 	r->remove = o->remove;
 	r->json = o->json;
 	r->quiet = o->quiet;
-	r->tty = isatty(STDERR_FILENO);
+	r->by = o->by;
+	r->silent = o->silent;
+	r->tty = !o->silent && isatty(STDERR_FILENO);
 	gradeq_ratelimit_init(&r->rl, o->rate);
 	gethostname(r->host, sizeof(r->host) - 1);
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
 	if (r->release)
 		gradeq_dead_queue(r->queue, r->release);
 	rc = run_cmd(r);
+	if (o->result) {
+		o->result->scanned = r->scanned;
+		o->result->matched = r->matched;
+		o->result->acted = r->acted;
+		o->result->skipped = r->skipped;
+	}
 	fflush(stdout);
 	json_decref(r->jmsgs);
 	gradeq_broker_free(r->in);

@@ -4,8 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static char errdetail[1024];
-static int errcode;
+/* per thread: gradeq-web runs the library in several */
+static _Thread_local char errdetail[1024];
+static _Thread_local int errcode;
 
 const char *gradeq_strerror(int err)
 {

@@ -92,8 +92,10 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-int gradeq_mgmt_fetch(const char *base_url, const char *amqp_url, const char *cacert,
-		      int timeout_ms, struct gradeq_mgmt **out)
+/* GETs base_url/api/<before>VHOST<after> as amqp_url's user; *out the
+ * body (malloc'd) on HTTP 200. */
+static int mgmt_get(const char *base_url, const char *amqp_url, const char *cacert, int timeout_ms,
+		    const char *before, const char *after, char **out)
 {
 	struct amqp_connection_info ci;
 	struct body body = {NULL, 0, false};
@@ -121,14 +123,15 @@ int gradeq_mgmt_fetch(const char *base_url, const char *amqp_url, const char *ca
 	}
 	vhost = curl_easy_escape(curl, ci.vhost, 0);
 	blen = strlen(base_url);
-	ulen = blen + (vhost ? strlen(vhost) : 0) + 96;
+	ulen = blen + (vhost ? strlen(vhost) : 0) + strlen(before) + strlen(after) + 16;
 	url = malloc(ulen);
 	if (!vhost || !url) {
 		rc = gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	snprintf(url, ulen, "%.*s/api/queues/%s?columns=name,messages_unacknowledged",
-		 (int)(blen && base_url[blen - 1] == '/' ? blen - 1 : blen), base_url, vhost);
+	snprintf(url, ulen, "%.*s/api/%s%s%s",
+		 (int)(blen && base_url[blen - 1] == '/' ? blen - 1 : blen), base_url, before,
+		 vhost, after);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -165,7 +168,9 @@ int gradeq_mgmt_fetch(const char *base_url, const char *amqp_url, const char *ca
 				  base_url, status);
 		goto out;
 	}
-	rc = gradeq_mgmt_parse(body.buf ? body.buf : "", body.len, out);
+	*out = body.buf ? body.buf : strdup("");
+	body.buf = NULL;
+	rc = *out ? 0 : gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
 out:
 	if (vhost)
 		curl_free(vhost);
@@ -177,6 +182,29 @@ out:
 		free(copy);
 	}
 	return rc;
+}
+
+int gradeq_mgmt_fetch(const char *base_url, const char *amqp_url, const char *cacert,
+		      int timeout_ms, struct gradeq_mgmt **out)
+{
+	char *body = NULL;
+	int rc = mgmt_get(base_url, amqp_url, cacert, timeout_ms, "queues/",
+			  "?columns=name,messages_unacknowledged", &body);
+
+	*out = NULL;
+	if (!rc)
+		rc = gradeq_mgmt_parse(body, strlen(body), out);
+	free(body);
+	return rc;
+}
+
+int gradeq_mgmt_connections(const char *base_url, const char *amqp_url, const char *cacert,
+			    int timeout_ms, char **out)
+{
+	return mgmt_get(base_url, amqp_url, cacert, timeout_ms, "vhosts/",
+			"/connections?columns=name,user_provided_name,connected_at,"
+			"client_properties",
+			out);
 }
 
 int64_t gradeq_mgmt_unacked(const struct gradeq_mgmt *m, const char *queue)

@@ -34,6 +34,14 @@ struct gradeq_config {
 	int retention_days; /* purge-history default */
 	char *log_level;    /* debug, info, warn, error */
 	char *log_file;     /* NULL or "" = stderr */
+	/* gradeq-web */
+	char *web_listen;         /* HOST:PORT; NULL = 127.0.0.1:8470 */
+	char *web_users;          /* users file (name:role:hash lines) */
+	char *web_tls_cert;       /* PEM certificate: serve HTTPS */
+	char *web_tls_key;        /* its private key */
+	char *web_trusted_header; /* user name header set by a reverse proxy */
+	char *web_trusted_proxy;  /* the proxy's address, the only one trusted */
+	int web_session_idle_s;   /* a session ends after this long unused */
 };
 
 /* Loads 'path' (or, when NULL, GRADEQ_DEFAULT_CONF if it exists, else

@@ -32,6 +32,11 @@ enum gradeq_dl_cmd {
 	GRADEQ_DL_NCMDS
 };
 
+/* What a command did (for callers other than gradeq-replay). */
+struct gradeq_dl_result {
+	long scanned, matched, acted, skipped;
+};
+
 /* The request of one gradeq-replay command. */
 struct gradeq_dl_options {
 	enum gradeq_dl_cmd cmd;
@@ -40,6 +45,11 @@ struct gradeq_dl_options {
 	long limit;  /* -1: none */
 	double rate; /* messages a second, 0: none */
 	bool dry_run, yes, force, remove, json, quiet;
+	/* optional: who the job events name (NULL: "gradeq-replay host=H
+	 * pid=P"), no summary on stdout (silent), the counts into *result */
+	const char *by;
+	bool silent;
+	struct gradeq_dl_result *result;
 };
 
 /* The command's name ("list"...), and its parser (false when unknown). */

@@ -27,6 +27,12 @@ int gradeq_mgmt_parse(const char *json, size_t len, struct gradeq_mgmt **out) GR
 int gradeq_mgmt_fetch(const char *base_url, const char *amqp_url, const char *cacert,
 		      int timeout_ms, struct gradeq_mgmt **out) GRADEQ_MUST_CHECK;
 
+/* The connections to amqp_url's vhost (GET /api/vhosts/VHOST/connections):
+ * the JSON array as the API gives it, malloc'd into *out. Errors as
+ * gradeq_mgmt_fetch(). */
+int gradeq_mgmt_connections(const char *base_url, const char *amqp_url, const char *cacert,
+			    int timeout_ms, char **out) GRADEQ_MUST_CHECK;
+
 /* Unacknowledged messages of 'queue', or -1 when the API did not list it
  * or has no figure for it yet. m may be NULL (then -1). */
 int64_t gradeq_mgmt_unacked(const struct gradeq_mgmt *m, const char *queue);

@@ -1,16 +1,22 @@
 /* New job rows, in one COPY (see jobrows.h). */
 #include "gradeq/jobrows.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "gradeq/copy.h"
+#include "store/internal.h"
+
+/* first_user_ids: what the dashboard shows of a job without its body */
+#define FIRST_USER_IDS 10
 
 int gradeq_jobrows_record(struct gradeq_store *st, const struct gradeq_job *jobs, int n)
 {
 	struct gradeq_copy *c = NULL;
 	int rc = gradeq_copy_begin(
 		st,
-		"COPY gradeq_jobs (job_id, run_id, course_id, seq, learners, users_digest)"
+		"COPY gradeq_jobs (job_id, run_id, course_id, seq, learners, users_digest,"
+		" first_user_ids)"
 		" FROM STDIN",
 		"recording jobs", &c);
 
@@ -32,6 +38,13 @@ int gradeq_jobrows_record(struct gradeq_store *st, const struct gradeq_job *jobs
 
 			gradeq_job_users_digest(j->user_ids, j->nusers, digest + 3);
 			rc = gradeq_copy_raw(c, digest, strlen(digest));
+		}
+		if (!rc) {
+			size_t nf = j->nusers < FIRST_USER_IDS ? j->nusers : FIRST_USER_IDS;
+			char *ids = gradeq_store_int_array(j->user_ids, nf);
+
+			rc = ids ? gradeq_copy_raw(c, ids, strlen(ids)) : GRADEQ_ERR_NOMEM;
+			free(ids);
 		}
 		if (!rc)
 			rc = gradeq_copy_row(c);
