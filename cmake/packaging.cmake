@@ -49,7 +49,7 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # The runtime libraries by their Debian 12 package names (dpkg -S on each
 # .so); libsystemd0 only when sd_notify is built in.
 set(GRADEQ_DEB_DEPENDS
-  "librabbitmq4, libpq5, libmsgpackc2, libconfig9, libjansson4, libssl3, libcurl4, adduser")
+  "librabbitmq4, libpq5, libmsgpackc2, libconfig9, libjansson4, libssl3, libcurl4, libmicrohttpd12, libcrypt1, adduser")
 if(SYSTEMD_FOUND)
   string(APPEND GRADEQ_DEB_DEPENDS ", libsystemd0")
 endif()

@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "gradeq/log.h"
+#include "gradeq/notify.h"
 #include "gradeq/status.h"
 #include "web/internal.h"
 
@@ -538,8 +539,10 @@ int gradeq_web_run(struct gradeq_cli *cli, const struct gradeq_web_options *o,
 	}
 	log_info("event=listening listen=%s tls=%s users=%zu", listen, w.tls ? "yes" : "no",
 		 w.users.n);
+	gradeq_notify("READY=1");
 	while (!*stop)
 		usleep(200 * 1000);
+	gradeq_notify("STOPPING=1");
 	log_info("event=stopping");
 	rc = 0;
 out:

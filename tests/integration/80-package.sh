@@ -41,6 +41,7 @@ for src in "$GRADEQ_SRC"/src/bin/*.c; do
 	programs+=("$(basename "$src" .c)")
 done
 want=(/etc/gradeq/gradeq.conf /lib/systemd/system/gradeq-consumer@.service
+	/lib/systemd/system/gradeq-web.service
 	/usr/share/man/man5/gradeq.conf.5)
 for p in "${programs[@]}"; do
 	want+=("/usr/bin/$p" "/usr/share/man/man1/$p.1")
