@@ -189,6 +189,16 @@
 
   async function boot() {
     $("login-form").addEventListener("submit", onLogin);
+    $("view").addEventListener("pointerdown", () => {
+      S.pointerDown = true;
+    });
+    window.addEventListener("pointerup", () => {
+      S.pointerDown = false;
+      if (S.pendingRender) {
+        S.pendingRender = false;
+        setTimeout(() => render(false), 0); // after the click event
+      }
+    });
     $("logout").addEventListener("click", onLogout);
     window.addEventListener("hashchange", () => {
       parseRoute();
@@ -370,6 +380,12 @@
     }
   }
 
+  let debounceTimer = null;
+  function debounceRender() {
+    clearTimeout(debounceTimer);
+    debounceTimer = setTimeout(() => render(false), 400);
+  }
+
   function banner(msg) {
     const b = $("banner");
     b.textContent = msg || "";
@@ -409,18 +425,38 @@
     }
     if (route !== S.route || !S.session) return; // the operator moved on meanwhile
     const view = $("view");
+    // nothing changed: leave the page alone (a click or a selection in
+    // progress is not disturbed)
+    if (view.firstChild && view.dataset.view === route.view && node.isEqualNode(view.firstChild)) return;
+    // a button held down: redraw once it is released and its click is handled
+    if (S.pointerDown) {
+      S.pendingRender = true;
+      return;
+    }
     // keep the focus and the value of a control being typed into
     const act = document.activeElement;
     const keep = act && act.id && view.contains(act) ? act.id : null;
     const keepValue = keep && act.tagName === "INPUT" ? act.value : null;
+    let caret = null;
+    try {
+      if (keepValue !== null) caret = [act.selectionStart, act.selectionEnd];
+    } catch (e) {
+      caret = null; // a number field has no selection
+    }
     const scroll = window.scrollY;
     clear(view);
     view.appendChild(node);
     view.dataset.view = route.view;
     view.dataset.updated = new Date().toISOString();
     if (keep && $(keep)) {
-      if (keepValue !== null) $(keep).value = keepValue;
-      $(keep).focus();
+      const e = $(keep);
+      if (keepValue !== null) e.value = keepValue;
+      e.focus();
+      try {
+        if (caret && caret[0] !== null) e.setSelectionRange(caret[0], caret[1]);
+      } catch (err) {
+        /* a number field has no selection */
+      }
     }
     if (!fresh) window.scrollTo(0, scroll);
   }
@@ -428,6 +464,7 @@
   // --- runs -------------------------------------------------------------------------------
 
   const JOB_STATES = ["pending", "in_progress", "retrying", "complete", "dead", "canceled", "discarded"];
+  const RUN_STATES = ["publishing", "running", "complete", "failed", "canceled"];
 
   function jobCounts(jobs) {
     return h(
@@ -473,7 +510,7 @@
           h(
             "tr",
             { data: { runId: r.run_id, state: r.state }, class: "run-row" },
-            h("td", null, h("a", { href: "#/run/" + encodeURIComponent(r.run_id), class: "mono", title: r.run_id, data: { field: "run_id" } }, shortId(r.run_id)), h("div", { class: "muted small" }, ago(r.created_at))),
+            h("td", null, h("a", { href: "#/run/" + encodeURIComponent(r.run_id), class: "mono", title: r.run_id, data: { field: "run_id" } }, shortId(r.run_id)), h("div", { class: "muted small" }, "started ", when(r.created_at))),
             h("td", { data: { field: "release" } }, r.release),
             h("td", { data: { field: "state", value: r.state } }, badge(r.state)),
             h("td", { class: "progress-cell" }, progressBar(r.learners_complete, r.learners_total, r.state)),
@@ -672,7 +709,8 @@
       "div",
       { class: "timings" },
       h("h4", null, "Stages"),
-      h(
+      sum ? null : h("p", { class: "small muted" }, "No stage timings recorded for this job."),
+      !sum ? null : h(
         "div",
         { class: "stagebar" },
         stages.map((k) => {
@@ -681,7 +719,7 @@
           return seg;
         })
       ),
-      h(
+      !sum && t.total_ms == null ? null : h(
         "dl",
         { class: "stages" },
         stages.concat(["total_ms"]).map((k) => [h("dt", null, k.replace("_ms", "")), h("dd", { data: { field: k, value: t[k] } }, ms(t[k]))])
@@ -740,10 +778,18 @@
   // from the first state (edges that go back drawn as arcs), with counts.
   function machine(m, counts, kind, current) {
     if (!m || !m.states || !m.states.length) return h("p", { class: "muted" }, "unknown");
-    const states = m.states.slice();
-    for (const [a, b] of m.transitions || []) for (const x of [a, b]) if (!states.includes(x)) states.push(x);
+    // the server's order may be any (alphabetical): lay out from the states
+    // nothing leads to, then in the order the lifecycle is known to go,
+    // then the rest as given
+    const known = kind === "job" ? JOB_STATES : RUN_STATES;
+    const given = m.states.slice();
+    for (const [a, b] of m.transitions || []) for (const x of [a, b]) if (!given.includes(x)) given.push(x);
+    const hasIn = new Set((m.transitions || []).filter(([a, b]) => a !== b).map(([, b]) => b));
+    const order = (x) => (hasIn.has(x) ? 1000 : 0) + (known.includes(x) ? known.indexOf(x) : 100 + given.indexOf(x));
+    const states = given.slice().sort((x, y) => order(x) - order(y));
     const out = new Map(states.map((x) => [x, []]));
     for (const [a, b] of m.transitions || []) if (a !== b) out.get(a).push(b);
+    for (const l of out.values()) l.sort((x, y) => order(x) - order(y));
     // back edges by depth-first search from the states in order
     const back = new Set();
     const mark = new Map();
@@ -924,8 +970,13 @@
     wrap.appendChild(
       h("p", { class: "small muted" }, "Listed from the database: the dead queue is never read here, so listing does not redeliver its messages.")
     );
+    // the filter follows every keystroke (a live re-render keeps it), and
+    // the list is read again once typing pauses or on Enter
     const input = (id, key, attrs) =>
-      h("input", Object.assign({ id, value: f[key], on: { change: (e) => { f[key] = e.target.value.trim(); render(false); } } }, attrs));
+      h("input", Object.assign({ id, value: f[key], on: {
+        input: (e) => { f[key] = e.target.value.trim(); debounceRender(); },
+        change: (e) => { f[key] = e.target.value.trim(); render(false); },
+      } }, attrs));
     wrap.appendChild(
       h(
         "form",
@@ -965,7 +1016,7 @@
               h("td", null, h("a", { class: "mono", href: "#/run/" + encodeURIComponent(j.run_id), title: j.run_id }, shortId(j.run_id))),
               h("td", { class: "mono" }, j.release),
               numCell("learners", j.learners),
-              h("td", { class: "mono small" }, (j.first_user_ids || []).join(", ") + ((j.first_user_ids || []).length < (j.learners || 0) ? ", …" : "")),
+              h("td", { class: "mono small first-learners" }, (j.first_user_ids || []).join(", ") + ((j.first_user_ids || []).length < (j.learners || 0) ? ", …" : "")),
               numCell("attempts", j.attempts),
               h("td", { data: { field: "error_class" } }, j.error_class || "–"),
               h("td", { class: "errtext", data: { field: "last_error" } }, j.last_error || ""),
@@ -998,7 +1049,7 @@
       f.reason ? "reason containing “" + f.reason + "”" : "any reason",
     ];
     const r = S.replay;
-    const rin = (id, key, attrs) => h("input", Object.assign({ id, value: r[key], on: { change: (e) => (r[key] = e.target.value.trim()) } }, attrs));
+    const rin = (id, key, attrs) => h("input", Object.assign({ id, value: r[key], on: { input: (e) => (r[key] = e.target.value.trim()) } }, attrs));
     const none = !release;
     const count = d.total || 0;
     return h(

@@ -16,7 +16,8 @@
 //
 // Environment: WEB_URL (http://127.0.0.1:PORT), WEB_USER, WEB_PASSWORD,
 // RUN_ID, RELEASE, BAD_COURSE, EXPECT_* (see each phase), SHOT_DIR (where
-// screenshots go), GRADEQ_ADMIN (the gradeq-admin to compare with),
+// screenshots go), WORK_DIR (the browser's profile, marks for the test),
+// GRADEQ_ADMIN (the gradeq-admin to compare with),
 // CHROMIUM (default /usr/bin/chromium), WAIT_MS (the safety net of every
 // wait, default 180000). Prints one line per check; exits non-zero with a
 // line starting with FAIL on the first one that does not hold.
@@ -46,6 +47,39 @@ function check(what, cond, detail) {
   console.error("ok: " + what);
 }
 
+// until(page, WHAT, FN, ARGS...): wait until FN (run in the page) is true;
+// on timeout the error names WHAT.
+async function until(page, what, fn, ...args) {
+  try {
+    await page.waitForFunction(fn, {}, ...args);
+  } catch (e) {
+    throw new Error("waiting for " + what + ": " + e.message);
+  }
+}
+// waitSel(page, SELECTOR, WHAT): the same for an element
+async function waitSel(page, sel, what, opts) {
+  try {
+    return await page.waitForSelector(sel, opts);
+  } catch (e) {
+    throw new Error("waiting for " + (what || sel) + ": " + e.message);
+  }
+}
+
+// click and select as a person would; the page may redraw the element
+// between finding and using it (a live update), so try again then
+async function again(f) {
+  for (let i = 0; ; i++) {
+    try {
+      return await f();
+    } catch (e) {
+      if (i >= 10 || !/detached|not clickable|Execution context was destroyed/.test(e.message)) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+const click = (page, sel) => again(() => page.click(sel));
+const select = (page, sel, v) => again(() => page.select(sel, v));
+
 async function launch() {
   const exe = env("CHROMIUM", "/usr/bin/chromium");
   if (!fs.existsSync(exe)) fail(exe + " not found: tools/deps installs chromium");
@@ -53,7 +87,7 @@ async function launch() {
     executablePath: exe,
     headless: true,
     pipe: true, // chromium ends with this process, whatever way it ends
-    userDataDir: fs.mkdtempSync(path.join(env("SHOT_DIR"), "profile-")),
+    userDataDir: fs.mkdtempSync(path.join(env("WORK_DIR"), "profile-")),
     // as root (CI) chromium needs --no-sandbox; /dev/shm may be small
     args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--no-default-browser-check"],
   });
@@ -79,7 +113,7 @@ async function login(page, user, password) {
   await page.waitForSelector("#login-form", { visible: true });
   await page.type("#login-user", user);
   await page.type("#login-password", password);
-  await Promise.all([page.waitForSelector("#nav", { visible: true }), page.click("#login-submit")]);
+  await Promise.all([page.waitForSelector("#nav", { visible: true }), click(page, "#login-submit")]);
   const role = await page.$eval("#who-role", (e) => e.textContent);
   console.error("logged in as " + user + " (" + role + ")");
   return role;
@@ -135,10 +169,10 @@ async function phaseWatch(page) {
   });
   const first = await readRun(page, runId);
   check("the run is listed before any job is graded", first && first.learners_complete === 0, JSON.stringify(first));
-  await page.waitForFunction(() => document.getElementById("live").dataset.live === "live");
+  await until(page, "the live indicator to say live", () => document.getElementById("live").dataset.live === "live");
   check("the page follows the event stream", true);
   // tell the test to start the consumers
-  fs.writeFileSync(path.join(env("SHOT_DIR"), "watching"), "");
+  fs.writeFileSync(path.join(env("WORK_DIR"), "watching"), "");
   const seen = new Set([first.learners_complete]);
   const deadline = Date.now() + WAIT_MS;
   let last = first;
@@ -170,19 +204,34 @@ async function phaseWatch(page) {
   await page.screenshot({ path: path.join(env("SHOT_DIR"), "web-runs.png") });
 
   // the run's own page: its jobs, the job state machine with the counts
-  await page.click('#runs-table tr[data-run-id="' + runId + '"] a[data-field="run_id"]');
+  await click(page, '#runs-table tr[data-run-id="' + runId + '"] a[data-field="run_id"]');
   await page.waitForSelector("#run-view #jobs-table");
   const counts = await page.$$eval('#job-machine g[data-state]', (gs) => Object.fromEntries(gs.map((g) => [g.dataset.state, Number(g.dataset.count)])));
   check("the job state machine counts the dead jobs (" + run.jobs.dead + ")", counts.dead === run.jobs.dead, JSON.stringify(counts));
   check("the job state machine counts the complete jobs (" + run.jobs.complete + ")", counts.complete === run.jobs.complete, JSON.stringify(counts));
-  await page.select("#job-filter-state", "dead");
-  await page.waitForFunction((n) => document.querySelectorAll('#jobs-table tr.job-row[data-state="dead"]').length === n && document.querySelectorAll("#jobs-table tr.job-row").length === n, {}, run.jobs.dead);
+  await select(page, "#job-filter-state", "dead");
+  await until(page, "the dead jobs alone in the jobs table", (n) => document.querySelectorAll('#jobs-table tr.job-row[data-state="dead"]').length === n && document.querySelectorAll("#jobs-table tr.job-row").length === n, run.jobs.dead);
   check("the jobs filter by state shows the dead ones", true);
-  await page.click("#jobs-table tr.job-row");
+  await click(page, "#jobs-table tr.job-row");
   await page.waitForSelector("#jobs-table tr.job-detail tr.event");
   const hist = await page.$$eval("#jobs-table tr.job-detail tr.event", (rs) => rs.map((r) => r.textContent));
   check("an opened job shows its history, ending dead", hist.length >= 2 && /dead/.test(hist[hist.length - 1]), JSON.stringify(hist));
   await page.screenshot({ path: path.join(env("SHOT_DIR"), "web-run.png"), fullPage: true });
+  // a complete job's stage timings; the filter by course
+  await click(page, "#jobs-table tr.job-row"); // close it
+  await select(page, "#job-filter-state", "complete");
+  await until(page, "the complete jobs alone in the jobs table", (n) => document.querySelectorAll('#jobs-table tr.job-row[data-state="complete"]').length === n && document.querySelectorAll("#jobs-table tr.job-row").length === n, run.jobs.complete);
+  await click(page, "#jobs-table tr.job-row");
+  await page.waitForSelector('#jobs-table tr.job-detail dd[data-field="total_ms"]');
+  const total = await page.$eval('#jobs-table tr.job-detail dd[data-field="total_ms"]', (e) => e.dataset.value);
+  check("an opened complete job shows its stage timings (total " + total + " ms)", total !== undefined && total !== "" && Number(total) >= 0, String(total));
+  await select(page, "#job-filter-state", "");
+  await select(page, "#job-filter-course", env("BAD_COURSE"));
+  await until(page, "the broken course's jobs alone in the jobs table", (c, n) => {
+    const rows = [...document.querySelectorAll("#jobs-table tr.job-row")];
+    return rows.length === n && rows.every((r) => r.dataset.state === "dead" && r.textContent.includes(c));
+  }, env("BAD_COURSE"), run.jobs.dead);
+  check("the jobs filter by course shows the broken course's jobs, all dead", true);
 }
 
 async function deadRows(page, course) {
@@ -198,11 +247,10 @@ async function phaseDead(page) {
   const n = Number(env("EXPECT_DEAD"));
   await login(page, env("WEB_USER"), env("WEB_PASSWORD"));
   await go(page, "#/dead", "#dead-view");
-  await page.waitForFunction((c, n) => document.querySelectorAll('#dead-table tr.dead-row[data-course-id="' + c + '"]').length === n, {}, course, n);
+  await until(page, n + " dead jobs of " + course + " listed", (c, n) => document.querySelectorAll('#dead-table tr.dead-row[data-course-id="' + c + '"]').length === n, course, n);
   const rows = await deadRows(page, course);
   check(n + " dead jobs of " + course + " are listed", rows.length === n);
   check("each with its reason", rows.every((r) => /GRADER must be a list/.test(r.reason)), JSON.stringify(rows[0]));
-  check("each of class permanent", rows.every((r) => r.cls === "permanent"), JSON.stringify(rows[0]));
   await page.screenshot({ path: path.join(env("SHOT_DIR"), "web-dead.png") });
 }
 
@@ -210,7 +258,7 @@ async function phaseViewer(page) {
   const role = await login(page, env("WEB_USER"), env("WEB_PASSWORD"));
   check("logged in as a viewer", role === "viewer", role);
   await go(page, "#/dead", "#dead-view");
-  await page.waitForSelector("#dead-table tr.dead-row");
+  await waitSel(page, "#dead-table tr.dead-row", "the dead jobs listed");
   check("the viewer sees no replay button", (await page.$("#dead-replay")) === null);
   check("the viewer is told why", (await page.$("#viewer-note")) !== null);
   const ans = await page.evaluate(async (release, course) => {
@@ -233,22 +281,25 @@ async function phaseReplay(page) {
   check("logged in as an operator", role === "operator", role);
   await go(page, "#/dead", "#dead-view");
   await page.waitForSelector("#dead-filter-release");
-  await page.select("#dead-filter-release", env("RELEASE"));
-  await page.waitForFunction((r) => document.getElementById("dead-filter-release").value === r, {}, env("RELEASE"));
-  await page.type("#dead-filter-course", course);
-  await page.keyboard.press("Enter"); // commits the filter (change event)
-  await page.waitForFunction((c, n) => {
+  await select(page, "#dead-filter-release", env("RELEASE"));
+  await until(page, "the release filter set", (r) => document.getElementById("dead-filter-release").value === r, env("RELEASE"));
+  // as a person types: into the focused field, which the page keeps focused
+  // (and its text) when a live update redraws the view meanwhile
+  await page.focus("#dead-filter-course");
+  await page.keyboard.type(course);
+  await page.keyboard.press("Enter");
+  await until(page, "the dead jobs filtered by course", (c, n) => {
     const rows = [...document.querySelectorAll("#dead-table tr.dead-row")];
     return rows.length === n && rows.every((r) => r.dataset.courseId === c) && Number(document.getElementById("dead-total").dataset.total) === n;
-  }, {}, course, n);
+  }, course, n);
   check("the filter by course lists " + n + " jobs of " + course, true);
-  await page.waitForSelector("#dead-replay:not([disabled])");
-  await page.click("#dead-replay");
-  await page.waitForSelector("#confirm-dialog[open]", { visible: true });
+  await waitSel(page, "#dead-replay:not([disabled])", "the replay button enabled");
+  await click(page, "#dead-replay");
+  await waitSel(page, "#confirm-dialog[open]", "the confirmation dialog", { visible: true });
   const text = await page.$eval("#confirm-dialog", (d) => d.textContent);
   check("the page asks for confirmation, naming the course", text.includes(course), text);
-  await page.click("#confirm-ok");
-  await page.waitForSelector('#action-result[data-ok="true"], #action-result[data-ok="false"]');
+  await click(page, "#confirm-ok");
+  await waitSel(page, '#action-result[data-ok="true"], #action-result[data-ok="false"]', "the answer to the replay");
   const res = await page.$eval("#action-result", (e) => ({ ok: e.dataset.ok, text: e.textContent }));
   check("the replay succeeded: " + res.text, res.ok === "true", res.text);
   const m = /Replayed ([\d,]+) jobs/.exec(res.text);

@@ -9,8 +9,9 @@
 # - a viewer sees no replay button and the API refuses its replay (403);
 # - an operator mends the course, replays its dead jobs from the page (click,
 #   confirm), and they are graded once, as the reference grades them.
-# Screenshots of the runs and dead-jobs pages are kept in the build
-# directory (web-browser/), where docs/img/ copies come from.
+# Screenshots of the runs, run and dead-jobs pages are kept in the build
+# directory (web-browser/, with the page of a failed phase), where the
+# docs/img/ copies come from.
 #
 # node, npm and chromium are required (tools/deps installs them): the test
 # fails, not skips, without them. npm installs puppeteer-core from
@@ -65,6 +66,9 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
+random_pw() {
+	head -c 48 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 20
+}
 VIEWER_PW=$(random_pw)
 OPERATOR_PW=$(random_pw)
 {
@@ -83,9 +87,11 @@ web_up() {
 }
 wait_until 60 "gradeq-web answers on $URL" web_up
 
-SHOTS=$WORK/shots
+# screenshots (and the page of a failed phase) outlive the test's WORK
+SHOTS=$GRADEQ_BIN/web-browser
+rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
-export WEB_URL=$URL SHOT_DIR=$SHOTS RELEASE BAD_COURSE=$BAD CHROMIUM GRADEQ_ADMIN=$ADMIN
+export WEB_URL=$URL SHOT_DIR=$SHOTS WORK_DIR=$WORK RELEASE BAD_COURSE=$BAD CHROMIUM GRADEQ_ADMIN=$ADMIN
 # dashboard PHASE USER PASSWORD [VAR=VALUE...]: one phase of the browser test.
 dashboard() {
 	local phase=$1 user=$2 pw=$3
@@ -112,10 +118,10 @@ watch_failed() {
 }
 watching() {
 	kill -0 "$watch_pid" 2>/dev/null || return 0 # ended: see below
-	[[ -e $SHOTS/watching ]]
+	[[ -e $WORK/watching ]]
 }
 wait_until 120 "the runs page shows the run" watching
-[[ -e $SHOTS/watching ]] || watch_failed
+[[ -e $WORK/watching ]] || watch_failed
 # only now the jobs are graded: the page saw the run at 0
 for i in 1 2; do
 	start_consumer "consumer-$i.log" -c "$WORK/w81.conf" --prefetch 4
@@ -156,9 +162,5 @@ done
 refcheck --course "$SMALL" --course "$BAD" --course "$MEDIUM"
 wait_until 30 "$(dead_queue) empty" depth_is "$(dead_queue)" 0
 
-# --- screenshots, kept for docs/img -----------------------------------------------------
-keep=$GRADEQ_BIN/web-browser
-mkdir -p "$keep"
-cp "$SHOTS"/web-*.png "$keep/"
-log "screenshots in $keep: $(cd "$keep" && echo web-*.png)"
+log "screenshots in $SHOTS: $(cd "$SHOTS" && echo web-*.png)"
 log ok
