@@ -310,7 +310,8 @@
   }
 
   function startLive() {
-    stopLive();
+    if (S.es) S.es.close();
+    S.es = null;
     setLive("polling");
     startPolling();
     if (!window.EventSource) return;
@@ -344,12 +345,19 @@
     S.es = null;
     if (S.pollTimer) clearInterval(S.pollTimer);
     S.pollTimer = null;
+    S.pollPeriod = 0;
   }
 
+  // re-read every 5 s while the stream is down, every 15 s while it is up;
+  // a timer already at that period is left running (restarting it on each
+  // failed reconnection would never let it fire)
   function startPolling() {
-    if (S.pollTimer) clearInterval(S.pollTimer);
     const live = S.es && S.es.readyState === EventSource.OPEN;
-    S.pollTimer = setInterval(scheduleRefresh, live ? IDLE_REFRESH_MS : POLL_MS);
+    const period = live ? IDLE_REFRESH_MS : POLL_MS;
+    if (S.pollTimer && S.pollPeriod === period) return;
+    if (S.pollTimer) clearInterval(S.pollTimer);
+    S.pollPeriod = period;
+    S.pollTimer = setInterval(scheduleRefresh, period);
   }
 
   function scheduleRefresh() {

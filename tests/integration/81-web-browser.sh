@@ -8,7 +8,9 @@
 #   them never redelivers the dead queue's messages;
 # - a viewer sees no replay button and the API refuses its replay (403);
 # - an operator mends the course, replays its dead jobs from the page (click,
-#   confirm), and they are graded once, as the reference grades them.
+#   confirm), and they are graded once, as the reference grades them; the
+#   page, its event stream cut meanwhile, says it polls and shows the run
+#   complete.
 # Screenshots of the runs, run and dead-jobs pages are kept in the build
 # directory (web-browser/, with the page of a failed phase), where the
 # docs/img/ copies come from.
@@ -150,7 +152,7 @@ assert_eq "dead jobs of $BAD after the viewer's try" "$bad_jobs" \
 
 # --- the operator mends the course and replays from the page -------------------------
 psql_q "UPDATE courses SET grading_policy = '$good_policy' WHERE course_id = '$BAD'" >/dev/null
-dashboard replay otto "$OPERATOR_PW" EXPECT_DEAD="$bad_jobs"
+dashboard replay otto "$OPERATOR_PW" EXPECT_DEAD="$bad_jobs" RUN_ID="$run"
 wait_until 120 "run $run complete" run_complete "$run"
 check_exactly_once "$run"
 assert_eq "replays recorded with the operator's name" "$bad_jobs" \
