@@ -159,7 +159,7 @@ static bool uuid_ok(const char *s)
 	return true;
 }
 
-static long ms_between(const struct timespec *a, const struct timespec *b)
+long ms_between(const struct timespec *a, const struct timespec *b)
 {
 	return (long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
 }
@@ -423,6 +423,9 @@ static bool consumer_name(const char *name, char *id, size_t idlen, char *releas
 	    3)
 		return false;
 	role = strstr(name, " role=");
+	/* a consumer also has a publishing connection: list it once */
+	if (role && strcmp(role, " role=consume") != 0)
+		return false;
 	snprintf(id, idlen, "%.*s", (int)(role ? (size_t)(role - name) : strlen(name)), name);
 	return true;
 }

@@ -184,6 +184,7 @@ enum {
 	PUBLIC = 1,   /* no session needed */
 	ACTION = 2,   /* a POST that needs the CSRF token */
 	OPERATOR = 4, /* and the operator role */
+	SHARED = 8,   /* a read whose answer is the same for every user */
 };
 
 static const struct route {
@@ -197,13 +198,13 @@ static const struct route {
 	{"POST", "/api/login", api_login, PUBLIC},
 	{"GET", "/api/session", api_session, 0},
 	{"POST", "/api/logout", api_logout, ACTION},
-	{"GET", "/api/status", api_status, 0},
-	{"GET", "/api/states", api_states, 0},
-	{"GET", "/api/runs/:", api_run, 0},
-	{"GET", "/api/runs/:/jobs", api_run_jobs, 0},
-	{"GET", "/api/jobs/:", api_job, 0},
-	{"GET", "/api/consumers", api_consumers, 0},
-	{"GET", "/api/dead", api_dead, 0},
+	{"GET", "/api/status", api_status, SHARED},
+	{"GET", "/api/states", api_states, SHARED},
+	{"GET", "/api/runs/:", api_run, SHARED},
+	{"GET", "/api/runs/:/jobs", api_run_jobs, SHARED},
+	{"GET", "/api/jobs/:", api_job, SHARED},
+	{"GET", "/api/consumers", api_consumers, SHARED},
+	{"GET", "/api/dead", api_dead, SHARED},
 	{"GET", "/api/events", api_events, 0},
 	{"POST", "/api/runs/:/cancel", api_cancel, ACTION | OPERATOR},
 	{"POST", "/api/dead/replay", api_dead_replay, ACTION | OPERATOR},
@@ -251,6 +252,80 @@ static bool authenticate(struct req *q)
 	return ok;
 }
 
+/* ---- the shared reads' answers, kept READ_CACHE_MS ----
+ * Every open page re-reads status on each event: under many pages the
+ * same answer would be computed again and again by the database the
+ * consumers write to. */
+
+static enum MHD_Result cache_key_add(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	char *k = cls;
+	size_t n = strlen(k);
+
+	(void)kind;
+	snprintf(k + n, READ_CACHE_KEY - n, "%c%s=%s", strchr(k, '?') ? '&' : '?', key,
+		 value ? value : "");
+	return MHD_YES;
+}
+
+static bool cache_key(struct req *q, char *key)
+{
+	snprintf(key, READ_CACHE_KEY, "%s", q->path);
+	MHD_get_connection_values(q->c, MHD_GET_ARGUMENT_KIND, cache_key_add, key);
+	return strlen(key) < READ_CACHE_KEY - 1;
+}
+
+static bool cache_get(struct web *w, const char *key, struct reply *r)
+{
+	struct timespec now;
+	bool hit = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&w->cache_lock);
+	for (size_t i = 0; i < READ_CACHE_N && !hit; i++) {
+		struct read_cache *c = &w->cache[i];
+
+		if (!c->body || strcmp(c->key, key) != 0 ||
+		    ms_between(&c->at, &now) >= READ_CACHE_MS)
+			continue;
+		r->body = strdup(c->body);
+		hit = r->body != NULL;
+		if (hit) {
+			r->status = 200;
+			r->len = strlen(r->body);
+		}
+	}
+	pthread_mutex_unlock(&w->cache_lock);
+	return hit;
+}
+
+static void cache_put(struct web *w, const char *key, const struct reply *r)
+{
+	struct read_cache *slot = NULL;
+	char *copy = r->body ? strdup(r->body) : NULL;
+
+	if (!copy)
+		return;
+	pthread_mutex_lock(&w->cache_lock);
+	for (size_t i = 0; i < READ_CACHE_N; i++) {
+		struct read_cache *c = &w->cache[i];
+
+		if (!c->body || strcmp(c->key, key) == 0) {
+			slot = c;
+			break;
+		}
+		if (!slot || (c->at.tv_sec < slot->at.tv_sec || (c->at.tv_sec == slot->at.tv_sec &&
+								 c->at.tv_nsec < slot->at.tv_nsec)))
+			slot = c;
+	}
+	free(slot->body);
+	slot->body = copy;
+	snprintf(slot->key, sizeof(slot->key), "%s", key);
+	clock_gettime(CLOCK_MONOTONIC, &slot->at);
+	pthread_mutex_unlock(&w->cache_lock);
+}
+
 static int dispatch(struct req *q, struct reply *r)
 {
 	char p[4][GRADEQ_WEB_PARAM_MAX];
@@ -277,6 +352,18 @@ static int dispatch(struct req *q, struct reply *r)
 		}
 		if ((rt->flags & OPERATOR) && q->s.role != GRADEQ_WEB_OPERATOR)
 			return reply_error(r, 403, "this action needs the operator role");
+		if (rt->flags & SHARED) {
+			char key[READ_CACHE_KEY];
+
+			if (!cache_key(q, key))
+				return rt->fn(q, p, r);
+			if (cache_get(q->w, key, r))
+				return 0;
+			rt->fn(q, p, r);
+			if (r->status == 200 && r->body)
+				cache_put(q->w, key, r);
+			return 0;
+		}
 		return rt->fn(q, p, r);
 	}
 	if (path_known)
@@ -477,6 +564,7 @@ int gradeq_web_run(struct gradeq_cli *cli, const struct gradeq_web_options *o,
 	w.sessions.idle_s = cfg->web_session_idle_s;
 	pthread_mutex_init(&w.auth_lock, NULL);
 	pthread_mutex_init(&w.lib_lock, NULL);
+	pthread_mutex_init(&w.cache_lock, NULL);
 	if (gradeq_web_parse_listen(listen, host, sizeof(host), &port)) {
 		gradeq_cli_error(cli, "--listen takes HOST:PORT, not '%s'", listen);
 		rc = GRADEQ_ERR_INVALID;
@@ -540,8 +628,19 @@ int gradeq_web_run(struct gradeq_cli *cli, const struct gradeq_web_options *o,
 	log_info("event=listening listen=%s tls=%s users=%zu", listen, w.tls ? "yes" : "no",
 		 w.users.n);
 	gradeq_notify("READY=1");
-	while (!*stop)
+	while (!*stop) {
 		usleep(200 * 1000);
+		if (o->reopen && *o->reopen) {
+			int level = gradeq_log_level_parse(cfg->log_level);
+
+			*o->reopen = 0;
+			if (gradeq_log_init(cli->prog, level < 0 ? GRADEQ_LOG_INFO : level,
+					    cfg->log_file))
+				log_error("event=log_reopen_failed file=%s", cfg->log_file);
+			else
+				log_info("event=log_reopened");
+		}
+	}
 	gradeq_notify("STOPPING=1");
 	log_info("event=stopping");
 	rc = 0;
@@ -561,5 +660,8 @@ out:
 	free(key);
 	pthread_mutex_destroy(&w.auth_lock);
 	pthread_mutex_destroy(&w.lib_lock);
+	for (size_t i = 0; i < READ_CACHE_N; i++)
+		free(w.cache[i].body);
+	pthread_mutex_destroy(&w.cache_lock);
 	return rc;
 }

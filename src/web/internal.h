@@ -11,6 +11,17 @@
 
 struct sse_hub;
 
+/* The shared reads' answers are kept this long (see http.c). */
+#define READ_CACHE_MS 250
+#define READ_CACHE_N 32
+#define READ_CACHE_KEY 512
+
+struct read_cache {
+	char key[READ_CACHE_KEY]; /* path?query */
+	char *body;
+	struct timespec at;
+};
+
 struct web {
 	struct gradeq_cli *cli;
 	struct gradeq_web_users users;
@@ -30,8 +41,14 @@ struct web {
 	char *releases_cache; /* status's releases, briefly kept */
 	struct timespec releases_at;
 
+	pthread_mutex_t cache_lock;
+	struct read_cache cache[READ_CACHE_N];
+
 	struct sse_hub *hub;
 };
+
+/* Milliseconds from a to b (CLOCK_MONOTONIC). */
+long ms_between(const struct timespec *a, const struct timespec *b);
 
 /* The answer a route gives; http.c sends it. */
 struct reply {

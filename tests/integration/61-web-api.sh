@@ -166,6 +166,16 @@ assert_eq "an unconfirmed replay" 400 "$(code POST /api/dead/replay -b "$WORK/oj
 	-d "$(jq -c '.confirm = false' <<<"$body")")"
 assert_eq "dead jobs still dead" "$dead" "$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE state = 'dead'")"
 
+# an export is the file gradeq-replay export writes; the messages stay
+assert_eq "operator's export" 200 "$(code POST /api/dead/export -b "$WORK/ojar" -D "$WORK/export.headers" \
+	-H "X-CSRF-Token: $OPS_CSRF" -H 'Content-Type: application/json' -d "$body")"
+h=$(tr -d '\r' <"$WORK/export.headers")
+assert_match "export's type" 'Content-Type: application/octet-stream' "$h"
+assert_match "export is an attachment" 'Content-Disposition: attachment; filename=' "$h"
+assert_eq "export's format" gradeq-dead-letters "$(head -n1 "$WORK/body" | jq -r .format)"
+assert_eq "export's records" "$dead" "$(tail -n1 "$WORK/body" | jq .records)"
+assert_eq "the dead queue after an export" "$dead" "$(queue_depth "$(dead_queue)")"
+
 # the operator mends the course and replays its dead jobs
 psql_q "UPDATE courses SET grading_policy = '$good_policy' WHERE course_id = '$BROKEN'" >/dev/null
 assert_eq "operator's replay" 200 "$(code POST /api/dead/replay -b "$WORK/ojar" \
@@ -178,6 +188,22 @@ assert_eq "replay events by web:otto" "$dead" "$(psql_q "SELECT count(*) FROM gr
 assert_fully_graded "$BROKEN"
 check_exactly_once "$run"
 assert_eq "nothing left dead" 0 "$(curl -s -b "$WORK/vjar" "$BASE/api/dead?release=$RELEASE" | jq .total)"
+
+# --- purge -----------------------------------------------------------------
+psql_q "UPDATE courses SET grading_policy = '{\"GRADER\": {\"type\": \"Homework\"},
+	\"GRADE_CUTOFFS\": {\"Pass\": 0.5}}' WHERE course_id = '$BROKEN'" >/dev/null
+run3=$(publish_jobs --course "$BROKEN" --batch-size 100)
+"$CONSUMER" -c "$WORK/w.conf" --release "$RELEASE" --drain >>"$WORK/consumer.log" 2>&1 ||
+	die "consumer failed"
+dead3=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run3' AND state = 'dead'")
+assert_ge "dead jobs of the broken course again" 1 "$dead3"
+wait_until 30 "the dead queue holds them" depth_is "$(dead_queue)" "$dead3"
+assert_eq "operator's purge" 200 "$(code POST /api/dead/purge -b "$WORK/ojar" \
+	-H "X-CSRF-Token: $OPS_CSRF" -H 'Content-Type: application/json' -d "$body")"
+assert_eq "purged" "$dead3" "$(jq .purged "$WORK/body")"
+assert_eq "purged jobs discarded by web:otto" "$dead3" "$(psql_q "SELECT count(*) FROM gradeq_job_events
+	WHERE run_id = '$run3' AND to_state = 'discarded' AND by = 'web:otto'")"
+wait_until 30 "the dead queue empty" depth_is "$(dead_queue)" 0
 
 # --- cancel ----------------------------------------------------------------
 run2=$(publish_jobs --course "$SMALL" --batch-size 100)
@@ -203,10 +229,64 @@ assert_eq "login after repeated failures" 429 "$(code POST /api/login -D "$WORK/
 	-d user=vera --data-urlencode "password=$VIEW_PW")"
 assert_match "Retry-After" 'Retry-After: [1-9]' "$(tr -d '\r' <"$WORK/429.headers")"
 
+# --- consumers: from the management API's connections ----------------------
+start_consumer consumer-live.log -c "$WORK/w.conf"
+has_consumer() {
+	curl -s -b "$WORK/vjar" "$BASE/api/consumers" |
+		jq -e --argjson pid "$CONSUMER_PID" --arg r "$RELEASE" \
+			'[.consumers[] | select(.pid == $pid and .release == $r)] | length == 1' >/dev/null
+}
+wait_until 60 "the consumer listed once" has_consumer
+c=$(curl -s -b "$WORK/vjar" "$BASE/api/consumers" | jq -c --argjson pid "$CONSUMER_PID" '.consumers[] | select(.pid == $pid)')
+assert_match "consumer's connection name" "^gradeq-consumer release=$RELEASE host=.* pid=$CONSUMER_PID" "$(jq -r .connection <<<"$c")"
+assert_eq "an idle consumer holds no job" null "$(jq -r .job_id <<<"$c")"
+assert_match "consumer's counts" '^[0-9]+ [0-9]+$' "$(jq -r '"\(.done) \(.failed)"' <<<"$c")"
+assert_match "consumer's connected_at" '^20[0-9-]+T[0-9:]+Z$' "$(jq -r .connected_at <<<"$c")"
+kill -TERM "$CONSUMER_PID"
+wait_exit "$CONSUMER_PID" 60
+
+# --- TLS and a trusted reverse proxy's header -------------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/web.key" -out "$WORK/web.pem" -days 1 \
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 || die "openssl req failed"
+config "$WORK/tls.conf" "web_tls_cert=\"$WORK/web.pem\"" "web_tls_key=\"$WORK/web.key\"" \
+	'web_trusted_header="X-Remote-User"' 'web_trusted_proxy="127.0.0.1"'
+PORT2=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+TLS=https://127.0.0.1:$PORT2
+"$WEB" -c "$WORK/tls.conf" --listen "127.0.0.1:$PORT2" --users "$WORK/users" 2>"$WORK/web-tls.log" &
+TLS_PID=$!
+CONSUMER_PIDS+=("$TLS_PID")
+wait_until 30 "gradeq-web answers over TLS" \
+	bash -c "[[ \$(curl -s --cacert '$WORK/web.pem' -o /dev/null -w '%{http_code}' $TLS/api/session) == 401 ]]"
+assert_eq "login over TLS" 200 "$(curl -s --cacert "$WORK/web.pem" -o /dev/null -D "$WORK/tls.headers" \
+	-w '%{http_code}' -d user=vera --data-urlencode "password=$VIEW_PW" "$TLS/api/login")"
+assert_match "the cookie is Secure over TLS" 'Set-Cookie: gradeq_session=[0-9a-f]{64}; Path=/; HttpOnly; SameSite=Strict; Secure' \
+	"$(tr -d '\r' <"$WORK/tls.headers")"
+assert_eq "plain HTTP to the TLS port" 000 "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "http://127.0.0.1:$PORT2/api/session" || true)"
+tcode() {
+	curl -s --cacert "$WORK/web.pem" -o "$WORK/body" -w '%{http_code}' "$@"
+}
+assert_eq "the proxy's header" 200 "$(tcode -H 'X-Remote-User: otto' "$TLS/api/session")"
+assert_eq "role from the users file" operator "$(jq -r .role "$WORK/body")"
+PROXY_CSRF=$(jq -r .csrf_token "$WORK/body")
+assert_eq "status through the proxy" 200 "$(tcode -H 'X-Remote-User: vera' "$TLS/api/status")"
+assert_eq "an unknown user in the header" 401 "$(tcode -H 'X-Remote-User: mallory' "$TLS/api/status")"
+assert_eq "the header from another address" 401 "$(tcode --interface 127.0.0.2 -H 'X-Remote-User: otto' "$TLS/api/status")"
+assert_eq "an action through the proxy without CSRF" 403 "$(tcode -H 'X-Remote-User: otto' \
+	-d '{"confirm": true}' "$TLS/api/runs/$run2/cancel")"
+assert_eq "an action through the proxy" 200 "$(tcode -H 'X-Remote-User: otto' -H "X-CSRF-Token: $PROXY_CSRF" \
+	-d '{"confirm": true}' "$TLS/api/runs/$run2/cancel")"
+kill -TERM "$TLS_PID"
+wait_exit "$TLS_PID" 20
+
+# SIGHUP reopens the log and the server goes on
+kill -HUP "$WEB_PID"
+wait_until 30 "the log reopened" grep -q 'event=log_reopened' "$WORK/web.log"
+assert_eq "answers after SIGHUP" 401 "$(code GET /api/session)"
+
 # --- the log: one line per request, no secret --------------------------------
 assert_match "requests logged" "event=request method=GET path=/api/status status=200 user=vera" "$(cat "$WORK/web.log")"
-for secret in "$VIEW_PW" "$OPS_PW" "$OPS_COOKIE" "$OPS_CSRF" "$VIEW_CSRF"; do
-	if grep -qF -- "$secret" "$WORK/web.log"; then
+for secret in "$VIEW_PW" "$OPS_PW" "$OPS_COOKIE" "$OPS_CSRF" "$VIEW_CSRF" "$PROXY_CSRF"; do
+	if grep -qF -- "$secret" "$WORK/web.log" "$WORK/web-tls.log"; then
 		die "a secret is in gradeq-web's log"
 	fi
 done

@@ -35,4 +35,24 @@ wait_until 60 "consumer consuming" grep -q 'event=consuming' "$WORK/consumer-ter
 kill -TERM "$pid"
 wait_exit "$pid" 60
 assert_eq "exit status after SIGTERM under valgrind" 0 "$EXIT_STATUS"
+
+# gradeq-web: a login, status, the reads, an event stream, then SIGTERM
+WEB=$(require_bin gradeq-web)
+printf 'vg:operator:%s\n' "$(openssl passwd -6 vgpass)" >"$WORK/users"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE=http://127.0.0.1:$PORT
+"${VG[@]}" "$WEB" --listen "127.0.0.1:$PORT" --users "$WORK/users" 2>"$WORK/web-vg.log" &
+pid=$!
+CONSUMER_PIDS+=("$pid")
+wait_until 60 "gradeq-web listening" grep -q 'event=events_following' "$WORK/web-vg.log"
+curl -s -c "$WORK/jar" -d user=vg -d password=vgpass "$BASE/api/login" >/dev/null
+curl -s -N -m 3 -b "$WORK/jar" "$BASE/api/events" >/dev/null || true
+run=$(psql_q "SELECT run_id FROM gradeq_runs LIMIT 1")
+for path in /api/status /api/states "/api/runs/$run" "/api/runs/$run/jobs" /api/dead /api/consumers /; do
+	curl -s -o /dev/null -b "$WORK/jar" "$BASE$path"
+done
+assert_eq "gradeq-web under valgrind answers" 200 "$(curl -s -o /dev/null -w '%{http_code}' -b "$WORK/jar" "$BASE/api/status")"
+kill -TERM "$pid"
+wait_exit "$pid" 60
+assert_eq "gradeq-web's exit after SIGTERM under valgrind" 0 "$EXIT_STATUS"
 log "ok"
