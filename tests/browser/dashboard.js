@@ -251,6 +251,10 @@ async function phaseDead(page) {
   const rows = await deadRows(page, course);
   check(n + " dead jobs of " + course + " are listed", rows.length === n);
   check("each with its reason", rows.every((r) => /GRADER must be a list/.test(r.reason)), JSON.stringify(rows[0]));
+  const hostile = env("HOSTILE");
+  check("a reason holding markup is shown as text", rows.filter((r) => r.reason.includes(hostile)).length === 1, JSON.stringify(rows.map((r) => r.reason)));
+  const pwned = await page.evaluate(() => ({ img: document.querySelectorAll("#dead-table img").length, b: !!document.getElementById("pwned"), ran: window.__pwned === 1 }));
+  check("and never parsed as markup", pwned.img === 0 && !pwned.b && !pwned.ran, JSON.stringify(pwned));
   await page.screenshot({ path: path.join(env("SHOT_DIR"), "web-dead.png") });
 }
 
