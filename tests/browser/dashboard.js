@@ -261,6 +261,23 @@ async function phaseDead(page) {
 async function phaseViewer(page) {
   const role = await login(page, env("WEB_USER"), env("WEB_PASSWORD"));
   check("logged in as a viewer", role === "viewer", role);
+  const n = Number(env("EXPECT_DEAD"));
+  // the release: its dead queue holds the broken course's jobs
+  await go(page, "#/releases", "#releases-view");
+  await until(page, "the release's dead queue at " + n, (r, n) => {
+    const c = document.querySelector('#releases-table tr[data-release="' + r + '"] [data-field="dead.ready"]');
+    return c && Number(c.dataset.value) === n;
+  }, env("RELEASE"), n);
+  check("the releases page shows " + n + " messages in the dead queue", true);
+  // the two consumers, by their pids, of the release
+  await go(page, "#/consumers", "#consumers-view");
+  const pids = env("EXPECT_PIDS").split(" ").map(Number).sort((a, b) => a - b).join(" ");
+  await until(page, "the consumers " + pids + " listed", (pids, rel) => {
+    const rows = [...document.querySelectorAll("#consumers-table tbody tr")];
+    const seen = rows.map((r) => Number(r.dataset.pid)).sort((a, b) => a - b).join(" ");
+    return seen === pids && rows.every((r) => r.textContent.includes(rel));
+  }, pids, env("RELEASE"));
+  check("the consumers page lists both consumers (pids " + pids + ") of the release", true);
   await go(page, "#/dead", "#dead-view");
   await waitSel(page, "#dead-table tr.dead-row", "the dead jobs listed");
   check("the viewer sees no replay button", (await page.$("#dead-replay")) === null);
@@ -334,11 +351,14 @@ async function phaseReplay(page) {
     await phases[phase](page);
     check("no script error in the page", problems.length === 0, problems.join("; "));
   } catch (e) {
+    let where = "";
     try {
+      where = await page.evaluate(() => " (page at " + location.hash + ", view " + document.getElementById("view").dataset.view + ", banner '" + document.getElementById("banner").textContent + "')");
       await page.screenshot({ path: path.join(env("SHOT_DIR"), "failed-" + phase + ".png"), fullPage: true });
     } catch (e2) {
       /* the page is gone */
     }
+    e.message += where;
     await browser.close().catch(() => {});
     fail(phase + ": " + e.message + (problems.length ? " (page: " + problems.join("; ") + ")" : ""));
   }

@@ -125,8 +125,10 @@ watching() {
 wait_until 120 "the runs page shows the run" watching
 [[ -e $WORK/watching ]] || watch_failed
 # only now the jobs are graded: the page saw the run at 0
+consumers=()
 for i in 1 2; do
 	start_consumer "consumer-$i.log" -c "$WORK/w81.conf" --prefetch 4
+	consumers+=("$CONSUMER_PID")
 done
 wait "$watch_pid" || watch_failed
 log "browser phase watch: $(grep -c '^ok:' "$WORK/browser-watch.log") checks passed"
@@ -147,7 +149,7 @@ HOSTILE='<img src=x onerror="window.__pwned=1"><b id="pwned">bold</b>'
 psql_q "UPDATE gradeq_jobs SET last_error = last_error || ' $HOSTILE' WHERE job_id =
 	(SELECT job_id FROM gradeq_jobs WHERE run_id = '$run' AND course_id = '$BAD' ORDER BY seq LIMIT 1)" >/dev/null
 dashboard dead otto "$OPERATOR_PW" EXPECT_DEAD="$bad_jobs" HOSTILE="$HOSTILE"
-dashboard viewer vera "$VIEWER_PW"
+dashboard viewer vera "$VIEWER_PW" EXPECT_DEAD="$bad_jobs" EXPECT_PIDS="${consumers[*]}"
 after=$(delivery_counts)
 # each message was delivered once more: by the test's first peek, not by the page
 expected=$(awk '{ print $1, $2 + 1 }' <<<"$before")
