@@ -518,7 +518,7 @@
           h(
             "tr",
             { data: { runId: r.run_id, state: r.state }, class: "run-row" },
-            h("td", null, h("a", { href: "#/run/" + encodeURIComponent(r.run_id), class: "mono", title: r.run_id, data: { field: "run_id" } }, shortId(r.run_id)), h("div", { class: "muted small" }, "started ", when(r.created_at))),
+            h("td", null, h("a", { href: "#/run/" + encodeURIComponent(r.run_id), class: "mono", title: r.run_id, data: { field: "run_id" } }, shortId(r.run_id)), h("div", { class: "muted small nowrap" }, "started ", when(r.created_at))),
             h("td", { data: { field: "release" } }, r.release),
             h("td", { data: { field: "state", value: r.state } }, badge(r.state)),
             h("td", { class: "progress-cell" }, progressBar(r.learners_complete, r.learners_total, r.state)),

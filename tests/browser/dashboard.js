@@ -80,6 +80,13 @@ async function again(f) {
 const click = (page, sel) => again(() => page.click(sel));
 const select = (page, sel, v) => again(() => page.select(sel, v));
 
+// shot(page, NAME): a screenshot of the whole page, as high as its content
+async function shot(page, name) {
+  await page.setViewport({ width: 1400, height: 300 });
+  await page.screenshot({ path: path.join(env("SHOT_DIR"), name), fullPage: true });
+  await page.setViewport({ width: 1400, height: 900 });
+}
+
 async function launch() {
   const exe = env("CHROMIUM", "/usr/bin/chromium");
   if (!fs.existsSync(exe)) fail(exe + " not found: tools/deps installs chromium");
@@ -201,7 +208,7 @@ async function phaseWatch(page) {
     check("jobs." + k + " on the page equals status --json (" + run.jobs[k] + ")", page2.jobs[k] === run.jobs[k], String(page2.jobs[k]));
   const errs = await page.$eval('#runs-table tr[data-run-id="' + runId + '"] [data-field="last_errors"]', (e) => e.textContent);
   check("the run's last errors are shown", /GRADER/.test(errs), errs);
-  await page.screenshot({ path: path.join(env("SHOT_DIR"), "web-runs.png") });
+  await shot(page, "web-runs.png");
 
   // the run's own page: its jobs, the job state machine with the counts
   await click(page, '#runs-table tr[data-run-id="' + runId + '"] a[data-field="run_id"]');
@@ -216,7 +223,7 @@ async function phaseWatch(page) {
   await page.waitForSelector("#jobs-table tr.job-detail tr.event");
   const hist = await page.$$eval("#jobs-table tr.job-detail tr.event", (rs) => rs.map((r) => r.textContent));
   check("an opened job shows its history, ending dead", hist.length >= 2 && /dead/.test(hist[hist.length - 1]), JSON.stringify(hist));
-  await page.screenshot({ path: path.join(env("SHOT_DIR"), "web-run.png"), fullPage: true });
+  await shot(page, "web-run.png");
   // a complete job's stage timings; the filter by course
   await click(page, "#jobs-table tr.job-row"); // close it
   await select(page, "#job-filter-state", "complete");
@@ -251,11 +258,7 @@ async function phaseDead(page) {
   const rows = await deadRows(page, course);
   check(n + " dead jobs of " + course + " are listed", rows.length === n);
   check("each with its reason", rows.every((r) => /GRADER must be a list/.test(r.reason)), JSON.stringify(rows[0]));
-  const hostile = env("HOSTILE");
-  check("a reason holding markup is shown as text", rows.filter((r) => r.reason.includes(hostile)).length === 1, JSON.stringify(rows.map((r) => r.reason)));
-  const pwned = await page.evaluate(() => ({ img: document.querySelectorAll("#dead-table img").length, b: !!document.getElementById("pwned"), ran: window.__pwned === 1 }));
-  check("and never parsed as markup", pwned.img === 0 && !pwned.b && !pwned.ran, JSON.stringify(pwned));
-  await page.screenshot({ path: path.join(env("SHOT_DIR"), "web-dead.png") });
+  await shot(page, "web-dead.png");
 }
 
 async function phaseViewer(page) {
@@ -282,6 +285,10 @@ async function phaseViewer(page) {
   await waitSel(page, "#dead-table tr.dead-row", "the dead jobs listed");
   check("the viewer sees no replay button", (await page.$("#dead-replay")) === null);
   check("the viewer is told why", (await page.$("#viewer-note")) !== null);
+  const hostile = env("HOSTILE");
+  check("a reason holding markup is shown as text", (await deadRows(page, env("BAD_COURSE"))).filter((r) => r.reason.includes(hostile)).length === 1, "no row holds it as text");
+  const pwned = await page.evaluate(() => ({ img: document.querySelectorAll("#dead-table img").length, b: !!document.getElementById("pwned"), ran: window.__pwned === 1 }));
+  check("and never parsed as markup", pwned.img === 0 && !pwned.b && !pwned.ran, JSON.stringify(pwned));
   const ans = await page.evaluate(async (release, course) => {
     const s = await (await fetch("/api/session")).json();
     const r = await fetch("/api/dead/replay", {
