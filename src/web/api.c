@@ -411,7 +411,8 @@ int api_cancel(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 /* ---- consumers ---- */
 
 /* Parses "gradeq-consumer release=R host=H pid=P role=consume" into its
- * identity (without role) and parts; false for other connections. */
+ * parts and id, the jobs' consumer column ("H:P"); false for other
+ * connections. */
 static bool consumer_name(const char *name, char *id, size_t idlen, char *release, char *host,
 			  long *pid)
 {
@@ -426,7 +427,8 @@ static bool consumer_name(const char *name, char *id, size_t idlen, char *releas
 	/* a consumer also has a publishing connection: list it once */
 	if (role && strcmp(role, " role=consume") != 0)
 		return false;
-	snprintf(id, idlen, "%.*s", (int)(role ? (size_t)(role - name) : strlen(name)), name);
+	/* what the consumer records as its jobs' consumer */
+	snprintf(id, idlen, "%s:%ld", host, *pid);
 	return true;
 }
 
