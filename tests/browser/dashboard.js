@@ -281,6 +281,13 @@ async function phaseViewer(page) {
     return seen === pids && rows.every((r) => r.textContent.includes(rel));
   }, pids, env("RELEASE"));
   check("the consumers page lists both consumers (pids " + pids + ") of the release", true);
+  const done = Number(env("EXPECT_DONE"));
+  await until(page, "the consumers' jobs done (" + done + ") and failed (" + n + ")", (done, n) => {
+    const rows = [...document.querySelectorAll("#consumers-table tbody tr")];
+    const sum = (f) => rows.reduce((a, r) => a + Number(r.querySelector('[data-field="' + f + '"]').dataset.value), 0);
+    return sum("done") === done && sum("failed") === n;
+  }, done, n);
+  check("between them they did " + done + " jobs and failed " + n, true);
   await go(page, "#/dead", "#dead-view");
   await waitSel(page, "#dead-table tr.dead-row", "the dead jobs listed");
   check("the viewer sees no replay button", (await page.$("#dead-replay")) === null);
