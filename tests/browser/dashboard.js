@@ -332,13 +332,23 @@ async function phaseReplay(page) {
     return rows.length === n && rows.every((r) => r.dataset.courseId === c) && Number(document.getElementById("dead-total").dataset.total) === n;
   }, course, n);
   check("the filter by course lists " + n + " jobs of " + course, true);
+  // export first: the file downloads, the page says how big it is
+  const cdp = await page.createCDPSession();
+  await cdp.send("Browser.setDownloadBehavior", { behavior: "allow", downloadPath: env("WORK_DIR") });
+  await waitSel(page, "#dead-export:not([disabled])", "the export button enabled");
+  await click(page, "#dead-export");
+  await waitSel(page, "#confirm-dialog[open]", "the confirmation dialog", { visible: true });
+  await click(page, "#confirm-ok");
+  await until(page, "the answer to the export", () => /^Export/.test(document.getElementById("action-result").textContent));
+  const ex = await page.$eval("#action-result", (e) => ({ ok: e.dataset.ok, text: e.textContent }));
+  check("the export succeeded: " + ex.text, ex.ok === "true" && /Exported [\d,]+ bytes/.test(ex.text), ex.text);
   await waitSel(page, "#dead-replay:not([disabled])", "the replay button enabled");
   await click(page, "#dead-replay");
   await waitSel(page, "#confirm-dialog[open]", "the confirmation dialog", { visible: true });
   const text = await page.$eval("#confirm-dialog", (d) => d.textContent);
   check("the page asks for confirmation, naming the course", text.includes(course), text);
   await click(page, "#confirm-ok");
-  await waitSel(page, '#action-result[data-ok="true"], #action-result[data-ok="false"]', "the answer to the replay");
+  await until(page, "the answer to the replay", () => /^Replay/.test(document.getElementById("action-result").textContent));
   const res = await page.$eval("#action-result", (e) => ({ ok: e.dataset.ok, text: e.textContent }));
   check("the replay succeeded: " + res.text, res.ok === "true", res.text);
   const m = /Replayed ([\d,]+) jobs/.exec(res.text);

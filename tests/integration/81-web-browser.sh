@@ -7,7 +7,8 @@
 # - the broken course's dead jobs are listed with their reason, and listing
 #   them never redelivers the dead queue's messages;
 # - a viewer sees no replay button and the API refuses its replay (403);
-# - an operator mends the course, replays its dead jobs from the page (click,
+# - an operator exports the dead jobs from the page (a download of them all),
+#   mends the course, replays its dead jobs from the page (click,
 #   confirm), and they are graded once, as the reference grades them; the
 #   page, its event stream cut meanwhile, says it polls and shows the run
 #   complete.
@@ -161,6 +162,12 @@ assert_eq "dead jobs of $BAD after the viewer's try" "$bad_jobs" \
 # --- the operator mends the course and replays from the page -------------------------
 psql_q "UPDATE courses SET grading_policy = '$good_policy' WHERE course_id = '$BAD'" >/dev/null
 dashboard replay otto "$OPERATOR_PW" EXPECT_DEAD="$bad_jobs" RUN_ID="$run"
+# the export the operator downloaded first holds the dead jobs
+exported() {
+	[[ -f $WORK/gradeq-dead-$RELEASE.jsonl ]] &&
+		[[ $(tail -n1 "$WORK/gradeq-dead-$RELEASE.jsonl" | jq .records) == "$bad_jobs" ]]
+}
+wait_until 30 "the page's export downloaded with $bad_jobs records" exported
 wait_until 120 "run $run complete" run_complete "$run"
 check_exactly_once "$run"
 assert_eq "replays recorded with the operator's name" "$bad_jobs" \
