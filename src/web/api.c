@@ -373,7 +373,7 @@ int api_cancel(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 	struct gradeq_store *st;
 	enum gradeq_run_state was;
 	json_t *body = action_body(q, r), *o;
-	char by[GRADEQ_WEB_NAME_MAX + 8], *jobs = NULL;
+	char by[GRADEQ_WEB_NAME_MAX + 8];
 	long canceled = 0;
 	int rc;
 
@@ -397,7 +397,6 @@ int api_cancel(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 		return reply_error(r, rc == GRADEQ_ERR_STATE ? 409 : 404, "%s", msg);
 	}
 	pthread_mutex_unlock(&q->w->lib_lock);
-	free(jobs);
 	if (rc)
 		return db_error(r, rc);
 	log_info("event=run_canceled run=%s by=%s was=%s", p[0], by, gradeq_run_state_name(was));
