@@ -6,7 +6,7 @@
 # directives are rooted.
 find_program(SHELLCHECK shellcheck)
 if(SHELLCHECK)
-  file(GLOB GRADEQ_SHELL_SCRIPTS LIST_DIRECTORIES false CONFIGURE_DEPENDS
+  file(GLOB GRADEQ_SHELL_SCRIPTS CONFIGURE_DEPENDS
     ${CMAKE_SOURCE_DIR}/tools/*
     ${CMAKE_SOURCE_DIR}/.ci/*
     ${CMAKE_SOURCE_DIR}/tests/integration/*.sh
