@@ -508,15 +508,19 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct web *w = cls;
 	char msg[512];
 	size_t n;
 
-	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = '\0';
-	log_warn("event=http_error error=%s", msg);
+	/* before listening, the error line that follows says it */
+	if (w->listening)
+		log_warn("event=http_error error=%s", msg);
+	else
+		log_debug("event=http_error error=%s", msg);
 }
 
 static char *read_file(const char *path, size_t *len)
@@ -570,8 +574,12 @@ int gradeq_web_run(struct gradeq_cli *cli, const struct gradeq_web_options *o,
 		rc = GRADEQ_ERR_INVALID;
 		goto out;
 	}
-	if (!users && !cfg->web_trusted_header) {
+	if (!users) {
 		gradeq_cli_error(cli, "no users file: give --users FILE or set web_users");
+		goto out;
+	}
+	if (!cfg->web_trusted_header != !cfg->web_trusted_proxy) {
+		gradeq_cli_error(cli, "web_trusted_header and web_trusted_proxy go together");
 		goto out;
 	}
 	if (users && gradeq_web_users_load(users, &w.users, why, sizeof(why))) {
@@ -608,9 +616,9 @@ int gradeq_web_run(struct gradeq_cli *cli, const struct gradeq_web_options *o,
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	freeaddrinfo(ai);
-	rc = sse_hub_start(&w, &w.hub);
+	rc = sse_hub_new(&w, &w.hub);
 	if (rc) {
-		gradeq_cli_error(cli, "cannot start the events thread: %s", gradeq_errmsg(rc));
+		gradeq_cli_error(cli, "out of memory");
 		goto out;
 	}
 	d = MHD_start_daemon(flags, port, NULL, NULL, on_request, &w, MHD_OPTION_EXTERNAL_LOGGER,
@@ -623,6 +631,12 @@ int gradeq_web_run(struct gradeq_cli *cli, const struct gradeq_web_options *o,
 	if (!d) {
 		gradeq_cli_error(cli, "cannot listen on %s: %s", listen, strerror(errno));
 		rc = GRADEQ_ERR_IO;
+		goto out;
+	}
+	w.listening = true;
+	rc = sse_hub_start(w.hub);
+	if (rc) {
+		gradeq_cli_error(cli, "cannot start the events thread: %s", gradeq_errmsg(rc));
 		goto out;
 	}
 	log_info("event=listening listen=%s tls=%s users=%zu", listen, w.tls ? "yes" : "no",

@@ -45,6 +45,7 @@ struct web {
 	struct read_cache cache[READ_CACHE_N];
 
 	struct sse_hub *hub;
+	volatile bool listening; /* libmicrohttpd's messages before are ours too */
 };
 
 /* Milliseconds from a to b (CLOCK_MONOTONIC). */
@@ -107,7 +108,9 @@ int api_dead_purge(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *
 int api_dead_export(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
 
 /* sse.c */
-int sse_hub_start(struct web *w, struct sse_hub **out) GRADEQ_MUST_CHECK;
+/* A hub without its thread, then the thread that follows gradeq.events. */
+int sse_hub_new(struct web *w, struct sse_hub **out) GRADEQ_MUST_CHECK;
+int sse_hub_start(struct sse_hub *h) GRADEQ_MUST_CHECK;
 void sse_hub_stop(struct sse_hub *h);
 void sse_hub_free(struct sse_hub *h);
 int api_events(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);

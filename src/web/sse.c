@@ -145,7 +145,7 @@ static void *follow(void *arg)
 	return NULL;
 }
 
-int sse_hub_start(struct web *w, struct sse_hub **out)
+int sse_hub_new(struct web *w, struct sse_hub **out)
 {
 	struct sse_hub *h = calloc(1, sizeof(*h));
 
@@ -155,12 +155,15 @@ int sse_hub_start(struct web *w, struct sse_hub **out)
 	h->w = w;
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
-	if (pthread_create(&h->thread, NULL, follow, h) != 0) {
-		free(h);
-		return gradeq_error(GRADEQ_ERR_IO, "pthread_create: %s", strerror(errno));
-	}
-	h->started = true;
 	*out = h;
+	return 0;
+}
+
+int sse_hub_start(struct sse_hub *h)
+{
+	if (pthread_create(&h->thread, NULL, follow, h) != 0)
+		return gradeq_error(GRADEQ_ERR_IO, "pthread_create: %s", strerror(errno));
+	h->started = true;
 	return 0;
 }
 

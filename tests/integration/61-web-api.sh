@@ -34,6 +34,23 @@ OPS_PW=$(openssl rand -hex 12)
 } >"$WORK/users"
 chmod 600 "$WORK/users"
 
+# usage errors: exit 2; what cannot be used: exit 1; one line each
+usage_exit() {
+	local want=$1 rc=0
+	shift
+	"$WEB" "$@" >/dev/null 2>"$WORK/usage.err" || rc=$?
+	assert_eq "exit of gradeq-web $*" "$want" "$rc"
+	assert_eq "one error line for gradeq-web $*" 1 "$(wc -l <"$WORK/usage.err")"
+}
+usage_exit 2 --bogus
+usage_exit 2 extra
+usage_exit 2 --listen nope --users "$WORK/users"
+usage_exit 1 --listen 127.0.0.1:1
+usage_exit 1 --users "$WORK/no-such-file"
+config "$WORK/half.conf" 'web_trusted_header="X-Remote-User"'
+usage_exit 1 -c "$WORK/half.conf" --users "$WORK/users"
+assert_match "--help" 'Usage: gradeq-web' "$("$WEB" --help)"
+
 # a free port of the loopback interface
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
@@ -42,6 +59,8 @@ WEB_PID=$!
 CONSUMER_PIDS+=("$WEB_PID")
 wait_until 30 "gradeq-web answers" \
 	bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' $BASE/api/session) == 401 ]]"
+
+usage_exit 1 --listen "127.0.0.1:$PORT" --users "$WORK/users" # the port is taken
 
 # code METHOD PATH [CURL ARGS...]: the HTTP status of a request
 code() {
