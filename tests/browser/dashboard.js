@@ -11,8 +11,10 @@
 //   dead    list the dead jobs of BAD_COURSE and check their reason
 //   viewer  as the viewer: no replay button, and the API refuses a replay
 //           with 403 although the CSRF token is right
-//   replay  as the operator: replay BAD_COURSE's dead jobs by clicking and
-//           confirming in the page's dialog
+//   replay  as the operator: export, then replay BAD_COURSE's dead jobs by
+//           clicking and confirming in the page's dialog, the event stream
+//           cut: the page polls
+//   cancel  as the operator: cancel RUN_ID from its page
 //
 // Environment: WEB_URL (http://127.0.0.1:PORT), WEB_USER, WEB_PASSWORD,
 // RUN_ID, RELEASE, BAD_COURSE, EXPECT_* (see each phase), SHOT_DIR (where
@@ -366,10 +368,28 @@ async function phaseReplay(page) {
   check("polling showed the run complete after the replay", true);
 }
 
+async function phaseCancel(page) {
+  const runId = env("RUN_ID");
+  const n = Number(env("EXPECT_JOBS"));
+  await login(page, env("WEB_USER"), env("WEB_PASSWORD"));
+  await go(page, "#/run/" + runId, "#run-view");
+  await waitSel(page, "#cancel-run:not([disabled])", "the cancel button enabled");
+  await click(page, "#cancel-run");
+  await waitSel(page, "#confirm-dialog[open]", "the confirmation dialog", { visible: true });
+  const text = await page.$eval("#confirm-dialog", (d) => d.textContent);
+  check("the page asks before canceling, naming the run", text.includes(runId), text);
+  await click(page, "#confirm-ok");
+  await until(page, "the answer to the cancel", () => /^Cancel/.test(document.getElementById("action-result").textContent));
+  const res = await page.$eval("#action-result", (e) => ({ ok: e.dataset.ok, text: e.textContent }));
+  check("the cancel succeeded: " + res.text, res.ok === "true" && new RegExp("^Canceled " + n + " jobs").test(res.text), res.text);
+  await until(page, "the run shown canceled", () => document.getElementById("run-view").dataset.state === "canceled");
+  check("the run page shows the run canceled, its cancel button off", (await page.$("#cancel-run[disabled]")) !== null);
+}
+
 (async () => {
   const phase = process.argv[2];
-  const phases = { watch: phaseWatch, dead: phaseDead, viewer: phaseViewer, replay: phaseReplay };
-  if (!phases[phase]) fail("usage: dashboard.js watch|dead|viewer|replay");
+  const phases = { watch: phaseWatch, dead: phaseDead, viewer: phaseViewer, replay: phaseReplay, cancel: phaseCancel };
+  if (!phases[phase]) fail("usage: dashboard.js watch|dead|viewer|replay|cancel");
   const { browser, page, problems } = await launch();
   try {
     await phases[phase](page);

@@ -7,6 +7,7 @@
 # - the broken course's dead jobs are listed with their reason, and listing
 #   them never redelivers the dead queue's messages;
 # - a viewer sees no replay button and the API refuses its replay (403);
+# - an operator cancels a run from its page (another release's, unread);
 # - an operator exports the dead jobs from the page (a download of them all),
 #   mends the course, replays its dead jobs from the page (click,
 #   confirm), and they are graded once, as the reference grades them; the
@@ -178,6 +179,18 @@ for c in "$SMALL" "$BAD" "$MEDIUM"; do
 done
 refcheck --course "$SMALL" --course "$BAD" --course "$MEDIUM"
 wait_until 30 "$(dead_queue) empty" depth_is "$(dead_queue)" 0
+
+# --- the operator cancels a run from its page ---------------------------------------
+# a release no consumer reads, so that its run waits to be canceled (its
+# jobs are marked canceled when a consumer takes them: as gradeq-admin cancel)
+fresh_release w81c
+declare_topology -c "$WORK/w81.conf"
+run2=$(publish_jobs -c "$WORK/w81.conf" --course "$SMALL" --batch-size 100)
+jobs2=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run2'")
+dashboard cancel otto "$OPERATOR_PW" RUN_ID="$run2" EXPECT_JOBS="$jobs2"
+assert_eq "state of the canceled run" canceled "$(psql_q "SELECT state FROM gradeq_runs WHERE run_id = '$run2'")"
+assert_eq "the cancel recorded with the operator's name" 1 "$(psql_q "SELECT count(*) FROM gradeq_job_events
+	WHERE run_id = '$run2' AND job_id IS NULL AND to_state = 'canceled' AND by = 'web:otto'")"
 
 log "screenshots in $SHOTS: $(cd "$SHOTS" && echo web-*.png)"
 log ok
