@@ -15,6 +15,7 @@
 #include "gradeq/log.h"
 #include "gradeq/publisher.h"
 #include "gradeq/runs.h"
+#include "gradeq/watermarks.h"
 
 /* Jobs recorded (one bulk write, one commit), then published, per round: fewer
  * commits (WAL flushes) per job. PENDING_IDS bounds the user ids held, so
@@ -35,6 +36,10 @@ struct pub {
 	int npending;
 	time_t last_progress;
 	struct timespec t0;
+	/* incremental: each course's next watermark, recorded at the end */
+	struct gradeq_watermark *marks;
+	int icourse;
+	bool full_compare; /* a course had no usable watermark */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -44,12 +49,17 @@ void gradeq_publish_interrupt(void)
 	interrupted = 1;
 }
 
-static double elapsed(const struct pub *p)
+static double since(const struct timespec *t0)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - p->t0.tv_sec) + (double)(t.tv_nsec - p->t0.tv_nsec) / 1e9;
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static double elapsed(const struct pub *p)
+{
+	return since(&p->t0);
 }
 
 static void progress(struct pub *p, bool final)
@@ -153,9 +163,29 @@ static int add_batch(struct pub *p, const char *course, int32_t *ids, size_t n, 
 	return 0;
 }
 
+/* The watermark a course's selection starts from, when it has one made
+ * under the course's present version and policy hash (else everybody is
+ * compared with the stored grades); sets the window's start. */
+static int course_since(struct pub *p, const char *course, const char *version, const char *hash,
+			struct gradeq_watermark *prev, bool *use)
+{
+	bool found = false;
+	int rc = gradeq_watermark_load(p->st, p->res->release, course, prev, &found);
+
+	*use = !rc && found && !p->o->rescan && strcmp(prev->version, version) == 0 &&
+	       strcmp(prev->policy_hash, hash) == 0;
+	if (rc)
+		return rc;
+	if (!*use)
+		p->full_compare = true;
+	else if (!p->res->window_from[0] || strcmp(prev->watermark, p->res->window_from) < 0)
+		snprintf(p->res->window_from, sizeof(p->res->window_from), "%s", prev->watermark);
+	return 0;
+}
+
 /* Opens the course's enrollment cursor; incremental runs compare stored
  * grades with the policy hash the consumer would compute, from the same
- * parser. */
+ * parser, and select from the course's watermark when it has one. */
 static int open_course(struct pub *p, const char *course)
 {
 	struct gradeq_enroll_query q = {
@@ -164,8 +194,10 @@ static int open_course(struct pub *p, const char *course)
 		.incremental = p->o->incremental,
 		.changed_since = p->o->changed_since,
 	};
+	struct gradeq_watermark prev = {0}, *next = p->marks ? &p->marks[p->icourse] : NULL;
 	struct gradeq_policy *pol = NULL;
 	char *version = NULL, *policy = NULL;
+	bool use = false;
 	int rc = 0;
 
 	if (q.incremental) {
@@ -177,8 +209,20 @@ static int open_course(struct pub *p, const char *course)
 			q.policy_hash = pol->hash;
 		q.version = version;
 	}
+	if (!rc && next && version) {
+		next->version = strdup(version);
+		next->policy_hash = strdup(q.policy_hash ? q.policy_hash : "");
+		rc = next->version && next->policy_hash ? 0 : GRADEQ_ERR_NOMEM;
+		if (!rc)
+			rc = course_since(p, course, next->version, next->policy_hash, &prev, &use);
+		q.since = use ? &prev : NULL;
+		q.next = next;
+	}
 	if (!rc)
 		rc = gradeq_enroll_open(p->st, &q);
+	if (!rc && next && strcmp(next->selected_at, p->res->window_to) > 0)
+		snprintf(p->res->window_to, sizeof(p->res->window_to), "%s", next->selected_at);
+	gradeq_watermark_clear(&prev);
 	gradeq_policy_free(pol);
 	free(version);
 	free(policy);
@@ -194,12 +238,21 @@ static int publish_course(struct pub *p, const char *course)
 	uint32_t seq = 0;
 	int rc;
 
+	struct timespec ts;
+
 	ids = malloc((size_t)p->o->batch_size * sizeof(*ids));
 	fetched = malloc(GRADEQ_ENROLL_FETCH * sizeof(*fetched));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	rc = ids && fetched ? open_course(p, course) : GRADEQ_ERR_NOMEM;
+	p->res->select_seconds += since(&ts);
 	if (rc)
 		goto out;
-	while (!(rc = gradeq_enroll_fetch(p->st, fetched, &got)) && got) {
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		rc = gradeq_enroll_fetch(p->st, fetched, &got);
+		p->res->select_seconds += since(&ts);
+		if (rc || !got)
+			break;
 		for (size_t i = 0; i < got && !rc; i++) {
 			ids[n++] = fetched[i];
 			if (n == (size_t)p->o->batch_size) {
@@ -222,6 +275,7 @@ out:
 	free(ids);
 	free(fetched);
 	p->res->courses++;
+	p->icourse++;
 	return rc;
 }
 
@@ -316,6 +370,22 @@ static int end_run(struct pub *p, int rc)
 	return rc;
 }
 
+/* Records each course's next watermark once every job of the run is
+ * confirmed. Not recorded (a warning), the next run selects from the
+ * previous watermarks again: more work, nothing missed. */
+static void save_marks(struct pub *p, const struct gradeq_enroll_courses *courses)
+{
+	int rc = gradeq_watermark_save(p->wr, p->res->release, p->res->run_id, courses->ids,
+				       p->marks, courses->n);
+
+	if (rc)
+		log_warn("event=watermark_not_recorded run=%s release=%s error=\"%s\"",
+			 p->res->run_id, p->res->release, gradeq_errmsg(rc));
+	else
+		log_info("event=watermark_recorded run=%s release=%s courses=%d to=\"%s\"",
+			 p->res->run_id, p->res->release, courses->n, p->res->window_to);
+}
+
 static int run(struct pub *p)
 {
 	struct gradeq_enroll_courses courses = {0};
@@ -338,13 +408,28 @@ static int run(struct pub *p)
 		rc = begin_run(p, courses.n);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	/* the watermark selection is --incremental's; --changed-since T
+	 * compares with T and records none */
+	if (!rc && p->o->incremental && !p->o->changed_since) {
+		p->marks = calloc((size_t)courses.n + 1, sizeof(*p->marks));
+		if (!p->marks)
+			rc = GRADEQ_ERR_NOMEM;
+	}
 	if (!rc) {
 		for (int i = 0; i < courses.n && !rc; i++)
 			rc = publish_course(p, courses.ids[i]);
 		if (!p->o->dry_run)
 			rc = end_run(p, rc);
+		if (!rc && p->marks && !p->o->dry_run)
+			save_marks(p, &courses);
 		progress(p, true);
 	}
+	if (p->full_compare)
+		p->res->window_from[0] = '\0';
+	for (int i = 0; p->marks && i < courses.n; i++)
+		gradeq_watermark_clear(&p->marks[i]);
+	free(p->marks);
+	p->marks = NULL;
 	gradeq_enroll_courses_release(&courses);
 	return rc;
 }

@@ -100,4 +100,13 @@
 #define GRADEQ_EVENTS_LOG_MAX_LENGTH 10000
 #define GRADEQ_EVENTS_LOG_TTL_MS (60 * 60 * 1000)
 
+/* The incremental watermark's safety overlap: the next run reads score rows
+ * modified up to this long before the selection (and before the oldest
+ * transaction in flight that gradeq can see), for writers that stamp
+ * 'modified' before they commit, or whose transactions it cannot see (a
+ * role without pg_read_all_stats). Rows of the overlap that the previous
+ * run selected are not regraded again: they are older than the grade they
+ * produced. */
+#define GRADEQ_WATERMARK_OVERLAP_MS 5000
+
 #endif

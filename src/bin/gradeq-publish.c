@@ -27,9 +27,17 @@ static const char usage[] =
 	"  -a, --all-courses     every course of the courses table\n"
 	"  -b, --batch-size N    learners per job (default: batch_size in the config, 100)\n"
 	"      --active-only     only active enrollments (default: all, as the platform)\n"
-	"      --incremental     only learners with no stored course grade, one stored\n"
-	"                        under another course version or grading policy, or\n"
-	"                        score rows modified after their stored grade\n"
+	"      --incremental     only learners whose score rows changed since the\n"
+	"                        previous incremental run of this release (its\n"
+	"                        watermark, per course, recorded once every job is\n"
+	"                        confirmed), and new enrollments; every learner of a\n"
+	"                        course whose version or grading policy changed, or\n"
+	"                        that has no watermark yet, is compared with the\n"
+	"                        stored grades: no grade, another version or policy,\n"
+	"                        or score rows modified after it\n"
+	"      --rescan          with --incremental: compare every learner, as for a\n"
+	"                        course without a watermark (grade rows deleted by\n"
+	"                        hand), and record a new watermark\n"
 	"      --changed-since T as --incremental, but score rows modified after T (a\n"
 	"                        PostgreSQL timestamp, e.g. '2026-01-31 04:00Z')\n"
 	"  -n, --dry-run         count jobs and learners, publish and record nothing\n"
@@ -62,6 +70,7 @@ static const struct option opts[] = {
 	{"help", no_argument, NULL, 'h'},
 	{"incremental", no_argument, NULL, 'I'},
 	{"changed-since", required_argument, NULL, 'S'},
+	{"rescan", no_argument, NULL, 'R'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
 };
@@ -96,6 +105,7 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 			o->incremental = true;
 			bad = gradeq_cli_once(cli, "--changed-since", &o->changed_since, optarg);
 			break;
+		case 'R': o->rescan = true; break;
 		case 'n': o->dry_run = true; break;
 		case 'j': *json = true; break;
 		case 'q': o->quiet = true; break;
@@ -106,6 +116,10 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 	}
 	if (bad)
 		return bad;
+	if (o->rescan && (!o->incremental || o->changed_since)) {
+		gradeq_cli_error(cli, "--rescan goes with --incremental (not --changed-since)");
+		return 2;
+	}
 	if (optind < argc || (o->all == (o->ncourses > 0))) {
 		gradeq_cli_error(cli,
 				 optind < argc ? "unexpected argument '%s'"
@@ -124,10 +138,14 @@ static void report(const struct gradeq_publish_options *o, const struct gradeq_p
 {
 	if (json)
 		printf("{\"run_id\":%s%s%s,\"release\":\"%s\",\"courses\":%ld,\"jobs\":%ld,"
-		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"seconds\":%.3f}\n",
+		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"seconds\":%.3f,"
+		       "\"select_seconds\":%.3f,\"window_from\":%s%s%s,\"window_to\":%s%s%s}\n",
 		       o->dry_run ? "" : "\"", o->dry_run ? "null" : r->run_id,
 		       o->dry_run ? "" : "\"", r->release, r->courses, r->jobs, r->learners,
-		       o->batch_size, o->dry_run ? "true" : "false", r->seconds);
+		       o->batch_size, o->dry_run ? "true" : "false", r->seconds, r->select_seconds,
+		       r->window_from[0] ? "\"" : "", r->window_from[0] ? r->window_from : "null",
+		       r->window_from[0] ? "\"" : "", r->window_to[0] ? "\"" : "",
+		       r->window_to[0] ? r->window_to : "null", r->window_to[0] ? "\"" : "");
 	else if (o->dry_run)
 		printf("dry run: %ld courses, %ld jobs, %ld learners for release %s\n", r->courses,
 		       r->jobs, r->learners, r->release);

@@ -21,6 +21,10 @@ static const char *const shipped[] = {
 	"01449cad4d38b0e8a48d8e2652468c8c7a6e4e59e333bc539757a78bedb90154",
 	"a863e0b83c4c7d6bfd3cda650e1a83da9702a25735b58a7c3b327bb14dfd9a77",
 	"9762572b4b65888a08d69971e6e3282e2b412364a100464a46ff317452b8062d",
+	"0008633b3478e9fbf0113b62e94addbcdd734a26bfc73320486dd62bffa0e598",
+	/* 0007-watermarks.sql (the number may change at merge: 0007 and 0008
+	 * are taken on other branches) */
+	"dac53f8ef4018f1b8a1d8cf3df740aa3e876b0595d0a407b54d2e544f4678edd",
 };
 
 static void sha256_hex(const char *s, char out[65])
