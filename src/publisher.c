@@ -40,6 +40,10 @@ struct pub {
 	struct gradeq_watermark *marks;
 	int icourse;
 	bool full_compare; /* a course had no usable watermark */
+	/* lazy_run: the run is recorded with its first job (--follow: an
+	 * iteration with nothing to publish records no run) */
+	bool begun;
+	int ncourses;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -136,10 +140,22 @@ static int flush_jobs(struct pub *p)
 	return rc;
 }
 
+static int begin_run(struct pub *p, int ncourses);
+
 static int add_batch(struct pub *p, const char *course, int32_t *ids, size_t n, uint32_t seq)
 {
 	struct gradeq_job *j = &p->pending[p->npending];
 	struct timespec ts;
+
+	if (!p->begun && !p->o->dry_run) {
+		int rc;
+
+		gradeq_uuid(p->res->run_id);
+		rc = begin_run(p, p->ncourses);
+		if (rc)
+			return rc;
+		p->begun = true;
+	}
 
 	memset(j, 0, sizeof(*j));
 	j->schema = GRADEQ_SCHEMA_VERSION;
@@ -403,9 +419,11 @@ static int run(struct pub *p)
 					   &courses);
 	if (rc)
 		return rc;
-	if (!p->o->dry_run) {
+	p->ncourses = courses.n;
+	if (!p->o->dry_run && !p->o->lazy_run) {
 		gradeq_uuid(p->res->run_id);
 		rc = begin_run(p, courses.n);
+		p->begun = true;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	/* the watermark selection is --incremental's; --changed-since T
@@ -418,7 +436,7 @@ static int run(struct pub *p)
 	if (!rc) {
 		for (int i = 0; i < courses.n && !rc; i++)
 			rc = publish_course(p, courses.ids[i]);
-		if (!p->o->dry_run)
+		if (p->begun)
 			rc = end_run(p, rc);
 		if (!rc && p->marks && !p->o->dry_run)
 			save_marks(p, &courses);

@@ -109,4 +109,20 @@
  * produced. */
 #define GRADEQ_WATERMARK_OVERLAP_MS 5000
 
+/* gradeq-publish --follow asks whether the run it waits for is over this
+ * often: the loop's iteration time is late by at most this much, for one
+ * indexed read per poll. */
+#define GRADEQ_FOLLOW_POLL_MS 50
+
+/* An iteration of --follow whose publishing failed (broker or database
+ * away) is tried again after at least this long, whatever --every says:
+ * no spinning on an outage; the publisher's own connection timeouts come
+ * on top. */
+#define GRADEQ_FOLLOW_RETRY_S 5
+
+/* --follow warns that it falls behind once this many iterations in a row
+ * each took longer than the data window it read and longer than the one
+ * before: fewer is noise on a shared machine, more warns late. */
+#define GRADEQ_FOLLOW_TREND 4
+
 #endif

@@ -24,6 +24,9 @@ struct gradeq_publish_options {
 	 * jobs are confirmed; rescan compares every learner with the stored
 	 * grades instead, as when a course has no watermark yet */
 	bool rescan;
+	/* the run is recorded (and the broker connected) with its first job:
+	 * nothing to publish records no run (run_id "" in the result) */
+	bool lazy_run;
 };
 
 struct gradeq_publish_result {
