@@ -8,7 +8,9 @@
 # selection's snapshot saw are not selected again); the watermark lives in the database, so a new publisher process
 # starts from it; a writer's transaction in flight during a run, committed
 # after it, is picked up by the next one; new enrollments and a new course
-# version are selected; the grades equal the reference (refgrade.py).
+# version are selected; the grades equal the reference (refgrade.py). A
+# regrade of learners whose grades do not change writes no grade row
+# (only rows that change or are missing).
 #
 # Environment: RELEASE (default wm), LEARNERS (default 300).
 set -euo pipefail
@@ -196,6 +198,19 @@ psql_q "UPDATE courses SET version = version || '-2'" >/dev/null
 assert_eq "new version" "$((LEARNERS + 1))" "$(incremental version)"
 assert_eq "then nothing" 0 "$(incremental settled)"
 refcheck version
+
+log "regrading unchanged learners rewrites no row; missing rows are put back"
+psql_q "DELETE FROM grades_persistentsubsectiongrade WHERE id IN (SELECT id
+	FROM grades_persistentsubsectiongrade ORDER BY user_id, usage_key LIMIT 3)" >/dev/null
+psql_q "DELETE FROM grades_persistentcoursegrade WHERE user_id = (SELECT max(user_id)
+	FROM grades_persistentcoursegrade)" >/dev/null
+before=$(psql_q "SELECT now()")
+publish "$TMP/again.json"
+drain
+assert_eq "rows written: only the four missing" 4 "$(psql_q "SELECT
+	(SELECT count(*) FROM grades_persistentsubsectiongrade WHERE modified > '$before') +
+	(SELECT count(*) FROM grades_persistentcoursegrade WHERE modified > '$before')")"
+refcheck rewritten
 
 fresh_release_queues
 log "ok"
