@@ -41,12 +41,17 @@ int gradeq_follow_fit(const double *h, const double *t, size_t n, double *o, dou
 
 bool gradeq_follow_behind(const double *h, const double *t, size_t n)
 {
+	double o, p;
+
 	if (n < 2)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (t[i] <= h[i] || (i > 0 && t[i] <= t[i - 1]))
 			return false;
-	return true;
+	/* back to back, each window is the previous time: growth alone is
+	 * also noise; the trend must be large and its fit say P >= 1 */
+	return t[n - 1] >= GRADEQ_FOLLOW_TREND_GROWTH * t[0] &&
+	       gradeq_follow_fit(h, t, n, &o, &p) == 0 && p >= 1;
 }
 
 static double mono(void)

@@ -32,8 +32,9 @@ int gradeq_follow_fit(const double *h, const double *t, size_t n, double *o,
 		      double *p) GRADEQ_MUST_CHECK;
 
 /* Whether the last n iterations show a loop falling behind: each took
- * longer than the window it read (t > h), and each took longer than the one
- * before. Pure. */
+ * longer than the window it read (t > h) and longer than the one before,
+ * the last at least GRADEQ_FOLLOW_TREND_GROWTH times the first, and the fit
+ * over them says P >= 1. Pure. */
 bool gradeq_follow_behind(const double *h, const double *t, size_t n);
 
 /* --- the store's side (src/store/follow.c) --- */

@@ -124,5 +124,9 @@
  * each took longer than the data window it read and longer than the one
  * before: fewer is noise on a shared machine, more warns late. */
 #define GRADEQ_FOLLOW_TREND 4
+/* ... and once the last of them took at least this many times the first:
+ * iterations of a loop that settles wander by tens of percent on a shared
+ * machine; at P = 1.3 four iterations grow 2.2 times. */
+#define GRADEQ_FOLLOW_TREND_GROWTH 1.5
 
 #endif

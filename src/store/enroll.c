@@ -139,18 +139,21 @@ static const char changed_sql[] =
  * that run (the overlap's rows, mostly): it is not selected again. Its
  * 32-bit xmin becomes a full transaction id in the epoch of the present
  * one ($6, the current snapshot's xmax): a row of the window is far
- * younger than 2^31 transactions. */
-static const char since_sql[] =
-	"DECLARE gq_enr NO SCROLL CURSOR FOR SELECT e.user_id FROM"
-	" (SELECT m.student_id AS user_id FROM courseware_studentmodule m"
-	"  WHERE m.course_id = $1 AND m.modified >= $3::timestamptz"
-	"  AND NOT pg_visible_in_snapshot((((($6::int8 >> 32)"
-	"   - (m.xmin::text::int8 > ($6::int8 & 4294967295))::int) << 32)"
-	"   | m.xmin::text::int8)::text::xid8, $4::pg_snapshot)"
-	"  UNION SELECT n.user_id FROM student_courseenrollment n"
-	"  WHERE n.course_id = $1 AND n.id > $5::int8) c"
-	" JOIN student_courseenrollment e ON e.user_id = c.user_id AND e.course_id = $1"
-	" WHERE (NOT $2::bool OR e.is_active) ORDER BY e.id";
+ * younger than 2^31 transactions. Each learner's enrollment is a scalar
+ * subquery, one index probe per learner, so that no row estimate can make
+ * the planner hash every enrollment of the course instead. */
+static const char since_sql[] = "DECLARE gq_enr NO SCROLL CURSOR FOR SELECT x.user_id FROM"
+				" (SELECT c.user_id, (SELECT e.id FROM student_courseenrollment e"
+				"   WHERE e.user_id = c.user_id AND e.course_id = $1"
+				"   AND (NOT $2::bool OR e.is_active)) AS enrollment FROM"
+				"  (SELECT m.student_id AS user_id FROM courseware_studentmodule m"
+				"   WHERE m.course_id = $1 AND m.modified >= $3::timestamptz"
+				"   AND NOT pg_visible_in_snapshot((((($6::int8 >> 32)"
+				"    - (m.xmin::text::int8 > ($6::int8 & 4294967295))::int) << 32)"
+				"    | m.xmin::text::int8)::text::xid8, $4::pg_snapshot)"
+				"   UNION SELECT n.user_id FROM student_courseenrollment n"
+				"   WHERE n.course_id = $1 AND n.id > $5::int8) c OFFSET 0) x"
+				" WHERE x.enrollment IS NOT NULL ORDER BY x.enrollment";
 
 /* The next watermark and the snapshot the selection reads, its first
  * statement in a repeatable-read transaction (see enroll.h). */

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "gradeq/follow.h"
+#include "gradeq/limits.h"
 
 static void test_fit_exact(void **state)
 {
@@ -44,12 +45,17 @@ static void test_behind(void **state)
 	const double ts[] = {3.5, 3.2, 3.1, 3.05};
 	/* longer than the window but not growing: noise, not a trend */
 	const double tn[] = {2, 3, 2.9, 6};
+	/* back to back (each window the previous time), growing a little:
+	 * noise too */
+	const double hg[] = {0.95, 1.0, 1.05, 1.1};
+	const double tg[] = {1.0, 1.05, 1.1, 1.2};
 
 	(void)state;
 	assert_true(gradeq_follow_behind(h, t, 4));
 	assert_false(gradeq_follow_behind(hs, ts, 4));
 	assert_false(gradeq_follow_behind(h, tn, 4));
 	assert_false(gradeq_follow_behind(h, t, 1));
+	assert_false(gradeq_follow_behind(hg, tg, 4));
 }
 
 int main(void)
