@@ -167,7 +167,7 @@ static void report(const struct gradeq_publish_options *o, const struct gradeq_p
 	if (json)
 		printf("{\"run_id\":%s%s%s,\"release\":\"%s\",\"courses\":%ld,\"jobs\":%ld,"
 		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"seconds\":%.3f,"
-		       "\"select_seconds\":%.3f,\"window_from\":%s%s%s,\"window_to\":%s%s%s}\n",
+		       "\"select_seconds\":%.4f,\"window_from\":%s%s%s,\"window_to\":%s%s%s}\n",
 		       o->dry_run ? "" : "\"", o->dry_run ? "null" : r->run_id,
 		       o->dry_run ? "" : "\"", r->release, r->courses, r->jobs, r->learners,
 		       o->batch_size, o->dry_run ? "true" : "false", r->seconds, r->select_seconds,
