@@ -252,9 +252,8 @@ static int publish_course(struct pub *p, const char *course)
 	int32_t *ids = NULL, *fetched = NULL;
 	size_t n = 0, got = 0;
 	uint32_t seq = 0;
-	int rc;
-
 	struct timespec ts;
+	int rc;
 
 	ids = malloc((size_t)p->o->batch_size * sizeof(*ids));
 	fetched = malloc(GRADEQ_ENROLL_FETCH * sizeof(*fetched));
