@@ -23,6 +23,7 @@ struct plan_opts {
 	const char *course, *cls, *plot;
 	int consumers;
 	double arrival; /* learners changed per second, < 0 when not given */
+	double loop_s;  /* the periodic loop's own overhead per iteration, s */
 	struct gradeq_plan_criteria crit;
 };
 
@@ -130,8 +131,9 @@ static void print_group(const struct plan_opts *o, const struct group *g, bool j
 		/* per run: each course with changes costs at least one batch's
 		 * overhead, spread over the consumers; P is the processing time of
 		 * one second of arrivals */
-		orun = (f.o > 0 ? f.o : 0) / 1000 *
-		       (double)((g->ncourses + (size_t)o->consumers - 1) / (size_t)o->consumers);
+		orun = o->loop_s + (f.o > 0 ? f.o : 0) / 1000 *
+					   (double)((g->ncourses + (size_t)o->consumers - 1) /
+						    (size_t)o->consumers);
 		P = f.p / 1000 * o->arrival / o->consumers;
 		cyc = gradeq_plan_cycle(orun, P, &T);
 	}
@@ -221,6 +223,7 @@ int gradeq_plan_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 		{"overhead-share", required_argument, NULL, 'o'},
 		{"failure-cost", required_argument, NULL, 'f'},
 		{"arrival-rate", required_argument, NULL, 'a'},
+		{"loop-overhead", required_argument, NULL, 'L'},
 		{NULL, 0, NULL, 0},
 	};
 	struct plan_opts o;
@@ -268,6 +271,11 @@ int gradeq_plan_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 		case 'a':
 			if (gradeq_cli_parse_double(cli, "--arrival-rate", optarg, 0, 1e9,
 						    &o.arrival))
+				return 2;
+			break;
+		case 'L':
+			if (gradeq_cli_parse_double(cli, "--loop-overhead", optarg, 0, 1e6,
+						    &o.loop_s))
 				return 2;
 			break;
 		default: return 2;

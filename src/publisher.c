@@ -15,6 +15,7 @@
 #include "gradeq/log.h"
 #include "gradeq/publisher.h"
 #include "gradeq/runs.h"
+#include "gradeq/watermarks.h"
 
 /* Jobs recorded (one bulk write, one commit), then published, per round: fewer
  * commits (WAL flushes) per job. PENDING_IDS bounds the user ids held, so
@@ -35,6 +36,14 @@ struct pub {
 	int npending;
 	time_t last_progress;
 	struct timespec t0;
+	/* incremental: each course's next watermark, recorded at the end */
+	struct gradeq_watermark *marks;
+	int icourse;
+	bool full_compare; /* a course had no usable watermark */
+	/* lazy_run: the run is recorded with its first job (--follow: an
+	 * iteration with nothing to publish records no run) */
+	bool begun;
+	int ncourses;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -44,12 +53,17 @@ void gradeq_publish_interrupt(void)
 	interrupted = 1;
 }
 
-static double elapsed(const struct pub *p)
+static double since(const struct timespec *t0)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - p->t0.tv_sec) + (double)(t.tv_nsec - p->t0.tv_nsec) / 1e9;
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static double elapsed(const struct pub *p)
+{
+	return since(&p->t0);
 }
 
 static void progress(struct pub *p, bool final)
@@ -126,10 +140,22 @@ static int flush_jobs(struct pub *p)
 	return rc;
 }
 
+static int begin_run(struct pub *p, int ncourses);
+
 static int add_batch(struct pub *p, const char *course, int32_t *ids, size_t n, uint32_t seq)
 {
 	struct gradeq_job *j = &p->pending[p->npending];
 	struct timespec ts;
+
+	if (!p->begun && !p->o->dry_run) {
+		int rc;
+
+		gradeq_uuid(p->res->run_id);
+		rc = begin_run(p, p->ncourses);
+		if (rc)
+			return rc;
+		p->begun = true;
+	}
 
 	memset(j, 0, sizeof(*j));
 	j->schema = GRADEQ_SCHEMA_VERSION;
@@ -153,9 +179,29 @@ static int add_batch(struct pub *p, const char *course, int32_t *ids, size_t n, 
 	return 0;
 }
 
+/* The watermark a course's selection starts from, when it has one made
+ * under the course's present version and policy hash (else everybody is
+ * compared with the stored grades); sets the window's start. */
+static int course_since(struct pub *p, const char *course, const char *version, const char *hash,
+			struct gradeq_watermark *prev, bool *use)
+{
+	bool found = false;
+	int rc = gradeq_watermark_load(p->st, p->res->release, course, prev, &found);
+
+	*use = !rc && found && !p->o->rescan && strcmp(prev->version, version) == 0 &&
+	       strcmp(prev->policy_hash, hash) == 0;
+	if (rc)
+		return rc;
+	if (!*use)
+		p->full_compare = true;
+	else if (!p->res->window_from[0] || strcmp(prev->watermark, p->res->window_from) < 0)
+		snprintf(p->res->window_from, sizeof(p->res->window_from), "%s", prev->watermark);
+	return 0;
+}
+
 /* Opens the course's enrollment cursor; incremental runs compare stored
  * grades with the policy hash the consumer would compute, from the same
- * parser. */
+ * parser, and select from the course's watermark when it has one. */
 static int open_course(struct pub *p, const char *course)
 {
 	struct gradeq_enroll_query q = {
@@ -164,8 +210,10 @@ static int open_course(struct pub *p, const char *course)
 		.incremental = p->o->incremental,
 		.changed_since = p->o->changed_since,
 	};
+	struct gradeq_watermark prev = {0}, *next = p->marks ? &p->marks[p->icourse] : NULL;
 	struct gradeq_policy *pol = NULL;
 	char *version = NULL, *policy = NULL;
+	bool use = false;
 	int rc = 0;
 
 	if (q.incremental) {
@@ -177,8 +225,20 @@ static int open_course(struct pub *p, const char *course)
 			q.policy_hash = pol->hash;
 		q.version = version;
 	}
+	if (!rc && next && version) {
+		next->version = strdup(version);
+		next->policy_hash = strdup(q.policy_hash ? q.policy_hash : "");
+		rc = next->version && next->policy_hash ? 0 : GRADEQ_ERR_NOMEM;
+		if (!rc)
+			rc = course_since(p, course, next->version, next->policy_hash, &prev, &use);
+		q.since = use ? &prev : NULL;
+		q.next = next;
+	}
 	if (!rc)
 		rc = gradeq_enroll_open(p->st, &q);
+	if (!rc && next && strcmp(next->selected_at, p->res->window_to) > 0)
+		snprintf(p->res->window_to, sizeof(p->res->window_to), "%s", next->selected_at);
+	gradeq_watermark_clear(&prev);
 	gradeq_policy_free(pol);
 	free(version);
 	free(policy);
@@ -192,14 +252,22 @@ static int publish_course(struct pub *p, const char *course)
 	int32_t *ids = NULL, *fetched = NULL;
 	size_t n = 0, got = 0;
 	uint32_t seq = 0;
+	struct timespec ts;
 	int rc;
 
 	ids = malloc((size_t)p->o->batch_size * sizeof(*ids));
 	fetched = malloc(GRADEQ_ENROLL_FETCH * sizeof(*fetched));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	rc = ids && fetched ? open_course(p, course) : GRADEQ_ERR_NOMEM;
+	p->res->select_seconds += since(&ts);
 	if (rc)
 		goto out;
-	while (!(rc = gradeq_enroll_fetch(p->st, fetched, &got)) && got) {
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		rc = gradeq_enroll_fetch(p->st, fetched, &got);
+		p->res->select_seconds += since(&ts);
+		if (rc || !got)
+			break;
 		for (size_t i = 0; i < got && !rc; i++) {
 			ids[n++] = fetched[i];
 			if (n == (size_t)p->o->batch_size) {
@@ -222,6 +290,7 @@ out:
 	free(ids);
 	free(fetched);
 	p->res->courses++;
+	p->icourse++;
 	return rc;
 }
 
@@ -316,6 +385,22 @@ static int end_run(struct pub *p, int rc)
 	return rc;
 }
 
+/* Records each course's next watermark once every job of the run is
+ * confirmed. Not recorded (a warning), the next run selects from the
+ * previous watermarks again: more work, nothing missed. */
+static void save_marks(struct pub *p, const struct gradeq_enroll_courses *courses)
+{
+	int rc = gradeq_watermark_save(p->wr, p->res->release, p->res->run_id, courses->ids,
+				       p->marks, courses->n);
+
+	if (rc)
+		log_warn("event=watermark_not_recorded run=%s release=%s error=\"%s\"",
+			 p->res->run_id, p->res->release, gradeq_errmsg(rc));
+	else
+		log_info("event=watermark_recorded run=%s release=%s courses=%d to=\"%s\"",
+			 p->res->run_id, p->res->release, courses->n, p->res->window_to);
+}
+
 static int run(struct pub *p)
 {
 	struct gradeq_enroll_courses courses = {0};
@@ -333,18 +418,35 @@ static int run(struct pub *p)
 					   &courses);
 	if (rc)
 		return rc;
-	if (!p->o->dry_run) {
+	p->ncourses = courses.n;
+	if (!p->o->dry_run && !p->o->lazy_run) {
 		gradeq_uuid(p->res->run_id);
 		rc = begin_run(p, courses.n);
+		p->begun = true;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	/* the watermark selection is --incremental's; --changed-since T
+	 * compares with T and records none */
+	if (!rc && p->o->incremental && !p->o->changed_since) {
+		p->marks = calloc((size_t)courses.n + 1, sizeof(*p->marks));
+		if (!p->marks)
+			rc = GRADEQ_ERR_NOMEM;
+	}
 	if (!rc) {
 		for (int i = 0; i < courses.n && !rc; i++)
 			rc = publish_course(p, courses.ids[i]);
-		if (!p->o->dry_run)
+		if (p->begun)
 			rc = end_run(p, rc);
+		if (!rc && p->marks && !p->o->dry_run)
+			save_marks(p, &courses);
 		progress(p, true);
 	}
+	if (p->full_compare)
+		p->res->window_from[0] = '\0';
+	for (int i = 0; p->marks && i < courses.n; i++)
+		gradeq_watermark_clear(&p->marks[i]);
+	free(p->marks);
+	p->marks = NULL;
 	gradeq_enroll_courses_release(&courses);
 	return rc;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gradeq/follow.h"
 #include "gradeq/release.h"
 #include "store/status.h"
 
@@ -112,18 +113,22 @@ static void one_line(char *json)
 int gradeq_status_print(struct gradeq_cli *cli, struct gradeq_store *st, const char *run, bool json,
 			bool clear, FILE *out)
 {
-	char *runs = NULL, *releases = NULL;
+	char *runs = NULL, *releases = NULL, *follow = NULL;
 	int rc;
 
 	rc = gradeq_status_runs_json(st, run, &runs);
 	if (!rc)
 		rc = gradeq_status_releases_json(cli, st, &releases);
+	if (!rc)
+		rc = gradeq_follow_recent_json(st, GRADEQ_STATUS_FOLLOW_ITERATIONS, &follow);
 	if (rc)
 		goto out;
 	if (json) {
 		one_line(runs);
 		one_line(releases);
-		fprintf(out, "{\"runs\":%s,\"releases\":%s}\n", runs, releases);
+		one_line(follow);
+		fprintf(out, "{\"runs\":%s,\"releases\":%s,\"follow\":%s}\n", runs, releases,
+			follow);
 		fflush(out);
 		goto out;
 	}
@@ -134,10 +139,16 @@ int gradeq_status_print(struct gradeq_cli *cli, struct gradeq_store *st, const c
 	gradeq_store_status_runs_text(st, runs, out);
 	fputc('\n', out);
 	gradeq_store_status_releases_text(st, releases, out);
+	if (strcmp(follow, "[]") != 0) {
+		fprintf(out, "\n%-8s  %-16s  %-11s  %-19s  %9s  %8s  %8s  %s\n", "FOLLOW",
+			"RELEASE", "STATE", "STARTED", "SECONDS", "SELECT_S", "LEARNERS", "WINDOW");
+		gradeq_follow_recent_text(st, follow, out);
+	}
 	fflush(out);
 out:
 	free(runs);
 	free(releases);
+	free(follow);
 	return rc;
 }
 

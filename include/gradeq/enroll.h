@@ -11,6 +11,7 @@
 #include "gradeq/err.h"
 
 struct gradeq_store;
+struct gradeq_watermark;
 
 /* The most learner ids one gradeq_enroll_fetch() returns. */
 #define GRADEQ_ENROLL_FETCH 10000
@@ -45,10 +46,24 @@ struct gradeq_enroll_query {
 	const char *version;       /* the course's version (incremental) */
 	const char *policy_hash;   /* NULL: any stored hash will do */
 	const char *changed_since; /* NULL: after each learner's stored grade */
+	/* incremental: select from this watermark instead, in O(changes):
+	 * learners with score rows modified at or after since->watermark
+	 * whose writer since->snapshot did not see (rows it saw were selected
+	 * by that run), and enrollments newer than since->last_enrollment_id.
+	 * NULL: compare every learner. */
+	const struct gradeq_watermark *since;
+	/* incremental: the next run's watermark, selected_at, snapshot and
+	 * newest enrollment, taken in the cursor's (repeatable read)
+	 * transaction, whose snapshot the selection reads (NULL: not wanted) */
+	struct gradeq_watermark *next;
 };
 
 /* Opens the cursor (a transaction of its own on st: st reads nothing else
- * until gradeq_enroll_close()). */
+ * until gradeq_enroll_close()). The next watermark is the least of the
+ * clock less GRADEQ_WATERMARK_OVERLAP_MS and the start of the oldest
+ * transaction in flight on the database (other than gradeq's own) that
+ * the role may see: a row committed after the selection's snapshot was
+ * stamped after that. */
 int gradeq_enroll_open(struct gradeq_store *st,
 		       const struct gradeq_enroll_query *q) GRADEQ_MUST_CHECK;
 /* The next learner ids, up to GRADEQ_ENROLL_FETCH, into ids; *n 0 at the

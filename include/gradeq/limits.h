@@ -100,4 +100,33 @@
 #define GRADEQ_EVENTS_LOG_MAX_LENGTH 10000
 #define GRADEQ_EVENTS_LOG_TTL_MS (60 * 60 * 1000)
 
+/* The incremental watermark's safety overlap: the next run reads score rows
+ * modified up to this long before the selection (and before the oldest
+ * transaction in flight that gradeq can see), for writers that stamp
+ * 'modified' before they commit, or whose transactions it cannot see (a
+ * role without pg_read_all_stats). Rows of the overlap that the previous
+ * run selected are not regraded again: they are older than the grade they
+ * produced. */
+#define GRADEQ_WATERMARK_OVERLAP_MS 5000
+
+/* gradeq-publish --follow asks whether the run it waits for is over this
+ * often: the loop's iteration time is late by at most this much, for one
+ * indexed read per poll. */
+#define GRADEQ_FOLLOW_POLL_MS 50
+
+/* An iteration of --follow whose publishing failed (broker or database
+ * away) is tried again after at least this long, whatever --every says:
+ * no spinning on an outage; the publisher's own connection timeouts come
+ * on top. */
+#define GRADEQ_FOLLOW_RETRY_S 5
+
+/* --follow warns that it falls behind once this many iterations in a row
+ * each took longer than the data window it read and longer than the one
+ * before: fewer is noise on a shared machine, more warns late. */
+#define GRADEQ_FOLLOW_TREND 4
+/* ... and once the last of them took at least this many times the first:
+ * iterations of a loop that settles wander by tens of percent on a shared
+ * machine; at P = 1.3 four iterations grow 2.2 times. */
+#define GRADEQ_FOLLOW_TREND_GROWTH 1.5
+
 #endif

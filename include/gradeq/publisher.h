@@ -19,13 +19,26 @@ struct gradeq_publish_options {
 	bool quiet;                /* no progress (--quiet or --json) */
 	bool incremental;          /* --incremental or --changed-since */
 	const char *changed_since; /* NULL: after each learner's stored grade */
+	/* --incremental (without --changed-since) selects from each course's
+	 * watermark (watermarks.h) and records the next one once the run's
+	 * jobs are confirmed; rescan compares every learner with the stored
+	 * grades instead, as when a course has no watermark yet */
+	bool rescan;
+	/* the run is recorded (and the broker connected) with its first job:
+	 * nothing to publish records no run (run_id "" in the result) */
+	bool lazy_run;
 };
 
 struct gradeq_publish_result {
 	char run_id[37]; /* "" on a dry run */
 	char release[80];
 	long courses, jobs, learners;
-	double seconds; /* from the first course to the end */
+	double seconds;        /* from the first course to the end */
+	double select_seconds; /* reading the enrollments to publish */
+	/* incremental: the data window, score rows modified from (the oldest
+	 * watermark selected from; "" when a course was compared in full) to
+	 * (the newest selection's clock) */
+	char window_from[64], window_to[64];
 };
 
 /* Asks the run in hand to stop after the current fetch of enrollments

@@ -11,6 +11,9 @@
 
 #include "gradeq/cli.h"
 
+/* The --follow iterations status shows (newest first). */
+#define GRADEQ_STATUS_FOLLOW_ITERATIONS 10
+
 /* 0 when run is a known run id, GRADEQ_ERR_NOT_FOUND when not (or not a
  * run id at all), else the database error. */
 int gradeq_status_run_known(struct gradeq_store *st, const char *run) GRADEQ_MUST_CHECK;

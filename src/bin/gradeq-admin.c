@@ -13,6 +13,7 @@
 #include "gradeq/cli.h"
 #include "gradeq/events.h"
 #include "gradeq/history.h"
+#include "gradeq/inputcheck.h"
 #include "gradeq/log.h"
 #include "gradeq/plan.h"
 #include "gradeq/release_ops.h"
@@ -91,6 +92,21 @@ static int cmd_check_config(struct admin *a, int argc, char **argv)
 				   stdout, stderr)
 		       ? 1
 		       : 0;
+}
+
+static int cmd_check_input(struct admin *a, int argc, char **argv)
+{
+	int missing = 0, rc;
+
+	(void)argc;
+	(void)argv;
+	rc = gradeq_check_input(a->st, a->json, stdout, &missing);
+	if (rc)
+		return fail(a, rc);
+	if (missing)
+		gradeq_cli_error(&a->cli, "%d index%s gradeq relies on missing on the input tables",
+				 missing, missing == 1 ? "" : "es");
+	return missing ? 1 : 0;
 }
 
 static int cmd_seed(struct admin *a, int argc, char **argv)
@@ -281,6 +297,11 @@ static const struct command commands[] = {
 	 "validate the configuration (FILE, else -c or\n"
 	 "the default) and print the effective settings,\n"
 	 "secrets masked; errors name file, line, setting"},
+	{"check-input", NULL, 1, 1, NEEDS_STORE, cmd_check_input, "check-input",
+	 "whether the indexes gradeq relies on exist on\n"
+	 "the platform's input tables; prints the CREATE\n"
+	 "INDEX CONCURRENTLY a DBA may run for each one\n"
+	 "missing (exit 1 then)"},
 	{"events", NULL, 1, 0, NEEDS_STORE, cmd_events, "events [--run RUN] [--count N]",
 	 "follow the pushed state changes live\n"
 	 "(run.<id>.<state>, job.<state>); --json\n"
@@ -313,11 +334,14 @@ static const struct command commands[] = {
 	 "says what it would delete"},
 	{"plan", NULL, 1, 0, NEEDS_STORE, cmd_plan,
 	 "plan [--course ID | --size-class S] [--consumers N] [--plot FILE]\n"
-	 "     [--overhead-share 0.05] [--failure-cost 60] [--arrival-rate R]",
+	 "     [--overhead-share 0.05] [--failure-cost 60] [--arrival-rate R]\n"
+	 "     [--loop-overhead SEC]",
 	 "fit batch ms = O + p * learners over recorded\n"
 	 "jobs, recommend a batch size per size class,\n"
 	 "predict the backfill; with R (learners/s\n"
-	 "changing) the periodic run's T = O/(1-P)"},
+	 "changing) the periodic run's T = O/(1-P), O\n"
+	 "the batch overhead plus SEC (the --follow\n"
+	 "loop's own: an idle iteration's seconds)"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

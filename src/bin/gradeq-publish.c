@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "gradeq/cli.h"
+#include "gradeq/follow.h"
 #include "gradeq/job.h"
+#include "gradeq/parse.h"
 #include "gradeq/publisher.h"
 
 static const char usage[] =
@@ -27,11 +29,25 @@ static const char usage[] =
 	"  -a, --all-courses     every course of the courses table\n"
 	"  -b, --batch-size N    learners per job (default: batch_size in the config, 100)\n"
 	"      --active-only     only active enrollments (default: all, as the platform)\n"
-	"      --incremental     only learners with no stored course grade, one stored\n"
-	"                        under another course version or grading policy, or\n"
-	"                        score rows modified after their stored grade\n"
+	"      --incremental     only learners whose score rows changed since the\n"
+	"                        previous incremental run of this release (its\n"
+	"                        watermark, per course, recorded once every job is\n"
+	"                        confirmed), and new enrollments; every learner of a\n"
+	"                        course whose version or grading policy changed, or\n"
+	"                        that has no watermark yet, is compared with the\n"
+	"                        stored grades: no grade, another version or policy,\n"
+	"                        or score rows modified after it\n"
+	"      --rescan          with --incremental: compare every learner, as for a\n"
+	"                        course without a watermark (grade rows deleted by\n"
+	"                        hand), and record a new watermark\n"
 	"      --changed-since T as --incremental, but score rows modified after T (a\n"
 	"                        PostgreSQL timestamp, e.g. '2026-01-31 04:00Z')\n"
+	"      --follow          run --incremental again and again as a daemon: each\n"
+	"                        run waits for the previous one's jobs to finish;\n"
+	"                        each iteration recorded (gradeq-admin status) and\n"
+	"                        logged; SIGTERM finishes the iteration in hand\n"
+	"      --every DUR       with --follow: the least time from one iteration's\n"
+	"                        start to the next (default 60s; 0: back to back)\n"
 	"  -n, --dry-run         count jobs and learners, publish and record nothing\n"
 	"                        (no run: run_id null in --json)\n"
 	"      --json            one JSON object on stdout\n"
@@ -43,10 +59,15 @@ static const char usage[] =
 	"Exit status: 0 when every job was confirmed, 1 on error (one line on stderr),\n"
 	"2 on bad usage.\n";
 
+static bool following;
+
 static void on_signal(int sig)
 {
 	(void)sig;
-	gradeq_publish_interrupt();
+	if (following)
+		gradeq_follow_stop();
+	else
+		gradeq_publish_interrupt();
 }
 
 static const struct option opts[] = {
@@ -62,6 +83,9 @@ static const struct option opts[] = {
 	{"help", no_argument, NULL, 'h'},
 	{"incremental", no_argument, NULL, 'I'},
 	{"changed-since", required_argument, NULL, 'S'},
+	{"rescan", no_argument, NULL, 'R'},
+	{"follow", no_argument, NULL, 'F'},
+	{"every", required_argument, NULL, 'E'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
 };
@@ -79,7 +103,7 @@ static void add_course(struct gradeq_publish_options *o, char **want, char *cour
 
 /* Reads the options into o; -1 to go on, else the exit status. */
 static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, char **want,
-		      bool *json, const char **batch, int argc, char **argv)
+		      bool *json, const char **batch, const char **every, int argc, char **argv)
 {
 	int opt, bad = 0;
 
@@ -96,6 +120,9 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 			o->incremental = true;
 			bad = gradeq_cli_once(cli, "--changed-since", &o->changed_since, optarg);
 			break;
+		case 'R': o->rescan = true; break;
+		case 'F': following = true; break;
+		case 'E': bad = gradeq_cli_once(cli, "--every", every, optarg); break;
 		case 'n': o->dry_run = true; break;
 		case 'j': *json = true; break;
 		case 'q': o->quiet = true; break;
@@ -106,6 +133,21 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 	}
 	if (bad)
 		return bad;
+	if (following && (o->changed_since || o->rescan || o->dry_run || *json)) {
+		gradeq_cli_error(cli, "--follow goes without --changed-since, --rescan, --dry-run"
+				      " and --json");
+		return 2;
+	}
+	if (*every && !following) {
+		gradeq_cli_error(cli, "--every goes with --follow");
+		return 2;
+	}
+	o->incremental = o->incremental || following;
+	o->lazy_run = following;
+	if (o->rescan && (!o->incremental || o->changed_since)) {
+		gradeq_cli_error(cli, "--rescan goes with --incremental (not --changed-since)");
+		return 2;
+	}
 	if (optind < argc || (o->all == (o->ncourses > 0))) {
 		gradeq_cli_error(cli,
 				 optind < argc ? "unexpected argument '%s'"
@@ -124,10 +166,14 @@ static void report(const struct gradeq_publish_options *o, const struct gradeq_p
 {
 	if (json)
 		printf("{\"run_id\":%s%s%s,\"release\":\"%s\",\"courses\":%ld,\"jobs\":%ld,"
-		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"seconds\":%.3f}\n",
+		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"seconds\":%.3f,"
+		       "\"select_seconds\":%.4f,\"window_from\":%s%s%s,\"window_to\":%s%s%s}\n",
 		       o->dry_run ? "" : "\"", o->dry_run ? "null" : r->run_id,
 		       o->dry_run ? "" : "\"", r->release, r->courses, r->jobs, r->learners,
-		       o->batch_size, o->dry_run ? "true" : "false", r->seconds);
+		       o->batch_size, o->dry_run ? "true" : "false", r->seconds, r->select_seconds,
+		       r->window_from[0] ? "\"" : "", r->window_from[0] ? r->window_from : "null",
+		       r->window_from[0] ? "\"" : "", r->window_to[0] ? "\"" : "",
+		       r->window_to[0] ? r->window_to : "null", r->window_to[0] ? "\"" : "");
 	else if (o->dry_run)
 		printf("dry run: %ld courses, %ld jobs, %ld learners for release %s\n", r->courses,
 		       r->jobs, r->learners, r->release);
@@ -142,7 +188,8 @@ int main(int argc, char **argv)
 	struct gradeq_publish_options o = {0};
 	struct gradeq_publish_result r;
 	char **want = calloc((size_t)argc + 1, sizeof(*want));
-	const char *batch = NULL;
+	const char *batch = NULL, *every = NULL;
+	long every_s = 60;
 	struct sigaction sa;
 	bool json = false;
 	int status = 1, rc;
@@ -150,7 +197,7 @@ int main(int argc, char **argv)
 	if (!want)
 		return 1;
 	o.courses = want;
-	status = parse_args(&cli, &o, want, &json, &batch, argc, argv);
+	status = parse_args(&cli, &o, want, &json, &batch, &every, argc, argv);
 	if (status >= 0)
 		goto out;
 	status = 1;
@@ -162,11 +209,24 @@ int main(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	o.quiet = o.quiet || json;
+	if (every && gradeq_parse_duration(every, &every_s)) {
+		gradeq_cli_error(&cli, "--every: expected %s, got '%s'", GRADEQ_DURATION_RULE,
+				 every);
+		status = 2;
+		goto out;
+	}
+	o.quiet = o.quiet || json || following;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if (following) {
+		rc = gradeq_follow_run(&cli, &o, every_s);
+		if (rc)
+			gradeq_cli_error(&cli, "%s", gradeq_errmsg(rc));
+		status = rc ? 1 : 0;
+		goto out;
+	}
 	rc = gradeq_publish_run(&cli, &o, &r);
 	if (rc) {
 		gradeq_cli_error(&cli, "%s", gradeq_errmsg(rc));

@@ -20,3 +20,7 @@ CREATE TABLE IF NOT EXISTS courseware_studentmodule (
  grade float8, max_grade float8, created timestamptz NOT NULL,
  modified timestamptz NOT NULL,
  UNIQUE (student_id, course_id, module_state_key));
+-- the platform indexes 'modified' (db_index): the incremental selection
+-- reads the rows changed since its watermark as an index range
+CREATE INDEX IF NOT EXISTS courseware_studentmodule_course_id_modified
+ ON courseware_studentmodule (course_id, modified);

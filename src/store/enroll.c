@@ -7,7 +7,9 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "gradeq/limits.h"
 #include "gradeq/store.h"
+#include "gradeq/watermarks.h"
 #include "store/internal.h"
 
 void gradeq_enroll_courses_release(struct gradeq_enroll_courses *c)
@@ -130,16 +132,98 @@ static const char changed_sql[] =
 	"   AND m.modified > coalesce($5::timestamptz, g.modified)))"
 	" ORDER BY e.id";
 
+/* The watermark selection: score rows changed since the watermark, through
+ * the index range on (course_id, modified), joined to the enrollments by
+ * their (user_id, course_id) key, and the enrollments added since. A row
+ * whose writer the previous selection's snapshot ($4) saw was selected by
+ * that run (the overlap's rows, mostly): it is not selected again. Its
+ * 32-bit xmin becomes a full transaction id in the epoch of the present
+ * one ($6, the current snapshot's xmax): a row of the window is far
+ * younger than 2^31 transactions. Each learner's enrollment is a scalar
+ * subquery, one index probe per learner, so that no row estimate can make
+ * the planner hash every enrollment of the course instead. */
+static const char since_sql[] = "DECLARE gq_enr NO SCROLL CURSOR FOR SELECT x.user_id FROM"
+				" (SELECT c.user_id, (SELECT e.id FROM student_courseenrollment e"
+				"   WHERE e.user_id = c.user_id AND e.course_id = $1"
+				"   AND (NOT $2::bool OR e.is_active)) AS enrollment FROM"
+				"  (SELECT m.student_id AS user_id FROM courseware_studentmodule m"
+				"   WHERE m.course_id = $1 AND m.modified >= $3::timestamptz"
+				"   AND NOT pg_visible_in_snapshot((((($6::int8 >> 32)"
+				"    - (m.xmin::text::int8 > ($6::int8 & 4294967295))::int) << 32)"
+				"    | m.xmin::text::int8)::text::xid8, $4::pg_snapshot)"
+				"   UNION SELECT n.user_id FROM student_courseenrollment n"
+				"   WHERE n.course_id = $1 AND n.id > $5::int8) c OFFSET 0) x"
+				" WHERE x.enrollment IS NOT NULL ORDER BY x.enrollment";
+
+/* The next watermark and the snapshot the selection reads, its first
+ * statement in a repeatable-read transaction (see enroll.h). */
+static const char next_sql[] = "SELECT least(clock_timestamp() - interval '" GRADEQ_STR(
+	GRADEQ_WATERMARK_OVERLAP_MS) " milliseconds',"
+				     " (SELECT min(a.xact_start) FROM pg_stat_activity a"
+				     "  WHERE a.datname = current_database()"
+				     "  AND a.pid <> pg_backend_pid() AND a.state <> 'idle'"
+				     "  AND a.backend_type = 'client backend'"
+				     "  AND a.application_name NOT LIKE 'gradeq%')),"
+				     " clock_timestamp(), (SELECT coalesce(max(id), 0)"
+				     "  FROM student_courseenrollment WHERE course_id = $1),"
+				     " pg_current_snapshot()::text,"
+				     " pg_snapshot_xmax(pg_current_snapshot())::text";
+
+static int take_next(struct gradeq_store *st, const char *course, struct gradeq_watermark *next,
+		     char *xmax, size_t xmax_len)
+{
+	const char *params[1] = {course};
+	PGresult *res =
+		PQexecParams(gradeq_store_conn(st), next_sql, 1, NULL, params, NULL, NULL, 0);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		rc = gradeq_store_result_error(st, res, "taking the watermark");
+	} else {
+		snprintf(next->watermark, sizeof(next->watermark), "%s", PQgetvalue(res, 0, 0));
+		snprintf(next->selected_at, sizeof(next->selected_at), "%s", PQgetvalue(res, 0, 1));
+		next->last_enrollment_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+		free(next->snapshot);
+		next->snapshot = strdup(PQgetvalue(res, 0, 3));
+		snprintf(xmax, xmax_len, "%s", PQgetvalue(res, 0, 4));
+		if (!next->snapshot)
+			rc = GRADEQ_ERR_NOMEM;
+	}
+	PQclear(res);
+	return rc;
+}
+
 int gradeq_enroll_open(struct gradeq_store *st, const struct gradeq_enroll_query *q)
 {
-	const char *params[5] = {q->course, q->active_only ? "t" : "f", q->version, q->policy_hash,
+	const char *params[6] = {q->course, q->active_only ? "t" : "f", q->version, q->policy_hash,
 				 q->changed_since};
+	struct gradeq_watermark scratch = {0};
+	char last[32], xmax[32];
 	PGresult *res;
-	int rc = gradeq_store_exec(st, "BEGIN");
+	/* one snapshot for the watermark taken and the selection read */
+	int rc = gradeq_store_exec(st, q->incremental && (q->since || q->next)
+					       ? "BEGIN ISOLATION LEVEL REPEATABLE READ"
+					       : "BEGIN");
 
 	if (rc)
 		return rc;
-	if (q->incremental)
+	if (q->incremental && (q->since || q->next)) {
+		rc = take_next(st, q->course, q->next ? q->next : &scratch, xmax, sizeof(xmax));
+		gradeq_watermark_clear(&scratch);
+		if (rc) {
+			gradeq_enroll_close(st);
+			return rc;
+		}
+	}
+	if (q->incremental && q->since) {
+		snprintf(last, sizeof(last), "%lld", q->since->last_enrollment_id);
+		params[2] = q->since->watermark;
+		params[3] = q->since->snapshot;
+		params[4] = last;
+		params[5] = xmax;
+		res = PQexecParams(gradeq_store_conn(st), since_sql, 6, NULL, params, NULL, NULL,
+				   0);
+	} else if (q->incremental)
 		res = PQexecParams(gradeq_store_conn(st), changed_sql, 5, NULL, params, NULL, NULL,
 				   0);
 	else

@@ -42,6 +42,7 @@ for src in "$GRADEQ_SRC"/src/bin/*.c; do
 done
 want=(/etc/gradeq/gradeq.conf /lib/systemd/system/gradeq-consumer@.service
 	/lib/systemd/system/gradeq-web.service
+	/lib/systemd/system/gradeq-follow@.service
 	/usr/share/man/man5/gradeq.conf.5)
 for p in "${programs[@]}"; do
 	want+=("/usr/bin/$p" "/usr/share/man/man1/$p.1")
@@ -49,7 +50,7 @@ done
 for f in "${want[@]}"; do
 	grep -Fxq "$f" "$WORK/files" || die "$f is not in the package"
 done
-log "files: ${#programs[@]} programs with their man pages, the unit, gradeq.conf(5), the configuration"
+log "files: ${#programs[@]} programs with their man pages, the units, gradeq.conf(5), the configuration"
 
 dpkg-deb -e "$DEB" "$WORK/control"
 grep -Fxq /etc/gradeq/gradeq.conf "$WORK/control/conffiles" || die "gradeq.conf is not a conffile"

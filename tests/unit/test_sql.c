@@ -23,6 +23,8 @@ static const char *const shipped[] = {
 	"9762572b4b65888a08d69971e6e3282e2b412364a100464a46ff317452b8062d",
 	"0008633b3478e9fbf0113b62e94addbcdd734a26bfc73320486dd62bffa0e598",
 	"01113bdf154d128df38f3e9482142596cded643d22986047eeba7ebb4671ba3f",
+	/* 0008-watermarks.sql */
+	"dac53f8ef4018f1b8a1d8cf3df740aa3e876b0595d0a407b54d2e544f4678edd",
 };
 
 static void sha256_hex(const char *s, char out[65])

@@ -1,0 +1,210 @@
+/* gradeq-publish --follow (see follow.h). */
+#include "gradeq/follow.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "gradeq/limits.h"
+#include "gradeq/log.h"
+#include "gradeq/store.h"
+
+static volatile sig_atomic_t stops;
+
+void gradeq_follow_stop(void)
+{
+	if (stops < 2)
+		stops++;
+}
+
+int gradeq_follow_fit(const double *h, const double *t, size_t n, double *o, double *p)
+{
+	double sh = 0, st = 0, shh = 0, sht = 0, d;
+
+	if (n < 2)
+		return GRADEQ_ERR_INVALID;
+	for (size_t i = 0; i < n; i++) {
+		sh += h[i];
+		st += t[i];
+		shh += h[i] * h[i];
+		sht += h[i] * t[i];
+	}
+	d = (double)n * shh - sh * sh;
+	if (d <= 1e-12 * (double)n * shh || d <= 0)
+		return GRADEQ_ERR_INVALID;
+	*p = ((double)n * sht - sh * st) / d;
+	*o = (st - *p * sh) / (double)n;
+	return 0;
+}
+
+bool gradeq_follow_behind(const double *h, const double *t, size_t n)
+{
+	double o, p;
+
+	if (n < 2)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (t[i] <= h[i] || (i > 0 && t[i] <= t[i - 1]))
+			return false;
+	/* back to back, each window is the previous time: growth alone is
+	 * also noise; the trend must be large and its fit say P >= 1 */
+	return t[n - 1] >= GRADEQ_FOLLOW_TREND_GROWTH * t[0] &&
+	       gradeq_follow_fit(h, t, n, &o, &p) == 0 && p >= 1;
+}
+
+static double mono(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Sleeps ms unless more than 'level' stops came (before or meanwhile). */
+static void nap(long ms, int level)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (stops <= level && nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+struct loop {
+	struct gradeq_cli *cli;
+	const struct gradeq_publish_options *o;
+	struct gradeq_store *st;
+	long iteration;
+	/* the recent iterations: data window (s between selections), time */
+	double h[GRADEQ_FOLLOW_TREND * 2], t[GRADEQ_FOLLOW_TREND * 2];
+	size_t n;
+	double last_start; /* 0 before the first iteration */
+	bool warned;
+};
+
+/* Waits for the run's jobs to be over; a second stop gives up waiting
+ * (state 'interrupted'). */
+static int wait_run(struct loop *l, const char *run_id, char *state, size_t len)
+{
+	bool done = false;
+	int rc;
+
+	while (!(rc = gradeq_follow_run_done(l->st, run_id, &done, state, len)) && !done) {
+		if (stops > 1) {
+			snprintf(state, len, "interrupted");
+			return 0;
+		}
+		/* the first stop lets the run finish: only a second ends the wait */
+		nap(GRADEQ_FOLLOW_POLL_MS, 1);
+	}
+	return rc;
+}
+
+/* Keeps the iteration's window and time; warns once when the loop falls
+ * behind (each iteration longer than its window, and growing). */
+static void trend(struct loop *l, double h, double t, long learners, const char *release)
+{
+	const size_t cap = sizeof(l->h) / sizeof(l->h[0]);
+	double o = 0, p = 0;
+
+	if (l->n == cap) {
+		memmove(l->h, l->h + 1, (cap - 1) * sizeof(l->h[0]));
+		memmove(l->t, l->t + 1, (cap - 1) * sizeof(l->t[0]));
+		l->n--;
+	}
+	l->h[l->n] = h;
+	l->t[l->n] = t;
+	l->n++;
+	if (l->n < GRADEQ_FOLLOW_TREND)
+		return;
+	if (!gradeq_follow_behind(l->h + l->n - GRADEQ_FOLLOW_TREND,
+				  l->t + l->n - GRADEQ_FOLLOW_TREND, GRADEQ_FOLLOW_TREND)) {
+		l->warned = false;
+		return;
+	}
+	if (l->warned)
+		return;
+	l->warned = true;
+	if (gradeq_follow_fit(l->h, l->t, l->n, &o, &p))
+		o = p = -1;
+	log_warn("event=follow_falling_behind release=%s iterations=%d last_seconds=%.3f"
+		 " last_window_seconds=%.3f learners=%ld O_seconds=%.3f P=%.3f"
+		 " advice=\"%s\"",
+		 release, GRADEQ_FOLLOW_TREND, t, h, learners, o, p,
+		 "each iteration takes longer than the data it reads (P >= 1): add consumers"
+		 " or cut per-learner time; see gradeq-admin plan --arrival-rate");
+}
+
+/* One iteration: recorded, published (incremental), waited for. */
+static int iterate(struct loop *l, bool *failed)
+{
+	struct gradeq_publish_result r;
+	struct gradeq_follow_row row = {0};
+	double t0 = mono(), h = l->last_start > 0 ? t0 - l->last_start : 0, secs;
+	char state[32] = "complete";
+	long long id = 0;
+	int rc, prc;
+
+	l->last_start = t0;
+	l->iteration++;
+	rc = gradeq_follow_begin(l->st, l->o->release ? l->o->release : "", l->cli->prog, &id);
+	if (rc)
+		return rc;
+	prc = gradeq_publish_run(l->cli, l->o, &r);
+	*failed = prc != 0;
+	if (prc)
+		snprintf(state, sizeof(state), "failed");
+	else if (r.jobs > 0)
+		rc = wait_run(l, r.run_id, state, sizeof(state));
+	secs = mono() - t0;
+	row.release = r.release;
+	row.run_id = r.run_id;
+	row.window_from = r.window_from;
+	row.window_to = r.window_to;
+	row.select_s = r.select_seconds;
+	row.seconds = secs;
+	row.learners = r.learners;
+	row.jobs = r.jobs;
+	row.state = state;
+	if (!rc)
+		rc = gradeq_follow_end(l->st, id, &row);
+	if (prc)
+		log_warn("event=follow_iteration iteration=%ld release=%s state=failed"
+			 " seconds=%.3f error=\"%s\"",
+			 l->iteration, r.release, secs, gradeq_errmsg(prc));
+	else
+		log_info("event=follow_iteration iteration=%ld release=%s run=%s state=%s"
+			 " learners=%ld jobs=%ld seconds=%.3f select_seconds=%.4f"
+			 " window_seconds=%.3f from=\"%s\" to=\"%s\"",
+			 l->iteration, r.release, r.run_id[0] ? r.run_id : "none", state,
+			 r.learners, r.jobs, secs, r.select_seconds, h, r.window_from, r.window_to);
+	if (!prc && h > 0)
+		trend(l, h, secs, r.learners, r.release);
+	return rc;
+}
+
+int gradeq_follow_run(struct gradeq_cli *cli, const struct gradeq_publish_options *o, long every_s)
+{
+	struct loop l = {.cli = cli, .o = o};
+	int rc = gradeq_cli_store(cli, &l.st);
+
+	if (rc)
+		return rc;
+	log_info("event=follow_started every_seconds=%ld batch_size=%d", every_s, o->batch_size);
+	while (!rc && !stops) {
+		double start = mono(), left;
+
+		bool failed = false;
+
+		rc = iterate(&l, &failed);
+		left = (double)(failed && every_s < GRADEQ_FOLLOW_RETRY_S ? GRADEQ_FOLLOW_RETRY_S
+									  : every_s) -
+		       (mono() - start);
+		if (!rc && left > 0)
+			nap((long)(left * 1000), 0);
+	}
+	log_info("event=follow_stopped iterations=%ld", l.iteration);
+	gradeq_store_free(l.st);
+	return rc;
+}
