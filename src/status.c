@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "gradeq/release.h"
+#include "gradeq/throttle_cmd.h"
 #include "store/status.h"
 
 int gradeq_status_run_known(struct gradeq_store *st, const char *run)
@@ -112,18 +113,22 @@ static void one_line(char *json)
 int gradeq_status_print(struct gradeq_cli *cli, struct gradeq_store *st, const char *run, bool json,
 			bool clear, FILE *out)
 {
-	char *runs = NULL, *releases = NULL;
+	char *runs = NULL, *releases = NULL, *throttle = NULL;
 	int rc;
 
 	rc = gradeq_status_runs_json(st, run, &runs);
 	if (!rc)
 		rc = gradeq_status_releases_json(cli, st, &releases);
+	if (!rc)
+		rc = gradeq_throttle_status_json(st, NULL, &throttle);
 	if (rc)
 		goto out;
 	if (json) {
 		one_line(runs);
 		one_line(releases);
-		fprintf(out, "{\"runs\":%s,\"releases\":%s}\n", runs, releases);
+		one_line(throttle);
+		fprintf(out, "{\"runs\":%s,\"releases\":%s,\"throttle\":%s}\n", runs, releases,
+			throttle);
 		fflush(out);
 		goto out;
 	}
@@ -134,8 +139,13 @@ int gradeq_status_print(struct gradeq_cli *cli, struct gradeq_store *st, const c
 	gradeq_store_status_runs_text(st, runs, out);
 	fputc('\n', out);
 	gradeq_store_status_releases_text(st, releases, out);
+	if (strcmp(throttle, "[]") != 0) {
+		fputs("\nTHROTTLE\n", out);
+		gradeq_throttle_status_text(st, throttle, out);
+	}
 	fflush(out);
 out:
+	free(throttle);
 	free(runs);
 	free(releases);
 	return rc;

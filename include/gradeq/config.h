@@ -32,8 +32,18 @@ struct gradeq_config {
 	int statement_timeout_ms;
 	bool job_events;    /* publish job.<state> events */
 	int retention_days; /* purge-history default */
-	char *log_level;    /* debug, info, warn, error */
-	char *log_file;     /* NULL or "" = stderr */
+	/* the consumers' back-off on database distress (throttle_agent.c) */
+	bool throttle_backoff;
+	int distress_interval_s;      /* health samples and back-off steps */
+	int distress_lock_waiters;    /* sessions waiting on grades_* locks; 0: ignored */
+	int distress_backends_pct;    /* active backends, % of max_connections; 0: ignored */
+	int distress_latency_factor;  /* x a course size's baseline; 0: ignored */
+	int distress_latency_samples; /* jobs before a baseline counts */
+	int backoff_factor_pct;       /* a decrease keeps this % of the rate */
+	int backoff_increase;         /* learners/s added a step while healthy */
+	int backoff_min_rate;         /* learners/s a decrease never goes below */
+	char *log_level;              /* debug, info, warn, error */
+	char *log_file;               /* NULL or "" = stderr */
 };
 
 /* Loads 'path' (or, when NULL, GRADEQ_DEFAULT_CONF if it exists, else
