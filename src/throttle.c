@@ -102,11 +102,13 @@ enum gradeq_distress gradeq_latency_add(struct gradeq_latency *l,
 	r = read_ms / learners;
 	w = write_ms / learners;
 	if (lim->latency_factor > 0 && l->n[c] >= lim->latency_min_samples) {
-		/* a floor of 0.01 ms a learner: noise on a tiny baseline is no
-		 * distress */
-		if (w > lim->latency_factor * fmax(l->write[c], 0.01))
+		/* a floor of 0.01 ms a learner, and of latency_min_ms a job:
+		 * noise on a tiny baseline is no distress */
+		if (w > lim->latency_factor * fmax(l->write[c], 0.01) &&
+		    write_ms >= lim->latency_min_ms)
 			d = GRADEQ_DISTRESS_WRITE_LATENCY;
-		else if (r > lim->latency_factor * fmax(l->read[c], 0.01))
+		else if (r > lim->latency_factor * fmax(l->read[c], 0.01) &&
+			 read_ms >= lim->latency_min_ms)
 			d = GRADEQ_DISTRESS_READ_LATENCY;
 	}
 	if (d != GRADEQ_DISTRESS_NONE)
@@ -132,8 +134,7 @@ bool gradeq_aimd_step(struct gradeq_aimd *a, bool distressed, double ceiling, do
 		double base = a->cap;
 
 		if (base <= 0) {
-			base = ceiling > 0 && (observed <= 0 || ceiling < observed) ? ceiling
-										    : observed;
+			base = ceiling > 0 ? ceiling : observed;
 			*recover_to = base > a->min_rate ? base : a->min_rate;
 		}
 		a->cap = base * a->decrease;

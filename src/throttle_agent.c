@@ -146,13 +146,22 @@ static void count_consumers(struct gradeq_throttle_agent *a, struct gradeq_broke
 	a->dirty = true;
 }
 
+static struct gradeq_distress_limits limits(const struct gradeq_config *cfg)
+{
+	return (struct gradeq_distress_limits){
+		.lock_waiters = cfg->distress_lock_waiters,
+		.backends_pct = cfg->distress_backends_pct,
+		.latency_factor = cfg->distress_latency_factor,
+		.latency_min_samples = cfg->distress_latency_samples,
+		.latency_min_ms = cfg->distress_latency_min_ms,
+	};
+}
+
 /* One back-off step: a health sample, then the AIMD controller. */
 static void step(struct gradeq_throttle_agent *a, struct gradeq_store *st, double now)
 {
 	const struct gradeq_config *cfg = a->cfg;
-	struct gradeq_distress_limits lim = {cfg->distress_lock_waiters, cfg->distress_backends_pct,
-					     cfg->distress_latency_factor,
-					     cfg->distress_latency_samples};
+	struct gradeq_distress_limits lim = limits(cfg);
 	struct gradeq_db_health h;
 	enum gradeq_distress d = a->pending;
 	double dt = now - a->health_at;
@@ -262,16 +271,12 @@ void gradeq_throttle_agent_take(struct gradeq_throttle_agent *a, size_t learners
 void gradeq_throttle_agent_done(struct gradeq_throttle_agent *a, const struct gradeq_job_stats *s,
 				size_t learners)
 {
-	const struct gradeq_config *cfg;
 	struct gradeq_distress_limits lim;
 	enum gradeq_distress d;
 
 	if (!a)
 		return;
-	cfg = a->cfg;
-	lim = (struct gradeq_distress_limits){
-		cfg->distress_lock_waiters, cfg->distress_backends_pct,
-		cfg->distress_latency_factor, cfg->distress_latency_samples};
+	lim = limits(a->cfg);
 	a->learners += (double)s->graded;
 	(void)learners;
 	d = gradeq_latency_add(&a->latency, &lim, s->subsections, s->graded, s->ms_fetch,

@@ -58,6 +58,7 @@ struct gradeq_distress_limits {
 	int backends_pct;        /* active backends as % of max_connections; 0: ignored */
 	int latency_factor;      /* x the baseline; 0: ignored */
 	int latency_min_samples; /* jobs of a course size before its baseline counts */
+	int latency_min_ms;      /* a read or write shorter than this is never slow */
 };
 
 /* What one sample of the database saw. */
@@ -83,7 +84,8 @@ struct gradeq_latency {
 
 /* Adds one job (its subsections, learners, read and write ms) and says
  * whether it was slow: READ_LATENCY or WRITE_LATENCY when above
- * latency_factor x its class's baseline (with enough samples), else NONE. */
+ * latency_factor x its class's baseline (with enough samples) and at least
+ * latency_min_ms long (noise on a tiny job is no distress), else NONE. */
 enum gradeq_distress gradeq_latency_add(struct gradeq_latency *l,
 					const struct gradeq_distress_limits *lim, int subsections,
 					int learners, double read_ms, double write_ms);
@@ -101,7 +103,7 @@ struct gradeq_aimd {
  * last step; ceiling: the share of the budget (0: none); observed: the
  * rate this consumer achieved lately (the start of a decrease when there
  * is no cap yet). On distress the cap falls to decrease x (the cap, else
- * the smaller of the ceiling and observed); without it, it climbs by
+ * the ceiling, else observed); without it, it climbs by
  * increase and is lifted (0) once it reaches the ceiling, or, when there
  * is no ceiling, once it reaches the rate observed before the first
  * decrease (recover_to). Returns true when the cap changed. */

@@ -110,7 +110,7 @@ static void test_three_consumers_hold_budget(void **state)
 
 static void test_distress_classify(void **state)
 {
-	struct gradeq_distress_limits lim = {1, 80, 5, 5};
+	struct gradeq_distress_limits lim = {1, 80, 5, 5, 0};
 	struct gradeq_db_health h = {0, 10, 100};
 
 	(void)state;
@@ -130,7 +130,7 @@ static void test_distress_classify(void **state)
 
 static void test_latency_baseline(void **state)
 {
-	struct gradeq_distress_limits lim = {1, 80, 5, 3};
+	struct gradeq_distress_limits lim = {1, 80, 5, 3, 0};
 	struct gradeq_latency l = {0};
 
 	(void)state;
@@ -150,6 +150,10 @@ static void test_latency_baseline(void **state)
 	/* slow jobs did not move the baseline */
 	assert_int_equal(gradeq_latency_add(&l, &lim, 40, 100, 100, 10000),
 			 GRADEQ_DISTRESS_WRITE_LATENCY);
+	/* too short to count, however far above */
+	lim.latency_min_ms = 20000;
+	assert_int_equal(gradeq_latency_add(&l, &lim, 40, 100, 100, 10000), GRADEQ_DISTRESS_NONE);
+	lim.latency_min_ms = 0;
 	lim.latency_factor = 0;
 	assert_int_equal(gradeq_latency_add(&l, &lim, 40, 100, 100, 10000), GRADEQ_DISTRESS_NONE);
 }
@@ -162,11 +166,11 @@ static void test_aimd_with_budget(void **state)
 	(void)state;
 	assert_false(gradeq_aimd_step(&a, false, 300, 280, &recover));
 	assert_true(gradeq_aimd_step(&a, true, 300, 280, &recover));
-	assert_true(a.cap == 140); /* half of min(share, achieved) */
+	assert_true(a.cap == 150); /* half the share */
 	assert_true(gradeq_aimd_step(&a, true, 300, 140, &recover));
-	assert_true(a.cap == 70);
+	assert_true(a.cap == 75);
 	assert_true(gradeq_aimd_step(&a, false, 300, 70, &recover));
-	assert_true(a.cap == 120);
+	assert_true(a.cap == 125);
 	for (int i = 0; i < 10 && a.cap > 0; i++)
 		assert_true(gradeq_aimd_step(&a, false, 300, 0, &recover));
 	assert_true(a.cap == 0); /* back to the budget's share: no cap */
