@@ -785,7 +785,10 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 {
 	int rc;
 
-	c->thr = gradeq_throttle_agent_new(c->release, c->consumer_id, c->cli.cfg);
+	/* GRADEQ_BENCH_NO_THROTTLE: no throttle at all, for tools/bench to
+	 * measure what the machinery costs when no budget is set */
+	if (!getenv("GRADEQ_BENCH_NO_THROTTLE"))
+		c->thr = gradeq_throttle_agent_new(c->release, c->consumer_id, c->cli.cfg);
 	beat_start(c);
 	rc = consume_loop(c);
 	beat_stop(c);
