@@ -97,6 +97,13 @@ static const char *check_log_level(const char *v)
 	return NULL;
 }
 
+static const char *check_read_fallback(const char *v)
+{
+	if (strcmp(v, "wait") != 0 && strcmp(v, "primary") != 0)
+		return "must be 'wait' or 'primary'";
+	return NULL;
+}
+
 static const int default_retry_tiers[] = {5, 30, 300};
 
 #define OFF(member) offsetof(struct gradeq_config, member)
@@ -151,6 +158,36 @@ static const struct setting settings[] = {
 	 .def_str = "",
 	 .secret = true,
 	 .doc = "libpq conninfo; empty uses the PG* environment; GRADEQ_PG_DSN overrides"},
+	{.name = "pg_read_dsn",
+	 .type = CF_STR,
+	 .offset = OFF(pg_read_dsn),
+	 .def_str = "",
+	 .empty_null = true,
+	 .secret = true,
+	 .doc = "libpq conninfo of a hot standby for course loads and score reads; empty = the primary"},
+	{.name = "max_read_lag_ms",
+	 .type = CF_INT,
+	 .offset = OFF(max_read_lag_ms),
+	 .def_int = 2000,
+	 .min = 0,
+	 .max = 3600000,
+	 .reloadable = true,
+	 .doc = "ms a job waits for the standby to replay the primary's WAL as of the job's start"},
+	{.name = "read_fallback",
+	 .type = CF_STR,
+	 .offset = OFF(read_fallback),
+	 .def_str = "primary",
+	 .check = check_read_fallback,
+	 .reloadable = true,
+	 .doc = "standby still behind after max_read_lag_ms: 'primary' reads there, 'wait' waits"},
+	{.name = "read_wait_max_s",
+	 .type = CF_INT,
+	 .offset = OFF(read_wait_max_s),
+	 .def_int = 300,
+	 .min = 1,
+	 .max = 86400,
+	 .reloadable = true,
+	 .doc = "read_fallback wait: seconds before the job goes to a retry tier"},
 	{.name = "release",
 	 .type = CF_STR,
 	 .offset = OFF(release),

@@ -20,6 +20,10 @@ struct gradeq_config {
 	char *amqp_key;           /* amqps://: its private key (PEM) */
 	char *management_url;     /* http(s)://host:port/ of the management API; NULL = none */
 	char *pg_dsn;             /* libpq conninfo */
+	char *pg_read_dsn;        /* a hot standby for course loads and score reads; NULL = none */
+	int max_read_lag_ms;      /* how long a job waits for the standby before read_fallback */
+	char *read_fallback;      /* "wait" or "primary" */
+	int read_wait_max_s;      /* read_fallback wait: then the job is retried later */
 	char *release;            /* default release for programs; NULL = promoted */
 	int heartbeat;            /* seconds, 0 = off */
 	int prefetch;             /* consumer prefetch */

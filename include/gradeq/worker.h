@@ -43,6 +43,11 @@ struct gradeq_job_stats {
 struct gradeq_worker *gradeq_worker_new(int cache_size, const char *consumer);
 void gradeq_worker_free(struct gradeq_worker *w);
 
+struct gradeq_reader;
+/* Course loads and score reads from then on go where r says (a hot
+ * standby, reader.h); the worker owns r. NULL: the primary, as writes. */
+void gradeq_worker_set_reader(struct gradeq_worker *w, struct gradeq_reader *r);
+
 /* Processes one decoded job on st. Returns 0 (see stats->outcome), a
  * transient error (GRADEQ_ERR_DB_TRANSIENT: retry), or a permanent one
  * (GRADEQ_ERR_NOT_FOUND unknown course or job, GRADEQ_ERR_POLICY,
