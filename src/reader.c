@@ -21,6 +21,8 @@ struct gradeq_reader {
 	char *appname;
 	struct gradeq_store *st;
 	time_t failed_at; /* last failed connect; 0 when none */
+	double waited_ms; /* the last pick's */
+	bool behind;
 };
 
 struct gradeq_reader *gradeq_reader_new(const struct gradeq_config *cfg, const char *appname)
@@ -98,6 +100,8 @@ int gradeq_reader_pick(struct gradeq_reader *r, struct gradeq_store *primary, co
 	int rc;
 
 	*out = primary;
+	r->waited_ms = 0;
+	r->behind = false;
 	sb = standby(r);
 	if (!sb)
 		return 0;
@@ -116,6 +120,7 @@ int gradeq_reader_pick(struct gradeq_reader *r, struct gradeq_store *primary, co
 			return 0;
 		}
 		ms = ms_since(&t0);
+		r->waited_ms = ms;
 		if (yes) {
 			if (waiting)
 				log_info("event=standby_caught_up job=%s waited_ms=%.0f", job_id,
@@ -123,6 +128,8 @@ int gradeq_reader_pick(struct gradeq_reader *r, struct gradeq_store *primary, co
 			*out = sb;
 			return 0;
 		}
+		if (ms >= cfg->max_read_lag_ms)
+			r->behind = true;
 		if (ms >= cfg->max_read_lag_ms && strcmp(cfg->read_fallback, "primary") == 0) {
 			log_warn(
 				"event=read_fallback job=%s reading_from=primary reason=standby_behind "
@@ -143,4 +150,10 @@ int gradeq_reader_pick(struct gradeq_reader *r, struct gradeq_store *primary, co
 				cfg->read_wait_max_s);
 		nanosleep(&nap, NULL);
 	}
+}
+
+void gradeq_reader_last(const struct gradeq_reader *r, double *waited_ms, bool *behind)
+{
+	*waited_ms = r ? r->waited_ms : 0;
+	*behind = r ? r->behind : false;
 }

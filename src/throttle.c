@@ -59,6 +59,7 @@ const char *gradeq_distress_name(enum gradeq_distress d)
 	case GRADEQ_DISTRESS_BACKENDS: return "active_backends";
 	case GRADEQ_DISTRESS_READ_LATENCY: return "read_latency";
 	case GRADEQ_DISTRESS_WRITE_LATENCY: return "write_latency";
+	case GRADEQ_DISTRESS_REPLICA_LAG: return "replica_lag";
 	case GRADEQ_DISTRESS_NONE: break;
 	}
 	return "none";
@@ -72,6 +73,16 @@ enum gradeq_distress gradeq_distress_classify(const struct gradeq_db_health *h,
 	if (lim->backends_pct > 0 && h->max_connections > 0 &&
 	    (long)h->active_backends * 100 >= (long)lim->backends_pct * h->max_connections)
 		return GRADEQ_DISTRESS_BACKENDS;
+	return GRADEQ_DISTRESS_NONE;
+}
+
+enum gradeq_distress gradeq_replica_distress(const struct gradeq_distress_limits *lim,
+					     double waited_ms, bool behind)
+{
+	if (lim->replica_lag_ms <= 0)
+		return GRADEQ_DISTRESS_NONE;
+	if (behind || waited_ms >= lim->replica_lag_ms)
+		return GRADEQ_DISTRESS_REPLICA_LAG;
 	return GRADEQ_DISTRESS_NONE;
 }
 

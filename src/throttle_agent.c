@@ -154,6 +154,7 @@ static struct gradeq_distress_limits limits(const struct gradeq_config *cfg)
 		.latency_factor = cfg->distress_latency_factor,
 		.latency_min_samples = cfg->distress_latency_samples,
 		.latency_min_ms = cfg->distress_latency_min_ms,
+		.replica_lag_ms = cfg->pg_read_dsn ? cfg->max_replica_lag_ms : 0,
 	};
 }
 
@@ -279,8 +280,10 @@ void gradeq_throttle_agent_done(struct gradeq_throttle_agent *a, const struct gr
 	lim = limits(a->cfg);
 	a->learners += (double)s->graded;
 	(void)learners;
-	d = gradeq_latency_add(&a->latency, &lim, s->subsections, s->graded, s->ms_fetch,
-			       s->ms_write + s->ms_commit);
+	d = gradeq_replica_distress(&lim, s->ms_standby_wait, s->standby_behind);
+	if (d == GRADEQ_DISTRESS_NONE)
+		d = gradeq_latency_add(&a->latency, &lim, s->subsections, s->graded, s->ms_fetch,
+				       s->ms_write + s->ms_commit);
 	if (d != GRADEQ_DISTRESS_NONE && a->pending == GRADEQ_DISTRESS_NONE)
 		a->pending = d;
 }

@@ -474,8 +474,12 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 		rc = mark_canceled(st, job, w->consumer);
 		goto out;
 	}
-	if (w->reader && (rc = gradeq_reader_pick(w->reader, st, job->job_id, &rs)))
-		goto out;
+	if (w->reader) {
+		rc = gradeq_reader_pick(w->reader, st, job->job_id, &rs);
+		gradeq_reader_last(w->reader, &stats->ms_standby_wait, &stats->standby_behind);
+		if (rc)
+			goto out;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	c = cache_find(w, job->course_id, version);
 	if (!c) {

@@ -44,6 +44,7 @@ struct gradeq_config {
 	int distress_latency_factor;  /* x a course size's baseline; 0: ignored */
 	int distress_latency_samples; /* jobs before a baseline counts */
 	int distress_latency_min_ms;  /* a shorter read or write is never slow */
+	int max_replica_lag_ms;       /* a job's wait for the standby that means distress */
 	int backoff_factor_pct;       /* a decrease keeps this % of the rate */
 	int backoff_increase;         /* learners/s added a step while healthy */
 	int backoff_min_rate;         /* learners/s a decrease never goes below */

@@ -25,4 +25,9 @@ void gradeq_reader_free(struct gradeq_reader *r);
 int gradeq_reader_pick(struct gradeq_reader *r, struct gradeq_store *primary, const char *job_id,
 		       struct gradeq_store **out) GRADEQ_MUST_CHECK;
 
+/* The last pick's wait for the standby in ms, and whether the standby was
+ * still behind when it gave up (read_fallback primary) or was waited for
+ * past max_read_lag_ms. */
+void gradeq_reader_last(const struct gradeq_reader *r, double *waited_ms, bool *behind);
+
 #endif

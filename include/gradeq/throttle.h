@@ -47,9 +47,11 @@ enum gradeq_distress {
 	GRADEQ_DISTRESS_BACKENDS,      /* active backends near max_connections */
 	GRADEQ_DISTRESS_READ_LATENCY,  /* score reads slow against their baseline */
 	GRADEQ_DISTRESS_WRITE_LATENCY, /* grade writes slow against their baseline */
+	GRADEQ_DISTRESS_REPLICA_LAG,   /* the standby replays too slowly */
 };
 
-/* "none", "lock_waits", "active_backends", "read_latency", "write_latency". */
+/* "none", "lock_waits", "active_backends", "read_latency", "write_latency",
+ * "replica_lag". */
 const char *gradeq_distress_name(enum gradeq_distress d);
 
 /* The thresholds (the configuration's, see config.c). */
@@ -59,6 +61,7 @@ struct gradeq_distress_limits {
 	int latency_factor;      /* x the baseline; 0: ignored */
 	int latency_min_samples; /* jobs of a course size before its baseline counts */
 	int latency_min_ms;      /* a read or write shorter than this is never slow */
+	int replica_lag_ms;      /* a job's wait for the standby; 0: ignored */
 };
 
 /* What one sample of the database saw. */
@@ -89,6 +92,12 @@ struct gradeq_latency {
 enum gradeq_distress gradeq_latency_add(struct gradeq_latency *l,
 					const struct gradeq_distress_limits *lim, int subsections,
 					int learners, double read_ms, double write_ms);
+
+/* REPLICA_LAG when a job waited replica_lag_ms or more for the standby to
+ * replay the primary's WAL as of its start, or the standby was still
+ * behind when the job gave up on it; else NONE. */
+enum gradeq_distress gradeq_replica_distress(const struct gradeq_distress_limits *lim,
+					     double waited_ms, bool behind);
 
 /* --- AIMD ---------------------------------------------------------------- */
 

@@ -36,6 +36,11 @@ struct gradeq_job_stats {
 	/* load: course structure (0 when cached); fetch: score read without the
 	 * grading inside it; compute: grading; write: grade rows; commit */
 	double ms_load, ms_fetch, ms_compute, ms_write, ms_commit, ms_total;
+	/* pg_read_dsn: how long the job waited for the standby to replay the
+	 * primary's WAL as of its start, and whether it read the primary
+	 * instead because the standby stayed behind */
+	double ms_standby_wait;
+	bool standby_behind;
 };
 
 /* A worker owns a cache of up to cache_size courses. consumer names it in

@@ -4,7 +4,8 @@
 #     primary's tuple counters of the table do not move, the standby's do.
 #  2. Replay paused and scores changed on the primary: with read_fallback
 #     primary, each job waits max_read_lag_ms, then reads the primary
-#     (event=read_fallback) and grades the new scores.
+#     (event=read_fallback) and grades the new scores; the lag is distress
+#     (event=throttled reason=replica_lag).
 #  3. Still paused, scores changed again: with read_fallback wait the first
 #     job waits (event=read_wait) and none completes until replay resumes;
 #     then all complete (event=standby_caught_up).
@@ -46,7 +47,8 @@ wait_until 60 "the standby replaying the seeded scores" standby_has_scores
 reads_q="SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables
 	WHERE relname = 'courseware_studentmodule'"
 conf() {
-	config "$WORK/t54.conf" "pg_read_dsn=\"$READ_DSN\"" "read_fallback=\"$1\"" 'max_read_lag_ms=300'
+	config "$WORK/t54.conf" "pg_read_dsn=\"$READ_DSN\"" "read_fallback=\"$1\"" 'max_read_lag_ms=300' \
+		'distress_interval_s=1'
 }
 drain() {
 	"$CONSUMER" --release "$RELEASE" --drain -c "$WORK/t54.conf" >>"$WORK/$1" 2>&1 || die "consumer failed: $(tail -n 5 "$WORK/$1")"
@@ -80,6 +82,9 @@ drain c2.log
 check_exactly_once "$run"
 jobs=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run'")
 assert_eq "jobs that fell back to the primary" "$jobs" "$(grep -c 'event=read_fallback .*reading_from=primary' "$WORK/c2.log")"
+# a standby that lags is distress: the consumer backs off
+log_has c2.log 'level=warn .*event=throttled reason=replica_lag rate=' ||
+	die "the lagging standby did not make the consumer back off"
 refcheck --course "$SMALL"
 
 # 3. still paused: read_fallback wait waits for the standby

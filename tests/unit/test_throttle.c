@@ -110,7 +110,7 @@ static void test_three_consumers_hold_budget(void **state)
 
 static void test_distress_classify(void **state)
 {
-	struct gradeq_distress_limits lim = {1, 80, 5, 5, 0};
+	struct gradeq_distress_limits lim = {1, 80, 5, 5, 0, 0};
 	struct gradeq_db_health h = {0, 10, 100};
 
 	(void)state;
@@ -126,11 +126,24 @@ static void test_distress_classify(void **state)
 	assert_int_equal(gradeq_distress_classify(&h, &lim), GRADEQ_DISTRESS_NONE);
 	assert_string_equal(gradeq_distress_name(GRADEQ_DISTRESS_LOCK_WAITS), "lock_waits");
 	assert_string_equal(gradeq_distress_name(GRADEQ_DISTRESS_NONE), "none");
+	assert_string_equal(gradeq_distress_name(GRADEQ_DISTRESS_REPLICA_LAG), "replica_lag");
+}
+
+static void test_replica_distress(void **state)
+{
+	struct gradeq_distress_limits lim = {1, 80, 5, 5, 0, 1000};
+
+	(void)state;
+	assert_int_equal(gradeq_replica_distress(&lim, 10, false), GRADEQ_DISTRESS_NONE);
+	assert_int_equal(gradeq_replica_distress(&lim, 1000, false), GRADEQ_DISTRESS_REPLICA_LAG);
+	assert_int_equal(gradeq_replica_distress(&lim, 300, true), GRADEQ_DISTRESS_REPLICA_LAG);
+	lim.replica_lag_ms = 0;
+	assert_int_equal(gradeq_replica_distress(&lim, 5000, true), GRADEQ_DISTRESS_NONE);
 }
 
 static void test_latency_baseline(void **state)
 {
-	struct gradeq_distress_limits lim = {1, 80, 5, 3, 0};
+	struct gradeq_distress_limits lim = {1, 80, 5, 3, 0, 0};
 	struct gradeq_latency l = {0};
 
 	(void)state;
@@ -208,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_three_consumers_hold_budget),
 		cmocka_unit_test(test_distress_classify),
 		cmocka_unit_test(test_latency_baseline),
+		cmocka_unit_test(test_replica_distress),
 		cmocka_unit_test(test_aimd_with_budget),
 		cmocka_unit_test(test_aimd_without_budget),
 	};
