@@ -26,9 +26,14 @@ struct gradeq_throttle_agent {
 	enum gradeq_distress pending; /* distress seen since the last step */
 	enum gradeq_distress reason;  /* of the last decrease, while backing off */
 	double budget_at, count_at, health_at, report_at; /* last done (monotonic s) */
-	bool hint, budget_known, dirty, health_failed, report_failed;
+	bool hint, budget_known, dirty, budget_failed, health_failed, report_failed;
 	double learners; /* graded since the last step */
 	double achieved; /* learners a second, moving mean */
+	/* learners a second while grading (idle time left out), moving mean
+	 * of the jobs that showed no distress: where a decrease starts when
+	 * there is no budget, so that an idle consumer does not fall to the
+	 * floor at its first distress */
+	double capacity;
 };
 
 static double now_s(void)
@@ -102,11 +107,12 @@ static void read_budget(struct gradeq_throttle_agent *a, struct gradeq_store *st
 	rc = gradeq_store_throttle_get(st, a->release, &budget);
 	a->budget_at = now;
 	a->hint = false;
-	if (rc) {
+	if (rc && !a->budget_failed) /* once, until a read works again */
 		log_warn("event=throttle_read_failed release=%s error=\"%s\"", a->release,
 			 gradeq_errmsg(rc));
+	a->budget_failed = rc != 0;
+	if (rc)
 		return;
-	}
 	if (a->budget_known && budget == a->budget)
 		return;
 	if (!a->budget_known && budget <= 0) {
@@ -196,7 +202,7 @@ static void step(struct gradeq_throttle_agent *a, struct gradeq_store *st, doubl
 	a->aimd.increase = cfg->backoff_increase;
 	a->aimd.min_rate = cfg->backoff_min_rate;
 	if (!gradeq_aimd_step(&a->aimd, d != GRADEQ_DISTRESS_NONE,
-			      gradeq_throttle_share(a->budget, a->consumers), a->achieved,
+			      gradeq_throttle_share(a->budget, a->consumers), a->capacity,
 			      &a->recover_to))
 		return;
 	if (d != GRADEQ_DISTRESS_NONE)
@@ -286,4 +292,9 @@ void gradeq_throttle_agent_done(struct gradeq_throttle_agent *a, const struct gr
 				       s->ms_write + s->ms_commit);
 	if (d != GRADEQ_DISTRESS_NONE && a->pending == GRADEQ_DISTRESS_NONE)
 		a->pending = d;
+	if (d == GRADEQ_DISTRESS_NONE && s->graded > 0 && s->ms_total > 0) {
+		double inst = s->graded / (s->ms_total / 1000);
+
+		a->capacity = a->capacity > 0 ? a->capacity + (inst - a->capacity) * 0.2 : inst;
+	}
 }

@@ -110,8 +110,8 @@ struct gradeq_aimd {
 
 /* One control step. distressed: the database showed distress since the
  * last step; ceiling: the share of the budget (0: none); observed: the
- * rate this consumer achieved lately (the start of a decrease when there
- * is no cap yet). On distress the cap falls to decrease x (the cap, else
+ * rate this consumer grades at while busy (the start of a decrease when
+ * there is neither cap nor ceiling). On distress the cap falls to decrease x (the cap, else
  * the ceiling, else observed); without it, it climbs by
  * increase and is lifted (0) once it reaches the ceiling, or, when there
  * is no ceiling, once it reaches the rate observed before the first
