@@ -3,6 +3,11 @@
 #include "gradeq/throttle.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gradeq/err.h"
+#include "gradeq/parse.h"
 
 void gradeq_pace_init(struct gradeq_pace *p, double rate)
 {
@@ -159,4 +164,37 @@ bool gradeq_aimd_step(struct gradeq_aimd *a, bool distressed, double ceiling, do
 	if (ceiling > 0 ? a->cap >= ceiling : a->cap >= *recover_to)
 		a->cap = 0;
 	return a->cap != old;
+}
+
+/* "HH:MM" at s (exactly five characters): 0 and the minutes of the day. */
+static int hhmm(const char *s, int *minutes)
+{
+	int h, m;
+
+	if (!(s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' && s[2] == ':' &&
+	      s[3] >= '0' && s[3] <= '9' && s[4] >= '0' && s[4] <= '9'))
+		return -1;
+	h = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (h > 23 || m > 59)
+		return -1;
+	*minutes = h * 60 + m;
+	return 0;
+}
+
+int gradeq_throttle_window_parse(const char *s, struct gradeq_throttle_window *w)
+{
+	int a, b;
+
+	memset(w, 0, sizeof(*w));
+	if (strlen(s) < 13 || hhmm(s, &a) || s[5] != '-' || hhmm(s + 6, &b) || s[11] != '=' ||
+	    a == b)
+		return GRADEQ_ERR_INVALID;
+	memcpy(w->starts, s, 5);
+	memcpy(w->ends, s + 6, 5);
+	if (strcmp(s + 12, "off") == 0)
+		return 0;
+	if (gradeq_parse_double(s + 12, NULL, 0.001, 1e9, &w->learners_per_s))
+		return GRADEQ_ERR_INVALID;
+	return 0;
 }

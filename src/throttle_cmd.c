@@ -91,6 +91,65 @@ static int set_or_off(struct gradeq_cli *cli, struct gradeq_store *st, int argc,
 	return 0;
 }
 
+/* throttle schedule [--release R] (--clear | WINDOW...) */
+static int schedule(struct gradeq_cli *cli, struct gradeq_store *st, int argc, char **argv,
+		    bool json)
+{
+	struct gradeq_throttle_window *w = calloc((size_t)argc + 1, sizeof(*w));
+	const char *rel = NULL;
+	char release[GRADEQ_NAME_MAX];
+	bool clear = false, announced;
+	size_t n = 0;
+	int rc = 2;
+
+	if (!w) {
+		gradeq_cli_error(cli, "%s", gradeq_strerror(GRADEQ_ERR_NOMEM));
+		return 1;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--release") == 0 && i + 1 < argc && !rel) {
+			rel = argv[++i];
+		} else if (strcmp(argv[i], "--clear") == 0) {
+			clear = true;
+		} else if (gradeq_throttle_window_parse(argv[i], &w[n]) == 0) {
+			n++;
+		} else {
+			gradeq_cli_error(cli,
+					 "throttle schedule: a window is HH:MM-HH:MM=N (learners/s)"
+					 " or HH:MM-HH:MM=off, not '%s'",
+					 argv[i]);
+			goto out;
+		}
+	}
+	if (clear == (n > 0)) {
+		gradeq_cli_error(cli,
+				 "usage: gradeq-admin throttle schedule [--release R] (--clear | "
+				 "HH:MM-HH:MM=N|off ...)");
+		goto out;
+	}
+	rc = which_release(cli, st, rel, release, sizeof(release));
+	if (rc == 1)
+		gradeq_cli_error(cli, "%s", gradeq_errmsg(GRADEQ_ERR_NOT_FOUND));
+	if (rc)
+		goto out;
+	rc = gradeq_store_throttle_schedule(st, release, w, n);
+	if (rc) {
+		gradeq_cli_error(cli, "%s", gradeq_errmsg(rc));
+		rc = 1;
+		goto out;
+	}
+	announced = announce(cli, release, "schedule", 0);
+	if (json)
+		printf("{\"release\":\"%s\",\"windows\":%zu,\"announced\":%s}\n", release, n,
+		       announced ? "true" : "false");
+	else
+		printf("throttle schedule of release %s: %zu window%s\n", release, n,
+		       n == 1 ? "" : "s");
+out:
+	free(w);
+	return rc;
+}
+
 static int show(struct gradeq_cli *cli, struct gradeq_store *st, int argc, char **argv, bool json)
 {
 	const char *rel = NULL;
@@ -126,6 +185,8 @@ int gradeq_throttle_main(struct gradeq_cli *cli, struct gradeq_store *st, int ar
 		return set_or_off(cli, st, argc, argv, json, verb[0] == 's');
 	if (strcmp(verb, "show") == 0)
 		return show(cli, st, argc, argv, json);
+	if (strcmp(verb, "schedule") == 0)
+		return schedule(cli, st, argc, argv, json);
 	gradeq_cli_usage_error(cli, GRADEQ_THROTTLE_USAGE);
 	return 2;
 }

@@ -39,6 +39,21 @@ double gradeq_throttle_share(double budget, unsigned consumers);
  * where 0 is no limit. */
 double gradeq_throttle_rate(double share, double cap);
 
+/* --- quiet hours --------------------------------------------------------- */
+
+/* A time window of the day (the database server's time zone) with its own
+ * budget: from starts up to ends ("HH:MM"; ends before starts wraps past
+ * midnight), learners_per_s <= 0 meaning no limit (full speed). */
+struct gradeq_throttle_window {
+	char starts[6], ends[6];
+	double learners_per_s;
+};
+
+/* Parses "HH:MM-HH:MM=N" (N learners a second) or "HH:MM-HH:MM=off" (no
+ * limit). GRADEQ_ERR_INVALID when malformed, out of range or empty
+ * (starts equal to ends). */
+int gradeq_throttle_window_parse(const char *s, struct gradeq_throttle_window *w);
+
 /* --- distress ------------------------------------------------------------ */
 
 enum gradeq_distress {

@@ -11,11 +11,14 @@
 
 #define GRADEQ_THROTTLE_USAGE                                                                      \
 	"throttle set --learners-per-s N [--release R] | throttle off [--release R]\n"             \
+	"     | throttle schedule [--release R] (--clear | HH:MM-HH:MM=N|off ...)\n"               \
 	"     | throttle show [--release R]"
 
 /* Runs "throttle VERB [OPTIONS]" (argv[0] is "throttle"): set records the
  * budget and announces throttle.<R>.set on gradeq.events, off removes it
- * (throttle.<R>.off), show prints the budgets, achieved rates and the
+ * (throttle.<R>.off), schedule replaces the quiet-hours windows (budgets
+ * per time of day in the server's time zone, over the budget while they
+ * last; throttle.<R>.schedule), show prints the budgets, achieved rates and the
  * consumers' states (--json: the "throttle" array of docs/status.md).
  * The release is --release, else the configuration's, else the promoted
  * one. Returns the exit status: 0, 1 (failure) or 2 (usage). */

@@ -18,6 +18,13 @@ CREATE TABLE gradeq_throttle_consumers (
  reason text NOT NULL DEFAULT '', achieved float8,
  updated_at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX gradeq_throttle_consumers_release ON gradeq_throttle_consumers (release, updated_at);
+-- quiet hours: a budget per time window of the day (the server's time
+-- zone; ends before starts wraps past midnight; NULL: no limit), over the
+-- release's own budget while the window lasts
+CREATE TABLE gradeq_throttle_windows (
+ release text NOT NULL, starts time NOT NULL, ends time NOT NULL CHECK (ends <> starts),
+ learners_per_s float8 CHECK (learners_per_s IS NULL OR learners_per_s > 0),
+ PRIMARY KEY (release, starts));
 -- the consumer role reads the budget and writes its reports (and the new
 -- tables belong to gradeq_owner), as for every gradeq_ table
 SELECT gradeq_setup_roles();

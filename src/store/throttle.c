@@ -53,13 +53,74 @@ int gradeq_store_throttle_set(struct gradeq_store *st, const char *release, doub
 		       3, params, "setting the throttle");
 }
 
+/* The window of release $1 that the server's local time is in, if any
+ * (ends before starts wraps past midnight). */
+#define WINDOW_NOW                                                                                 \
+	"SELECT x.learners_per_s FROM gradeq_throttle_windows x WHERE x.release = $1 AND"          \
+	" CASE WHEN x.starts < x.ends THEN localtime >= x.starts AND localtime < x.ends"           \
+	" ELSE localtime >= x.starts OR localtime < x.ends END ORDER BY x.starts LIMIT 1"
+
+int gradeq_store_throttle_schedule(struct gradeq_store *st, const char *release,
+				   const struct gradeq_throttle_window *w, size_t n)
+{
+	size_t cap = 16 + n * 48;
+	char *starts = malloc(cap), *ends = malloc(cap), *rates = malloc(cap);
+	const char *params[4] = {release, starts, ends, rates};
+	size_t a = 0, b = 0, c = 0;
+	int rc;
+
+	if (!starts || !ends || !rates) {
+		rc = GRADEQ_ERR_NOMEM;
+		goto out;
+	}
+	a += (size_t)snprintf(starts, cap, "{");
+	b += (size_t)snprintf(ends, cap, "{");
+	c += (size_t)snprintf(rates, cap, "{");
+	for (size_t i = 0; i < n; i++) {
+		a += (size_t)snprintf(starts + a, cap - a, "%s%s", i ? "," : "", w[i].starts);
+		b += (size_t)snprintf(ends + b, cap - b, "%s%s", i ? "," : "", w[i].ends);
+		if (w[i].learners_per_s > 0)
+			c += (size_t)snprintf(rates + c, cap - c, "%s%.6f", i ? "," : "",
+					      w[i].learners_per_s);
+		else
+			c += (size_t)snprintf(rates + c, cap - c, "%sNULL", i ? "," : "");
+	}
+	snprintf(starts + a, cap - a, "}");
+	snprintf(ends + b, cap - b, "}");
+	snprintf(rates + c, cap - c, "}");
+	rc = gradeq_store_exec(st, "BEGIN");
+	if (!rc)
+		rc = command(st, "DELETE FROM gradeq_throttle_windows WHERE release = $1", 1,
+			     params, "clearing the schedule");
+	if (!rc)
+		rc = command(
+			st,
+			"INSERT INTO gradeq_throttle_windows (release, starts, ends, learners_per_s)"
+			" SELECT $1, s, e, r FROM unnest($2::time[], $3::time[], $4::float8[])"
+			" AS u(s, e, r)",
+			4, params, "setting the schedule");
+	if (!rc)
+		rc = gradeq_store_commit(st);
+	else
+		gradeq_store_rollback(st);
+out:
+	free(starts);
+	free(ends);
+	free(rates);
+	return rc;
+}
+
 int gradeq_store_throttle_get(struct gradeq_store *st, const char *release, double *learners_per_s)
 {
 	const char *params[1] = {release};
-	PGresult *res = PQexecParams(gradeq_store_conn(st),
-				     "SELECT learners_per_s FROM gradeq_throttle WHERE release = $1"
-				     " AND learners_per_s IS NOT NULL",
-				     1, NULL, params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(
+		gradeq_store_conn(st),
+		"SELECT CASE WHEN w.found THEN w.learners_per_s ELSE t.learners_per_s END"
+		" FROM (SELECT 1) one LEFT JOIN gradeq_throttle t ON t.release = $1"
+		" LEFT JOIN LATERAL (SELECT true AS found, y.learners_per_s FROM (" WINDOW_NOW
+		") y)"
+		" w ON true",
+		1, NULL, params, NULL, NULL, 0);
 	int rc = 0;
 
 	*learners_per_s = 0;
@@ -67,7 +128,7 @@ int gradeq_store_throttle_get(struct gradeq_store *st, const char *release, doub
 		rc = 0;
 	else if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = gradeq_store_result_error(st, res, "reading the throttle");
-	else if (PQntuples(res) == 1 &&
+	else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
 		 gradeq_parse_double(PQgetvalue(res, 0, 0), NULL, 0, 1e12, learners_per_s))
 		*learners_per_s = 0;
 	PQclear(res);
@@ -132,6 +193,7 @@ int gradeq_store_db_health(struct gradeq_store *st, struct gradeq_db_health *h)
  * the part of the minute since the first of them started). */
 static const char throttle_json_sql[] =
 	"WITH rel AS (SELECT release FROM gradeq_throttle UNION SELECT release FROM"
+	"  gradeq_throttle_windows UNION SELECT release FROM"
 	"  gradeq_throttle_consumers WHERE updated_at > now() - interval '30 seconds'),"
 	" x AS (SELECT rel.release, t.learners_per_s, t.updated_at, t.updated_by,"
 	"  (SELECT round((coalesce(sum(j.learners), 0) / greatest(extract(epoch FROM now() -"
@@ -139,6 +201,15 @@ static const char throttle_json_sql[] =
 	"   FROM gradeq_jobs j JOIN gradeq_runs r USING (run_id) WHERE r.release = rel.release"
 	"   AND j.state = 'complete' AND j.finished_at > now() - interval '1 minute')"
 	"   AS achieved_learners_per_s,"
+	"  (SELECT CASE WHEN w.found THEN w.learners_per_s ELSE t.learners_per_s END FROM"
+	"   (SELECT 1) one LEFT JOIN LATERAL (SELECT true AS found, x.learners_per_s FROM"
+	"   gradeq_throttle_windows x WHERE x.release = rel.release AND CASE WHEN x.starts < x.ends"
+	"   THEN localtime >= x.starts AND localtime < x.ends ELSE localtime >= x.starts OR"
+	"   localtime < x.ends END ORDER BY x.starts LIMIT 1) w ON true) AS effective_learners_per_s,"
+	"  coalesce((SELECT json_agg(json_build_object('starts', to_char(x.starts, 'HH24:MI'),"
+	"    'ends', to_char(x.ends, 'HH24:MI'), 'learners_per_s', x.learners_per_s)"
+	"    ORDER BY x.starts) FROM gradeq_throttle_windows x WHERE x.release = rel.release),"
+	"   '[]') AS schedule,"
 	"  coalesce((SELECT json_agg(json_build_object('consumer', c.consumer, 'consumers',"
 	"    c.consumers, 'share', round(c.share::numeric, 1), 'rate', round(c.rate::numeric, 1),"
 	"    'state', c.state, 'reason', c.reason, 'achieved', round(c.achieved::numeric, 1),"
@@ -172,8 +243,12 @@ void gradeq_store_throttle_text(struct gradeq_store *st, const char *json, FILE 
 	const char *params[1] = {json};
 	PGresult *t = PQexecParams(
 		gradeq_store_conn(st),
-		"SELECT format('%-16s  budget=%s  achieved=%s learners/s  consumers=%s%s',"
+		"SELECT format('%-16s  budget=%s%s  achieved=%s learners/s  consumers=%s%s',"
 		" r->>'release', coalesce(r->>'learners_per_s' || ' learners/s', 'off'),"
+		" CASE WHEN json_array_length(r->'schedule') > 0 THEN format('  schedule=%s  now=%s',"
+		"  (SELECT string_agg(format('%s-%s=%s', w->>'starts', w->>'ends',"
+		"   coalesce(w->>'learners_per_s', 'off')), ',') FROM json_array_elements(r->'schedule') w),"
+		"  coalesce(r->>'effective_learners_per_s', 'off')) ELSE '' END,"
 		" coalesce(r->>'achieved_learners_per_s', '0'),"
 		" json_array_length(r->'consumers'),"
 		" coalesce((SELECT string_agg(format(E'\\n  %s  rate=%s state=%s%s', c->>'consumer',"

@@ -14,7 +14,13 @@
 int gradeq_store_throttle_set(struct gradeq_store *st, const char *release, double learners_per_s,
 			      const char *by) GRADEQ_MUST_CHECK;
 
-/* *learners_per_s gets release's budget, 0 when none. */
+/* Replaces release's quiet-hours windows with the n of w (n 0: none). */
+int gradeq_store_throttle_schedule(struct gradeq_store *st, const char *release,
+				   const struct gradeq_throttle_window *w,
+				   size_t n) GRADEQ_MUST_CHECK;
+
+/* *learners_per_s gets release's budget now, 0 when none: that of the
+ * window of its schedule the server's local time is in, else its own. */
 int gradeq_store_throttle_get(struct gradeq_store *st, const char *release,
 			      double *learners_per_s) GRADEQ_MUST_CHECK;
 

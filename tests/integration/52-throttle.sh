@@ -7,6 +7,8 @@
 #     event=throttle_applied line; the time it took is logged); status and
 #     throttle show report the budget, the achieved rate and each consumer.
 #  3. throttle off: every consumer paces no more (rate unlimited).
+#  4. throttle schedule: a window around the server's local time sets the
+#     budget (status shows it), one later does not; --clear lifts it.
 # Every run's jobs complete exactly once and its grades are right.
 set -euo pipefail
 # shellcheck source=tests/integration/faillib.sh
@@ -94,6 +96,26 @@ wait_until 120 "run $run complete" run_complete "$run"
 check_exactly_once "$run"
 refcheck --course "$SMALL"
 log "unthrottled: achieved $(achieved "$run") learners/s"
+
+# 4. quiet hours: the window the server's local time is in sets the budget
+now_win=$(psql_q "SELECT to_char(localtime - interval '1 hour', 'HH24:MI') || '-' ||
+	to_char(localtime + interval '1 hour', 'HH24:MI')")
+later_win=$(psql_q "SELECT to_char(localtime + interval '3 hours', 'HH24:MI') || '-' ||
+	to_char(localtime + interval '4 hours', 'HH24:MI')")
+"$ADMIN" throttle schedule --release "$RELEASE" "$now_win=700" "$later_win=1" >>"$WORK/admin.log" 2>&1 ||
+	die "throttle schedule failed: $(tail -n 3 "$WORK/admin.log")"
+wait_until 30 "every consumer applying the window's budget" all_logs 'event=throttle_applied .*budget=700.0 '
+"$ADMIN" --json status | jq -e --arg r "$RELEASE" '.throttle[] | select(.release == $r) |
+	.effective_learners_per_s == 700 and (.schedule | length == 2)' >/dev/null ||
+	die "status does not show the schedule: $("$ADMIN" --json throttle show --release "$RELEASE")"
+unlimited_twice() {
+	local i
+	for i in 1 2 3; do
+		(($(grep -c 'event=throttle_applied .*budget=unlimited' "$WORK/c$i.log") >= 2)) || return 1
+	done
+}
+"$ADMIN" throttle schedule --release "$RELEASE" --clear >>"$WORK/admin.log" 2>&1 || die "schedule --clear failed"
+wait_until 30 "every consumer unlimited again once the schedule is cleared" unlimited_twice
 
 # a throttle of another release is none of these consumers' business
 "$ADMIN" throttle set --learners-per-s 1 --release t52-other >>"$WORK/admin.log" 2>&1 || die "throttle set t52-other failed"

@@ -22,7 +22,7 @@ static const char *const shipped[] = {
 	"a863e0b83c4c7d6bfd3cda650e1a83da9702a25735b58a7c3b327bb14dfd9a77",
 	"9762572b4b65888a08d69971e6e3282e2b412364a100464a46ff317452b8062d",
 	"0008633b3478e9fbf0113b62e94addbcdd734a26bfc73320486dd62bffa0e598",
-	"9bad897ddd93fcf128c366e1ba6f9dc6d2162f2b6aa8f236648111ab5ae94e3b",
+	"3d5e0e6d1c3d68efaa325d5f02377ecee15140f9f85de8c2a40db7d303a0d99a",
 };
 
 static void sha256_hex(const char *s, char out[65])

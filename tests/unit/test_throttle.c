@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "gradeq/err.h"
 #include "gradeq/throttle.h"
 
 /* Jobs of k learners go as soon as the bucket allows, on a simulated
@@ -210,6 +211,30 @@ static void test_aimd_without_budget(void **state)
 	assert_true(a.cap == 5);
 }
 
+static void test_window_parse(void **state)
+{
+	struct gradeq_throttle_window w;
+
+	(void)state;
+	assert_int_equal(gradeq_throttle_window_parse("01:00-06:00=off", &w), 0);
+	assert_string_equal(w.starts, "01:00");
+	assert_string_equal(w.ends, "06:00");
+	assert_true(w.learners_per_s == 0);
+	assert_int_equal(gradeq_throttle_window_parse("06:00-01:00=200", &w), 0);
+	assert_true(w.learners_per_s == 200);
+	assert_int_equal(gradeq_throttle_window_parse("22:30-23:59=12.5", &w), 0);
+	assert_true(w.learners_per_s == 12.5);
+	assert_int_equal(gradeq_throttle_window_parse("24:00-06:00=1", &w), GRADEQ_ERR_INVALID);
+	assert_int_equal(gradeq_throttle_window_parse("01:60-06:00=1", &w), GRADEQ_ERR_INVALID);
+	assert_int_equal(gradeq_throttle_window_parse("01:00-01:00=1", &w), GRADEQ_ERR_INVALID);
+	assert_int_equal(gradeq_throttle_window_parse("1:00-06:00=1", &w), GRADEQ_ERR_INVALID);
+	assert_int_equal(gradeq_throttle_window_parse("01:00-06:00=", &w), GRADEQ_ERR_INVALID);
+	assert_int_equal(gradeq_throttle_window_parse("01:00-06:00=0", &w), GRADEQ_ERR_INVALID);
+	assert_int_equal(gradeq_throttle_window_parse("01:00-06:00=-5", &w), GRADEQ_ERR_INVALID);
+	assert_int_equal(gradeq_throttle_window_parse("01:00-06:00=5x", &w), GRADEQ_ERR_INVALID);
+	assert_int_equal(gradeq_throttle_window_parse("01:00 06:00=5", &w), GRADEQ_ERR_INVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_distress_classify),
 		cmocka_unit_test(test_latency_baseline),
 		cmocka_unit_test(test_replica_distress),
+		cmocka_unit_test(test_window_parse),
 		cmocka_unit_test(test_aimd_with_budget),
 		cmocka_unit_test(test_aimd_without_budget),
 	};
