@@ -21,6 +21,7 @@
 #include "gradeq/notify.h"
 #include "gradeq/parse.h"
 #include "gradeq/release.h"
+#include "gradeq/throttle_agent.h"
 
 static void mark_lost(struct timespec *t)
 {
@@ -179,6 +180,32 @@ static void nap(struct gradeq_consumer *c, int ms)
 		nanosleep(&ts, NULL);
 		ms -= 100;
 	}
+}
+
+/* Waits until the throttle lets a job of learners start (throttle_agent.c
+ * says how long), keeping the connections alive, SIGHUP and SIGTERM
+ * answered and the budget fresh meanwhile. False when a stop came first. */
+static bool pace(struct gradeq_consumer *c, size_t learners)
+{
+	double w;
+
+	while ((w = gradeq_throttle_agent_wait(c->thr)) > 0) {
+		if (*c->stop_requested)
+			return false;
+		if (*c->reload_requested && c->reload)
+			c->reload(c);
+		if (w < 0.1) {
+			struct timespec ts = {0, (long)(w * 1e9)};
+
+			nanosleep(&ts, NULL);
+			keepalive_due(c);
+		} else {
+			nap(c, w > 0.5 ? 500 : (int)(w * 10) * 100);
+		}
+		gradeq_throttle_agent_tick(c->thr, c->st, c->out, true);
+	}
+	gradeq_throttle_agent_take(c->thr, learners);
+	return true;
 }
 
 /* Capped, jittered exponential backoff: 0.5 s doubling up to 30 s. */
@@ -518,6 +545,12 @@ static int handle(struct gradeq_consumer *c, const amqp_envelope_t *env)
 			  job->course_id);
 		abort();
 	}
+	if (!pace(c, job->nusers)) {
+		log_warn("event=job_returned job=%s tag=%llu reason=stopping_while_throttled",
+			 job_id, (unsigned long long)env->delivery_tag);
+		gradeq_job_free(job);
+		return 0;
+	}
 	for (int tries = 0;; tries++) {
 		if (!c->st || gradeq_store_broken(c->st)) {
 			rc = gradeq_consumer_connect_db(c);
@@ -559,6 +592,7 @@ static int handle(struct gradeq_consumer *c, const amqp_envelope_t *env)
 		gradeq_job_free(job);
 		return rc;
 	}
+	gradeq_throttle_agent_done(c->thr, &stats, job->nusers);
 	rc = gradeq_broker_ack(c->in, env->delivery_tag);
 	if (!rc)
 		c->done++;
@@ -687,16 +721,20 @@ static int consume_loop(struct gradeq_consumer *c)
 			c->reload(c);
 		if (!c->draining && time(NULL) - c->registry_checked >= GRADEQ_REGISTRY_CHECK_S)
 			check_registry(c);
+		gradeq_throttle_agent_tick(c->thr, c->st, c->out, false);
 		rc = gradeq_broker_next(c->in, &env,
 					c->drain || c->draining ? GRADEQ_DRAIN_POLL_MS : 1000);
 		if (rc == 0 && env.exchange.len == strlen(GRADEQ_EVENTS_EXCHANGE) &&
 		    memcmp(env.exchange.bytes, GRADEQ_EVENTS_EXCHANGE, env.exchange.len) == 0) {
-			/* release.<R>.<state>: a control message, not a job */
+			/* release.<R>.<state>, throttle.<R>.<state>: a control
+			 * message, not a job */
 			const char *k = env.routing_key.bytes;
 			size_t n = env.routing_key.len;
 
 			if (n > 9 && memcmp(k + n - 9, ".draining", 9) == 0 && !c->draining)
 				confirm_release_event(c);
+			else if (n > 9 && memcmp(k, "throttle.", 9) == 0)
+				gradeq_throttle_agent_hint(c->thr);
 			amqp_destroy_envelope(&env);
 		} else if (rc == 0) {
 			rc = handle(c, &env);
@@ -747,8 +785,14 @@ int gradeq_consumer_run(struct gradeq_consumer *c)
 {
 	int rc;
 
+	/* GRADEQ_BENCH_NO_THROTTLE: no throttle at all, for tools/bench to
+	 * measure what the machinery costs when no budget is set */
+	if (!getenv("GRADEQ_BENCH_NO_THROTTLE"))
+		c->thr = gradeq_throttle_agent_new(c->release, c->consumer_id, c->cli.cfg);
 	beat_start(c);
 	rc = consume_loop(c);
 	beat_stop(c);
+	gradeq_throttle_agent_free(c->thr);
+	c->thr = NULL;
 	return rc;
 }

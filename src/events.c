@@ -217,8 +217,8 @@ int gradeq_event_release(struct gradeq_broker *b, const char *release, const cha
 
 int gradeq_events_watch_release(struct gradeq_broker *b, const char *release)
 {
-	char name[GRADEQ_NAME_MAX], key[128], host[64] = "host";
-	const char *keys[1] = {key};
+	char name[GRADEQ_NAME_MAX], key[128], tkey[128], host[64] = "host";
+	const char *keys[2] = {key, tkey};
 
 	/* named under gradeq.grades.<R>. so that the consumer role, which may
 	 * configure only those queues, can declare it */
@@ -227,6 +227,32 @@ int gradeq_events_watch_release(struct gradeq_broker *b, const char *release)
 	snprintf(name, sizeof(name), "gradeq.grades.%s.events.%s.%ld", release, host,
 		 (long)getpid());
 	snprintf(key, sizeof(key), "release.%s.*", release);
-	return gradeq_broker_follow(b, name, GRADEQ_EVENTS_EXCHANGE, keys, 1,
+	snprintf(tkey, sizeof(tkey), "throttle.%s.*", release);
+	return gradeq_broker_follow(b, name, GRADEQ_EVENTS_EXCHANGE, keys, 2,
 				    "gradeq-release-events");
+}
+
+char *gradeq_event_throttle_body(const char *release, const char *state, double learners_per_s,
+				 const char *at)
+{
+	json_t *o = with_event("throttle", state);
+
+	if (o) {
+		json_object_set_new(o, "release", jstr(release));
+		json_object_set_new(o, "learners_per_s",
+				    learners_per_s > 0 ? json_real(learners_per_s) : json_null());
+		json_object_set_new(o, "at", jstr(at));
+	}
+	return dump(o);
+}
+
+int gradeq_event_throttle(struct gradeq_broker *b, const char *release, const char *state,
+			  double learners_per_s)
+{
+	char key[128], at[40];
+
+	now_rfc3339(at, sizeof(at));
+	snprintf(key, sizeof(key), "throttle.%s.%s", release, state);
+	return publish(b, key, NULL, NULL,
+		       gradeq_event_throttle_body(release, state, learners_per_s, at));
 }

@@ -6,6 +6,7 @@
 
 #include "gradeq/follow.h"
 #include "gradeq/release.h"
+#include "gradeq/throttle_cmd.h"
 #include "store/status.h"
 
 int gradeq_status_run_known(struct gradeq_store *st, const char *run)
@@ -113,7 +114,7 @@ static void one_line(char *json)
 int gradeq_status_print(struct gradeq_cli *cli, struct gradeq_store *st, const char *run, bool json,
 			bool clear, FILE *out)
 {
-	char *runs = NULL, *releases = NULL, *follow = NULL;
+	char *runs = NULL, *releases = NULL, *follow = NULL, *throttle = NULL;
 	int rc;
 
 	rc = gradeq_status_runs_json(st, run, &runs);
@@ -121,14 +122,17 @@ int gradeq_status_print(struct gradeq_cli *cli, struct gradeq_store *st, const c
 		rc = gradeq_status_releases_json(cli, st, &releases);
 	if (!rc)
 		rc = gradeq_follow_recent_json(st, GRADEQ_STATUS_FOLLOW_ITERATIONS, &follow);
+	if (!rc)
+		rc = gradeq_throttle_status_json(st, NULL, &throttle);
 	if (rc)
 		goto out;
 	if (json) {
 		one_line(runs);
 		one_line(releases);
 		one_line(follow);
-		fprintf(out, "{\"runs\":%s,\"releases\":%s,\"follow\":%s}\n", runs, releases,
-			follow);
+		one_line(throttle);
+		fprintf(out, "{\"runs\":%s,\"releases\":%s,\"follow\":%s,\"throttle\":%s}\n", runs,
+			releases, follow, throttle);
 		fflush(out);
 		goto out;
 	}
@@ -144,8 +148,13 @@ int gradeq_status_print(struct gradeq_cli *cli, struct gradeq_store *st, const c
 			"RELEASE", "STATE", "STARTED", "SECONDS", "SELECT_S", "LEARNERS", "WINDOW");
 		gradeq_follow_recent_text(st, follow, out);
 	}
+	if (strcmp(throttle, "[]") != 0) {
+		fputs("\nTHROTTLE\n", out);
+		gradeq_throttle_status_text(st, throttle, out);
+	}
 	fflush(out);
 out:
+	free(throttle);
 	free(runs);
 	free(releases);
 	free(follow);

@@ -12,6 +12,7 @@
 #include "gradeq/grades.h"
 #include "gradeq/jobs.h"
 #include "gradeq/log.h"
+#include "gradeq/reader.h"
 
 /* The states a consumer may take, cancel or fail a job from. */
 #define JOB_UNFINISHED                                                                             \
@@ -42,7 +43,8 @@ struct gradeq_worker {
 	size_t subs_cap;
 	struct gradeq_course_row *courses;
 	size_t courses_cap;
-	double compute_ms; /* grading time of the current job, summed per learner */
+	double compute_ms;            /* grading time of the current job, summed per learner */
+	struct gradeq_reader *reader; /* course loads and score reads from a standby; NULL: none */
 };
 
 static double ms_since(const struct timespec *t0)
@@ -94,7 +96,14 @@ void gradeq_worker_free(struct gradeq_worker *w)
 	free(w->scores);
 	free(w->subs);
 	free(w->courses);
+	gradeq_reader_free(w->reader);
 	free(w);
+}
+
+void gradeq_worker_set_reader(struct gradeq_worker *w, struct gradeq_reader *r)
+{
+	gradeq_reader_free(w->reader);
+	w->reader = r;
 }
 
 static struct cached_course *cache_find(struct gradeq_worker *w, const char *course_id,
@@ -445,6 +454,7 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 			  const struct gradeq_job *job, struct gradeq_job_stats *stats)
 {
 	struct cached_course *c = NULL;
+	struct gradeq_store *rs = st; /* where the course and scores are read */
 	struct gradeq_job_changed began;
 	char *version = NULL;
 	struct timespec t0, t;
@@ -470,10 +480,16 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 		rc = mark_canceled(st, job, w->consumer);
 		goto out;
 	}
+	if (w->reader) {
+		rc = gradeq_reader_pick(w->reader, st, job->job_id, &rs);
+		gradeq_reader_last(w->reader, &stats->ms_standby_wait, &stats->standby_behind);
+		if (rc)
+			goto out;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	c = cache_find(w, job->course_id, version);
 	if (!c) {
-		rc = load_course(w, st, job->course_id, &c);
+		rc = load_course(w, rs, job->course_id, &c);
 		if (rc)
 			goto out;
 		if (strcmp(c->version, version) != 0)
@@ -483,7 +499,7 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 	stats->ms_load = ms_since(&t);
 	stats->subsections = (int)gradeq_course_nsubsections(c->course);
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	rc = fetch_and_grade(w, st, c, job, &nlearners, stats);
+	rc = fetch_and_grade(w, rs, c, job, &nlearners, stats);
 	if (rc)
 		goto out;
 	/* grading runs inside the stream: fetch is the rest of its time */

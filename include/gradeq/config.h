@@ -20,6 +20,10 @@ struct gradeq_config {
 	char *amqp_key;           /* amqps://: its private key (PEM) */
 	char *management_url;     /* http(s)://host:port/ of the management API; NULL = none */
 	char *pg_dsn;             /* libpq conninfo */
+	char *pg_read_dsn;        /* a hot standby for course loads and score reads; NULL = none */
+	int max_read_lag_ms;      /* how long a job waits for the standby before read_fallback */
+	char *read_fallback;      /* "wait" or "primary" */
+	int read_wait_max_s;      /* read_fallback wait: then the job is retried later */
 	char *release;            /* default release for programs; NULL = promoted */
 	int heartbeat;            /* seconds, 0 = off */
 	int prefetch;             /* consumer prefetch */
@@ -32,8 +36,20 @@ struct gradeq_config {
 	int statement_timeout_ms;
 	bool job_events;    /* publish job.<state> events */
 	int retention_days; /* purge-history default */
-	char *log_level;    /* debug, info, warn, error */
-	char *log_file;     /* NULL or "" = stderr */
+	/* the consumers' back-off on database distress (throttle_agent.c) */
+	bool throttle_backoff;
+	int distress_interval_s;      /* health samples and back-off steps */
+	int distress_lock_waiters;    /* sessions waiting on grades_* locks; 0: ignored */
+	int distress_backends_pct;    /* active backends, % of max_connections; 0: ignored */
+	int distress_latency_factor;  /* x a course size's baseline; 0: ignored */
+	int distress_latency_samples; /* jobs before a baseline counts */
+	int distress_latency_min_ms;  /* a shorter read or write is never slow */
+	int max_replica_lag_ms;       /* a job's wait for the standby that means distress */
+	int backoff_factor_pct;       /* a decrease keeps this % of the rate */
+	int backoff_increase;         /* learners/s added a step while healthy */
+	int backoff_min_rate;         /* learners/s a decrease never goes below */
+	char *log_level;              /* debug, info, warn, error */
+	char *log_file;               /* NULL or "" = stderr */
 	/* gradeq-web */
 	char *web_listen;         /* HOST:PORT; NULL = 127.0.0.1:8470 */
 	char *web_users;          /* users file (name:role:hash lines) */

@@ -30,6 +30,7 @@ struct gradeq_consumer {
 	struct timespec db_lost, broker_lost; /* start of an outage; 0 when none */
 	struct timespec kept_alive;           /* last heartbeat sent on both connections */
 	struct gradeq_beat *beat;             /* heartbeats while in the database (consumer.c) */
+	struct gradeq_throttle_agent *thr;    /* budget, pacing, back-off (throttle_agent.c) */
 	/* Test hook: a job of this course aborts the process, the way a poison
 	 * message crashes a consumer (GRADEQ_TEST_ABORT_COURSE; NULL when unset). */
 	const char *abort_course;

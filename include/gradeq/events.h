@@ -38,9 +38,18 @@ int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json,
 int gradeq_event_release(struct gradeq_broker *b, const char *release,
 			 const char *state) GRADEQ_MUST_CHECK;
 
-/* Subscribes channel 1 of b to release.<release>.* through an exclusive,
- * auto-delete queue, without acks: its deliveries arrive among the others
- * of gradeq_broker_next, from the exchange GRADEQ_EVENTS_EXCHANGE. */
+/* Publishes throttle.<release>.<state> (set, off) with the budget in the
+ * body (learners_per_s, null when off): a hint to the release's consumers
+ * to read the budget from the registry now. */
+int gradeq_event_throttle(struct gradeq_broker *b, const char *release, const char *state,
+			  double learners_per_s) GRADEQ_MUST_CHECK;
+char *gradeq_event_throttle_body(const char *release, const char *state, double learners_per_s,
+				 const char *at);
+
+/* Subscribes channel 1 of b to release.<release>.* and
+ * throttle.<release>.* through an exclusive, auto-delete queue, without
+ * acks: its deliveries arrive among the others of gradeq_broker_next, from
+ * the exchange GRADEQ_EVENTS_EXCHANGE. */
 int gradeq_events_watch_release(struct gradeq_broker *b, const char *release) GRADEQ_MUST_CHECK;
 
 #endif

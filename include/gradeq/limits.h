@@ -83,6 +83,17 @@
  * queue.declare round trips per second. */
 #define GRADEQ_DRAIN_POLL_MS 100
 
+/* The throttle (throttle_agent.c). A consumer re-reads its release's budget
+ * this often as the fallback for a missed throttle.<R>.* event (every
+ * second while it waits to pace a job); counts the release's consumers on
+ * the broker this often (a consumer that joins or leaves changes every
+ * share within about this long: the bound of the budget's overshoot in
+ * README); and reports its state for status at least this often (status
+ * shows reports younger than 30 s). */
+#define GRADEQ_THROTTLE_CHECK_S 5
+#define GRADEQ_THROTTLE_COUNT_S 2
+#define GRADEQ_THROTTLE_REPORT_S 10
+
 /* Release names become parts of queue names and routing keys (at most 255
  * bytes); 64 leaves room for "gradeq.grades.", ".retry.86400s" and the
  * per-consumer events queue's host and pid. */

@@ -36,6 +36,11 @@ struct gradeq_job_stats {
 	/* load: course structure (0 when cached); fetch: score read without the
 	 * grading inside it; compute: grading; write: grade rows; commit */
 	double ms_load, ms_fetch, ms_compute, ms_write, ms_commit, ms_total;
+	/* pg_read_dsn: how long the job waited for the standby to replay the
+	 * primary's WAL as of its start, and whether it read the primary
+	 * instead because the standby stayed behind */
+	double ms_standby_wait;
+	bool standby_behind;
 };
 
 /* The index of the least recently used of n entries (the smallest stamp;
@@ -46,6 +51,11 @@ int gradeq_lru_oldest(const uint64_t *stamps, int n);
  * the job rows (host:pid). */
 struct gradeq_worker *gradeq_worker_new(int cache_size, const char *consumer);
 void gradeq_worker_free(struct gradeq_worker *w);
+
+struct gradeq_reader;
+/* Course loads and score reads from then on go where r says (a hot
+ * standby, reader.h); the worker owns r. NULL: the primary, as writes. */
+void gradeq_worker_set_reader(struct gradeq_worker *w, struct gradeq_reader *r);
 
 /* Processes one decoded job on st. Returns 0 (see stats->outcome), a
  * transient error (GRADEQ_ERR_DB_TRANSIENT: retry), or a permanent one

@@ -20,6 +20,7 @@
 #include "gradeq/seed.h"
 #include "gradeq/states.h"
 #include "gradeq/status.h"
+#include "gradeq/throttle_cmd.h"
 
 #define PROG "gradeq-admin"
 
@@ -117,6 +118,11 @@ static int cmd_seed(struct admin *a, int argc, char **argv)
 static int cmd_plan(struct admin *a, int argc, char **argv)
 {
 	return gradeq_plan_main(&a->cli, a->st, argc, argv, a->json);
+}
+
+static int cmd_throttle(struct admin *a, int argc, char **argv)
+{
+	return gradeq_throttle_main(&a->cli, a->st, argc, argv, a->json);
 }
 
 static int cmd_events(struct admin *a, int argc, char **argv)
@@ -323,6 +329,10 @@ static const struct command commands[] = {
 	 "it retired; refuses while its queues hold\n"
 	 "work or consumers, or dead letters (unless\n"
 	 "moved, confirmed, to R2's dead queue)"},
+	{"throttle", NULL, 1, 0, NEEDS_STORE, cmd_throttle, GRADEQ_THROTTLE_USAGE,
+	 "the release's throughput budget, shared by all\n"
+	 "its consumers (applied within 2 s); show: the\n"
+	 "budgets, achieved rates and back-off states"},
 	{"cancel", NULL, 1, 0, NEEDS_STORE, cmd_cancel, "cancel RUN [--yes]",
 	 "cancel a run: consumers ack its pending jobs\n"
 	 "without grading them; committed grades stay"},

@@ -14,6 +14,7 @@
 #include "gradeq/consumer.h"
 #include "gradeq/log.h"
 #include "gradeq/notify.h"
+#include "gradeq/reader.h"
 #include "gradeq/release.h"
 #include "gradeq/worker.h"
 
@@ -177,6 +178,8 @@ int main(int argc, char **argv)
 	c.w = gradeq_worker_new(c.cli.cfg->course_cache, c.consumer_id);
 	if (!c.w)
 		goto out;
+	/* pg_read_dsn: course loads and score reads from a hot standby */
+	gradeq_worker_set_reader(c.w, gradeq_reader_new(c.cli.cfg, "gradeq-consumer-standby"));
 	if (release) {
 		snprintf(c.release, sizeof(c.release), "%s", release);
 		rc = gradeq_consumer_connect_db(&c);

@@ -25,6 +25,8 @@ static const char *const shipped[] = {
 	"01113bdf154d128df38f3e9482142596cded643d22986047eeba7ebb4671ba3f",
 	/* 0008-watermarks.sql */
 	"dac53f8ef4018f1b8a1d8cf3df740aa3e876b0595d0a407b54d2e544f4678edd",
+	/* 0009-throttle.sql */
+	"3d5e0e6d1c3d68efaa325d5f02377ecee15140f9f85de8c2a40db7d303a0d99a",
 };
 
 static void sha256_hex(const char *s, char out[65])
