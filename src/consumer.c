@@ -21,6 +21,7 @@
 #include "gradeq/notify.h"
 #include "gradeq/parse.h"
 #include "gradeq/release.h"
+#include "gradeq/urls.h"
 
 static void mark_lost(struct timespec *t)
 {
@@ -181,16 +182,12 @@ static void nap(struct gradeq_consumer *c, int ms)
 	}
 }
 
-/* Capped, jittered exponential backoff: 0.5 s doubling up to 30 s. */
-static int backoff_ms(int attempt)
+/* The wait before retry 'attempt' + 1 after failed attempt 'attempt'
+ * (0 = the first try): jittered, doubling from 0.25 s up to
+ * reconnect_max_ms (gradeq_backoff_ms). */
+static int backoff_ms(const struct gradeq_consumer *c, int attempt)
 {
-	int base = GRADEQ_BACKOFF_FIRST_MS;
-
-	for (int i = 0; i < attempt && base < GRADEQ_BACKOFF_MAX_MS; i++)
-		base *= 2;
-	if (base > GRADEQ_BACKOFF_MAX_MS)
-		base = GRADEQ_BACKOFF_MAX_MS;
-	return base / 2 + (int)((unsigned)rand() % (unsigned)(base / 2 + 1));
+	return gradeq_backoff_ms(attempt + 1, c->cli.cfg->reconnect_max_ms, (uint32_t)rand());
 }
 
 /* (Re)connects to the database with capped, jittered backoff. One line when
@@ -218,7 +215,7 @@ int gradeq_consumer_connect_db(struct gradeq_consumer *c)
 			mark_lost(&c->db_lost);
 			log_warn("event=database_unavailable error=\"%s\"", gradeq_errmsg(rc));
 		}
-		nap(c, backoff_ms(attempt));
+		nap(c, backoff_ms(c, attempt));
 	}
 	return GRADEQ_ERR_INTERRUPTED;
 }
@@ -262,7 +259,7 @@ static int connect_broker(struct gradeq_consumer *c)
 			mark_lost(&c->broker_lost);
 			log_warn("event=broker_unavailable error=\"%s\"", gradeq_errmsg(rc));
 		}
-		nap(c, backoff_ms(attempt));
+		nap(c, backoff_ms(c, attempt));
 	}
 	return GRADEQ_ERR_INTERRUPTED;
 }
@@ -383,7 +380,7 @@ static int republish_retrying(struct gradeq_consumer *c, const amqp_envelope_t *
 		if (try + 1 >= GRADEQ_REPUBLISH_TRIES || *c->stop_requested ||
 		    gradeq_broker_broken(c->in))
 			return rc;
-		nap(c, backoff_ms(try));
+		nap(c, backoff_ms(c, try));
 	}
 }
 
@@ -428,7 +425,7 @@ static void announce(struct gradeq_consumer *c, const char *job_id, const char *
 				  run_sent ? "sent" : settled);
 			return;
 		}
-		nap(c, backoff_ms(try));
+		nap(c, backoff_ms(c, try));
 	}
 }
 
