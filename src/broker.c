@@ -805,6 +805,16 @@ uint64_t gradeq_broker_confirmed(const struct gradeq_broker *b)
 	return b->acked > b->returned_total ? b->acked - b->returned_total : 0;
 }
 
+uint64_t gradeq_broker_next_tag(const struct gradeq_broker *b)
+{
+	return b->next_tag;
+}
+
+uint64_t gradeq_broker_settled_upto(const struct gradeq_broker *b)
+{
+	return b->acked_upto;
+}
+
 int gradeq_broker_consume(struct gradeq_broker *b, const char *queue, int prefetch, const char *tag)
 {
 	char what[300];

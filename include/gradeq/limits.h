@@ -48,6 +48,13 @@
  * node, twice the per-call wait. */
 #define GRADEQ_PUBLISH_CONFIRM_WAIT_MS 60000
 
+/* How long gradeq-publish tries to reach a node again after losing its
+ * connection in the middle of a run before it gives up (and records the
+ * run failed): another node of a cluster takes it at once, a quorum
+ * queue elects a new leader within seconds, a single broker restarts in
+ * well under a minute on a loaded machine. */
+#define GRADEQ_PUBLISH_FAILOVER_MS 120000
+
 /* Frames read at most by one gradeq_broker_service() call on an idle
  * publishing connection: a second of confirms and heartbeats is a handful;
  * the bound keeps a flood from holding the consume loop. */
