@@ -520,6 +520,47 @@ static int declare_exchange(struct gradeq_broker *b, const char *name, const cha
 	return reply_error(b, amqp_get_rpc_reply(b->conn), what);
 }
 
+/* The broker's version (server-properties "version", "3.10.8") is at
+ * least major.minor. An unknown version counts as recent. */
+static bool broker_at_least(struct gradeq_broker *b, int major, int minor)
+{
+	const amqp_table_t *p = amqp_get_server_properties(b->conn);
+	int ma = 0, mi = 0;
+	char v[32];
+
+	for (int i = 0; p && i < p->num_entries; i++) {
+		const amqp_table_entry_t *e = &p->entries[i];
+
+		if (e->key.len != 7 || memcmp(e->key.bytes, "version", 7) != 0 ||
+		    (e->value.kind != AMQP_FIELD_KIND_UTF8 &&
+		     e->value.kind != AMQP_FIELD_KIND_BYTES))
+			continue;
+		snprintf(v, sizeof(v), "%.*s", (int)e->value.value.bytes.len,
+			 (const char *)e->value.value.bytes.bytes);
+		if (sscanf(v, "%d.%d", &ma, &mi) != 2)
+			return true;
+		return ma > major || (ma == major && mi >= minor);
+	}
+	return true;
+}
+
+/* Appends the placement arguments of a new quorum queue at a[n]; returns the
+ * new count. */
+static int placement_args(struct gradeq_broker *b, amqp_table_entry_t *a, int n,
+			  const struct gradeq_topology *t)
+{
+	if (t->quorum_group_size > 0)
+		arg_int(&a[n++], "x-quorum-initial-group-size", t->quorum_group_size);
+	/* x-queue-leader-locator came with RabbitMQ 3.10; older brokers
+	 * refuse unknown x- arguments of quorum queues */
+	if (t->leader_locator && *t->leader_locator && broker_at_least(b, 3, 10))
+		arg_str(&a[n++], "x-queue-leader-locator", t->leader_locator);
+	return n;
+}
+
+/* A passive declare first: a queue that exists is left as it is (its
+ * arguments are fixed at creation; declaring it again with different ones
+ * fails with PRECONDITION_FAILED) and only bound. */
 static int declare_queue(struct gradeq_broker *b, const char *name, amqp_table_entry_t *args,
 			 int nargs, const char *exchange, const char *key)
 {
@@ -527,9 +568,14 @@ static int declare_queue(struct gradeq_broker *b, const char *name, amqp_table_e
 	char what[300];
 	int rc;
 
-	amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, t);
 	snprintf(what, sizeof(what), "declaring queue '%s'", name);
+	amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), 1, 0, 0, 0,
+			   amqp_empty_table);
 	rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	if (rc == GRADEQ_ERR_NOT_FOUND) {
+		amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, t);
+		rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	}
 	if (rc)
 		return rc;
 	amqp_queue_bind(b->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes(exchange),
@@ -565,7 +611,7 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 {
 	char q[GRADEQ_NAME_MAX], key[GRADEQ_NAME_MAX], rkey[GRADEQ_NAME_MAX];
 	amqp_table_entry_t a[8];
-	int rc;
+	int rc, n;
 
 	if ((rc = declare_exchange(b, GRADEQ_EXCHANGE, "direct")) ||
 	    (rc = declare_exchange(b, GRADEQ_DEAD_EXCHANGE, "direct")) ||
@@ -578,7 +624,8 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 
 	/* dead queue: where jobs that failed for good wait, with why */
 	arg_str(&a[0], "x-queue-type", "quorum");
-	rc = declare_queue(b, gradeq_dead_queue(q, release), a, 1, GRADEQ_DEAD_EXCHANGE, key);
+	n = placement_args(b, a, 1, t);
+	rc = declare_queue(b, gradeq_dead_queue(q, release), a, n, GRADEQ_DEAD_EXCHANGE, key);
 	if (rc)
 		return rc;
 
@@ -589,7 +636,8 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 	arg_str(&a[3], "x-dead-letter-routing-key", key);
 	arg_str(&a[4], "x-dead-letter-strategy", "at-least-once");
 	arg_str(&a[5], "x-overflow", "reject-publish");
-	rc = declare_queue(b, gradeq_work_queue(q, release), a, 6, GRADEQ_EXCHANGE, key);
+	n = placement_args(b, a, 6, t);
+	rc = declare_queue(b, gradeq_work_queue(q, release), a, n, GRADEQ_EXCHANGE, key);
 	if (rc)
 		return rc;
 
@@ -601,7 +649,8 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 		arg_str(&a[3], "x-dead-letter-routing-key", key);
 		arg_str(&a[4], "x-dead-letter-strategy", "at-least-once");
 		arg_str(&a[5], "x-overflow", "reject-publish");
-		rc = declare_queue(b, gradeq_retry_queue(q, release, t->retry_tiers[i]), a, 6,
+		n = placement_args(b, a, 6, t);
+		rc = declare_queue(b, gradeq_retry_queue(q, release, t->retry_tiers[i]), a, n,
 				   GRADEQ_EXCHANGE,
 				   gradeq_retry_key(rkey, release, t->retry_tiers[i]));
 		if (rc)

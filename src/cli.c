@@ -275,7 +275,8 @@ void gradeq_cli_mgmt(struct gradeq_cli *cli, struct gradeq_mgmt **out)
 struct gradeq_topology gradeq_cli_topology(const struct gradeq_cli *cli)
 {
 	struct gradeq_topology t = {cli->cfg->delivery_limit, cli->cfg->retry_tiers,
-				    cli->cfg->nretry_tiers};
+				    cli->cfg->nretry_tiers, cli->cfg->quorum_group_size,
+				    cli->cfg->queue_leader_locator};
 
 	return t;
 }

@@ -127,6 +127,13 @@ static const char *check_log_level(const char *v)
 	return NULL;
 }
 
+static const char *check_leader_locator(const char *v)
+{
+	if (strcmp(v, "balanced") != 0 && strcmp(v, "client-local") != 0)
+		return "must be balanced or client-local (or empty: the broker's default)";
+	return NULL;
+}
+
 static const int default_retry_tiers[] = {5, 30, 300};
 
 #define OFF(member) offsetof(struct gradeq_config, member)
@@ -249,6 +256,20 @@ static const struct setting settings[] = {
 	 .max = 86400,
 	 .max_count = GRADEQ_MAX_RETRY_TIERS,
 	 .doc = "seconds of each retry tier, ascending"},
+	{.name = "quorum_group_size",
+	 .type = CF_INT,
+	 .offset = OFF(quorum_group_size),
+	 .def_int = GRADEQ_QUORUM_GROUP_SIZE_DEFAULT,
+	 .min = 1,
+	 .max = GRADEQ_QUORUM_GROUP_SIZE_MAX,
+	 .doc = "nodes that hold each new queue (x-quorum-initial-group-size)"},
+	{.name = "queue_leader_locator",
+	 .type = CF_STR,
+	 .offset = OFF(queue_leader_locator),
+	 .def_str = "balanced",
+	 .empty_null = true,
+	 .check = check_leader_locator,
+	 .doc = "where new queues get their leader: balanced or client-local"},
 	{.name = "course_cache",
 	 .type = CF_INT,
 	 .offset = OFF(course_cache),

@@ -115,3 +115,43 @@ mgmt_curl() {
 	curl "${args[@]}" "${GRADEQ_MGMT_URL%/}/${path#/}" \
 		<<<"user = \"${GRADEQ_MGMT_USER:-guest}:${GRADEQ_MGMT_PASSWORD:-guest}\""
 }
+
+# --- shared by tools/servers and tools/cluster -------------------------------
+
+# as USER CMD...: run CMD as USER (only root switches users).
+as() {
+	local u=$1
+	shift
+	if ((EUID == 0)) && [[ $u != root ]]; then
+		runuser -u "$u" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# shq VALUE: VALUE single-quoted for sh.
+shq() {
+	local s=${1//\'/\'\\\'\'}
+	printf "'%s'" "$s"
+}
+
+gen_password() {
+	local pw
+	pw=$(head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 24)
+	[[ ${#pw} -eq 24 ]] || die "cannot generate a password"
+	printf '%s\n' "$pw"
+}
+
+# tcp_open PORT: is something listening on 127.0.0.1:PORT?
+tcp_open() {
+	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+EPMD=
+find_epmd() {
+	EPMD=$(command -v epmd || true)
+	if [[ -z $EPMD ]]; then
+		EPMD=$(find /usr/lib/erlang -path '*/bin/epmd' -type f 2>/dev/null | head -n1 || true)
+	fi
+	[[ -n $EPMD ]] || die "epmd not found; run tools/deps (as root)"
+}

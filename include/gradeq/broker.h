@@ -65,6 +65,10 @@ struct gradeq_topology {
 	int delivery_limit;
 	const int *retry_tiers; /* seconds */
 	int nretry_tiers;
+	/* Placement, given to queues when they are created only: a queue that
+	 * exists keeps the arguments it was declared with. */
+	int quorum_group_size;      /* x-quorum-initial-group-size; 0 = not sent */
+	const char *leader_locator; /* x-queue-leader-locator; NULL = not sent */
 };
 
 /* Names of a release's objects, written into buf (GRADEQ_NAME_MAX). */
@@ -76,8 +80,11 @@ const char *gradeq_dead_queue(char *buf, const char *release);
 
 /* Declares the exchanges, the events log queue (GRADEQ_EVENTS_LOG_QUEUE,
  * bound for job.#, run.# and release.#), the release's work, retry and dead
- * queues and their bindings. Idempotent. A queue that exists with other arguments gives
- * GRADEQ_ERR_PRECONDITION with the broker's words (which argument differs). */
+ * queues and their bindings. Idempotent. A release queue that exists is
+ * only bound, never declared again: it keeps the arguments it was created
+ * with (delivery limit, placement), so that changing a setting never makes
+ * the declare fail with PRECONDITION_FAILED. The leader locator is sent only
+ * to brokers that know it (RabbitMQ 3.10 and later). */
 int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 			  const struct gradeq_topology *t) GRADEQ_MUST_CHECK;
 

@@ -29,7 +29,9 @@ struct gradeq_config {
 	int delivery_limit;   /* x-delivery-limit on the work queue */
 	int retry_tiers[GRADEQ_MAX_RETRY_TIERS]; /* seconds each */
 	int nretry_tiers;
-	int course_cache; /* courses kept per consumer */
+	int quorum_group_size;      /* x-quorum-initial-group-size of new queues */
+	char *queue_leader_locator; /* x-queue-leader-locator; NULL = the broker's */
+	int course_cache;           /* courses kept per consumer */
 	int statement_timeout_ms;
 	bool job_events;    /* publish job.<state> events */
 	int retention_days; /* purge-history default */

@@ -108,11 +108,18 @@
  * (drop)" rate stays at zero) and the recent ones can be looked at with
  * the UI's get messages. Bounded both ways: the newest 10,000 events (a few
  * MB; the oldest are dropped first) and none older than an hour, so that
- * nobody has to consume it. Changing either value makes the declaration
- * differ from the queue on the broker (PRECONDITION_FAILED): delete the
- * queue first. */
+ * nobody has to consume it. A queue that exists keeps the arguments it
+ * was declared with (gradeq_broker_declare leaves it as it is): delete it
+ * for new values to take effect. */
 #define GRADEQ_EVENTS_LOG_QUEUE "gradeq.events.log"
 #define GRADEQ_EVENTS_LOG_MAX_LENGTH 10000
 #define GRADEQ_EVENTS_LOG_TTL_MS (60 * 60 * 1000)
+
+/* Members of each new quorum queue (x-quorum-initial-group-size). Three
+ * survive the loss of any one node and cost a third of the writes of five;
+ * a smaller cluster gets all its nodes (the broker caps the size at the
+ * number of cluster members). Raft wants an odd size: 7 is plenty. */
+#define GRADEQ_QUORUM_GROUP_SIZE_DEFAULT 3
+#define GRADEQ_QUORUM_GROUP_SIZE_MAX 7
 
 #endif

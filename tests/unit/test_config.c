@@ -127,6 +127,8 @@ static void assert_defaults(const struct gradeq_config *c)
 	assert_int_equal(c->retry_tiers[0], 5);
 	assert_int_equal(c->retry_tiers[1], 30);
 	assert_int_equal(c->retry_tiers[2], 300);
+	assert_int_equal(c->quorum_group_size, 3);
+	assert_string_equal(c->queue_leader_locator, "balanced");
 	assert_int_equal(c->course_cache, 16);
 	assert_int_equal(c->statement_timeout_ms, 300000);
 	assert_true(c->job_events);
@@ -176,10 +178,12 @@ static void test_null_path(void **state)
 static void test_shipped_example(void **state)
 {
 	static const char *names[] = {
-		"amqp_url",         "amqp_password_file", "pg_dsn",       "release",
-		"heartbeat",        "prefetch",           "batch_size",   "confirm_window",
-		"delivery_limit",   "retry_tiers",        "course_cache", "statement_timeout_ms",
-		"job_events",       "retention_days",     "log_level",    "log_file",
+		"amqp_url",         "amqp_password_file", "pg_dsn",
+		"release",          "heartbeat",          "prefetch",
+		"batch_size",       "confirm_window",     "delivery_limit",
+		"retry_tiers",      "course_cache",       "statement_timeout_ms",
+		"job_events",       "retention_days",     "log_level",
+		"log_file",         "quorum_group_size",  "queue_leader_locator",
 		"reconnect_max_ms", "management_url",
 	};
 	struct fixture *f = *state;
@@ -325,6 +329,32 @@ static void test_bad_retry_tiers(void **state)
 	expect_error(f, "retry_tiers = [5, 5];\n", 1, "'retry_tiers' must be ascending");
 	expect_error(f, "retry_tiers = (5, \"30\");\n", 1,
 		     "'retry_tiers' entry 2 must be an integer");
+}
+
+/* Placement settings: bounded group size, two leader locators, and an
+ * empty locator that leaves the choice to the broker. */
+static void test_placement(void **state)
+{
+	struct fixture *f = *state;
+	struct gradeq_config *c = NULL;
+
+	expect_error(f, "quorum_group_size = 0;\n", 1,
+		     "'quorum_group_size' must be an integer from 1 to 7");
+	expect_error(f, "quorum_group_size = 8;\n", 1,
+		     "'quorum_group_size' must be an integer from 1 to 7");
+	expect_error(f, "queue_leader_locator = \"least-leaders\";\n", 1,
+		     "'queue_leader_locator' must be balanced or client-local");
+	write_file(f, "p.conf", 0600,
+		   "quorum_group_size = 5;\nqueue_leader_locator = \"client-local\";\n");
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), 0);
+	assert_int_equal(c->quorum_group_size, 5);
+	assert_string_equal(c->queue_leader_locator, "client-local");
+	gradeq_config_free(c);
+	c = NULL;
+	write_file(f, "p.conf", 0600, "queue_leader_locator = \"\";\n");
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), 0);
+	assert_null(c->queue_leader_locator);
+	gradeq_config_free(c);
 }
 
 static void test_missing_file(void **state)
@@ -678,6 +708,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_retry_tiers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_placement, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_include_relative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_overrides, setup, teardown),
