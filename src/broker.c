@@ -44,6 +44,7 @@ struct gradeq_broker {
 	bool event_publish;  /* not mandatory: an event nobody listens to is fine */
 	int node;            /* index in the process's node list (nodes) */
 	unsigned generation; /* of the node list it was chosen from */
+	char peer[300];      /* host:port of the node, for logs */
 };
 
 static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *what)
@@ -295,6 +296,7 @@ static int connect_tls(const char *url, const char *name, int heartbeat, int tim
 	if (rc)
 		goto fail;
 	b->next_tag = 1;
+	snprintf(b->peer, sizeof(b->peer), "%s:%d", ci.host, ci.port);
 	free(copy);
 	*out = b;
 	return 0;
@@ -450,6 +452,11 @@ void gradeq_broker_free(struct gradeq_broker *b)
 		amqp_destroy_connection(b->conn);
 	}
 	free(b);
+}
+
+const char *gradeq_broker_peer(const struct gradeq_broker *b)
+{
+	return b ? b->peer : "";
 }
 
 bool gradeq_broker_broken(const struct gradeq_broker *b)

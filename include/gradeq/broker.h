@@ -57,6 +57,8 @@ void gradeq_broker_heartbeat(struct gradeq_broker *b);
  * from then on and must be reopened before use. Not for a consuming
  * connection, whose deliveries it would swallow. */
 int gradeq_broker_service(struct gradeq_broker *b) GRADEQ_MUST_CHECK;
+/* host:port of the node the connection went to, for logs ("" for NULL). */
+const char *gradeq_broker_peer(const struct gradeq_broker *b);
 /* True once the connection or channel is unusable (reconnect). */
 bool gradeq_broker_broken(const struct gradeq_broker *b);
 
