@@ -625,6 +625,15 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 	    (rc = declare_exchange(b, GRADEQ_EVENTS_EXCHANGE, "topic")))
 		return rc;
 	rc = declare_events_log(b);
+	if (rc == GRADEQ_ERR_NOT_FOUND && !b->broken) {
+		/* a classic queue lives on one node of a cluster: with that node
+		 * down the broker refuses to declare it ("home node ... is down").
+		 * The log of events is a convenience (events are not mandatory):
+		 * the release's own queues, replicated, are what the work needs */
+		log_warn("event=events_log_unavailable queue=%s error=\"%s\"",
+			 GRADEQ_EVENTS_LOG_QUEUE, gradeq_errmsg(rc));
+		rc = 0;
+	}
 	if (rc)
 		return rc;
 	gradeq_work_key(key, release);
@@ -717,6 +726,25 @@ int gradeq_broker_confirm_mode(struct gradeq_broker *b, int window)
 	return 0;
 }
 
+/* connection.blocked / unblocked (the capability is advertised): a
+ * resource alarm holds this connection's publishes; said in the log, since
+ * confirms stop meanwhile. True when the method was one of them. */
+static bool blocked_notice(struct gradeq_broker *b, const amqp_method_t *m)
+{
+	if (m->id == AMQP_CONNECTION_BLOCKED_METHOD) {
+		const amqp_connection_blocked_t *x = m->decoded;
+
+		log_warn("event=broker_blocked node=%s reason=\"%.*s\"", b->peer,
+			 (int)x->reason.len, (const char *)x->reason.bytes);
+		return true;
+	}
+	if (m->id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
+		log_info("event=broker_unblocked node=%s", b->peer);
+		return true;
+	}
+	return false;
+}
+
 /* Reads one frame (waiting up to tv, NULL: forever) and settles confirms.
  * GRADEQ_ERR_TIMEOUT when none came. */
 static int read_confirm_frame(struct gradeq_broker *b, struct timeval *tv)
@@ -726,7 +754,7 @@ static int read_confirm_frame(struct gradeq_broker *b, struct timeval *tv)
 
 	if (st != AMQP_STATUS_OK)
 		return status_error(b, st, "waiting for publisher confirms");
-	if (f.frame_type != AMQP_FRAME_METHOD)
+	if (f.frame_type != AMQP_FRAME_METHOD || blocked_notice(b, &f.payload.method))
 		return 0;
 	switch (f.payload.method.id) {
 	case AMQP_BASIC_ACK_METHOD: {
@@ -928,7 +956,7 @@ int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env, int timeou
 		return GRADEQ_ERR_TIMEOUT;
 	if (st != AMQP_STATUS_OK)
 		return status_error(b, st, "consuming");
-	if (f.frame_type != AMQP_FRAME_METHOD)
+	if (f.frame_type != AMQP_FRAME_METHOD || blocked_notice(b, &f.payload.method))
 		return GRADEQ_ERR_TIMEOUT;
 	switch (f.payload.method.id) {
 	case AMQP_BASIC_CANCEL_METHOD:
