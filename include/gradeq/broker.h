@@ -116,6 +116,13 @@ int gradeq_broker_wait_confirms(struct gradeq_broker *b, int timeout_ms) GRADEQ_
 /* Number of messages confirmed (acked, not returned) so far. */
 uint64_t gradeq_broker_confirmed(const struct gradeq_broker *b);
 
+/* Confirm mode: the delivery tag the next publish gets (1, 2, ... on each
+ * connection), and the highest tag up to which every publish is settled
+ * (acked, nacked or returned). A publisher keeps what is above the latter
+ * to publish it again on another connection when this one is lost. */
+uint64_t gradeq_broker_next_tag(const struct gradeq_broker *b);
+uint64_t gradeq_broker_settled_upto(const struct gradeq_broker *b);
+
 /* Starts consuming 'queue' with a prefetch; tag names the consumer. */
 int gradeq_broker_consume(struct gradeq_broker *b, const char *queue, int prefetch,
 			  const char *tag) GRADEQ_MUST_CHECK;

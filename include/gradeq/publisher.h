@@ -25,7 +25,8 @@ struct gradeq_publish_result {
 	char run_id[37]; /* "" on a dry run */
 	char release[80];
 	long courses, jobs, learners;
-	double seconds; /* from the first course to the end */
+	long republished; /* jobs published again after a lost connection */
+	double seconds;   /* from the first course to the end */
 };
 
 /* Asks the run in hand to stop after the current fetch of enrollments

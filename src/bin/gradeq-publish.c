@@ -124,10 +124,11 @@ static void report(const struct gradeq_publish_options *o, const struct gradeq_p
 {
 	if (json)
 		printf("{\"run_id\":%s%s%s,\"release\":\"%s\",\"courses\":%ld,\"jobs\":%ld,"
-		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"seconds\":%.3f}\n",
+		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"republished\":%ld,"
+		       "\"seconds\":%.3f}\n",
 		       o->dry_run ? "" : "\"", o->dry_run ? "null" : r->run_id,
 		       o->dry_run ? "" : "\"", r->release, r->courses, r->jobs, r->learners,
-		       o->batch_size, o->dry_run ? "true" : "false", r->seconds);
+		       o->batch_size, o->dry_run ? "true" : "false", r->republished, r->seconds);
 	else if (o->dry_run)
 		printf("dry run: %ld courses, %ld jobs, %ld learners for release %s\n", r->courses,
 		       r->jobs, r->learners, r->release);
