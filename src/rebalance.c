@@ -12,6 +12,7 @@
 
 #include "gradeq/log.h"
 #include "gradeq/release.h"
+#include "gradeq/urls.h"
 
 extern char **environ;
 
@@ -193,6 +194,7 @@ int gradeq_release_do_rebalance(struct gradeq_cli *cli, struct gradeq_store *st,
 	enum gradeq_release_state state;
 	struct gradeq_mgmt *m = NULL;
 	struct amqp_connection_info ci;
+	struct gradeq_urls brokers = {0}, apis = {0};
 	char **nodes = NULL, *url = NULL, *copy = NULL, vhost[256], pattern[2048];
 	const char *prog = getenv("GRADEQ_RABBITMQ_QUEUES");
 	size_t nnodes = 0, nq, nadd, qn = 0;
@@ -213,14 +215,27 @@ int gradeq_release_do_rebalance(struct gradeq_cli *cli, struct gradeq_store *st,
 				    "release rebalance needs management_url (or GRADEQ_MGMT_URL)");
 	rc = gradeq_config_amqp_url(cli->cfg, &url);
 	if (!rc)
-		rc = gradeq_mgmt_fetch(cli->cfg->management_url, url, cli->cfg->amqp_cacert, 10000,
-				       &m);
+		rc = gradeq_urls_split(url, &brokers, NULL, 0) ? GRADEQ_ERR_CONFIG : 0;
 	if (!rc)
-		rc = gradeq_mgmt_fetch_nodes(cli->cfg->management_url, url, cli->cfg->amqp_cacert,
-					     10000, &nodes, &nnodes);
+		rc = gradeq_urls_split(cli->cfg->management_url, &apis, NULL, 0) ? GRADEQ_ERR_CONFIG
+										 : 0;
+	/* the first management API that answers (config.c checks that every
+	 * broker URL has the same login and vhost: the first one's) */
+	for (int i = 0; !rc && i < apis.n; i++) {
+		rc = gradeq_mgmt_fetch(apis.url[i], brokers.url[0], cli->cfg->amqp_cacert, 10000,
+				       &m);
+		if (!rc)
+			rc = gradeq_mgmt_fetch_nodes(apis.url[i], brokers.url[0],
+						     cli->cfg->amqp_cacert, 10000, &nodes, &nnodes);
+		if (rc != GRADEQ_ERR_BROKER || i + 1 == apis.n)
+			break;
+		gradeq_mgmt_free(m);
+		m = NULL;
+		rc = 0;
+	}
 	if (!rc && nnodes == 0)
 		rc = gradeq_error(GRADEQ_ERR_BROKER, "the management API lists no running node");
-	copy = url ? strdup(url) : NULL;
+	copy = !rc ? strdup(brokers.url[0]) : NULL;
 	amqp_default_connection_info(&ci);
 	if (!rc && (!copy || amqp_parse_url(copy, &ci) != AMQP_STATUS_OK))
 		rc = gradeq_error(GRADEQ_ERR_CONFIG, "amqp_url is not a URL");
@@ -319,6 +334,8 @@ out:
 		explicit_bzero(copy, strlen(copy));
 		free(copy);
 	}
+	gradeq_urls_release(&brokers);
+	gradeq_urls_release(&apis);
 	gradeq_mgmt_free_nodes(nodes, nnodes);
 	gradeq_mgmt_free(m);
 	return rc;

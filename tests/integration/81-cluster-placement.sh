@@ -11,9 +11,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/clusterlib.sh"
 
 cluster_up
-# The programs take one node here: what is tested is where queues go.
-GRADEQ_AMQP_URL=${CLUSTER_URLS[0]}
-admin() { GRADEQ_MGMT_URL=${GRADEQ_MGMT_URL%%,*} "$ADMIN" "$@"; }
+admin() { "$ADMIN" "$@"; }
 own_db gradeq_t81_placement
 seed small 30
 
@@ -92,4 +90,17 @@ refcheck --course "$SMALL"
 assert_fails "rebalance of an unknown release" admin release rebalance t81-none
 err=$(admin release rebalance t81-none 2>&1 || true)
 assert_match "error names the release" "release 't81-none' is not known" "$err"
+# --- the events log's node down ----------------------------------------------
+# gradeq.events.log is a classic queue: it lives on one node. While that
+# node is down, programs start and work without it.
+home=$(mgmt_get "api/queues/$VH/gradeq.events.log?columns=node" | jq -r .node)
+hn=$(node_of "$home")
+cluster stop-node "$hn"
+log "stopped node $hn, home of gradeq.events.log"
+run2=$(publish_jobs --course "$SMALL" --batch-size 10)
+"$CONSUMER" --release t81b --drain >"$WORK/consumer2.log" 2>&1 ||
+	die "a consumer failed while the events log's node was down: $(tail -n 3 "$WORK/consumer2.log")"
+log_has consumer2.log 'event=events_log_unavailable' || die "the consumer did not say the events log is unavailable"
+check_exactly_once "$run2"
+cluster start-node "$hn"
 log "placement on the cluster checked"

@@ -104,3 +104,74 @@ connections_by_node() {
 	mgmt_curl GET "api/vhosts/$VH/connections?columns=node" |
 		jq -r '[.[].node] | group_by(.) | map("\(.[0]) \(length)") | .[]'
 }
+
+# --- consumers spread over the nodes, and recovery times -------------------
+
+# consumer_nodes: "PID NODE" of each consumer's consuming connection
+# (connection_name "gradeq-consumer release=R host=H pid=N role=consume").
+consumer_nodes() {
+	mgmt_curl GET "api/vhosts/$VH/connections?columns=node,client_properties" |
+		jq -r '.[] | (.client_properties.connection_name // "") as $n
+			| select($n | test("^gradeq-consumer .* role=consume"))
+			| "\($n | capture("pid=(?<p>[0-9]+)").p) \(.node)"'
+}
+
+# consumers_connected N: N consumers have their consuming connection.
+consumers_connected() {
+	(($(consumer_nodes | wc -l) == $1))
+}
+
+# start_consumers N [ARGS...]: N consumers of the release (their pids in
+# CONSUMERS), started again until their connections are on two nodes at
+# least (each process shuffles the node list on its own: all on one node
+# is rare, not impossible); returns once every one consumes.
+start_consumers() {
+	local n=$1 try i
+	shift
+	for ((try = 0; try < 5; try++)); do
+		CONSUMERS=()
+		for ((i = 0; i < n; i++)); do
+			start_consumer "consumer-$i.log" "$@"
+			CONSUMERS+=("$CONSUMER_PID")
+		done
+		wait_until 60 "$n consumers connected" consumers_connected "$n"
+		(($(consumer_nodes | awk '{ print $2 }' | sort -u | wc -l) >= 2)) && return 0
+		log "all $n consumers on one node; starting them again"
+		for i in "${CONSUMERS[@]}"; do
+			kill -TERM "$i" 2>/dev/null || true
+			wait "$i" 2>/dev/null || true
+		done
+	done
+	die "the consumers' connections never spread over two nodes"
+}
+
+# stop_consumers: SIGTERM every consumer; each must exit 0.
+stop_consumers() {
+	local p
+	for p in "${CONSUMERS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${CONSUMERS[@]}"; do
+		wait_exit "$p" 120
+		assert_eq "consumer $p exit status" 0 "$EXIT_STATUS"
+	done
+}
+
+now_ms() { date +%s%3N; }
+
+# completed_after RUN MS [PID]: the first completion of RUN after MS (ms
+# since the epoch), from the job events (by PID's consumer when given), in
+# ms since the epoch; empty when none. A consumer records itself as
+# HOST:PID.
+completed_after() {
+	local by=${3:+" AND by ~ ':$3\$'"}
+	psql_q "SELECT (extract(epoch FROM min(at)) * 1000)::bigint FROM gradeq_job_events
+		WHERE run_id = '$1' AND to_state = 'complete' AND at > to_timestamp($2 / 1000.0)$by"
+}
+
+# percentiles NUMBERS...: "p50=N max=N" (nearest rank).
+percentiles() {
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "p50=- max=-"; exit }
+		i = int((NR + 1) / 2); printf "p50=%d max=%d\n", v[i], v[NR] }'
+}
