@@ -15,6 +15,7 @@
 #include "gradeq/history.h"
 #include "gradeq/log.h"
 #include "gradeq/plan.h"
+#include "gradeq/rebalance.h"
 #include "gradeq/release_ops.h"
 #include "gradeq/seed.h"
 #include "gradeq/states.h"
@@ -250,6 +251,16 @@ static int release_retire(struct admin *a, int argc, char **argv)
 	return fail(a, gradeq_release_do_retire(&a->cli, a->st, name, move_to, stdout));
 }
 
+static int release_rebalance(struct admin *a, int argc, char **argv)
+{
+	const char *name, *flag;
+
+	if (release_args(a, argc, argv, "--dry-run", false, &name, &flag))
+		return 2;
+	return fail(a, gradeq_release_do_rebalance(&a->cli, a->st, name, flag != NULL, a->json,
+						   stdout));
+}
+
 enum needs { NEEDS_NOTHING, NEEDS_STORE };
 
 struct command {
@@ -286,7 +297,8 @@ static const struct command commands[] = {
 	 "(run.<id>.<state>, job.<state>); --json\n"
 	 "prints each event's JSON body"},
 	{"release", "list", 2, 2, NEEDS_STORE, release_list, "release list",
-	 "releases with their states and queues"},
+	 "releases with their states and queues, and\n"
+	 "where each queue lives: members and leader"},
 	{"release", "promote", 3, 3, NEEDS_STORE, release_promote, "release promote R",
 	 "make R the release publishers use; the\n"
 	 "previous one starts draining"},
@@ -302,6 +314,12 @@ static const struct command commands[] = {
 	 "it retired; refuses while its queues hold\n"
 	 "work or consumers, or dead letters (unless\n"
 	 "moved, confirmed, to R2's dead queue)"},
+	{"release", "rebalance", 3, 0, NEEDS_STORE, release_rebalance,
+	 "release rebalance R [--dry-run]",
+	 "grow R's queues onto running nodes (up to\n"
+	 "quorum_group_size) and spread their leaders,\n"
+	 "with rabbitmq-queues; --dry-run prints the\n"
+	 "commands"},
 	{"cancel", NULL, 1, 0, NEEDS_STORE, cmd_cancel, "cancel RUN [--yes]",
 	 "cancel a run: consumers ack its pending jobs\n"
 	 "without grading them; committed grades stay"},
@@ -406,7 +424,7 @@ int main(int argc, char **argv)
 			usage_of(&a.cli, argv[0]);
 		else if (known)
 			gradeq_cli_error(&a.cli, "usage: gradeq-admin release (list | promote R | "
-						 "drain R | retire R)");
+						 "drain R | retire R | rebalance R)");
 		else
 			gradeq_cli_error(&a.cli, "unknown command '%s' (see gradeq-admin --help)",
 					 argv[0]);
