@@ -12,7 +12,7 @@ set -euo pipefail
 
 own_db gradeq_it_f47
 fresh_release f47
-seed large 3000
+seed large 2000
 declare_topology
 
 # one job per learner, each confirmed before the next is sent: a run that
@@ -49,16 +49,22 @@ out=$(cat "$WORK/publish.json")
 republished=$(jq -r '.republished' <<<"$out")
 [[ $republished =~ ^[0-9]+$ ]] || die "--json has no republished count: $out"
 jobs=$(jq -r '.jobs' <<<"$out")
-assert_eq "jobs of the run" 3000 "$jobs"
+assert_eq "jobs of the run" 2000 "$jobs"
 assert_eq "job rows of the run" "$jobs" "$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run'")"
 assert_eq "run state after publishing" running "$(psql_q "SELECT state FROM gradeq_runs WHERE run_id = '$run'")"
 
-"$CONSUMER" --release "$RELEASE" --drain >"$WORK/consumer.log" 2>&1 || die "the consumer failed"
+# two consumers drain the run side by side
+"$CONSUMER" --release "$RELEASE" --drain >"$WORK/consumer1.log" 2>&1 &
+c1=$!
+CONSUMER_PIDS+=("$c1")
+"$CONSUMER" --release "$RELEASE" --drain >"$WORK/consumer2.log" 2>&1 || die "a consumer failed"
+wait_exit "$c1" 300
+assert_eq "the other consumer's exit status" 0 "$EXIT_STATUS"
 check_exactly_once "$run"
 assert_fully_graded "$LARGE"
-graded=$(grep -c 'event=job .*outcome=graded' "$WORK/consumer.log" || true)
+graded=$(cat "$WORK"/consumer[12].log | grep -c 'event=job .*outcome=graded' || true)
 assert_eq "jobs graded" "$jobs" "$graded"
-dups=$(grep -c 'event=job .*outcome=already_complete' "$WORK/consumer.log" || true)
+dups=$(cat "$WORK"/consumer[12].log | grep -c 'event=job .*outcome=already_complete' || true)
 secs=$(jq -r .seconds <<<"$out")
 log "connection closed mid-publish (publish took ${secs} s): $republished job(s) published again, $dups duplicate(s) acked without work; $jobs jobs graded once each"
 log ok

@@ -61,6 +61,7 @@ static int setup(void **state)
 	}
 	unsetenv("GRADEQ_AMQP_URL");
 	unsetenv("GRADEQ_PG_DSN");
+	unsetenv("GRADEQ_MGMT_URL");
 	*state = f;
 	return 0;
 }
