@@ -44,6 +44,7 @@ struct gradeq_broker {
 	bool event_publish;  /* not mandatory: an event nobody listens to is fine */
 	int node;            /* index in the process's node list (nodes) */
 	unsigned generation; /* of the node list it was chosen from */
+	char peer[300];      /* host:port of the node, for logs */
 };
 
 static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *what)
@@ -295,6 +296,7 @@ static int connect_tls(const char *url, const char *name, int heartbeat, int tim
 	if (rc)
 		goto fail;
 	b->next_tag = 1;
+	snprintf(b->peer, sizeof(b->peer), "%s:%d", ci.host, ci.port);
 	free(copy);
 	*out = b;
 	return 0;
@@ -450,6 +452,11 @@ void gradeq_broker_free(struct gradeq_broker *b)
 		amqp_destroy_connection(b->conn);
 	}
 	free(b);
+}
+
+const char *gradeq_broker_peer(const struct gradeq_broker *b)
+{
+	return b ? b->peer : "";
 }
 
 bool gradeq_broker_broken(const struct gradeq_broker *b)
@@ -628,6 +635,15 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 	    (rc = declare_exchange(b, GRADEQ_EVENTS_EXCHANGE, "topic")))
 		return rc;
 	rc = declare_events_log(b);
+	if (rc == GRADEQ_ERR_NOT_FOUND && !b->broken) {
+		/* a classic queue lives on one node of a cluster: with that node
+		 * down the broker refuses to declare it ("home node ... is down").
+		 * The log of events is a convenience (events are not mandatory):
+		 * the release's own queues, replicated, are what the work needs */
+		log_warn("event=events_log_unavailable queue=%s error=\"%s\"",
+			 GRADEQ_EVENTS_LOG_QUEUE, gradeq_errmsg(rc));
+		rc = 0;
+	}
 	if (rc)
 		return rc;
 	gradeq_work_key(key, release);
@@ -720,6 +736,25 @@ int gradeq_broker_confirm_mode(struct gradeq_broker *b, int window)
 	return 0;
 }
 
+/* connection.blocked / unblocked (the capability is advertised): a
+ * resource alarm holds this connection's publishes; said in the log, since
+ * confirms stop meanwhile. True when the method was one of them. */
+static bool blocked_notice(struct gradeq_broker *b, const amqp_method_t *m)
+{
+	if (m->id == AMQP_CONNECTION_BLOCKED_METHOD) {
+		const amqp_connection_blocked_t *x = m->decoded;
+
+		log_warn("event=broker_blocked node=%s reason=\"%.*s\"", b->peer,
+			 (int)x->reason.len, (const char *)x->reason.bytes);
+		return true;
+	}
+	if (m->id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
+		log_info("event=broker_unblocked node=%s", b->peer);
+		return true;
+	}
+	return false;
+}
+
 /* Reads one frame (waiting up to tv, NULL: forever) and settles confirms.
  * GRADEQ_ERR_TIMEOUT when none came. */
 static int read_confirm_frame(struct gradeq_broker *b, struct timeval *tv)
@@ -729,7 +764,7 @@ static int read_confirm_frame(struct gradeq_broker *b, struct timeval *tv)
 
 	if (st != AMQP_STATUS_OK)
 		return status_error(b, st, "waiting for publisher confirms");
-	if (f.frame_type != AMQP_FRAME_METHOD)
+	if (f.frame_type != AMQP_FRAME_METHOD || blocked_notice(b, &f.payload.method))
 		return 0;
 	switch (f.payload.method.id) {
 	case AMQP_BASIC_ACK_METHOD: {
@@ -931,7 +966,7 @@ int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env, int timeou
 		return GRADEQ_ERR_TIMEOUT;
 	if (st != AMQP_STATUS_OK)
 		return status_error(b, st, "consuming");
-	if (f.frame_type != AMQP_FRAME_METHOD)
+	if (f.frame_type != AMQP_FRAME_METHOD || blocked_notice(b, &f.payload.method))
 		return GRADEQ_ERR_TIMEOUT;
 	switch (f.payload.method.id) {
 	case AMQP_BASIC_CANCEL_METHOD:

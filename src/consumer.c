@@ -249,7 +249,8 @@ static int connect_broker(struct gradeq_consumer *c)
 			if (attempt || c->broker_lost.tv_sec)
 				log_info("event=reconnected what=broker attempts=%d down_ms=%ld",
 					 attempt + 1, outage_ms(&c->broker_lost));
-			log_info("event=consuming queue=%s prefetch=%d", queue, c->prefetch);
+			log_info("event=consuming queue=%s prefetch=%d node=%s", queue, c->prefetch,
+				 gradeq_broker_peer(c->in));
 			gradeq_notify("READY=1");
 			return 0;
 		}

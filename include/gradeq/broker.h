@@ -57,6 +57,8 @@ void gradeq_broker_heartbeat(struct gradeq_broker *b);
  * from then on and must be reopened before use. Not for a consuming
  * connection, whose deliveries it would swallow. */
 int gradeq_broker_service(struct gradeq_broker *b) GRADEQ_MUST_CHECK;
+/* host:port of the node the connection went to, for logs ("" for NULL). */
+const char *gradeq_broker_peer(const struct gradeq_broker *b);
 /* True once the connection or channel is unusable (reconnect). */
 bool gradeq_broker_broken(const struct gradeq_broker *b);
 
@@ -84,7 +86,9 @@ const char *gradeq_dead_queue(char *buf, const char *release);
  * only bound, never declared again: it keeps the arguments it was created
  * with (delivery limit, placement), so that changing a setting never makes
  * the declare fail with PRECONDITION_FAILED. The leader locator is sent only
- * to brokers that know it (RabbitMQ 3.10 and later). */
+ * to brokers that know it (RabbitMQ 3.10 and later). The events log queue
+ * (classic: on one node) that cannot be declared because its node is down
+ * is logged and passed over. */
 int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 			  const struct gradeq_topology *t) GRADEQ_MUST_CHECK;
 

@@ -350,7 +350,8 @@ static void print_usage(FILE *out)
 	      "  -h, --help          this text\n"
 	      "  -V, --version       print the version\n"
 	      "\n"
-	      "Environment: GRADEQ_AMQP_URL and GRADEQ_PG_DSN override the configuration.\n",
+	      "Environment: GRADEQ_AMQP_URL (one URL, or a comma-separated list of a cluster's\n"
+	      "nodes) and GRADEQ_PG_DSN override the configuration.\n",
 	      out);
 }
 

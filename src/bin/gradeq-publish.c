@@ -34,12 +34,14 @@ static const char usage[] =
 	"                        PostgreSQL timestamp, e.g. '2026-01-31 04:00Z')\n"
 	"  -n, --dry-run         count jobs and learners, publish and record nothing\n"
 	"                        (no run: run_id null in --json)\n"
-	"      --json            one JSON object on stdout\n"
+	"      --json            one JSON object on stdout (republished: jobs published\n"
+	"                        again after a lost connection)\n"
 	"  -q, --quiet           no progress lines\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         print the version\n"
 	"\n"
-	"Environment: GRADEQ_AMQP_URL and GRADEQ_PG_DSN override the configuration.\n"
+	"Environment: GRADEQ_AMQP_URL (one URL, or a comma-separated list of a cluster's\n"
+	"nodes) and GRADEQ_PG_DSN override the configuration.\n"
 	"Exit status: 0 when every job was confirmed, 1 on error (one line on stderr),\n"
 	"2 on bad usage.\n";
 
