@@ -147,8 +147,7 @@ static int open_broker(struct pub *p);
  * published again on a fresh connection. */
 static bool lost(const struct pub *p, int err)
 {
-	return gradeq_broker_broken(p->b) || err == GRADEQ_ERR_TIMEOUT ||
-	       err == GRADEQ_ERR_NACKED;
+	return gradeq_broker_broken(p->b) || err == GRADEQ_ERR_TIMEOUT || err == GRADEQ_ERR_NACKED;
 }
 
 /* Sleeps ms, waking early when interrupted. */
