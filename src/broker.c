@@ -603,16 +603,6 @@ static int declare_events_log(struct gradeq_broker *b)
 	arg_int(&a[1], "x-max-length", GRADEQ_EVENTS_LOG_MAX_LENGTH);
 	arg_int(&a[2], "x-message-ttl", GRADEQ_EVENTS_LOG_TTL_MS);
 	rc = declare_queue(b, GRADEQ_EVENTS_LOG_QUEUE, a, 3, GRADEQ_EVENTS_EXCHANGE, keys[0]);
-	if (rc == GRADEQ_ERR_NOT_FOUND) {
-		/* A classic queue lives on one node of a cluster: while that node
-		 * is down, the queue exists but can be neither declared nor
-		 * created ("home node ... is down or inaccessible"). It only
-		 * keeps recent events for people to look at: the work goes on
-		 * without it, and its bindings are there already. */
-		log_warn("event=events_log_unavailable queue=%s error=\"%s\"",
-			 GRADEQ_EVENTS_LOG_QUEUE, gradeq_errmsg(rc));
-		return 0;
-	}
 	for (size_t i = 1; !rc && i < sizeof(keys) / sizeof(keys[0]); i++) {
 		amqp_queue_bind(b->conn, CHANNEL, amqp_cstring_bytes(GRADEQ_EVENTS_LOG_QUEUE),
 				amqp_cstring_bytes(GRADEQ_EVENTS_EXCHANGE),

@@ -140,10 +140,14 @@ static void ring_free(struct pub *p)
 static int open_broker(struct pub *p);
 
 /* Whether err, from a publish or a confirm wait, lost the connection: a
- * node that went away, or one that stopped confirming. */
+ * node that went away, one that stopped confirming, or a queue that
+ * refused jobs (nack) while a node was lost: a quorum queue whose leader
+ * died nacks until the others have elected a new one (seen on a 3-node
+ * cluster). The unconfirmed jobs, the refused ones among them, are
+ * published again on a fresh connection. */
 static bool lost(const struct pub *p, int err)
 {
-	return gradeq_broker_broken(p->b) || err == GRADEQ_ERR_TIMEOUT;
+	return gradeq_broker_broken(p->b) || err == GRADEQ_ERR_TIMEOUT || err == GRADEQ_ERR_NACKED;
 }
 
 /* Sleeps ms, waking early when interrupted. */

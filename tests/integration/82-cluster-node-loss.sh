@@ -48,6 +48,7 @@ stop_consumers
 
 # recovery figures
 first=$(completed_after "$run" "$t0")
+fresh=$(fresh_completed_after "$run" "$t0")
 last=$(psql_q "SELECT (extract(epoch FROM max(at)) * 1000)::bigint FROM gradeq_job_events
 	WHERE run_id = '$run' AND to_state = 'complete'")
 recover=() down=()
@@ -63,7 +64,8 @@ for p in "${lost_pids[@]}"; do
 done
 log "FIGURE node loss: the run's last completion $((last - t0)) ms after the kill;" \
 	"consumers back on another node after $(percentiles "${down[@]}") ms (${#down[@]} reconnected)"
-log "FIGURE node loss: $jobs jobs; first completion $((first - t0)) ms after the kill;" \
+log "FIGURE node loss: $jobs jobs; first completion $((first - t0)) ms after the kill" \
+	"(of a job started after it: $((fresh - t0)) ms);" \
 	"consumers that lost their node (${#lost_pids[@]}): next completion after the kill" \
 	"$(percentiles "${recover[@]}") ms (${#recover[@]} of them completed a job after it)"
 log ok

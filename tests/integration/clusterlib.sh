@@ -175,3 +175,11 @@ percentiles() {
 		if (NR == 0) { print "p50=- max=-"; exit }
 		i = int((NR + 1) / 2); printf "p50=%d max=%d\n", v[i], v[NR] }'
 }
+
+# fresh_completed_after RUN MS: the first completion (ms since the epoch)
+# of a job of RUN whose grading started after MS: work delivered after a
+# loss, not a job that was in hand when it happened.
+fresh_completed_after() {
+	psql_q "SELECT (extract(epoch FROM min(finished_at)) * 1000)::bigint FROM gradeq_jobs
+		WHERE run_id = '$1' AND state = 'complete' AND started_at > to_timestamp($2 / 1000.0)"
+}
