@@ -3,6 +3,7 @@
 #include "gradeq/broker.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "gradeq/limits.h"
 #include "gradeq/log.h"
+#include "gradeq/urls.h"
 
 #define CHANNEL 1
 
@@ -39,7 +41,10 @@ struct gradeq_broker {
 	uint64_t returned; /* basic.return seen since the last wait */
 	uint64_t nacked;
 	char consumer_tag[128];
-	bool event_publish; /* not mandatory: an event nobody listens to is fine */
+	bool event_publish;  /* not mandatory: an event nobody listens to is fine */
+	int node;            /* index in the process's node list (nodes) */
+	unsigned generation; /* of the node list it was chosen from */
+	char peer[300];      /* host:port of the node, for logs */
 };
 
 static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *what)
@@ -187,15 +192,15 @@ static int tls_open_error(const struct amqp_connection_info *ci, int st,
 			    why ? ")" : "");
 }
 
-static int connect_tls(const char *url, const char *name, int heartbeat,
+static int connect_tls(const char *url, const char *name, int heartbeat, int timeout_s,
 		       const struct gradeq_broker_tls *tls, struct gradeq_broker **out)
 {
 	struct amqp_connection_info ci;
 	struct gradeq_broker *b = NULL;
 	amqp_socket_t *sock = NULL;
 	char *copy = NULL;
-	struct timeval tv = {GRADEQ_CONNECT_TIMEOUT_S, 0}, rpc = {GRADEQ_RPC_TIMEOUT_S, 0};
-	amqp_table_entry_t props[2];
+	struct timeval tv = {timeout_s, 0}, rpc = {GRADEQ_RPC_TIMEOUT_S, 0};
+	amqp_table_entry_t props[3], caps[2];
 	amqp_table_t table;
 	amqp_rpc_reply_t r;
 	int rc, st;
@@ -249,7 +254,21 @@ static int connect_tls(const char *url, const char *name, int heartbeat,
 	props[1].key = amqp_cstring_bytes("product");
 	props[1].value.kind = AMQP_FIELD_KIND_UTF8;
 	props[1].value.value.bytes = amqp_cstring_bytes("gradeq " GRADEQ_VERSION);
-	table.num_entries = 2;
+	/* merged by rabbitmq-c into its own capabilities: without
+	 * consumer_cancel_notify the broker drops a consumer whose queue was
+	 * deleted (or whose leader moved away) without a word; with
+	 * connection.blocked it says when a resource alarm holds publishes */
+	caps[0].key = amqp_cstring_bytes("consumer_cancel_notify");
+	caps[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+	caps[0].value.value.boolean = 1;
+	caps[1].key = amqp_cstring_bytes("connection.blocked");
+	caps[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+	caps[1].value.value.boolean = 1;
+	props[2].key = amqp_cstring_bytes("capabilities");
+	props[2].value.kind = AMQP_FIELD_KIND_TABLE;
+	props[2].value.value.table.num_entries = 2;
+	props[2].value.value.table.entries = caps;
+	table.num_entries = 3;
 	table.entries = props;
 	r = amqp_login_with_properties(b->conn, ci.vhost, 0, 131072, heartbeat, &table,
 				       AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
@@ -277,6 +296,7 @@ static int connect_tls(const char *url, const char *name, int heartbeat,
 	if (rc)
 		goto fail;
 	b->next_tag = 1;
+	snprintf(b->peer, sizeof(b->peer), "%s:%d", ci.host, ci.port);
 	free(copy);
 	*out = b;
 	return 0;
@@ -297,13 +317,58 @@ const char *gradeq_identity(char *buf, size_t len, const char *prog, const char 
 	return buf;
 }
 
+/* The process's nodes: amqp_url's list in this process's shuffled order,
+ * and which one is in use. Every connection of the process (consuming,
+ * publishing, events) starts at the node in use, so a consumer's two
+ * connections meet on one node, and moves on together after a loss.
+ * Guarded by nodes_mu: the consumer's heartbeat thread never opens
+ * connections, but nothing here relies on that. */
+static pthread_mutex_t nodes_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct gradeq_urls nodes;
+static char *nodes_list;          /* the list nodes came from (with passwords) */
+static unsigned nodes_generation; /* changes with the list */
+
+/* Makes nodes the list of url (parsed and shuffled once per process and
+ * list). Called with nodes_mu held. */
+static int nodes_load(const char *url)
+{
+	struct timespec ts;
+	char why[300];
+	int rc;
+
+	if (nodes_list && strcmp(nodes_list, url) == 0)
+		return 0;
+	gradeq_urls_release(&nodes);
+	if (nodes_list) {
+		explicit_bzero(nodes_list, strlen(nodes_list));
+		free(nodes_list);
+	}
+	nodes_list = NULL;
+	nodes_generation++;
+	rc = gradeq_urls_parse_amqp(url, &nodes, why, sizeof(why));
+	if (rc == GRADEQ_ERR_CONFIG)
+		return gradeq_error(rc, "amqp_url %s", why);
+	if (rc)
+		return gradeq_error(rc, "out of memory");
+	nodes_list = strdup(url);
+	if (!nodes_list) {
+		gradeq_urls_release(&nodes);
+		return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gradeq_urls_shuffle(&nodes, ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^
+					    (uint64_t)ts.tv_sec);
+	return 0;
+}
+
 int gradeq_broker_open(const struct gradeq_config *cfg, const char *prog, const char *release,
 		       enum gradeq_broker_role role, struct gradeq_broker **out)
 {
 	struct gradeq_broker_tls tls = {cfg->amqp_cacert, cfg->amqp_cert, cfg->amqp_key};
-	char id[GRADEQ_NAME_MAX], name[GRADEQ_NAME_MAX + 16];
-	char *url = NULL;
-	int rc;
+	char id[GRADEQ_NAME_MAX], name[GRADEQ_NAME_MAX + 16], first[512] = "";
+	char *url = NULL, *node = NULL;
+	unsigned gen;
+	int rc, n, step;
 
 	*out = NULL;
 	rc = gradeq_config_amqp_url(cfg, &url);
@@ -311,8 +376,60 @@ int gradeq_broker_open(const struct gradeq_config *cfg, const char *prog, const 
 		return rc;
 	snprintf(name, sizeof(name), "%s role=%s", gradeq_identity(id, sizeof(id), prog, release),
 		 role == GRADEQ_BROKER_CONSUME ? "consume" : "publish");
-	rc = connect_tls(url, name, cfg->heartbeat, &tls, out);
+	pthread_mutex_lock(&nodes_mu);
+	rc = nodes_load(url);
+	n = nodes.n;
+	gen = nodes_generation;
+	pthread_mutex_unlock(&nodes_mu);
+	explicit_bzero(url, strlen(url));
 	free(url);
+	if (rc)
+		return rc;
+	/* the node in use first, then each other once: the first that takes us
+	 * becomes the one in use */
+	for (step = 0; step < n; step++) {
+		int idx;
+
+		pthread_mutex_lock(&nodes_mu);
+		if (gen != nodes_generation) {
+			pthread_mutex_unlock(&nodes_mu);
+			return gradeq_error(GRADEQ_ERR_BROKER, "amqp_url changed while connecting");
+		}
+		idx = gradeq_urls_at(&nodes, step);
+		node = strdup(nodes.url[idx]);
+		pthread_mutex_unlock(&nodes_mu);
+		if (!node)
+			return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
+		rc = connect_tls(node, name, cfg->heartbeat,
+				 n > 1 ? GRADEQ_FAILOVER_CONNECT_TIMEOUT_S
+				       : GRADEQ_CONNECT_TIMEOUT_S,
+				 &tls, out);
+		explicit_bzero(node, strlen(node));
+		free(node);
+		if (!rc) {
+			pthread_mutex_lock(&nodes_mu);
+			if (gen == nodes_generation)
+				gradeq_urls_use(&nodes, step);
+			pthread_mutex_unlock(&nodes_mu);
+			(*out)->node = idx;
+			(*out)->generation = gen;
+			if (step)
+				log_info("event=broker_node node=%d nodes=%d skipped=%d", idx + 1,
+					 n, step);
+			return 0;
+		}
+		/* only a node that cannot be reached is worth passing over: a
+		 * refused login or an untrusted certificate is the cluster's */
+		if (rc != GRADEQ_ERR_BROKER && rc != GRADEQ_ERR_TIMEOUT)
+			return rc;
+		if (!step)
+			snprintf(first, sizeof(first), "%s", gradeq_errmsg(rc));
+		log_debug("event=broker_node_unreachable node=%d nodes=%d error=\"%s\"", idx + 1, n,
+			  gradeq_errmsg(rc));
+	}
+	if (n > 1)
+		return gradeq_error(rc, "no node of amqp_url (%d) can be reached: %s; the last: %s",
+				    n, first, gradeq_errmsg(rc));
 	return rc;
 }
 
@@ -320,6 +437,13 @@ void gradeq_broker_free(struct gradeq_broker *b)
 {
 	if (!b)
 		return;
+	if (b->broken) {
+		/* a lost node: the next connection starts at the one after it */
+		pthread_mutex_lock(&nodes_mu);
+		if (b->generation == nodes_generation)
+			gradeq_urls_lost(&nodes, b->node);
+		pthread_mutex_unlock(&nodes_mu);
+	}
 	if (b->conn) {
 		if (!b->broken) {
 			amqp_channel_close(b->conn, CHANNEL, AMQP_REPLY_SUCCESS);
@@ -328,6 +452,11 @@ void gradeq_broker_free(struct gradeq_broker *b)
 		amqp_destroy_connection(b->conn);
 	}
 	free(b);
+}
+
+const char *gradeq_broker_peer(const struct gradeq_broker *b)
+{
+	return b ? b->peer : "";
 }
 
 bool gradeq_broker_broken(const struct gradeq_broker *b)
@@ -398,6 +527,47 @@ static int declare_exchange(struct gradeq_broker *b, const char *name, const cha
 	return reply_error(b, amqp_get_rpc_reply(b->conn), what);
 }
 
+/* The broker's version (server-properties "version", "3.10.8") is at
+ * least major.minor. An unknown version counts as recent. */
+static bool broker_at_least(struct gradeq_broker *b, int major, int minor)
+{
+	const amqp_table_t *p = amqp_get_server_properties(b->conn);
+	int ma = 0, mi = 0;
+	char v[32];
+
+	for (int i = 0; p && i < p->num_entries; i++) {
+		const amqp_table_entry_t *e = &p->entries[i];
+
+		if (e->key.len != 7 || memcmp(e->key.bytes, "version", 7) != 0 ||
+		    (e->value.kind != AMQP_FIELD_KIND_UTF8 &&
+		     e->value.kind != AMQP_FIELD_KIND_BYTES))
+			continue;
+		snprintf(v, sizeof(v), "%.*s", (int)e->value.value.bytes.len,
+			 (const char *)e->value.value.bytes.bytes);
+		if (sscanf(v, "%d.%d", &ma, &mi) != 2)
+			return true;
+		return ma > major || (ma == major && mi >= minor);
+	}
+	return true;
+}
+
+/* Appends the placement arguments of a new quorum queue at a[n]; returns the
+ * new count. */
+static int placement_args(struct gradeq_broker *b, amqp_table_entry_t *a, int n,
+			  const struct gradeq_topology *t)
+{
+	if (t->quorum_group_size > 0)
+		arg_int(&a[n++], "x-quorum-initial-group-size", t->quorum_group_size);
+	/* x-queue-leader-locator came with RabbitMQ 3.10; older brokers
+	 * refuse unknown x- arguments of quorum queues */
+	if (t->leader_locator && *t->leader_locator && broker_at_least(b, 3, 10))
+		arg_str(&a[n++], "x-queue-leader-locator", t->leader_locator);
+	return n;
+}
+
+/* A passive declare first: a queue that exists is left as it is (its
+ * arguments are fixed at creation; declaring it again with different ones
+ * fails with PRECONDITION_FAILED) and only bound. */
 static int declare_queue(struct gradeq_broker *b, const char *name, amqp_table_entry_t *args,
 			 int nargs, const char *exchange, const char *key)
 {
@@ -405,9 +575,14 @@ static int declare_queue(struct gradeq_broker *b, const char *name, amqp_table_e
 	char what[300];
 	int rc;
 
-	amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, t);
 	snprintf(what, sizeof(what), "declaring queue '%s'", name);
+	amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), 1, 0, 0, 0,
+			   amqp_empty_table);
 	rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	if (rc == GRADEQ_ERR_NOT_FOUND) {
+		amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, t);
+		rc = reply_error(b, amqp_get_rpc_reply(b->conn), what);
+	}
 	if (rc)
 		return rc;
 	amqp_queue_bind(b->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes(exchange),
@@ -443,20 +618,30 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 {
 	char q[GRADEQ_NAME_MAX], key[GRADEQ_NAME_MAX], rkey[GRADEQ_NAME_MAX];
 	amqp_table_entry_t a[8];
-	int rc;
+	int rc, n;
 
 	if ((rc = declare_exchange(b, GRADEQ_EXCHANGE, "direct")) ||
 	    (rc = declare_exchange(b, GRADEQ_DEAD_EXCHANGE, "direct")) ||
 	    (rc = declare_exchange(b, GRADEQ_EVENTS_EXCHANGE, "topic")))
 		return rc;
 	rc = declare_events_log(b);
+	if (rc == GRADEQ_ERR_NOT_FOUND && !b->broken) {
+		/* a classic queue lives on one node of a cluster: with that node
+		 * down the broker refuses to declare it ("home node ... is down").
+		 * The log of events is a convenience (events are not mandatory):
+		 * the release's own queues, replicated, are what the work needs */
+		log_warn("event=events_log_unavailable queue=%s error=\"%s\"",
+			 GRADEQ_EVENTS_LOG_QUEUE, gradeq_errmsg(rc));
+		rc = 0;
+	}
 	if (rc)
 		return rc;
 	gradeq_work_key(key, release);
 
 	/* dead queue: where jobs that failed for good wait, with why */
 	arg_str(&a[0], "x-queue-type", "quorum");
-	rc = declare_queue(b, gradeq_dead_queue(q, release), a, 1, GRADEQ_DEAD_EXCHANGE, key);
+	n = placement_args(b, a, 1, t);
+	rc = declare_queue(b, gradeq_dead_queue(q, release), a, n, GRADEQ_DEAD_EXCHANGE, key);
 	if (rc)
 		return rc;
 
@@ -467,7 +652,8 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 	arg_str(&a[3], "x-dead-letter-routing-key", key);
 	arg_str(&a[4], "x-dead-letter-strategy", "at-least-once");
 	arg_str(&a[5], "x-overflow", "reject-publish");
-	rc = declare_queue(b, gradeq_work_queue(q, release), a, 6, GRADEQ_EXCHANGE, key);
+	n = placement_args(b, a, 6, t);
+	rc = declare_queue(b, gradeq_work_queue(q, release), a, n, GRADEQ_EXCHANGE, key);
 	if (rc)
 		return rc;
 
@@ -479,7 +665,8 @@ int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 		arg_str(&a[3], "x-dead-letter-routing-key", key);
 		arg_str(&a[4], "x-dead-letter-strategy", "at-least-once");
 		arg_str(&a[5], "x-overflow", "reject-publish");
-		rc = declare_queue(b, gradeq_retry_queue(q, release, t->retry_tiers[i]), a, 6,
+		n = placement_args(b, a, 6, t);
+		rc = declare_queue(b, gradeq_retry_queue(q, release, t->retry_tiers[i]), a, n,
 				   GRADEQ_EXCHANGE,
 				   gradeq_retry_key(rkey, release, t->retry_tiers[i]));
 		if (rc)
@@ -539,6 +726,25 @@ int gradeq_broker_confirm_mode(struct gradeq_broker *b, int window)
 	return 0;
 }
 
+/* connection.blocked / unblocked (the capability is advertised): a
+ * resource alarm holds this connection's publishes; said in the log, since
+ * confirms stop meanwhile. True when the method was one of them. */
+static bool blocked_notice(struct gradeq_broker *b, const amqp_method_t *m)
+{
+	if (m->id == AMQP_CONNECTION_BLOCKED_METHOD) {
+		const amqp_connection_blocked_t *x = m->decoded;
+
+		log_warn("event=broker_blocked node=%s reason=\"%.*s\"", b->peer,
+			 (int)x->reason.len, (const char *)x->reason.bytes);
+		return true;
+	}
+	if (m->id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
+		log_info("event=broker_unblocked node=%s", b->peer);
+		return true;
+	}
+	return false;
+}
+
 /* Reads one frame (waiting up to tv, NULL: forever) and settles confirms.
  * GRADEQ_ERR_TIMEOUT when none came. */
 static int read_confirm_frame(struct gradeq_broker *b, struct timeval *tv)
@@ -548,7 +754,7 @@ static int read_confirm_frame(struct gradeq_broker *b, struct timeval *tv)
 
 	if (st != AMQP_STATUS_OK)
 		return status_error(b, st, "waiting for publisher confirms");
-	if (f.frame_type != AMQP_FRAME_METHOD)
+	if (f.frame_type != AMQP_FRAME_METHOD || blocked_notice(b, &f.payload.method))
 		return 0;
 	switch (f.payload.method.id) {
 	case AMQP_BASIC_ACK_METHOD: {
@@ -683,6 +889,16 @@ uint64_t gradeq_broker_confirmed(const struct gradeq_broker *b)
 	return b->acked > b->returned_total ? b->acked - b->returned_total : 0;
 }
 
+uint64_t gradeq_broker_next_tag(const struct gradeq_broker *b)
+{
+	return b->next_tag;
+}
+
+uint64_t gradeq_broker_settled_upto(const struct gradeq_broker *b)
+{
+	return b->acked_upto;
+}
+
 int gradeq_broker_consume(struct gradeq_broker *b, const char *queue, int prefetch, const char *tag)
 {
 	char what[300];
@@ -740,7 +956,7 @@ int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env, int timeou
 		return GRADEQ_ERR_TIMEOUT;
 	if (st != AMQP_STATUS_OK)
 		return status_error(b, st, "consuming");
-	if (f.frame_type != AMQP_FRAME_METHOD)
+	if (f.frame_type != AMQP_FRAME_METHOD || blocked_notice(b, &f.payload.method))
 		return GRADEQ_ERR_TIMEOUT;
 	switch (f.payload.method.id) {
 	case AMQP_BASIC_CANCEL_METHOD:

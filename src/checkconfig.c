@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <amqp.h>
 #include <jansson.h>
 #include <libconfig.h>
 
 #include "gradeq/cli.h"
 #include "gradeq/config.h"
 #include "gradeq/store.h"
+#include "gradeq/urls.h"
 
 struct cc {
 	const char *prog;
@@ -61,8 +61,9 @@ static const char *origin(const struct gradeq_config *cfg, const char *setting, 
 
 static int check_amqp(const struct gradeq_config *cfg, struct cc *cc)
 {
-	struct amqp_connection_info ci;
-	char where[512], *url = NULL;
+	struct gradeq_urls list;
+	char where[512], why[300], *url = NULL;
+	bool plain = false;
 	int rc;
 
 	rc = gradeq_config_amqp_url(cfg, &url);
@@ -72,16 +73,19 @@ static int check_amqp(const struct gradeq_config *cfg, struct cc *cc)
 		    gradeq_errmsg(rc));
 		return GRADEQ_ERR_CONFIG;
 	}
-	/* amqp_parse_url writes into its argument */
-	rc = amqp_parse_url(url, &ci) == AMQP_STATUS_OK ? 0 : GRADEQ_ERR_CONFIG;
+	/* every node of the list, as the connection will read it */
+	rc = gradeq_urls_parse_amqp(url, &list, why, sizeof(why)) ? GRADEQ_ERR_CONFIG : 0;
+	for (int i = 0; !rc && i < list.n; i++)
+		if (strncmp(list.url[i], "amqps://", 8) != 0)
+			plain = true;
+	gradeq_urls_release(&list);
 	if (rc)
-		say(cc, true,
-		    "%s: 'amqp_url' is malformed (expected amqp[s]://user@host:port/vhost)",
-		    origin(cfg, "amqp_url", "GRADEQ_AMQP_URL", where, sizeof(where)));
-	else if (!ci.ssl && (cfg->amqp_cacert || cfg->amqp_cert))
+		say(cc, true, "%s: 'amqp_url' %s",
+		    origin(cfg, "amqp_url", "GRADEQ_AMQP_URL", where, sizeof(where)), why);
+	else if (plain && (cfg->amqp_cacert || cfg->amqp_cert))
 		say(cc, false,
-		    "%s: amqp_cacert/amqp_cert are set but 'amqp_url' is not amqps://: they are "
-		    "not used",
+		    "%s: amqp_cacert/amqp_cert are set but 'amqp_url' is not amqps:// (every "
+		    "entry): they are not used there",
 		    origin(cfg, "amqp_url", "GRADEQ_AMQP_URL", where, sizeof(where)));
 	explicit_bzero(url, strlen(url));
 	free(url);

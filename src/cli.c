@@ -10,6 +10,7 @@
 #include "gradeq/job.h"
 #include "gradeq/log.h"
 #include "gradeq/parse.h"
+#include "gradeq/urls.h"
 
 void gradeq_cli_print_line(FILE *out, const char *prog, const char *kind, const char *msg)
 {
@@ -236,6 +237,7 @@ int gradeq_cli_broker(struct gradeq_cli *cli, const char *release, struct gradeq
 void gradeq_cli_mgmt(struct gradeq_cli *cli, struct gradeq_mgmt **out)
 {
 	static bool warned;
+	struct gradeq_urls nodes = {0}, apis = {0};
 	char *url = NULL;
 	int rc;
 
@@ -244,8 +246,24 @@ void gradeq_cli_mgmt(struct gradeq_cli *cli, struct gradeq_mgmt **out)
 		return;
 	rc = gradeq_config_amqp_url(cli->cfg, &url);
 	if (!rc)
-		rc = gradeq_mgmt_fetch(cli->cfg->management_url, url, cli->cfg->amqp_cacert, 5000,
-				       out);
+		rc = gradeq_urls_split(url, &nodes, NULL, 0) ? GRADEQ_ERR_CONFIG : 0;
+	if (!rc)
+		rc = gradeq_urls_split(cli->cfg->management_url, &apis, NULL, 0) ? GRADEQ_ERR_CONFIG
+										 : 0;
+	/* the login is the same on every node (config.c checks it): the
+	 * first entry's; the next API is tried when one cannot be reached */
+	for (int i = 0; !rc && i < apis.n; i++) {
+		rc = gradeq_mgmt_fetch(apis.url[i], nodes.url[0], cli->cfg->amqp_cacert, 5000, out);
+		if (rc != GRADEQ_ERR_BROKER || i + 1 == apis.n)
+			break;
+		log_debug("event=management_unreachable url=%s error=\"%s\"", apis.url[i],
+			  gradeq_errmsg(rc));
+		rc = 0;
+	}
+	gradeq_urls_release(&nodes);
+	gradeq_urls_release(&apis);
+	if (url)
+		explicit_bzero(url, strlen(url));
 	free(url);
 	if (rc && !warned) {
 		log_warn("event=management_unavailable error=\"%s\" unacked=unknown",
@@ -257,7 +275,8 @@ void gradeq_cli_mgmt(struct gradeq_cli *cli, struct gradeq_mgmt **out)
 struct gradeq_topology gradeq_cli_topology(const struct gradeq_cli *cli)
 {
 	struct gradeq_topology t = {cli->cfg->delivery_limit, cli->cfg->retry_tiers,
-				    cli->cfg->nretry_tiers};
+				    cli->cfg->nretry_tiers, cli->cfg->quorum_group_size,
+				    cli->cfg->queue_leader_locator};
 
 	return t;
 }

@@ -20,6 +20,7 @@
 #include "gradeq/limits.h"
 #include "gradeq/log.h"
 #include "gradeq/parse.h"
+#include "gradeq/urls.h"
 
 enum cf_type {
 	CF_STR,     /* char *; NULL when empty and 'empty_null' */
@@ -36,21 +37,30 @@ struct setting {
 	int def_int;
 	const int *def_list;
 	int def_count;
-	int min, max;                            /* value (CF_INT) or each entry (CF_INTLIST) */
-	size_t count_offset;                     /* CF_INTLIST */
-	int max_count;                           /* CF_INTLIST */
-	bool empty_null;                         /* CF_STR: "" means unset */
-	bool reloadable;                         /* SIGHUP may change it */
-	bool secret;                             /* CF_STR: may hold a password */
+	int min, max;        /* value (CF_INT) or each entry (CF_INTLIST) */
+	size_t count_offset; /* CF_INTLIST */
+	int max_count;       /* CF_INTLIST */
+	bool empty_null;     /* CF_STR: "" means unset */
+	bool reloadable;     /* SIGHUP may change it */
+	bool secret;         /* CF_STR: may hold a password */
+	bool list;           /* CF_STR: a list of strings too, kept comma-separated */
 	const char *(*check)(const char *value); /* CF_STR: NULL or what is wrong */
 	const char *doc;
 };
 
+/* What a check found wrong with a list, for the caller's message
+ * (configuration is loaded by one thread). */
+static char list_why[300];
+
 static const char *check_amqp_url(const char *v)
 {
-	if (strncmp(v, "amqp://", 7) != 0 && strncmp(v, "amqps://", 8) != 0)
-		return "must be a URL starting with amqp:// or amqps://";
-	return NULL;
+	struct gradeq_urls u;
+	int rc = gradeq_urls_parse_amqp(v, &u, list_why, sizeof(list_why));
+
+	gradeq_urls_release(&u);
+	if (rc == GRADEQ_ERR_NOMEM)
+		return "cannot be read: out of memory";
+	return rc ? list_why : NULL;
 }
 
 /* Releases become parts of queue names and routing keys. */
@@ -83,11 +93,31 @@ static const char *check_readable(const char *v)
 
 static const char *check_mgmt_url(const char *v)
 {
-	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
-		return "must be a URL starting with http:// or https://";
-	if (strchr(v, '@'))
-		return "must not hold credentials: the broker user of amqp_url is used";
-	return NULL;
+	struct gradeq_urls u;
+	int rc = gradeq_urls_split(v, &u, list_why, sizeof(list_why));
+
+	for (int i = 0; !rc && i < u.n; i++) {
+		const char *e = u.url[i], *entry = u.n > 1 ? "entry " : "";
+		char num[16] = "";
+
+		if (u.n > 1)
+			snprintf(num, sizeof(num), "%d ", i + 1);
+		if (strncmp(e, "http://", 7) != 0 && strncmp(e, "https://", 8) != 0) {
+			snprintf(list_why, sizeof(list_why),
+				 "%s%smust be a URL starting with http:// or https://", entry, num);
+			rc = GRADEQ_ERR_CONFIG;
+		} else if (strchr(e, '@')) {
+			snprintf(list_why, sizeof(list_why),
+				 "%s%smust not hold credentials: the broker user of amqp_url is "
+				 "used",
+				 entry, num);
+			rc = GRADEQ_ERR_CONFIG;
+		}
+	}
+	gradeq_urls_release(&u);
+	if (rc == GRADEQ_ERR_NOMEM)
+		return "cannot be read: out of memory";
+	return rc ? list_why : NULL;
 }
 
 static const char *check_log_level(const char *v)
@@ -104,6 +134,13 @@ static const char *check_read_fallback(const char *v)
 	return NULL;
 }
 
+static const char *check_leader_locator(const char *v)
+{
+	if (strcmp(v, "balanced") != 0 && strcmp(v, "client-local") != 0)
+		return "must be balanced or client-local (or empty: the broker's default)";
+	return NULL;
+}
+
 static const int default_retry_tiers[] = {5, 30, 300};
 
 #define OFF(member) offsetof(struct gradeq_config, member)
@@ -115,7 +152,9 @@ static const struct setting settings[] = {
 	 .def_str = "amqp://guest:guest@127.0.0.1:5672",
 	 .check = check_amqp_url,
 	 .secret = true,
-	 .doc = "broker URL amqp://user:pass@host:port/vhost; GRADEQ_AMQP_URL overrides"},
+	 .list = true,
+	 .doc = "broker URL amqp://user:pass@host:port/vhost, or a list of them (one per node "
+		"of a cluster, same user and vhost); GRADEQ_AMQP_URL overrides (comma-separated)"},
 	{.name = "amqp_password_file",
 	 .type = CF_STR,
 	 .offset = OFF(amqp_password_file),
@@ -151,7 +190,9 @@ static const struct setting settings[] = {
 	 .empty_null = true,
 	 .reloadable = true,
 	 .check = check_mgmt_url,
-	 .doc = "RabbitMQ management API for unacked counts in status; GRADEQ_MGMT_URL overrides"},
+	 .list = true,
+	 .doc = "RabbitMQ management API for unacked counts in status, or a list (the next is "
+		"tried when one cannot be reached); GRADEQ_MGMT_URL overrides (comma-separated)"},
 	{.name = "pg_dsn",
 	 .type = CF_STR,
 	 .offset = OFF(pg_dsn),
@@ -203,6 +244,15 @@ static const struct setting settings[] = {
 	 .min = 0,
 	 .max = 65535,
 	 .doc = "AMQP heartbeat in seconds, 0 turns it off"},
+	{.name = "reconnect_max_ms",
+	 .type = CF_INT,
+	 .offset = OFF(reconnect_max_ms),
+	 .def_int = 5000,
+	 .min = 100,
+	 .max = 600000,
+	 .reloadable = true,
+	 .doc = "cap of the jittered backoff between reconnects to the broker and the "
+		"database (the first, to the next node, is immediate)"},
 	{.name = "prefetch",
 	 .type = CF_INT,
 	 .offset = OFF(prefetch),
@@ -243,6 +293,20 @@ static const struct setting settings[] = {
 	 .max = 86400,
 	 .max_count = GRADEQ_MAX_RETRY_TIERS,
 	 .doc = "seconds of each retry tier, ascending"},
+	{.name = "quorum_group_size",
+	 .type = CF_INT,
+	 .offset = OFF(quorum_group_size),
+	 .def_int = GRADEQ_QUORUM_GROUP_SIZE_DEFAULT,
+	 .min = 1,
+	 .max = GRADEQ_QUORUM_GROUP_SIZE_MAX,
+	 .doc = "nodes that hold each new queue (x-quorum-initial-group-size)"},
+	{.name = "queue_leader_locator",
+	 .type = CF_STR,
+	 .offset = OFF(queue_leader_locator),
+	 .def_str = "balanced",
+	 .empty_null = true,
+	 .check = check_leader_locator,
+	 .doc = "where new queues get their leader: balanced or client-local"},
 	{.name = "course_cache",
 	 .type = CF_INT,
 	 .offset = OFF(course_cache),
@@ -571,6 +635,51 @@ static int apply_list(struct gradeq_config *cfg, const struct setting *s,
 	return 0;
 }
 
+/* A list setting written as a list: ["amqp://n1/", "amqp://n2/"], kept
+ * as one comma-separated string (the form GRADEQ_AMQP_URL takes too). */
+static int apply_str_list(struct gradeq_config *cfg, const struct setting *s,
+			  const config_setting_t *cs, struct where w, char *err, size_t errlen)
+{
+	int n = config_setting_length(cs);
+	size_t len = 1;
+	char *joined;
+	const char *why;
+	int rc;
+
+	if (n < 1)
+		return cfg_fail(err, errlen, "%s:%d: '%s' is an empty list", w.file, w.line,
+				s->name);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(cs, (unsigned int)i);
+		const char *v = config_setting_get_string(e);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING || !v)
+			return cfg_fail(err, errlen, "%s:%d: '%s' entry %d must be a string",
+					w.file, w.line, s->name, i + 1);
+		if (strchr(v, ','))
+			return cfg_fail(err, errlen,
+					"%s:%d: '%s' entry %d holds a ',' (percent-encode it as "
+					"%%2C)",
+					w.file, w.line, s->name, i + 1);
+		len += strlen(v) + 2;
+	}
+	joined = calloc(1, len);
+	if (!joined)
+		return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory reading configuration");
+	for (int i = 0, at = 0; i < n; i++)
+		at += snprintf(joined + at, len - (size_t)at, "%s%s", i ? ", " : "",
+			       config_setting_get_string(config_setting_get_elem(cs, (unsigned)i)));
+	if (s->check && (why = s->check(joined)) != NULL)
+		rc = cfg_fail(err, errlen, "%s:%d: '%s' %s", w.file, w.line, s->name, why);
+	else
+		rc = set_str(cfg, s, joined) < 0
+			     ? gradeq_error(GRADEQ_ERR_NOMEM, "out of memory reading configuration")
+			     : 0;
+	explicit_bzero(joined, strlen(joined));
+	free(joined);
+	return rc;
+}
+
 static int apply_setting(struct gradeq_config *cfg, const struct setting *s,
 			 const config_setting_t *cs, struct where w, char *err, size_t errlen)
 {
@@ -580,10 +689,12 @@ static int apply_setting(struct gradeq_config *cfg, const struct setting *s,
 
 	switch (s->type) {
 	case CF_STR:
+		if (s->list && (type == CONFIG_TYPE_LIST || type == CONFIG_TYPE_ARRAY))
+			return apply_str_list(cfg, s, cs, w, err, errlen);
 		if (type != CONFIG_TYPE_STRING)
 			return cfg_fail(err, errlen,
-					"%s:%d: '%s' must be a string in double quotes", w.file,
-					w.line, s->name);
+					"%s:%d: '%s' must be a string in double quotes%s", w.file,
+					w.line, s->name, s->list ? " or a list of them" : "");
 		str = config_setting_get_string(cs);
 		if (s->check && *str && (why = s->check(str)) != NULL)
 			return cfg_fail(err, errlen, "%s:%d: '%s' %s", w.file, w.line, s->name,
@@ -996,7 +1107,7 @@ static void put_encoded(struct out *o, const char *s)
 
 int gradeq_config_amqp_url(const struct gradeq_config *cfg, char **url)
 {
-	struct url_parts u;
+	struct gradeq_urls list;
 	struct out o = {NULL, 0, 0};
 	char *pass = NULL;
 	int ret;
@@ -1006,31 +1117,56 @@ int gradeq_config_amqp_url(const struct gradeq_config *cfg, char **url)
 		*url = strdup(cfg->amqp_url);
 		return *url ? 0 : gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
 	}
-	if (!url_split(cfg->amqp_url, &u))
-		return gradeq_error(GRADEQ_ERR_CONFIG, "amqp_url is not a URL");
+	ret = gradeq_urls_split(cfg->amqp_url, &list, NULL, 0);
+	if (ret == GRADEQ_ERR_NOMEM)
+		goto out;
+	if (ret) {
+		ret = gradeq_error(GRADEQ_ERR_CONFIG, "amqp_url is not a URL");
+		goto out;
+	}
 	ret = read_password(cfg->amqp_password_file, &pass);
 	if (ret < 0)
-		return ret;
-	o.len = strlen(cfg->amqp_url) + 3 * strlen(pass) + 16;
+		goto out;
+	o.len = strlen(cfg->amqp_url) + (size_t)list.n * (3 * strlen(pass) + 16) + 1;
 	o.buf = malloc(o.len);
 	if (!o.buf) {
 		ret = gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	put(&o, cfg->amqp_url, u.prefix);
-	if (u.user && u.ulen)
-		put(&o, u.user, u.ulen);
-	else
-		put(&o, "guest", 5); /* rabbitmq-c's default user */
-	put(&o, ":", 1);
-	put_encoded(&o, pass);
-	put(&o, "@", 1);
-	put(&o, u.rest, strlen(u.rest));
+	o.buf[0] = '\0';
+	/* each entry with the file's password, the list comma-separated */
+	for (int i = 0; i < list.n; i++) {
+		struct url_parts u;
+
+		if (!url_split(list.url[i], &u)) {
+			ret = gradeq_error(GRADEQ_ERR_CONFIG, "amqp_url is not a URL");
+			goto out;
+		}
+		if (i)
+			put(&o, ",", 1);
+		put(&o, list.url[i], u.prefix);
+		if (u.user && u.ulen)
+			put(&o, u.user, u.ulen);
+		else
+			put(&o, "guest", 5); /* rabbitmq-c's default user */
+		put(&o, ":", 1);
+		put_encoded(&o, pass);
+		put(&o, "@", 1);
+		put(&o, u.rest, strlen(u.rest));
+	}
 	*url = o.buf;
+	o.buf = NULL;
 	ret = 0;
 out:
-	explicit_bzero(pass, strlen(pass));
-	free(pass);
+	if (o.buf) {
+		explicit_bzero(o.buf, o.len);
+		free(o.buf);
+	}
+	if (pass) {
+		explicit_bzero(pass, strlen(pass));
+		free(pass);
+	}
+	gradeq_urls_release(&list);
 	return ret;
 }
 
@@ -1177,6 +1313,54 @@ int gradeq_config_reload(struct gradeq_config *cur, struct gradeq_config *fresh,
 	return n;
 }
 
+/* The entries of a comma-separated list setting, masked when secret, as a
+ * JSON array. */
+static json_t *list_json(const char *v, bool secret)
+{
+	struct gradeq_urls u;
+	json_t *a = json_array();
+	char masked[1024];
+
+	if (gradeq_urls_split(v, &u, NULL, 0) == 0)
+		for (int i = 0; a && i < u.n; i++)
+			json_array_append_new(
+				a, json_string(secret ? gradeq_config_mask(u.url[i], masked,
+									   sizeof(masked))
+						      : u.url[i]));
+	gradeq_urls_release(&u);
+	return a;
+}
+
+static void print_quoted(FILE *out, const char *v)
+{
+	fputc('"', out);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			fputc('\\', out);
+		fputc(*v, out);
+	}
+	fputc('"', out);
+}
+
+/* A list setting in the file's syntax: ["a", "b"], entries masked when
+ * secret. */
+static void print_list(FILE *out, const char *v, bool secret)
+{
+	struct gradeq_urls u;
+	char masked[1024];
+
+	fputc('[', out);
+	if (gradeq_urls_split(v, &u, NULL, 0) == 0)
+		for (int i = 0; i < u.n; i++) {
+			fputs(i ? ", " : "", out);
+			print_quoted(out,
+				     secret ? gradeq_config_mask(u.url[i], masked, sizeof(masked))
+					    : u.url[i]);
+		}
+	gradeq_urls_release(&u);
+	fputc(']', out);
+}
+
 json_t *gradeq_config_json(const struct gradeq_config *cfg)
 {
 	/* the table's accessors take non-const pointers; nothing is written */
@@ -1192,6 +1376,10 @@ json_t *gradeq_config_json(const struct gradeq_config *cfg)
 		switch (s->type) {
 		case CF_STR:
 			v = *str_at(c, s) ? *str_at(c, s) : "";
+			if (s->list && strchr(v, ',')) {
+				json_object_set_new(o, s->name, list_json(v, s->secret));
+				break;
+			}
 			if (s->secret)
 				v = gradeq_config_mask(v, masked, sizeof(masked));
 			json_object_set_new(o, s->name, json_string(v));
@@ -1223,15 +1411,13 @@ void gradeq_config_print(const struct gradeq_config *cfg, FILE *out)
 		switch (s->type) {
 		case CF_STR:
 			v = *str_at(c, s) ? *str_at(c, s) : "";
+			if (s->list && strchr(v, ',')) {
+				print_list(out, v, s->secret);
+				break;
+			}
 			if (s->secret)
 				v = gradeq_config_mask(v, masked, sizeof(masked));
-			fputc('"', out);
-			for (; *v; v++) {
-				if (*v == '"' || *v == '\\')
-					fputc('\\', out);
-				fputc(*v, out);
-			}
-			fputc('"', out);
+			print_quoted(out, v);
 			break;
 		case CF_INT: fprintf(out, "%d", *int_at(c, s)); break;
 		case CF_BOOL: fputs(*bool_at(c, s) ? "true" : "false", out); break;

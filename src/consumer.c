@@ -22,6 +22,7 @@
 #include "gradeq/parse.h"
 #include "gradeq/release.h"
 #include "gradeq/throttle_agent.h"
+#include "gradeq/urls.h"
 
 static void mark_lost(struct timespec *t)
 {
@@ -208,16 +209,12 @@ static bool pace(struct gradeq_consumer *c, size_t learners)
 	return true;
 }
 
-/* Capped, jittered exponential backoff: 0.5 s doubling up to 30 s. */
-static int backoff_ms(int attempt)
+/* The wait before retry 'attempt' + 1 after failed attempt 'attempt'
+ * (0 = the first try): jittered, doubling from 0.25 s up to
+ * reconnect_max_ms (gradeq_backoff_ms). */
+static int backoff_ms(const struct gradeq_consumer *c, int attempt)
 {
-	int base = GRADEQ_BACKOFF_FIRST_MS;
-
-	for (int i = 0; i < attempt && base < GRADEQ_BACKOFF_MAX_MS; i++)
-		base *= 2;
-	if (base > GRADEQ_BACKOFF_MAX_MS)
-		base = GRADEQ_BACKOFF_MAX_MS;
-	return base / 2 + (int)((unsigned)rand() % (unsigned)(base / 2 + 1));
+	return gradeq_backoff_ms(attempt + 1, c->cli.cfg->reconnect_max_ms, (uint32_t)rand());
 }
 
 /* (Re)connects to the database with capped, jittered backoff. One line when
@@ -245,7 +242,7 @@ int gradeq_consumer_connect_db(struct gradeq_consumer *c)
 			mark_lost(&c->db_lost);
 			log_warn("event=database_unavailable error=\"%s\"", gradeq_errmsg(rc));
 		}
-		nap(c, backoff_ms(attempt));
+		nap(c, backoff_ms(c, attempt));
 	}
 	return GRADEQ_ERR_INTERRUPTED;
 }
@@ -279,7 +276,8 @@ static int connect_broker(struct gradeq_consumer *c)
 			if (attempt || c->broker_lost.tv_sec)
 				log_info("event=reconnected what=broker attempts=%d down_ms=%ld",
 					 attempt + 1, outage_ms(&c->broker_lost));
-			log_info("event=consuming queue=%s prefetch=%d", queue, c->prefetch);
+			log_info("event=consuming queue=%s prefetch=%d node=%s", queue, c->prefetch,
+				 gradeq_broker_peer(c->in));
 			gradeq_notify("READY=1");
 			return 0;
 		}
@@ -289,7 +287,7 @@ static int connect_broker(struct gradeq_consumer *c)
 			mark_lost(&c->broker_lost);
 			log_warn("event=broker_unavailable error=\"%s\"", gradeq_errmsg(rc));
 		}
-		nap(c, backoff_ms(attempt));
+		nap(c, backoff_ms(c, attempt));
 	}
 	return GRADEQ_ERR_INTERRUPTED;
 }
@@ -410,7 +408,7 @@ static int republish_retrying(struct gradeq_consumer *c, const amqp_envelope_t *
 		if (try + 1 >= GRADEQ_REPUBLISH_TRIES || *c->stop_requested ||
 		    gradeq_broker_broken(c->in))
 			return rc;
-		nap(c, backoff_ms(try));
+		nap(c, backoff_ms(c, try));
 	}
 }
 
@@ -455,7 +453,7 @@ static void announce(struct gradeq_consumer *c, const char *job_id, const char *
 				  run_sent ? "sent" : settled);
 			return;
 		}
-		nap(c, backoff_ms(try));
+		nap(c, backoff_ms(c, try));
 	}
 }
 
@@ -485,16 +483,22 @@ static int handle_failure(struct gradeq_consumer *c, const amqp_envelope_t *env,
 		rc = republish_retrying(c, env, job_id, GRADEQ_EXCHANGE,
 					gradeq_retry_key(key, c->release, tier),
 					gradeq_err_class_name(cls), msg, attempt + 1);
-		log_warn("event=job_retry job=%s tag=%llu attempt=%lld tier=%ds error=\"%s\"",
-			 job_id, (unsigned long long)env->delivery_tag, (long long)attempt, tier,
-			 msg);
+		/* said once the retry tier holds it: a republish that failed
+		 * leaves the job to be delivered again, and said then */
+		if (!rc)
+			log_warn("event=job_retry job=%s tag=%llu attempt=%lld tier=%ds "
+				 "error=\"%s\"",
+				 job_id, (unsigned long long)env->delivery_tag, (long long)attempt,
+				 tier, msg);
 	} else {
 		rc = republish_retrying(c, env, job_id, GRADEQ_DEAD_EXCHANGE,
 					gradeq_work_key(key, c->release),
 					gradeq_err_class_name(cls), msg, attempt);
-		log_error("event=job_dead job=%s tag=%llu attempt=%lld class=%s error=\"%s\"",
-			  job_id, (unsigned long long)env->delivery_tag, (long long)attempt,
-			  gradeq_err_class_name(cls), msg);
+		if (!rc)
+			log_error("event=job_dead job=%s tag=%llu attempt=%lld class=%s "
+				  "error=\"%s\"",
+				  job_id, (unsigned long long)env->delivery_tag, (long long)attempt,
+				  gradeq_err_class_name(cls), msg);
 	}
 	if (rc) {
 		log_error("event=republish_given_up job=%s tag=%llu error=\"%s\" "
@@ -702,15 +706,56 @@ static void confirm_release_event(struct gradeq_consumer *c)
 		 c->release, why);
 }
 
+/* The broker cancelled our consumer (basic.cancel: the work queue was
+ * deleted, or its node went into maintenance). 0 when the release is still
+ * in service (active, promoted or draining in the registry, or the
+ * registry cannot say): the caller reconnects, which declares the
+ * release's topology again and consumes the new queue. GRADEQ_ERR_STATE
+ * when the release was retired: its queues are gone for good, and
+ * declaring them again would bring a retired release back. */
+static int on_canceled(struct gradeq_consumer *c, int err)
+{
+	enum gradeq_release_state state;
+	char queue[GRADEQ_NAME_MAX];
+	int rc = 0;
+
+	gradeq_work_queue(queue, c->release);
+	log_warn("event=consumer_canceled queue=%s release=%s error=\"%s\"", queue, c->release,
+		 gradeq_errmsg(err));
+	if (!c->st || gradeq_store_broken(c->st)) {
+		/* one attempt: with no registry to ask, the queue is declared again */
+		gradeq_store_free(c->st);
+		c->st = NULL;
+		beat_busy(c, true);
+		rc = gradeq_cli_store(&c->cli, &c->st);
+		beat_busy(c, false);
+	}
+	if (!rc)
+		rc = gradeq_release_get(c->st, c->release, &state);
+	if (!rc && state == GRADEQ_RELEASE_RETIRED) {
+		log_error("event=release_retired release=%s queue=%s action=exit", c->release,
+			  queue);
+		return gradeq_error(
+			GRADEQ_ERR_STATE,
+			"release '%s' was retired: the broker cancelled the consumer of "
+			"'%s' and it is not declared again",
+			c->release, queue);
+	}
+	log_info("event=topology_redeclare release=%s reason=consumer_canceled registry=%s",
+		 c->release, rc ? "unavailable" : gradeq_release_state_name(state));
+	return 0;
+}
+
 static int consume_loop(struct gradeq_consumer *c)
 {
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &c->kept_alive);
 	rc = gradeq_consumer_connect_db(c);
-	if (rc)
-		return rc;
-	rc = connect_broker(c);
+	if (!rc)
+		rc = connect_broker(c);
+	if (rc == GRADEQ_ERR_INTERRUPTED && *c->stop_requested)
+		goto stop;
 	if (rc)
 		return rc;
 	while (!*c->stop_requested) {
@@ -761,11 +806,24 @@ static int consume_loop(struct gradeq_consumer *c)
 		}
 		/* a delivery that could not be settled (handle() failed) goes back
 		 * to the broker with the connection: never held unacked */
-		if (rc && (handled || gradeq_broker_broken(c->in) || gradeq_broker_broken(c->out) ||
-			   rc == GRADEQ_ERR_NOT_FOUND)) {
+		if (rc == GRADEQ_ERR_NOT_FOUND && !handled && !gradeq_broker_broken(c->in)) {
+			/* basic.cancel from the broker: resume on the re-declared
+			 * queue unless the release was retired */
+			rc = on_canceled(c, rc);
+			if (!rc)
+				rc = connect_broker(c);
+			if (rc == GRADEQ_ERR_INTERRUPTED && *c->stop_requested)
+				break;
+			if (rc)
+				return rc;
+		} else if (rc && (handled || gradeq_broker_broken(c->in) ||
+				  gradeq_broker_broken(c->out) || rc == GRADEQ_ERR_NOT_FOUND)) {
 			mark_lost(&c->broker_lost);
 			log_warn("event=broker_lost error=\"%s\"", gradeq_errmsg(rc));
 			rc = connect_broker(c);
+			/* stopped while reconnecting: a stop like any other */
+			if (rc == GRADEQ_ERR_INTERRUPTED && *c->stop_requested)
+				break;
 			if (rc)
 				return rc;
 		} else if (rc) {
@@ -773,6 +831,7 @@ static int consume_loop(struct gradeq_consumer *c)
 		}
 		keepalive_due(c);
 	}
+stop:
 	/* stop: take no more deliveries; the one in hand was finished above */
 	gradeq_notify("STOPPING=1");
 	if (c->in && !gradeq_broker_broken(c->in) && gradeq_broker_cancel(c->in))

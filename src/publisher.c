@@ -16,12 +16,24 @@
 #include "gradeq/publisher.h"
 #include "gradeq/runs.h"
 #include "gradeq/watermarks.h"
+#include "gradeq/urls.h"
 
 /* Jobs recorded (one bulk write, one commit), then published, per round: fewer
  * commits (WAL flushes) per job. PENDING_IDS bounds the user ids held, so
  * large batches flush sooner and memory stays flat. */
 #define PENDING_JOBS 512
 #define PENDING_IDS 131072
+
+/* A job published on the current connection and not yet confirmed: kept
+ * to be published again, the same bytes under the same message id, when
+ * the connection is lost before its confirm came. */
+struct inflight {
+	uint64_t tag;       /* its delivery tag on the current connection */
+	char job_id[37];    /* message id */
+	const char *course; /* the run's resolved courses: live as long as the run */
+	char *body;
+	size_t len;
+};
 
 struct pub {
 	struct gradeq_cli *cli;
@@ -31,7 +43,10 @@ struct pub {
 	struct gradeq_store *wr; /* records the run and jobs */
 	struct gradeq_broker *b;
 	char key[GRADEQ_NAME_MAX];
-	long events; /* events published on the same confirmed channel */
+	long events;           /* events published on the current connection (confirmed) */
+	long jobs_cur;         /* jobs published on the current connection, again ones included */
+	struct inflight *ring; /* unconfirmed jobs, oldest first from ring_head */
+	int ring_cap, ring_head, ring_n;
 	struct gradeq_job pending[PENDING_JOBS];
 	int npending;
 	time_t last_progress;
@@ -85,21 +100,17 @@ static void progress(struct pub *p, bool final)
 			 p->res->learners);
 }
 
-/* Publishes one recorded job, in the current schema. */
-static int publish_job(struct pub *p, const struct gradeq_job *j)
+/* Publishes one encoded job of the run on the current connection. */
+static int send_job(struct pub *p, const struct inflight *f)
 {
 	amqp_basic_properties_t props;
 	struct gradeq_headers h;
-	char *body = NULL;
-	size_t len = 0;
-	int rc = gradeq_job_encode(j, GRADEQ_SCHEMA_VERSION, &body, &len);
+	int rc;
 
-	if (rc)
-		return rc;
 	gradeq_headers_init(&h);
 	gradeq_headers_set_int(&h, "gradeq-schema", GRADEQ_SCHEMA_VERSION);
-	gradeq_headers_set_str(&h, "gradeq-course", j->course_id);
-	gradeq_headers_set_str(&h, "gradeq-run", j->run_id);
+	gradeq_headers_set_str(&h, "gradeq-course", f->course);
+	gradeq_headers_set_str(&h, "gradeq-run", p->res->run_id);
 	gradeq_headers_set_int(&h, "gradeq-attempt", 1);
 	memset(&props, 0, sizeof(props));
 	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
@@ -107,17 +118,136 @@ static int publish_job(struct pub *p, const struct gradeq_job *j)
 		       AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_APP_ID_FLAG | AMQP_BASIC_HEADERS_FLAG;
 	props.content_type = amqp_cstring_bytes("application/msgpack");
 	props.delivery_mode = 2;
-	props.message_id = amqp_cstring_bytes(j->job_id);
+	props.message_id = amqp_cstring_bytes(f->job_id);
 	props.type = amqp_cstring_bytes("grades.compute");
 	props.timestamp = (uint64_t)time(NULL);
 	props.app_id = amqp_cstring_bytes("gradeq-publish/" GRADEQ_VERSION);
 	rc = gradeq_headers_finish(&h, &props.headers);
-	if (rc) {
-		free(body);
+	if (rc)
 		return rc;
+	p->jobs_cur++;
+	return gradeq_broker_publish(p->b, GRADEQ_EXCHANGE, p->key, &props, f->body, f->len);
+}
+
+/* Forgets the jobs the broker confirmed (every tag up to the settled one). */
+static void ring_prune(struct pub *p)
+{
+	uint64_t upto = p->b ? gradeq_broker_settled_upto(p->b) : 0;
+
+	while (p->ring_n && p->ring[p->ring_head].tag <= upto) {
+		free(p->ring[p->ring_head].body);
+		p->ring[p->ring_head].body = NULL;
+		p->ring_head = (p->ring_head + 1) % p->ring_cap;
+		p->ring_n--;
 	}
-	rc = gradeq_broker_publish(p->b, GRADEQ_EXCHANGE, p->key, &props, body, len);
-	free(body);
+}
+
+static void ring_free(struct pub *p)
+{
+	for (int i = 0; i < p->ring_n; i++)
+		free(p->ring[(p->ring_head + i) % p->ring_cap].body);
+	free(p->ring);
+	p->ring = NULL;
+	p->ring_n = 0;
+}
+
+static int open_broker(struct pub *p);
+
+/* Whether err, from a publish or a confirm wait, lost the connection: a
+ * node that went away, one that stopped confirming, or a queue that
+ * refused jobs (nack) while a node was lost: a quorum queue whose leader
+ * died nacks until the others have elected a new one (seen on a 3-node
+ * cluster). The unconfirmed jobs, the refused ones among them, are
+ * published again on a fresh connection. */
+static bool lost(const struct pub *p, int err)
+{
+	return gradeq_broker_broken(p->b) || err == GRADEQ_ERR_TIMEOUT || err == GRADEQ_ERR_NACKED;
+}
+
+/* Sleeps ms, waking early when interrupted. */
+static void pause_ms(int ms)
+{
+	for (; ms > 0 && !interrupted; ms -= 100) {
+		struct timespec ts = {0, (ms < 100 ? ms : 100) * 1000000L};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The connection was lost (err) with ring_n jobs unconfirmed: opens one to
+ * the next node (the first at once, then with backoff, for at most
+ * GRADEQ_PUBLISH_FAILOVER_MS) and publishes those jobs again, oldest
+ * first, under their message ids: none is skipped, and one that the
+ * broker did take before the loss reaches a consumer twice, which acks a
+ * job already complete without work. The job rows were recorded once,
+ * before the first publish. err when it cannot. */
+static int failover(struct pub *p, int err)
+{
+	struct timespec t0, now;
+	long ms = 0;
+	int rc = err;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	log_warn("event=broker_lost run=%s unconfirmed=%d error=\"%s\"", p->res->run_id, p->ring_n,
+		 gradeq_errmsg(err));
+	for (int attempt = 0; !interrupted && ms < GRADEQ_PUBLISH_FAILOVER_MS; attempt++) {
+		pause_ms(gradeq_backoff_ms(attempt, p->cli->cfg->reconnect_max_ms,
+					   (uint32_t)rand()));
+		gradeq_broker_free(p->b);
+		p->b = NULL;
+		p->jobs_cur = p->events = 0;
+		rc = open_broker(p);
+		for (int i = 0; !rc && i < p->ring_n; i++) {
+			struct inflight *f = &p->ring[(p->ring_head + i) % p->ring_cap];
+
+			f->tag = gradeq_broker_next_tag(p->b);
+			rc = send_job(p, f);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (!rc) {
+			p->res->republished += p->ring_n;
+			log_info("event=publish_failover run=%s republished=%d attempts=%d "
+				 "down_ms=%ld",
+				 p->res->run_id, p->ring_n, attempt + 1, ms);
+			ring_prune(p);
+			return 0;
+		}
+		if (!lost(p, rc) && rc != GRADEQ_ERR_BROKER)
+			return rc;
+		log_warn("event=reconnect_failed what=publish attempt=%d error=\"%s\"", attempt + 1,
+			 gradeq_errmsg(rc));
+	}
+	return interrupted ? gradeq_error(GRADEQ_ERR_INTERRUPTED, "interrupted") : rc;
+}
+
+/* Publishes one recorded job, in the current schema, keeping it until it
+ * is confirmed; across a lost connection when needed. */
+static int publish_job(struct pub *p, const struct gradeq_job *j)
+{
+	struct inflight *f;
+	char *body = NULL;
+	size_t len = 0;
+	int rc = gradeq_job_encode(j, GRADEQ_SCHEMA_VERSION, &body, &len);
+
+	if (rc)
+		return rc;
+	ring_prune(p);
+	if (p->ring_n == p->ring_cap) {
+		free(body);
+		return gradeq_error(GRADEQ_ERR_STATE, "more unconfirmed jobs than confirm_window");
+	}
+	f = &p->ring[(p->ring_head + p->ring_n) % p->ring_cap];
+	memset(f, 0, sizeof(*f));
+	snprintf(f->job_id, sizeof(f->job_id), "%s", j->job_id);
+	f->course = j->course_id;
+	f->body = body;
+	f->len = len;
+	f->tag = gradeq_broker_next_tag(p->b);
+	p->ring_n++;
+	rc = send_job(p, f);
+	if (rc && lost(p, rc))
+		rc = failover(p, rc);
 	return rc;
 }
 
@@ -331,13 +461,12 @@ static void announce(struct pub *p, bool known, enum gradeq_run_state state)
 			 gradeq_errmsg(GRADEQ_ERR_BROKER));
 }
 
-/* The broker side of a run that publishes: the release's queues (declared,
- * or checked when this user may not declare), confirms, and the run
- * recorded as publishing. */
-static int begin_run(struct pub *p, int ncourses)
+/* A connection to the broker (the node in use, else the next reachable
+ * one): the release's queues declared, or checked when this user may not
+ * declare, and confirms on. */
+static int open_broker(struct pub *p)
 {
 	struct gradeq_topology topo;
-	char opts[256];
 	int rc = gradeq_cli_broker(p->cli, p->res->release, &p->b);
 
 	if (rc)
@@ -349,6 +478,21 @@ static int begin_run(struct pub *p, int ncourses)
 		rc = check_queues(p, gradeq_errmsg(rc));
 	if (!rc)
 		rc = gradeq_broker_confirm_mode(p->b, p->cli->cfg->confirm_window);
+	return rc;
+}
+
+/* The broker side of a run that publishes, and the run recorded as
+ * publishing. */
+static int begin_run(struct pub *p, int ncourses)
+{
+	char opts[256];
+	int rc;
+
+	p->ring_cap = p->cli->cfg->confirm_window + 2;
+	p->ring = calloc((size_t)p->ring_cap, sizeof(*p->ring));
+	if (!p->ring)
+		return gradeq_error(GRADEQ_ERR_NOMEM, "out of memory");
+	rc = open_broker(p);
 	if (rc)
 		return rc;
 	snprintf(opts, sizeof(opts), "{\"batch_size\": %d, \"active_only\": %s}", p->o->batch_size,
@@ -365,13 +509,27 @@ static int begin_run(struct pub *p, int ncourses)
 static int end_run(struct pub *p, int rc)
 {
 	struct gradeq_run_changed ch;
-	uint64_t want = (uint64_t)(p->res->jobs + p->events);
+	uint64_t want;
 
-	if (!rc)
+	/* the last confirms; a connection lost meanwhile fails over, and what
+	 * it had unconfirmed is published again and awaited there */
+	while (!rc) {
 		rc = gradeq_broker_wait_confirms(p->b, GRADEQ_PUBLISH_CONFIRM_WAIT_MS);
-	if (!rc && gradeq_broker_confirmed(p->b) != want)
-		rc = gradeq_error(GRADEQ_ERR_NACKED, "%llu of %ld jobs confirmed",
-				  (unsigned long long)gradeq_broker_confirmed(p->b), p->res->jobs);
+		if (!rc || !lost(p, rc))
+			break;
+		rc = failover(p, rc);
+		if (rc)
+			break;
+	}
+	if (!rc)
+		ring_prune(p);
+	/* every message of this connection, the jobs published again included;
+	 * those confirmed on a lost one were counted there */
+	want = (uint64_t)(p->jobs_cur + p->events);
+	if (!rc && (gradeq_broker_confirmed(p->b) != want || p->ring_n))
+		rc = gradeq_error(GRADEQ_ERR_NACKED, "%llu of %llu messages confirmed",
+				  (unsigned long long)gradeq_broker_confirmed(p->b),
+				  (unsigned long long)want);
 	if (!gradeq_store_broken(p->wr)) {
 		int rc2 = gradeq_run_published(
 			p->wr, p->res->run_id, p->res->jobs, p->res->learners,
@@ -467,6 +625,7 @@ int gradeq_publish_run(struct gradeq_cli *cli, const struct gradeq_publish_optio
 	out->seconds = elapsed(p);
 	for (int i = 0; i < p->npending; i++)
 		free(p->pending[i].user_ids);
+	ring_free(p);
 	gradeq_broker_free(p->b);
 	gradeq_store_free(p->st);
 	gradeq_store_free(p->wr);

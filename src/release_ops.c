@@ -6,6 +6,7 @@
 
 #include "gradeq/events.h"
 #include "gradeq/log.h"
+#include "gradeq/rebalance.h"
 #include "gradeq/release.h"
 
 int gradeq_release_print_list(struct gradeq_cli *cli, struct gradeq_store *st, bool json, FILE *out)
@@ -41,7 +42,7 @@ int gradeq_release_print_list(struct gradeq_cli *cli, struct gradeq_store *st, b
 			fprintf(out,
 				"%s{\"name\":\"%s\",\"state\":\"%s\",\"schema_version\":%d,"
 				"\"runs\":%ld,\"work_ready\":%d,\"work_unacked\":%s,\"consumers\":%d,"
-				"\"dead_ready\":%d}",
+				"\"dead_ready\":%d",
 				i ? "," : "", r->name, state, r->schema_version, r->runs,
 				d.have ? (int)d.work_ready : -1, d.have ? wu : "null",
 				d.have ? (int)d.consumers : -1, d.have ? (int)d.dead_ready : -1);
@@ -52,6 +53,12 @@ int gradeq_release_print_list(struct gradeq_cli *cli, struct gradeq_store *st, b
 		else
 			fprintf(out, "%-16s  %-9s  %6d  %5ld  %9s  %9s  %9s  %s\n", r->name, state,
 				r->schema_version, r->runs, "-", "-", "-", "-");
+		if (r->state != GRADEQ_RELEASE_RETIRED)
+			gradeq_rebalance_print_placement(m, r->name, &topo, json, out);
+		else if (json)
+			fputs(",\"queues\":[]", out);
+		if (json)
+			fputs("}", out);
 	}
 	if (json)
 		fputs("]\n", out);

@@ -104,14 +104,64 @@ pg_q() {
 
 # mgmt_curl METHOD PATH [JSON]: call the RabbitMQ management HTTP API;
 # PATH is relative to the API root, e.g. "api/overview". Prints the body;
-# fails on an HTTP error.
+# fails on an HTTP error. GRADEQ_MGMT_URL may be a comma-separated list (a
+# cluster's nodes, tools/cluster env): the next is tried while one cannot
+# be reached.
 mgmt_curl() {
-	local method=$1 path=$2 body=${3:-}
+	local method=$1 path=$2 body=${3:-} base rc=7
 	[[ -n ${GRADEQ_MGMT_URL:-} ]] || die "GRADEQ_MGMT_URL is not set (eval \"\$(tools/servers env)\")"
-	local -a args=(-sS --fail-with-body --max-time 30 -X "$method"
-		-H 'content-type: application/json' -K -)
+	local -a args=(-sS --fail-with-body --max-time 30 --connect-timeout 3 -X "$method"
+		-H 'content-type: application/json' -K -) bases
 	[[ -n $body ]] && args+=(--data "$body")
-	# The credentials go through stdin, not the command line.
-	curl "${args[@]}" "${GRADEQ_MGMT_URL%/}/${path#/}" \
-		<<<"user = \"${GRADEQ_MGMT_USER:-guest}:${GRADEQ_MGMT_PASSWORD:-guest}\""
+	IFS=, read -r -a bases <<<"$GRADEQ_MGMT_URL"
+	for base in "${bases[@]}"; do
+		# The credentials go through stdin, not the command line.
+		rc=0
+		curl "${args[@]}" "${base%/}/${path#/}" \
+			<<<"user = \"${GRADEQ_MGMT_USER:-guest}:${GRADEQ_MGMT_PASSWORD:-guest}\"" || rc=$?
+		# 7: cannot connect (a node that is down); anything else is the
+		# answer (a request that timed out may have been done: not repeated)
+		[[ $rc == 7 ]] || return "$rc"
+	done
+	return "$rc"
+}
+
+# --- shared by tools/servers and tools/cluster -------------------------------
+
+# as USER CMD...: run CMD as USER (only root switches users).
+as() {
+	local u=$1
+	shift
+	if ((EUID == 0)) && [[ $u != root ]]; then
+		runuser -u "$u" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# shq VALUE: VALUE single-quoted for sh.
+shq() {
+	local s=${1//\'/\'\\\'\'}
+	printf "'%s'" "$s"
+}
+
+gen_password() {
+	local pw
+	pw=$(head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 24)
+	[[ ${#pw} -eq 24 ]] || die "cannot generate a password"
+	printf '%s\n' "$pw"
+}
+
+# tcp_open PORT: is something listening on 127.0.0.1:PORT?
+tcp_open() {
+	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+EPMD=
+find_epmd() {
+	EPMD=$(command -v epmd || true)
+	if [[ -z $EPMD ]]; then
+		EPMD=$(find /usr/lib/erlang -path '*/bin/epmd' -type f 2>/dev/null | head -n1 || true)
+	fi
+	[[ -n $EPMD ]] || die "epmd not found; run tools/deps (as root)"
 }

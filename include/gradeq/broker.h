@@ -57,6 +57,8 @@ void gradeq_broker_heartbeat(struct gradeq_broker *b);
  * from then on and must be reopened before use. Not for a consuming
  * connection, whose deliveries it would swallow. */
 int gradeq_broker_service(struct gradeq_broker *b) GRADEQ_MUST_CHECK;
+/* host:port of the node the connection went to, for logs ("" for NULL). */
+const char *gradeq_broker_peer(const struct gradeq_broker *b);
 /* True once the connection or channel is unusable (reconnect). */
 bool gradeq_broker_broken(const struct gradeq_broker *b);
 
@@ -65,6 +67,10 @@ struct gradeq_topology {
 	int delivery_limit;
 	const int *retry_tiers; /* seconds */
 	int nretry_tiers;
+	/* Placement, given to queues when they are created only: a queue that
+	 * exists keeps the arguments it was declared with. */
+	int quorum_group_size;      /* x-quorum-initial-group-size; 0 = not sent */
+	const char *leader_locator; /* x-queue-leader-locator; NULL = not sent */
 };
 
 /* Names of a release's objects, written into buf (GRADEQ_NAME_MAX). */
@@ -76,8 +82,13 @@ const char *gradeq_dead_queue(char *buf, const char *release);
 
 /* Declares the exchanges, the events log queue (GRADEQ_EVENTS_LOG_QUEUE,
  * bound for job.#, run.# and release.#), the release's work, retry and dead
- * queues and their bindings. Idempotent. A queue that exists with other arguments gives
- * GRADEQ_ERR_PRECONDITION with the broker's words (which argument differs). */
+ * queues and their bindings. Idempotent. A release queue that exists is
+ * only bound, never declared again: it keeps the arguments it was created
+ * with (delivery limit, placement), so that changing a setting never makes
+ * the declare fail with PRECONDITION_FAILED. The leader locator is sent only
+ * to brokers that know it (RabbitMQ 3.10 and later). The events log queue
+ * (classic: on one node) that cannot be declared because its node is down
+ * is logged and passed over. */
 int gradeq_broker_declare(struct gradeq_broker *b, const char *release,
 			  const struct gradeq_topology *t) GRADEQ_MUST_CHECK;
 
@@ -108,6 +119,13 @@ int gradeq_broker_wait_confirms(struct gradeq_broker *b, int timeout_ms) GRADEQ_
 
 /* Number of messages confirmed (acked, not returned) so far. */
 uint64_t gradeq_broker_confirmed(const struct gradeq_broker *b);
+
+/* Confirm mode: the delivery tag the next publish gets (1, 2, ... on each
+ * connection), and the highest tag up to which every publish is settled
+ * (acked, nacked or returned). A publisher keeps what is above the latter
+ * to publish it again on another connection when this one is lost. */
+uint64_t gradeq_broker_next_tag(const struct gradeq_broker *b);
+uint64_t gradeq_broker_settled_upto(const struct gradeq_broker *b);
 
 /* Starts consuming 'queue' with a prefetch; tag names the consumer. */
 int gradeq_broker_consume(struct gradeq_broker *b, const char *queue, int prefetch,

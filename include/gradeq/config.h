@@ -13,26 +13,29 @@
 
 struct gradeq_config {
 	char *path;               /* file it came from; NULL for defaults only */
-	char *amqp_url;           /* amqp://user:pass@host:port/vhost */
+	char *amqp_url;           /* amqp://user:pass@host:port/vhost[, another node...] */
 	char *amqp_password_file; /* overrides the URL's password when set */
 	char *amqp_cacert;        /* amqps://: CA file (PEM); NULL = the system's CAs */
 	char *amqp_cert;          /* amqps://: client certificate (PEM); NULL = none */
 	char *amqp_key;           /* amqps://: its private key (PEM) */
-	char *management_url;     /* http(s)://host:port/ of the management API; NULL = none */
-	char *pg_dsn;             /* libpq conninfo */
-	char *pg_read_dsn;        /* a hot standby for course loads and score reads; NULL = none */
-	int max_read_lag_ms;      /* how long a job waits for the standby before read_fallback */
-	char *read_fallback;      /* "wait" or "primary" */
-	int read_wait_max_s;      /* read_fallback wait: then the job is retried later */
-	char *release;            /* default release for programs; NULL = promoted */
-	int heartbeat;            /* seconds, 0 = off */
-	int prefetch;             /* consumer prefetch */
-	int batch_size;           /* learners per job */
-	int confirm_window;       /* publisher confirms in flight */
-	int delivery_limit;       /* x-delivery-limit on the work queue */
+	char *management_url; /* http(s)://host:port/[, ...] of the management API; NULL = none */
+	char *pg_dsn;         /* libpq conninfo */
+	char *pg_read_dsn;    /* a hot standby for course loads and score reads; NULL = none */
+	int max_read_lag_ms;  /* how long a job waits for the standby before read_fallback */
+	char *read_fallback;  /* "wait" or "primary" */
+	int read_wait_max_s;  /* read_fallback wait: then the job is retried later */
+	char *release;        /* default release for programs; NULL = promoted */
+	int heartbeat;        /* seconds, 0 = off */
+	int reconnect_max_ms; /* cap of the reconnect backoff */
+	int prefetch;         /* consumer prefetch */
+	int batch_size;       /* learners per job */
+	int confirm_window;   /* publisher confirms in flight */
+	int delivery_limit;   /* x-delivery-limit on the work queue */
 	int retry_tiers[GRADEQ_MAX_RETRY_TIERS]; /* seconds each */
 	int nretry_tiers;
-	int course_cache; /* courses kept per consumer */
+	int quorum_group_size;      /* x-quorum-initial-group-size of new queues */
+	char *queue_leader_locator; /* x-queue-leader-locator; NULL = the broker's */
+	int course_cache;           /* courses kept per consumer */
 	int statement_timeout_ms;
 	bool job_events;    /* publish job.<state> events */
 	int retention_days; /* purge-history default */

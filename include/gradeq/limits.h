@@ -48,6 +48,13 @@
  * node, twice the per-call wait. */
 #define GRADEQ_PUBLISH_CONFIRM_WAIT_MS 60000
 
+/* How long gradeq-publish tries to reach a node again after losing its
+ * connection in the middle of a run before it gives up (and records the
+ * run failed): another node of a cluster takes it at once, a quorum
+ * queue elects a new leader within seconds, a single broker restarts in
+ * well under a minute on a loaded machine. */
+#define GRADEQ_PUBLISH_FAILOVER_MS 120000
+
 /* Frames read at most by one gradeq_broker_service() call on an idle
  * publishing connection: a second of confirms and heartbeats is a handful;
  * the bound keeps a flood from holding the consume loop. */
@@ -60,11 +67,25 @@
  * delivery is not held while the connection is rebuilt. */
 #define GRADEQ_REPUBLISH_TRIES 6
 
-/* Reconnect backoff of the consumer: from 0.5 s (a restarting server is
- * back within seconds) doubling to 30 s (an outage of minutes costs at
- * most 30 s more, and a fleet does not hammer a recovering server). */
-#define GRADEQ_BACKOFF_FIRST_MS 500
-#define GRADEQ_BACKOFF_MAX_MS 30000
+/* Reconnect backoff: the first attempt after a loss is immediate (on the
+ * next node of amqp_url), then from 0.25 s (a restarting server or a
+ * quorum queue electing a leader is back within a second or two) doubling
+ * to reconnect_max_ms (a setting, 5 s by default: an outage costs at most
+ * that much more once the broker is back, and a fleet does not hammer a
+ * recovering server). */
+#define GRADEQ_BACKOFF_FIRST_MS 250
+
+/* Nodes in amqp_url or management_url: a RabbitMQ cluster has an odd
+ * number of nodes, rarely more than 7; 16 leaves room without letting a
+ * malformed list grow without bound. */
+#define GRADEQ_URLS_MAX 16
+
+/* TCP connect and AMQP handshake bound per node when amqp_url names
+ * several: a node that is down refuses at once, a blackholed or frozen
+ * one must not hold the failover longer than this before the next node
+ * is tried (a loaded loopback broker answers a handshake in milliseconds;
+ * TLS under valgrind in well under a second). */
+#define GRADEQ_FAILOVER_CONNECT_TIMEOUT_S 2
 
 /* A job in_progress longer than this is not counted as held by a live
  * consumer when --drain decides whether the release is done: three times
@@ -104,9 +125,9 @@
  * (drop)" rate stays at zero) and the recent ones can be looked at with
  * the UI's get messages. Bounded both ways: the newest 10,000 events (a few
  * MB; the oldest are dropped first) and none older than an hour, so that
- * nobody has to consume it. Changing either value makes the declaration
- * differ from the queue on the broker (PRECONDITION_FAILED): delete the
- * queue first. */
+ * nobody has to consume it. A queue that exists keeps the arguments it
+ * was declared with (gradeq_broker_declare leaves it as it is): delete it
+ * for new values to take effect. */
 #define GRADEQ_EVENTS_LOG_QUEUE "gradeq.events.log"
 #define GRADEQ_EVENTS_LOG_MAX_LENGTH 10000
 #define GRADEQ_EVENTS_LOG_TTL_MS (60 * 60 * 1000)
@@ -139,5 +160,12 @@
  * iterations of a loop that settles wander by tens of percent on a shared
  * machine; at P = 1.3 four iterations grow 2.2 times. */
 #define GRADEQ_FOLLOW_TREND_GROWTH 1.5
+
+/* Members of each new quorum queue (x-quorum-initial-group-size). Three
+ * survive the loss of any one node and cost a third of the writes of five;
+ * a smaller cluster gets all its nodes (the broker caps the size at the
+ * number of cluster members). Raft wants an odd size: 7 is plenty. */
+#define GRADEQ_QUORUM_GROUP_SIZE_DEFAULT 3
+#define GRADEQ_QUORUM_GROUP_SIZE_MAX 7
 
 #endif

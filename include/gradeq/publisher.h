@@ -33,6 +33,7 @@ struct gradeq_publish_result {
 	char run_id[37]; /* "" on a dry run */
 	char release[80];
 	long courses, jobs, learners;
+	long republished;      /* jobs published again after a lost connection */
 	double seconds;        /* from the first course to the end */
 	double select_seconds; /* reading the enrollments to publish */
 	/* incremental: the data window, score rows modified from (the oldest

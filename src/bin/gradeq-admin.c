@@ -16,6 +16,7 @@
 #include "gradeq/inputcheck.h"
 #include "gradeq/log.h"
 #include "gradeq/plan.h"
+#include "gradeq/rebalance.h"
 #include "gradeq/release_ops.h"
 #include "gradeq/seed.h"
 #include "gradeq/states.h"
@@ -272,6 +273,16 @@ static int release_retire(struct admin *a, int argc, char **argv)
 	return fail(a, gradeq_release_do_retire(&a->cli, a->st, name, move_to, stdout));
 }
 
+static int release_rebalance(struct admin *a, int argc, char **argv)
+{
+	const char *name, *flag;
+
+	if (release_args(a, argc, argv, "--dry-run", false, &name, &flag))
+		return 2;
+	return fail(a, gradeq_release_do_rebalance(&a->cli, a->st, name, flag != NULL, a->json,
+						   stdout));
+}
+
 enum needs { NEEDS_NOTHING, NEEDS_STORE };
 
 struct command {
@@ -313,7 +324,8 @@ static const struct command commands[] = {
 	 "(run.<id>.<state>, job.<state>); --json\n"
 	 "prints each event's JSON body"},
 	{"release", "list", 2, 2, NEEDS_STORE, release_list, "release list",
-	 "releases with their states and queues"},
+	 "releases with their states and queues, and\n"
+	 "where each queue lives: members and leader"},
 	{"release", "promote", 3, 3, NEEDS_STORE, release_promote, "release promote R",
 	 "make R the release publishers use; the\n"
 	 "previous one starts draining"},
@@ -333,6 +345,12 @@ static const struct command commands[] = {
 	 "the release's throughput budget, shared by all\n"
 	 "its consumers (applied within 2 s); show: the\n"
 	 "budgets, achieved rates and back-off states"},
+	{"release", "rebalance", 3, 0, NEEDS_STORE, release_rebalance,
+	 "release rebalance R [--dry-run]",
+	 "grow R's queues onto running nodes (up to\n"
+	 "quorum_group_size) and spread their leaders,\n"
+	 "with rabbitmq-queues; --dry-run prints the\n"
+	 "commands"},
 	{"cancel", NULL, 1, 0, NEEDS_STORE, cmd_cancel, "cancel RUN [--yes]",
 	 "cancel a run: consumers ack its pending jobs\n"
 	 "without grading them; committed grades stay"},
@@ -366,7 +384,8 @@ static void print_usage(FILE *out)
 	      "  -h, --help          this text\n"
 	      "  -V, --version       print the version\n"
 	      "\n"
-	      "Environment: GRADEQ_AMQP_URL and GRADEQ_PG_DSN override the configuration.\n",
+	      "Environment: GRADEQ_AMQP_URL (one URL, or a comma-separated list of a cluster's\n"
+	      "nodes) and GRADEQ_PG_DSN override the configuration.\n",
 	      out);
 }
 
@@ -439,7 +458,7 @@ int main(int argc, char **argv)
 			usage_of(&a.cli, argv[0]);
 		else if (known)
 			gradeq_cli_error(&a.cli, "usage: gradeq-admin release (list | promote R | "
-						 "drain R | retire R)");
+						 "drain R | retire R | rebalance R)");
 		else
 			gradeq_cli_error(&a.cli, "unknown command '%s' (see gradeq-admin --help)",
 					 argv[0]);

@@ -40,7 +40,8 @@ static const char usage[] =
 	"file and applies the settings gradeq.conf(5) marks reload (statement_timeout_ms,\n"
 	"log_level, job_events, ...); the others are logged as needing a restart.\n"
 	"\n"
-	"Environment: GRADEQ_AMQP_URL and GRADEQ_PG_DSN override the configuration.\n"
+	"Environment: GRADEQ_AMQP_URL (one URL, or a comma-separated list of a cluster's\n"
+	"nodes) and GRADEQ_PG_DSN override the configuration.\n"
 	"GRADEQ_TEST_ABORT_COURSE=ID (tests only) aborts the process on a job of course ID.\n";
 
 static volatile sig_atomic_t stop_requested, reload_requested;

@@ -50,12 +50,14 @@ static const char usage[] =
 	"                        start to the next (default 60s; 0: back to back)\n"
 	"  -n, --dry-run         count jobs and learners, publish and record nothing\n"
 	"                        (no run: run_id null in --json)\n"
-	"      --json            one JSON object on stdout\n"
+	"      --json            one JSON object on stdout (republished: jobs published\n"
+	"                        again after a lost connection)\n"
 	"  -q, --quiet           no progress lines\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         print the version\n"
 	"\n"
-	"Environment: GRADEQ_AMQP_URL and GRADEQ_PG_DSN override the configuration.\n"
+	"Environment: GRADEQ_AMQP_URL (one URL, or a comma-separated list of a cluster's\n"
+	"nodes) and GRADEQ_PG_DSN override the configuration.\n"
 	"Exit status: 0 when every job was confirmed, 1 on error (one line on stderr),\n"
 	"2 on bad usage.\n";
 
@@ -166,14 +168,15 @@ static void report(const struct gradeq_publish_options *o, const struct gradeq_p
 {
 	if (json)
 		printf("{\"run_id\":%s%s%s,\"release\":\"%s\",\"courses\":%ld,\"jobs\":%ld,"
-		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"seconds\":%.3f,"
+		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"republished\":%ld,\"seconds\":%.3f,"
 		       "\"select_seconds\":%.4f,\"window_from\":%s%s%s,\"window_to\":%s%s%s}\n",
 		       o->dry_run ? "" : "\"", o->dry_run ? "null" : r->run_id,
 		       o->dry_run ? "" : "\"", r->release, r->courses, r->jobs, r->learners,
-		       o->batch_size, o->dry_run ? "true" : "false", r->seconds, r->select_seconds,
-		       r->window_from[0] ? "\"" : "", r->window_from[0] ? r->window_from : "null",
-		       r->window_from[0] ? "\"" : "", r->window_to[0] ? "\"" : "",
-		       r->window_to[0] ? r->window_to : "null", r->window_to[0] ? "\"" : "");
+		       o->batch_size, o->dry_run ? "true" : "false", r->republished, r->seconds,
+		       r->select_seconds, r->window_from[0] ? "\"" : "",
+		       r->window_from[0] ? r->window_from : "null", r->window_from[0] ? "\"" : "",
+		       r->window_to[0] ? "\"" : "", r->window_to[0] ? r->window_to : "null",
+		       r->window_to[0] ? "\"" : "");
 	else if (o->dry_run)
 		printf("dry run: %ld courses, %ld jobs, %ld learners for release %s\n", r->courses,
 		       r->jobs, r->learners, r->release);

@@ -96,7 +96,8 @@ static const char usage[] =
 	"one stops after the message in hand (nothing lost, but the messages not\n"
 	"yet cycled then sit ahead of those that were).\n"
 	"\n"
-	"Environment: GRADEQ_AMQP_URL and GRADEQ_PG_DSN override the configuration.\n"
+	"Environment: GRADEQ_AMQP_URL (one URL, or a comma-separated list of a cluster's\n"
+	"nodes) and GRADEQ_PG_DSN override the configuration.\n"
 	"Exit status: 0 on success, 1 on error (one line on stderr), 2 on bad usage,\n"
 	"130 when interrupted.\n";
 

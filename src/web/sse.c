@@ -115,8 +115,10 @@ static void *follow(void *arg)
 		if (rc) {
 			gradeq_broker_free(b);
 			nap(h, backoff);
-			backoff = backoff * 2 > GRADEQ_BACKOFF_MAX_MS ? GRADEQ_BACKOFF_MAX_MS
-								      : backoff * 2;
+			/* the same cap as every reconnect (reconnect_max_ms) */
+			backoff = backoff * 2 > h->w->cli->cfg->reconnect_max_ms
+					  ? h->w->cli->cfg->reconnect_max_ms
+					  : backoff * 2;
 			continue;
 		}
 		log_info("event=events_following exchange=%s", GRADEQ_EVENTS_EXCHANGE);

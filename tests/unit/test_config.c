@@ -61,6 +61,7 @@ static int setup(void **state)
 	}
 	unsetenv("GRADEQ_AMQP_URL");
 	unsetenv("GRADEQ_PG_DSN");
+	unsetenv("GRADEQ_MGMT_URL");
 	*state = f;
 	return 0;
 }
@@ -127,6 +128,8 @@ static void assert_defaults(const struct gradeq_config *c)
 	assert_int_equal(c->retry_tiers[0], 5);
 	assert_int_equal(c->retry_tiers[1], 30);
 	assert_int_equal(c->retry_tiers[2], 300);
+	assert_int_equal(c->quorum_group_size, 3);
+	assert_string_equal(c->queue_leader_locator, "balanced");
 	assert_int_equal(c->course_cache, 16);
 	assert_int_equal(c->statement_timeout_ms, 300000);
 	assert_true(c->job_events);
@@ -176,10 +179,13 @@ static void test_null_path(void **state)
 static void test_shipped_example(void **state)
 {
 	static const char *names[] = {
-		"amqp_url",       "amqp_password_file", "pg_dsn",       "release",
-		"heartbeat",      "prefetch",           "batch_size",   "confirm_window",
-		"delivery_limit", "retry_tiers",        "course_cache", "statement_timeout_ms",
-		"job_events",     "retention_days",     "log_level",    "log_file",
+		"amqp_url",         "amqp_password_file", "pg_dsn",
+		"release",          "heartbeat",          "prefetch",
+		"batch_size",       "confirm_window",     "delivery_limit",
+		"retry_tiers",      "course_cache",       "statement_timeout_ms",
+		"job_events",       "retention_days",     "log_level",
+		"log_file",         "quorum_group_size",  "queue_leader_locator",
+		"reconnect_max_ms", "management_url",
 	};
 	struct fixture *f = *state;
 	struct gradeq_config *c = NULL;
@@ -324,6 +330,32 @@ static void test_bad_retry_tiers(void **state)
 	expect_error(f, "retry_tiers = [5, 5];\n", 1, "'retry_tiers' must be ascending");
 	expect_error(f, "retry_tiers = (5, \"30\");\n", 1,
 		     "'retry_tiers' entry 2 must be an integer");
+}
+
+/* Placement settings: bounded group size, two leader locators, and an
+ * empty locator that leaves the choice to the broker. */
+static void test_placement(void **state)
+{
+	struct fixture *f = *state;
+	struct gradeq_config *c = NULL;
+
+	expect_error(f, "quorum_group_size = 0;\n", 1,
+		     "'quorum_group_size' must be an integer from 1 to 7");
+	expect_error(f, "quorum_group_size = 8;\n", 1,
+		     "'quorum_group_size' must be an integer from 1 to 7");
+	expect_error(f, "queue_leader_locator = \"least-leaders\";\n", 1,
+		     "'queue_leader_locator' must be balanced or client-local");
+	write_file(f, "p.conf", 0600,
+		   "quorum_group_size = 5;\nqueue_leader_locator = \"client-local\";\n");
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), 0);
+	assert_int_equal(c->quorum_group_size, 5);
+	assert_string_equal(c->queue_leader_locator, "client-local");
+	gradeq_config_free(c);
+	c = NULL;
+	write_file(f, "p.conf", 0600, "queue_leader_locator = \"\";\n");
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), 0);
+	assert_null(c->queue_leader_locator);
+	gradeq_config_free(c);
 }
 
 static void test_missing_file(void **state)
@@ -541,6 +573,94 @@ static void test_world_readable_warning(void **state)
 	assert_int_equal(gradeq_log_init("test_config", GRADEQ_LOG_INFO, NULL), 0);
 }
 
+static void test_url_lists(void **state)
+{
+	struct fixture *f = *state;
+	struct gradeq_config *c = NULL;
+	char *text = NULL, *url = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	/* a libconfig list, one entry per node */
+	write_file(f, "list.conf", 0600,
+		   "amqp_url = [\"amqp://gq:s3cret@n1:5672/grades\", "
+		   "\"amqp://gq:s3cret@n2:5672/grades\"];\n"
+		   "management_url = [\"http://n1:15672/\", \"http://n2:15672/\"];\n");
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), 0);
+	assert_string_equal(c->amqp_url,
+			    "amqp://gq:s3cret@n1:5672/grades, amqp://gq:s3cret@n2:5672/grades");
+	assert_string_equal(c->management_url, "http://n1:15672/, http://n2:15672/");
+	assert_int_equal(c->reconnect_max_ms, 5000);
+	/* check-config's view: a list, every password masked */
+	out = open_memstream(&text, &len);
+	assert_non_null(out);
+	gradeq_config_print(c, out);
+	fclose(out);
+	assert_non_null(strstr(text, "amqp_url = [\"amqp://gq:****@n1:5672/grades\", "
+				     "\"amqp://gq:****@n2:5672/grades\"];"));
+	assert_non_null(strstr(text, "management_url = [\"http://n1:15672/\", "
+				     "\"http://n2:15672/\"];"));
+	assert_null(strstr(text, "s3cret"));
+	free(text);
+	gradeq_config_free(c);
+
+	/* a single string as before */
+	write_file(f, "one.conf", 0600, "amqp_url = \"amqp://gq:s3cret@n1/grades\";\n");
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), 0);
+	assert_string_equal(c->amqp_url, "amqp://gq:s3cret@n1/grades");
+	gradeq_config_free(c);
+
+	/* comma-separated in the environment */
+	setenv("GRADEQ_AMQP_URL", "amqp://gq@h1:5673/v,amqp://gq@h2:5673/v", 1);
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), 0);
+	assert_string_equal(c->amqp_url, "amqp://gq@h1:5673/v,amqp://gq@h2:5673/v");
+	gradeq_config_free(c);
+	setenv("GRADEQ_AMQP_URL", "amqp://gq@h1:5673/v,amqp://bob@h2:5673/v", 1);
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)),
+			 GRADEQ_ERR_CONFIG);
+	assert_non_null(strstr(f->err, "GRADEQ_AMQP_URL"));
+	assert_non_null(strstr(f->err, "the same user"));
+	unsetenv("GRADEQ_AMQP_URL");
+
+	/* the password file's password goes into every entry */
+	write_file(f, "amqp.pw", 0600, "p,w\n");
+	c = gradeq_config_defaults();
+	assert_non_null(c);
+	c->amqp_password_file = strdup(f->path);
+	free(c->amqp_url);
+	c->amqp_url = strdup("amqp://gq@n1/v, amqp://gq:old@n2:5673/v");
+	assert_int_equal(gradeq_config_amqp_url(c, &url), 0);
+	assert_string_equal(url, "amqp://gq:p%2Cw@n1/v,amqp://gq:p%2Cw@n2:5673/v");
+	free(url);
+	gradeq_config_free(c);
+}
+
+static void test_url_list_errors(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f, "amqp_url = [\"amqp://gq@n1/a\", \"amqp://gq@n2/b\"];\n", 1,
+		     "'amqp_url' entry 2 names vhost 'b' but entry 1 'a'");
+	expect_error(f, "\namqp_url = [\"amqp://gq@n1/a\", \"amqp://bob@n2/a\"];\n", 2,
+		     "'amqp_url' entry 2 logs in as 'bob' but entry 1 as 'gq'");
+	expect_error(f, "amqp_url = [\"amqp://n1/\", \"n2:5672\"];\n", 1,
+		     "'amqp_url' entry 2 must be a URL starting with amqp://");
+	expect_error(f, "amqp_url = (\"amqp://n1/\", 5672);\n", 1,
+		     "'amqp_url' entry 2 must be a string");
+	expect_error(f, "amqp_url = [\"amqp://a:x,y@n1/\"];\n", 1, "percent-encode it");
+	expect_error(f, "amqp_url = [];\n", 1, "'amqp_url' is an empty list");
+	expect_error(f, "amqp_url = 5;\n", 1, "a string in double quotes or a list of them");
+	expect_error(f, "management_url = [\"http://n1/\", \"ftp://n2/\"];\n", 1,
+		     "'management_url' entry 2 must be a URL starting with http://");
+	expect_error(f, "management_url = [\"http://n1/\", \"http://u:p@n2/\"];\n", 1,
+		     "'management_url' entry 2 must not hold credentials");
+	expect_error(f, "reconnect_max_ms = 10;\n", 1,
+		     "'reconnect_max_ms' must be an integer from 100 to 600000");
+	/* a list only where a list is meant */
+	expect_error(f, "pg_dsn = [\"host=a\"];\n", 1,
+		     "'pg_dsn' must be a string in double quotes");
+}
+
 static void test_reload(void **state)
 {
 	struct gradeq_config *a = gradeq_config_defaults(), *b = gradeq_config_defaults();
@@ -558,9 +678,12 @@ static void test_reload(void **state)
 	b->log_level = strdup("debug");
 	b->retry_tiers[1] = 31;
 	b->release = strdup("2026.11");
+	b->reconnect_max_ms = 2000;
 	assert_int_equal(
-		gradeq_config_reload(a, b, applied, sizeof(applied), restart, sizeof(restart)), 4);
-	assert_string_equal(applied, "statement_timeout_ms,job_events,retention_days,log_level");
+		gradeq_config_reload(a, b, applied, sizeof(applied), restart, sizeof(restart)), 5);
+	assert_string_equal(applied, "reconnect_max_ms,statement_timeout_ms,job_events,"
+				     "retention_days,log_level");
+	assert_int_equal(a->reconnect_max_ms, 2000);
 	assert_string_equal(restart, "release,retry_tiers");
 	/* the reloadable ones moved, the others kept */
 	assert_int_equal(a->retention_days, 7);
@@ -586,12 +709,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_retry_tiers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_placement, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_include_relative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_overrides, setup, teardown),
 		cmocka_unit_test(test_mask),
 		cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_world_readable_warning, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_url_lists, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_url_list_errors, setup, teardown),
 		cmocka_unit_test(test_reload),
 	};
 

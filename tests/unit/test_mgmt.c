@@ -59,6 +59,60 @@ static void test_missing_figures_are_unknown(void **state)
 	gradeq_mgmt_free(NULL);
 }
 
+/* A quorum queue's leader and members, a classic queue's node, and a
+ * queue the listing says nothing about placement of. */
+static void test_placement(void **state)
+{
+	static const char body[] =
+		"[{\"name\":\"q\",\"messages_unacknowledged\":0,\"leader\":\"a@h\","
+		"\"members\":[\"a@h\",\"b@h\",7,\"c@h\"],\"node\":\"a@h\"},"
+		"{\"name\":\"log\",\"node\":\"b@h\"},"
+		"{\"name\":\"bare\",\"messages_unacknowledged\":1},"
+		"{\"name\":\"dup\",\"leader\":\"a@h\",\"members\":[\"a@h\"],\"members\":[\"a@h\",\"b@h\"]}]";
+	struct gradeq_mgmt *m = NULL;
+	const char *leader, *members[4];
+
+	(void)state;
+	assert_int_equal(gradeq_mgmt_parse(body, strlen(body), &m), 0);
+	assert_int_equal(gradeq_mgmt_placement(m, "q", &leader, members, 4), 3);
+	assert_string_equal(leader, "a@h");
+	assert_string_equal(members[0], "a@h");
+	assert_string_equal(members[1], "b@h");
+	assert_string_equal(members[2], "c@h");
+	assert_int_equal(gradeq_mgmt_placement(m, "q", &leader, members, 2), 2);
+	assert_int_equal(gradeq_mgmt_placement(m, "log", &leader, members, 4), 1);
+	assert_string_equal(leader, "b@h");
+	assert_string_equal(members[0], "b@h");
+	assert_int_equal(gradeq_mgmt_placement(m, "bare", &leader, members, 4), -1);
+	assert_null(leader);
+	assert_int_equal(gradeq_mgmt_placement(m, "none", &leader, members, 4), -1);
+	assert_int_equal(gradeq_mgmt_placement(NULL, "q", &leader, members, 4), -1);
+	assert_int_equal(gradeq_mgmt_unacked(m, "bare"), 1);
+	/* RabbitMQ 3.10 may repeat "members" just after a member was added:
+	 * the last one wins */
+	assert_int_equal(gradeq_mgmt_placement(m, "dup", &leader, members, 4), 2);
+	gradeq_mgmt_free(m);
+}
+
+/* Only the running nodes, in the API's order. */
+static void test_nodes(void **state)
+{
+	static const char body[] = "[{\"name\":\"a@h\",\"running\":true},"
+				   "{\"name\":\"b@h\",\"running\":false},{\"running\":true},"
+				   "{\"name\":\"c@h\",\"running\":true}]";
+	char **names = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(gradeq_mgmt_parse_nodes(body, strlen(body), &names, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[0], "a@h");
+	assert_string_equal(names[1], "c@h");
+	gradeq_mgmt_free_nodes(names, n);
+	assert_int_equal(gradeq_mgmt_parse_nodes("{}", 2, &names, &n), GRADEQ_ERR_DECODE);
+	assert_null(names);
+}
+
 static void test_not_a_listing(void **state)
 {
 	static const char *bad[] = {
@@ -67,7 +121,6 @@ static void test_not_a_listing(void **state)
 		"{\"error\":\"not_authorised\",\"reason\":\"Login failed\"}",
 		"42",
 		"[{\"name\":\"a\",\"messages_unacknowledged\":1}",
-		"[{\"name\":\"a\",\"name\":\"b\"}]",
 	};
 
 	(void)state;
@@ -100,6 +153,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_listing),
 		cmocka_unit_test(test_missing_figures_are_unknown),
+		cmocka_unit_test(test_placement),
+		cmocka_unit_test(test_nodes),
 		cmocka_unit_test(test_not_a_listing),
 		cmocka_unit_test(test_unreachable),
 	};

@@ -29,7 +29,7 @@ static void test_state_names(void **state)
 static void test_queues(void **state)
 {
 	static const int tiers[] = {5, 30, 300};
-	struct gradeq_topology t = {10, tiers, 3};
+	struct gradeq_topology t = {10, tiers, 3, 3, "balanced"};
 	struct gradeq_release_queue q[GRADEQ_RELEASE_QUEUES_MAX];
 	size_t n;
 
@@ -49,7 +49,7 @@ static void test_queues(void **state)
 
 static void test_queues_without_retry(void **state)
 {
-	struct gradeq_topology t = {10, NULL, 0};
+	struct gradeq_topology t = {10, NULL, 0, 0, NULL};
 	struct gradeq_release_queue q[GRADEQ_RELEASE_QUEUES_MAX];
 
 	(void)state;
@@ -63,7 +63,7 @@ static void test_queues_without_retry(void **state)
 static void test_no_collision(void **state)
 {
 	static const int tiers[] = {5};
-	struct gradeq_topology t = {10, tiers, 1};
+	struct gradeq_topology t = {10, tiers, 1, 0, NULL};
 	struct gradeq_release_queue q[GRADEQ_RELEASE_QUEUES_MAX];
 
 	(void)state;
