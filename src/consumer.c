@@ -508,7 +508,7 @@ static int handle_failure(struct gradeq_consumer *c, const amqp_envelope_t *env,
 	}
 	if (job_id[0] && c->st && !gradeq_store_broken(c->st)) {
 		char settled[16] = "", run[64] = "", course[512] = "";
-		int r2 = gradeq_worker_record_failure(c->st, job_id, state, msg, settled);
+		int r2 = gradeq_worker_record_failure(c->st, job_id, state, cls, msg, settled);
 
 		if (r2)
 			log_warn("event=record_failed job=%s error=\"%s\"", job_id,

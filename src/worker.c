@@ -531,7 +531,8 @@ out:
 }
 
 int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id,
-				 enum gradeq_job_state state, const char *error, char *run_settled)
+				 enum gradeq_job_state state, enum gradeq_err_class cls,
+				 const char *error, char *run_settled)
 {
 	const struct gradeq_job_change change = {
 		.job_id = job_id,
@@ -539,6 +540,7 @@ int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id,
 		.to = state,
 		.detail = error,
 		.error = error,
+		.error_class = gradeq_err_class_name(cls),
 	};
 	struct gradeq_job_changed changed;
 	int rc = gradeq_job_transition(st, &change, &changed);

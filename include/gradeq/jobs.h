@@ -30,7 +30,8 @@ struct gradeq_job_change {
 			     * column too when to == in_progress */
 	const char *detail; /* the event's detail, or NULL */
 	/* optional */
-	const char *error;                              /* stored as last_error when not NULL */
+	const char *error;       /* stored as last_error when not NULL */
+	const char *error_class; /* transient, permanent, exhausted: kept when NULL */
 	const struct gradeq_job_completion *completion; /* to == complete */
 	/* the run whose state out->run_state reports when the job row is
 	 * unknown (a job message names its run); NULL: the job's run only */

@@ -68,12 +68,12 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 			  struct gradeq_job_stats *stats) GRADEQ_MUST_CHECK;
 
 /* Records a failed attempt: state GRADEQ_JOB_RETRYING or GRADEQ_JOB_DEAD
- * with the error, in its own transaction (counters of the run included for
- * dead).
+ * with the error and its class, in its own transaction (counters of the run
+ * included for dead).
  * run_settled (16 bytes, may be NULL) gets the run's final state when this
  * failure settled the run, else "". */
 int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id,
-				 enum gradeq_job_state state, const char *error,
-				 char *run_settled) GRADEQ_MUST_CHECK;
+				 enum gradeq_job_state state, enum gradeq_err_class cls,
+				 const char *error, char *run_settled) GRADEQ_MUST_CHECK;
 
 #endif

@@ -1,8 +1,8 @@
--- Migration 7 of gradeq (never edit once shipped: add a new file).
+-- Migration 8 of gradeq (never edit once shipped: add a new file).
 -- Embedded at build time; the lines are joined WITHOUT newlines, so each
 -- line starts with the space it needs, and the text is byte for byte
 -- what the database received. Whole-line comments (--) are dropped.
--- 7: the incremental regrade's watermarks and the --follow loop.
+-- 8: the incremental regrade's watermarks and the --follow loop.
 -- gradeq_watermarks: per release and course, where the next incremental
 -- run's selection starts (watermark: score rows modified at or after it,
 -- less those whose writer the selection's snapshot saw: that run selected

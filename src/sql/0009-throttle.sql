@@ -1,8 +1,8 @@
--- Migration 7 of gradeq (never edit once shipped: add a new file).
+-- Migration 9 of gradeq (never edit once shipped: add a new file).
 -- Embedded at build time; the lines are joined WITHOUT newlines, so each
 -- line starts with the space it needs, and the text is byte for byte
 -- what the database received. Whole-line comments (--) are dropped.
--- 7: the throughput budget of each release (learners a second shared by
+-- 9: the throughput budget of each release (learners a second shared by
 -- all its consumers; a row with NULL, or none, means no budget), set by
 -- gradeq-admin throttle, and what each consumer last reported of its
 -- throttle (its share, the rate it paces with, its back-off state and

@@ -13,7 +13,7 @@
 #include "store/internal.h"
 
 /* $1 job, $2 from states, $3 to, $4 by, $5 detail, $6 error, $7 run hint,
- * $8.. completion stats (NULL: kept). The job row is locked first, so the
+ * $8..$14 completion stats (NULL: kept), $15 error class (NULL: kept). The job row is locked first, so the
  * event's from_state is the state the update replaced. The run row is
  * touched only when a counter moves or a failed run comes back: a consumer
  * taking a job does not queue behind the others on its run. */
@@ -29,6 +29,7 @@ static const char transition_sql[] =
 	"  finished_at = CASE WHEN p.to_state = 'in_progress' THEN g.finished_at"
 	"   WHEN p.to_state IN ('pending', 'retrying') THEN NULL ELSE now() END,"
 	"  last_error = coalesce(p.error, g.last_error),"
+	"  error_class = coalesce($15::text, g.error_class),"
 	"  ms_load = coalesce($8::float8, g.ms_load), ms_fetch = coalesce($9::float8, g.ms_fetch),"
 	"  ms_compute = coalesce($10::float8, g.ms_compute),"
 	"  graded = coalesce($11::int, g.graded), skipped = coalesce($12::int, g.skipped),"
@@ -102,7 +103,7 @@ int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_chang
 			  struct gradeq_job_changed *out)
 {
 	char from[128], stat[7][32];
-	const char *params[14] = {c->job_id, from,      gradeq_job_state_name(c->to),
+	const char *params[15] = {c->job_id, from,      gradeq_job_state_name(c->to),
 				  c->by,     c->detail, c->error,
 				  c->run_id};
 	const struct gradeq_job_completion *k = c->completion;
@@ -125,7 +126,8 @@ int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_chang
 		for (int i = 0; i < 7; i++)
 			params[7 + i] = stat[i];
 	}
-	res = PQexecParams(gradeq_store_conn(st), transition_sql, 14, NULL, params, NULL, NULL, 0);
+	params[14] = c->error_class;
+	res = PQexecParams(gradeq_store_conn(st), transition_sql, 15, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		rc = gradeq_store_result_error(st, res, what(c->to));
 		goto out;

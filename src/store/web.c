@@ -12,7 +12,7 @@
 #define JOB_JSON                                                                                   \
 	"json_build_object('job_id', j.job_id, 'run_id', j.run_id, 'course_id', j.course_id,"      \
 	" 'seq', j.seq, 'learners', j.learners, 'state', j.state, 'attempts', j.attempts,"         \
-	" 'last_error', j.last_error, 'error_class', NULL, 'consumer', j.consumer,"                \
+	" 'last_error', j.last_error, 'error_class', j.error_class, 'consumer', j.consumer,"                \
 	" 'created_at', j.created_at, 'started_at', j.started_at, 'finished_at', j.finished_at,"   \
 	" 'timings', json_build_object('load_ms', j.ms_load, 'fetch_ms', j.ms_fetch,"              \
 	" 'compute_ms', j.ms_compute, 'write_ms', j.ms_write, 'total_ms', j.ms_total))"
@@ -110,7 +110,7 @@ int gradeq_webstore_dead(struct gradeq_store *st, const char *release, const cha
 		" coalesce((SELECT json_agg(json_build_object('job_id', d.job_id, 'run_id',"
 		"  d.run_id, 'release', d.release, 'course_id', d.course_id, 'learners',"
 		"  d.learners, 'first_user_ids', coalesce(to_json(d.first_user_ids), '[]'),"
-		"  'attempts', d.attempts, 'error_class', NULL, 'last_error', d.last_error,"
+		"  'attempts', d.attempts, 'error_class', d.error_class, 'last_error', d.last_error,"
 		"  'failed_by', d.consumer, 'at', d.finished_at) ORDER BY d.finished_at DESC,"
 		"  d.job_id) FROM (SELECT * FROM m ORDER BY finished_at DESC, job_id"
 		"  LIMIT $4::bigint) d), '[]'))::text";

@@ -260,6 +260,7 @@ async function phaseDead(page) {
   const rows = await deadRows(page, course);
   check(n + " dead jobs of " + course + " are listed", rows.length === n);
   check("each with its reason", rows.every((r) => /GRADER must be a list/.test(r.reason)), JSON.stringify(rows[0]));
+  check("each with its error class, permanent (a bad policy is not retried)", rows.every((r) => r.cls === "permanent"), JSON.stringify(rows[0]));
   await shot(page, "web-dead.png");
 }
 

@@ -162,6 +162,7 @@ assert_eq "dead list" 200 "$(code GET "/api/dead?release=$RELEASE" -b "$WORK/vja
 assert_eq "dead total" "$dead" "$(jq .total "$WORK/body")"
 assert_match "dead reason" 'grader|GRADER|policy' "$(jq -r '.dead[0].last_error' "$WORK/body")"
 assert_eq "dead job's first user ids" 10 "$(jq '.dead[0].first_user_ids | length' "$WORK/body")"
+assert_eq "dead job's error class" permanent "$(jq -r '.dead[0].error_class' "$WORK/body")"
 assert_eq "dead job's course" "$BROKEN" "$(jq -r '.dead[0].course_id' "$WORK/body")"
 assert_eq "dead by course" "$dead" \
 	"$(curl -s -G -b "$WORK/vjar" --data-urlencode "release=$RELEASE" --data-urlencode "course=$BROKEN" \

@@ -27,6 +27,8 @@ static const char *const shipped[] = {
 	"dac53f8ef4018f1b8a1d8cf3df740aa3e876b0595d0a407b54d2e544f4678edd",
 	/* 0009-throttle.sql */
 	"3d5e0e6d1c3d68efaa325d5f02377ecee15140f9f85de8c2a40db7d303a0d99a",
+	/* 0010-error-class.sql */
+	"bf5b7e65caeee41a1810f0d32257ce81ffcd6b43d21bb98c2ebfbb488fa4720b",
 };
 
 static void sha256_hex(const char *s, char out[65])
