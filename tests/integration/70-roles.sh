@@ -80,6 +80,8 @@ if GRADEQ_AMQP_URL=$PUB_URL timeout 30 "$CONSUMER" --release "$RELEASE" --drain 
 	>/dev/null 2>"$WORK/err"; then
 	die "a consumer ran with the publisher's credentials"
 fi
+# (an existing queue is checked passively, which needs no permission, and
+# bound: the refusal then comes from the binding)
 one_line_error "publisher declares" "$WORK/err" \
 	"^gradeq-consumer: error: (declaring|binding) queue .*ACCESS_REFUSED - access to queue '.*' in vhost '$VHOST' refused for user 'gradeq-publisher'"
 log "publisher: cannot declare; told which command creates the queues"
