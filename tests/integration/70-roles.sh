@@ -73,9 +73,7 @@ if GRADEQ_AMQP_URL=$PUB_URL "$PUBLISH" --release "$RELEASE" --course "$COURSE" -
 fi
 one_line_error "publish without queues" "$WORK/err" \
 	"queue '$QUEUE' does not exist.*ACCESS_REFUSED.*gradeq-publisher.*gradeq-admin release promote $RELEASE"
-# The publisher cannot declare: a consumer started with its credentials stops
-# (on binding gradeq.events.log when the queue exists already: a queue that
-# exists is not declared again, only bound).
+# The publisher cannot declare: a consumer started with its credentials stops.
 if GRADEQ_AMQP_URL=$PUB_URL timeout 30 "$CONSUMER" --release "$RELEASE" --drain \
 	>/dev/null 2>"$WORK/err"; then
 	die "a consumer ran with the publisher's credentials"
