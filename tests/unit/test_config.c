@@ -76,6 +76,7 @@ static int teardown(void **state)
 	free(f);
 	unsetenv("GRADEQ_AMQP_URL");
 	unsetenv("GRADEQ_PG_DSN");
+	unsetenv("GRADEQ_MGMT_URL");
 	return 0;
 }
 
