@@ -94,7 +94,7 @@ static int publish_job(struct pub *p, const struct gradeq_job *j)
 	props.content_type = amqp_cstring_bytes("application/msgpack");
 	props.delivery_mode = 2;
 	props.message_id = amqp_cstring_bytes(j->job_id);
-	props.type = amqp_cstring_bytes("grades.compute");
+	props.type = amqp_cstring_bytes(gradeq_job_type_name(j));
 	props.timestamp = (uint64_t)time(NULL);
 	props.app_id = amqp_cstring_bytes("gradeq-publish/" GRADEQ_VERSION);
 	rc = gradeq_headers_finish(&h, &props.headers);
