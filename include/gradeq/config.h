@@ -30,10 +30,14 @@ struct gradeq_config {
 	int nretry_tiers;
 	int course_cache; /* courses kept per consumer */
 	int statement_timeout_ms;
-	bool job_events;    /* publish job.<state> events */
-	int retention_days; /* purge-history default */
-	char *log_level;    /* debug, info, warn, error */
-	char *log_file;     /* NULL or "" = stderr */
+	bool job_events;            /* publish job.<state> events */
+	int retention_days;         /* purge-history default */
+	char *log_level;            /* debug, info, warn, error */
+	char *log_file;             /* NULL or "" = stderr */
+	char *output_backend;       /* job outputs: "file" */
+	char *output_dir;           /* file backend: directory of outputs */
+	char *output_link_key_file; /* key that signs download links */
+	char *output_link_base;     /* gradeq-web's absolute URL */
 	/* gradeq-web */
 	char *web_listen;         /* HOST:PORT; NULL = 127.0.0.1:8470 */
 	char *web_users;          /* users file (name:role:hash lines) */

@@ -43,6 +43,9 @@ struct gradeq_job_stats {
 struct gradeq_worker *gradeq_worker_new(int cache_size, const char *consumer);
 void gradeq_worker_free(struct gradeq_worker *w);
 
+/* The consumer's name the worker writes into job rows (host:pid). */
+const char *gradeq_worker_name(const struct gradeq_worker *w);
+
 /* Processes one decoded job on st. Returns 0 (see stats->outcome), a
  * transient error (GRADEQ_ERR_DB_TRANSIENT: retry), or a permanent one
  * (GRADEQ_ERR_NOT_FOUND unknown course or job, GRADEQ_ERR_POLICY,

@@ -20,3 +20,8 @@ CREATE TABLE IF NOT EXISTS courseware_studentmodule (
  grade float8, max_grade float8, created timestamptz NOT NULL,
  modified timestamptz NOT NULL,
  UNIQUE (student_id, course_id, module_state_key));
+CREATE TABLE IF NOT EXISTS student_courseaccessrole (
+ id bigserial PRIMARY KEY, user_id int NOT NULL, course_id text NOT NULL,
+ role text NOT NULL, UNIQUE (user_id, course_id, role));
+CREATE INDEX IF NOT EXISTS student_courseaccessrole_course
+ ON student_courseaccessrole (course_id, user_id);
