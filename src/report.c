@@ -1,9 +1,14 @@
 /* gradeq-report's commands (report.h). */
 #include "gradeq/report.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -415,5 +420,96 @@ int gradeq_report_url(struct gradeq_cli *cli, const char *output_id, int32_t use
 	OPENSSL_cleanse(key, sizeof(key));
 	gradeq_output_release(&o);
 	gradeq_store_free(st);
+	return rc;
+}
+
+/* A decimal in range, all digits, or false. */
+static bool parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (!s || !*s || strlen(s) > 18)
+		return false;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (*p - '0');
+	}
+	if (v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+int gradeq_report_open_download(struct gradeq_store *st, const struct gradeq_config *cfg,
+				const char *output_id, const char *user, const char *expires,
+				const char *sig, int *fd, long long *size, bool *use_once)
+{
+	unsigned char key[GRADEQ_LINK_KEY_MAX];
+	struct gradeq_storage *stg = NULL;
+	struct gradeq_output o = {0};
+	struct stat sb;
+	char path[4096];
+	int64_t uid = 0, exp = 0;
+	size_t keylen = 0;
+	bool found = false, member = false;
+	int rc;
+
+	*fd = -1;
+	if (!parse_int64(user, 1, INT32_MAX, &uid) || !parse_int64(expires, 0, INT64_MAX / 2, &exp))
+		return gradeq_error(GRADEQ_ERR_ACCESS, "link has no valid user or expiry");
+	rc = gradeq_link_key_read(cfg->output_link_key_file, key, &keylen);
+	if (!rc)
+		rc = gradeq_link_verify(key, keylen, output_id, (int32_t)uid, exp, sig, time(NULL));
+	OPENSSL_cleanse(key, sizeof(key));
+	if (!rc)
+		rc = gradeq_output_get(st, output_id, false, &o, &found);
+	if (!rc && (!found || strcmp(o.state, "sealed") != 0))
+		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "no sealed output '%s'", output_id);
+	if (!rc)
+		rc = gradeq_output_team_member(st, o.course_id, (int32_t)uid, &member);
+	if (!rc && !member)
+		rc = gradeq_error(GRADEQ_ERR_ACCESS,
+				  "user %d is no longer on the course team of %s", (int)uid,
+				  o.course_id);
+	if (!rc)
+		rc = gradeq_storage_open(cfg, &stg);
+	if (!rc)
+		rc = gradeq_storage_path(stg, o.key, path, sizeof(path));
+	if (!rc) {
+		*fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0 || fstat(*fd, &sb) < 0)
+			rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "output %s: %s", o.output_id,
+					  strerror(errno));
+	}
+	if (!rc) {
+		*size = (long long)sb.st_size;
+		*use_once = o.use_once;
+	} else if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	gradeq_storage_free(stg);
+	gradeq_output_release(&o);
+	return rc;
+}
+
+int gradeq_report_downloaded(struct gradeq_store *st, const struct gradeq_config *cfg,
+			     const char *output_id)
+{
+	struct gradeq_storage *stg = NULL;
+	struct gradeq_output o = {0};
+	bool found = false;
+	int rc = gradeq_output_mark_downloaded(st, output_id);
+
+	if (!rc)
+		rc = gradeq_output_get(st, output_id, false, &o, &found);
+	if (!rc && found && o.use_once && strcmp(o.state, "deleted") != 0) {
+		rc = gradeq_storage_open(cfg, &stg);
+		if (!rc)
+			rc = delete_one(st, stg, &o);
+	}
+	gradeq_storage_free(stg);
+	gradeq_output_release(&o);
 	return rc;
 }

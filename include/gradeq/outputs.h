@@ -79,6 +79,9 @@ int gradeq_output_mark_sealed(struct gradeq_store *st, const char *output_id, lo
 int gradeq_output_team_member(struct gradeq_store *st, const char *course_id, int32_t user_id,
 			      bool *member) GRADEQ_MUST_CHECK;
 
+/* Records a complete download (downloaded_at now). */
+int gradeq_output_mark_downloaded(struct gradeq_store *st, const char *output_id) GRADEQ_MUST_CHECK;
+
 /* A learner's stored grades, for a report row. */
 struct gradeq_output_grade {
 	int32_t user_id;

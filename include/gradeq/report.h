@@ -65,6 +65,22 @@ int gradeq_report_delete(struct gradeq_cli *cli, const char *output_id) GRADEQ_M
 int gradeq_report_url(struct gradeq_cli *cli, const char *output_id, int32_t user_id,
 		      long expires_s, FILE *out) GRADEQ_MUST_CHECK;
 
+/* A download through a signed link (gradeq-web's /outputs/ID): checks the
+ * link (signature, expiry: GRADEQ_ERR_ACCESS), that the output is sealed
+ * (GRADEQ_ERR_NOT_FOUND otherwise: unknown, deleted, or not sealed yet) and
+ * that user is on the course team now (GRADEQ_ERR_ACCESS), then opens the
+ * stored file: *fd (the caller closes it, or hands it to sendfile), *size,
+ * *use_once. */
+int gradeq_report_open_download(struct gradeq_store *st, const struct gradeq_config *cfg,
+				const char *output_id, const char *user, const char *expires,
+				const char *sig, int *fd, long long *size,
+				bool *use_once) GRADEQ_MUST_CHECK;
+
+/* After a complete download: downloaded_at recorded, and a use-once
+ * output deleted (object, then row). */
+int gradeq_report_downloaded(struct gradeq_store *st, const struct gradeq_config *cfg,
+			     const char *output_id) GRADEQ_MUST_CHECK;
+
 /* Deletes every output past its keep-until (objects, then rows); *n gets
  * how many. For gradeq-admin purge-history. */
 int gradeq_report_purge_expired(struct gradeq_store *st, const struct gradeq_config *cfg,

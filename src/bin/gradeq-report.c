@@ -231,11 +231,30 @@ static int cmd_other(struct gradeq_cli *cli, int argc, char **argv)
 	return 0;
 }
 
+/* "gradeq-report -c FILE url ..." as "gradeq-report url ... -c FILE": the
+ * commands read their own options, --config among them. */
+static void command_first(int argc, char **argv)
+{
+	char *opt, *file;
+
+	if (argc < 4 || (strcmp(argv[1], "-c") != 0 && strcmp(argv[1], "--config") != 0))
+		return;
+	if (strcmp(argv[3], "url") != 0 && strcmp(argv[3], "list") != 0 &&
+	    strcmp(argv[3], "delete") != 0)
+		return;
+	opt = argv[1];
+	file = argv[2];
+	memmove(&argv[1], &argv[3], (size_t)(argc - 3) * sizeof(*argv));
+	argv[argc - 2] = opt;
+	argv[argc - 1] = file;
+}
+
 int main(int argc, char **argv)
 {
 	struct gradeq_cli cli = {.prog = "gradeq-report"};
 	int status;
 
+	command_first(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "url") == 0)
 		status = cmd_url(&cli, argc, argv);
 	else if (argc > 1 && (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "delete") == 0))

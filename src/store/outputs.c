@@ -420,3 +420,18 @@ int gradeq_output_team_member(struct gradeq_store *st, const char *course_id, in
 	PQclear(res);
 	return rc;
 }
+
+int gradeq_output_mark_downloaded(struct gradeq_store *st, const char *output_id)
+{
+	const char *params[1] = {output_id};
+	PGresult *res = PQexecParams(gradeq_store_conn(st),
+				     "UPDATE gradeq_outputs SET downloaded_at = now()"
+				     " WHERE output_id::text = lower($1)",
+				     1, NULL, params, NULL, NULL, 0);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = gradeq_store_result_error(st, res, "recording a download");
+	PQclear(res);
+	return rc;
+}
