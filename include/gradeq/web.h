@@ -22,6 +22,8 @@
 struct gradeq_web_options {
 	const char *listen; /* HOST:PORT */
 	const char *users;  /* users file */
+	/* set by SIGHUP: the log file is reopened (logrotate); NULL: none */
+	volatile sig_atomic_t *reopen;
 };
 
 /* Runs the daemon until *stop is set: 0, or an error already printed. */

@@ -22,8 +22,8 @@ int gradeq_webstore_job(struct gradeq_store *st, const char *job, char **out) GR
 int gradeq_webstore_dead(struct gradeq_store *st, const char *release, const char *course,
 			 const char *reason, long limit, char **out) GRADEQ_MUST_CHECK;
 /* {"job": {"job_id", "course_id", "holding_s"} or null, "done", "failed"}
- * for the consumer identity consumer ("gradeq-consumer release=R host=H
- * pid=P", the jobs' consumer column) since since_ms (epoch milliseconds). */
+ * of the consumer whose jobs' consumer column is consumer ("HOST:PID"),
+ * since since_ms (epoch milliseconds). */
 int gradeq_webstore_consumer_jobs(struct gradeq_store *st, const char *consumer,
 				  const char *since_ms, char **out) GRADEQ_MUST_CHECK;
 /* *n gets how many jobs of run are not finished (what a cancel stops). */

@@ -35,10 +35,19 @@ static const char usage[] =
 	"web_tls_key (serve HTTPS), web_trusted_header and web_trusted_proxy (take\n"
 	"the user from a reverse proxy's header), web_session_idle_s.\n"
 	"\n"
-	"Signals: SIGTERM or SIGINT stop the server.\n"
+	"Signals: SIGTERM or SIGINT stop the server; SIGHUP reopens the log file\n"
+	"(other settings need a restart).\n"
 	"\n"
 	"Environment: GRADEQ_AMQP_URL, GRADEQ_PG_DSN and GRADEQ_MGMT_URL override the\n"
 	"configuration.\n";
+
+static volatile sig_atomic_t reopen_requested;
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reopen_requested = 1;
+}
 
 static const struct option opts[] = {
 	{"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
@@ -49,7 +58,7 @@ static const struct option opts[] = {
 int main(int argc, char **argv)
 {
 	struct gradeq_cli cli = {.prog = PROG};
-	struct gradeq_web_options o = {NULL, NULL};
+	struct gradeq_web_options o = {NULL, NULL, &reopen_requested};
 	volatile sig_atomic_t *stop;
 	int opt, rc;
 
@@ -88,6 +97,7 @@ int main(int argc, char **argv)
 	if (gradeq_cli_init(&cli))
 		return 1;
 	stop = gradeq_cli_catch_stop();
+	signal(SIGHUP, on_hup);
 	rc = gradeq_web_run(&cli, &o, stop);
 	gradeq_cli_release(&cli);
 	if (rc == GRADEQ_ERR_INVALID)

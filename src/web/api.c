@@ -373,7 +373,7 @@ int api_cancel(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 	struct gradeq_store *st;
 	enum gradeq_run_state was;
 	json_t *body = action_body(q, r), *o;
-	char by[GRADEQ_WEB_NAME_MAX + 8], *jobs = NULL;
+	char by[GRADEQ_WEB_NAME_MAX + 8];
 	long canceled = 0;
 	int rc;
 
@@ -397,7 +397,6 @@ int api_cancel(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 		return reply_error(r, rc == GRADEQ_ERR_STATE ? 409 : 404, "%s", msg);
 	}
 	pthread_mutex_unlock(&q->w->lib_lock);
-	free(jobs);
 	if (rc)
 		return db_error(r, rc);
 	log_info("event=run_canceled run=%s by=%s was=%s", p[0], by, gradeq_run_state_name(was));
@@ -411,7 +410,8 @@ int api_cancel(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 /* ---- consumers ---- */
 
 /* Parses "gradeq-consumer release=R host=H pid=P role=consume" into its
- * identity (without role) and parts; false for other connections. */
+ * parts and id, the jobs' consumer column ("H:P"); false for other
+ * connections. */
 static bool consumer_name(const char *name, char *id, size_t idlen, char *release, char *host,
 			  long *pid)
 {
@@ -426,7 +426,8 @@ static bool consumer_name(const char *name, char *id, size_t idlen, char *releas
 	/* a consumer also has a publishing connection: list it once */
 	if (role && strcmp(role, " role=consume") != 0)
 		return false;
-	snprintf(id, idlen, "%.*s", (int)(role ? (size_t)(role - name) : strlen(name)), name);
+	/* what the consumer records as its jobs' consumer */
+	snprintf(id, idlen, "%s:%ld", host, *pid);
 	return true;
 }
 

@@ -631,8 +631,19 @@ int gradeq_web_run(struct gradeq_cli *cli, const struct gradeq_web_options *o,
 	log_info("event=listening listen=%s tls=%s users=%zu", listen, w.tls ? "yes" : "no",
 		 w.users.n);
 	gradeq_notify("READY=1");
-	while (!*stop)
+	while (!*stop) {
 		usleep(200 * 1000);
+		if (o->reopen && *o->reopen) {
+			int level = gradeq_log_level_parse(cfg->log_level);
+
+			*o->reopen = 0;
+			if (gradeq_log_init(cli->prog, level < 0 ? GRADEQ_LOG_INFO : level,
+					    cfg->log_file))
+				log_error("event=log_reopen_failed file=%s", cfg->log_file);
+			else
+				log_info("event=log_reopened");
+		}
+	}
 	gradeq_notify("STOPPING=1");
 	log_info("event=stopping");
 	rc = 0;

@@ -229,19 +229,32 @@ assert_eq "login after repeated failures" 429 "$(code POST /api/login -D "$WORK/
 	-d user=vera --data-urlencode "password=$VIEW_PW")"
 assert_match "Retry-After" 'Retry-After: [1-9]' "$(tr -d '\r' <"$WORK/429.headers")"
 
-# --- consumers: from the management API's connections ----------------------
+# --- consumers: from the management API's connections, with the job held --
+# the grade table locked, the consumer waits inside its first job
+lock_table
+run4=$(publish_jobs --course "$SMALL" --batch-size 100)
 start_consumer consumer-live.log -c "$WORK/w.conf"
-has_consumer() {
+# consumer_entry: the consumer's entry in /api/consumers (listed once)
+consumer_entry() {
 	curl -s -b "$WORK/vjar" "$BASE/api/consumers" |
-		jq -e --argjson pid "$CONSUMER_PID" --arg r "$RELEASE" \
-			'[.consumers[] | select(.pid == $pid and .release == $r)] | length == 1' >/dev/null
+		jq -ce --argjson pid "$CONSUMER_PID" --arg r "$RELEASE" \
+			'[.consumers[] | select(.pid == $pid and .release == $r)] | if length == 1 then .[0] else error("not once") end'
 }
-wait_until 60 "the consumer listed once" has_consumer
-c=$(curl -s -b "$WORK/vjar" "$BASE/api/consumers" | jq -c --argjson pid "$CONSUMER_PID" '.consumers[] | select(.pid == $pid)')
+holding() {
+	[[ $(consumer_entry | jq -r .course_id) == "$SMALL" ]]
+}
+wait_until 60 "the consumer listed with the job it holds" holding
+c=$(consumer_entry)
 assert_match "consumer's connection name" "^gradeq-consumer release=$RELEASE host=.* pid=$CONSUMER_PID" "$(jq -r .connection <<<"$c")"
-assert_eq "an idle consumer holds no job" null "$(jq -r .job_id <<<"$c")"
-assert_match "consumer's counts" '^[0-9]+ [0-9]+$' "$(jq -r '"\(.done) \(.failed)"' <<<"$c")"
+assert_eq "the job it holds" in_progress "$(psql_q "SELECT state FROM gradeq_jobs WHERE job_id = '$(jq -r .job_id <<<"$c")'")"
+assert_match "for how long" '^[0-9]+(\.[0-9]+)?$' "$(jq -r .holding_s <<<"$c")"
 assert_match "consumer's connected_at" '^20[0-9-]+T[0-9:]+Z$' "$(jq -r .connected_at <<<"$c")"
+unlock_table
+wait_until 60 "the run graded" run_complete "$run4"
+idle() {
+	[[ $(consumer_entry | jq -r '"\(.job_id) \(.done)"') == "null $(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run4'")" ]]
+}
+wait_until 60 "the consumer idle, its jobs counted done" idle
 kill -TERM "$CONSUMER_PID"
 wait_exit "$CONSUMER_PID" 60
 
@@ -277,6 +290,11 @@ assert_eq "an action through the proxy" 200 "$(tcode -H 'X-Remote-User: otto' -H
 	-d '{"confirm": true}' "$TLS/api/runs/$run2/cancel")"
 kill -TERM "$TLS_PID"
 wait_exit "$TLS_PID" 20
+
+# SIGHUP reopens the log and the server goes on
+kill -HUP "$WEB_PID"
+wait_until 30 "the log reopened" grep -q 'event=log_reopened' "$WORK/web.log"
+assert_eq "answers after SIGHUP" 401 "$(code GET /api/session)"
 
 # --- the log: one line per request, no secret --------------------------------
 assert_match "requests logged" "event=request method=GET path=/api/status status=200 user=vera" "$(cat "$WORK/web.log")"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Load for gradeq-web (tools/bench --web): N Server-Sent Events clients and
+"""Load for gradeq-web (tools/bench --web, tools/bench-web): N Server-Sent Events clients and
 R API requests a second for S seconds, as one logged-in user. Prints one
 JSON object: requests, errors, latencies, SSE clients still connected at
 the end, events received."""
