@@ -496,8 +496,12 @@ static int handle_failure(struct gradeq_consumer *c, const amqp_envelope_t *env,
 static int dispatch(struct gradeq_consumer *c, const struct gradeq_job *job,
 		    struct gradeq_job_stats *stats)
 {
-	const struct gradeq_jobctx ctx = {.worker = c->w, .st = c->st, .cfg = c->cli.cfg};
+	struct gradeq_jobctx ctx = {.worker = c->w, .st = c->st, .cfg = c->cli.cfg};
 
+	/* a type may announce what it made (report parts: output.<id>.ready);
+	 * without a publishing connection it logs the event as lost */
+	if (gradeq_job_type(job) != gradeq_jobtype_default() && !reopen_out(c))
+		ctx.events = c->out;
 	return gradeq_job_type(job)->handle(&ctx, job, stats);
 }
 

@@ -10,7 +10,10 @@
 
 #include <openssl/evp.h>
 
+#include "gradeq/broker.h"
 #include "gradeq/courses.h"
+#include "gradeq/events.h"
+#include "gradeq/limits.h"
 #include "gradeq/grading.h"
 #include "gradeq/job.h"
 #include "gradeq/jobs.h"
@@ -244,6 +247,24 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 	out[64] = '\0';
 }
 
+/* output.<id>.ready on gradeq.events, confirmed; best effort (the row
+ * says sealed whatever happens to the event). */
+static void announce_ready(const struct gradeq_jobctx *ctx, const char *output_id,
+			   const struct gradeq_job *job)
+{
+	int rc = GRADEQ_ERR_BROKER;
+
+	if (ctx->events && !gradeq_broker_broken(ctx->events)) {
+		rc = gradeq_event_output(ctx->events, output_id, job->run_id, job->course_id,
+					 "ready");
+		if (!rc)
+			rc = gradeq_broker_wait_confirms(ctx->events, GRADEQ_CONFIRM_WAIT_MS);
+	}
+	if (rc)
+		log_warn("event=event_lost output=%s event_key=output.%s.ready error=\"%s\"",
+			 output_id, output_id, gradeq_errmsg(rc));
+}
+
 /* In one transaction: the part recorded once, the job complete, and, when
  * this part finds every part in with the output still pending under the
  * output's row lock, the output sealed. *sealed says whether this part
@@ -300,6 +321,7 @@ static int record_part(const struct gradeq_jobctx *ctx, const struct gradeq_job 
 		snprintf(stats->run_settled, sizeof(stats->run_settled), "%s", changed.run_settled);
 		if (*sealed) {
 			gradeq_storage_drop_parts(stg, o.key, (uint32_t)o.parts);
+			announce_ready(ctx, a->output_id, job);
 			log_info(
 				"event=output_sealed output=%s job=%s course=%s parts=%d size=%lld "
 				"sha256=%s",

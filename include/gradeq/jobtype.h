@@ -19,6 +19,7 @@ struct gradeq_job_stats;
 struct gradeq_store;
 struct gradeq_worker;
 struct gradeq_config;
+struct gradeq_broker;
 
 /* What a handler may use: the consumer's worker (course cache, its name
  * for job rows), its database connection and its configuration. */
@@ -26,6 +27,9 @@ struct gradeq_jobctx {
 	struct gradeq_worker *worker;
 	struct gradeq_store *st;
 	const struct gradeq_config *cfg;
+	/* the consumer's publishing connection for gradeq.events, or NULL:
+	 * events are best effort */
+	struct gradeq_broker *events;
 };
 
 /* Longest type name, NUL excluded (an AMQP shortstr would allow 255; names

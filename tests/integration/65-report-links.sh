@@ -3,7 +3,8 @@
 # course team (one line, non-zero); gradeq-web serves a member's link (the
 # sealed bytes), refuses a tampered or expired one with 403 and a log line,
 # and refuses a link whose user left the team since it was signed; a
-# use-once output is gone after one complete download.
+# use-once output is gone after one complete download. The output.<id>.ready
+# events carry no link.
 set -euo pipefail
 # shellcheck source=tests/integration/faillib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
@@ -28,10 +29,23 @@ publish_jobs --course "$SMALL" >/dev/null
 psql_q "INSERT INTO student_courseaccessrole (user_id, course_id, role) VALUES
 	(9001, '$SMALL', 'staff'), (9002, '$SMALL', 'instructor'), (9003, '$SMALL', 'beta_testers')" >/dev/null
 
+# output.<id>.ready reaches gradeq.events (gradeq-admin events follows it)
+"$ADMIN" -c "$WORK/r.conf" events --json >"$WORK/events.out" 2>"$WORK/events.log" &
+CONSUMER_PIDS+=("$!")
+followed() {
+	mgmt_curl GET "api/exchanges/$(urlenc "$TEST_VHOST")/gradeq.events/bindings/source" |
+		jq -e 'any(.[]; .routing_key == "output.#")'
+}
+wait_until 60 "gradeq-admin events follows output events" followed
 out=$("$REPORT" -c "$WORK/r.conf" --release "$RELEASE" --course "$SMALL" --batch-size 50)
 once=$("$REPORT" -c "$WORK/r.conf" --release "$RELEASE" --course "$SMALL" --batch-size 50 --use-once)
 "$CONSUMER" -c "$WORK/r.conf" --release "$RELEASE" --drain >"$WORK/report.log" 2>&1 || die "report failed"
 assert_eq "sealed" "sealed sealed" "$(psql_q "SELECT string_agg(state, ' ') FROM gradeq_outputs")"
+ready_events() { (($(grep -c '"event":"output.ready"' "$WORK/events.out") >= 2)); }
+wait_until 60 "output.<id>.ready events" ready_events
+assert_eq "event of $out" "output.ready $out" \
+	"$(jq -r "select(.output == \"$out\") | \"\(.event) \(.output)\"" "$WORK/events.out")"
+assert_fails "no link in the event" grep -q 'sig=\|/outputs/' "$WORK/events.out"
 
 log "url: team members only"
 rc=0
