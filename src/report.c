@@ -283,6 +283,29 @@ static json_t *output_json(const struct gradeq_output *o)
 	return j;
 }
 
+int gradeq_report_list_json(struct gradeq_store *st, const char *course_id, char **out)
+{
+	struct gradeq_output *list = NULL;
+	size_t n = 0;
+	json_t *a;
+	int rc = gradeq_output_list(st, course_id, &list, &n);
+
+	*out = NULL;
+	if (!rc) {
+		a = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(a, output_json(&list[i]));
+		*out = json_dumps(a, JSON_COMPACT);
+		json_decref(a);
+		if (!*out)
+			rc = GRADEQ_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		gradeq_output_release(&list[i]);
+	free(list);
+	return rc;
+}
+
 int gradeq_report_list(struct gradeq_cli *cli, const char *course_id, bool json, FILE *out)
 {
 	struct gradeq_store *st = NULL;

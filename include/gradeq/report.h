@@ -52,6 +52,10 @@ int gradeq_report_create(struct gradeq_cli *cli, const struct gradeq_report_opti
 int gradeq_report_list(struct gradeq_cli *cli, const char *course_id, bool json,
 		       FILE *out) GRADEQ_MUST_CHECK;
 
+/* The same JSON array as list --json, in a malloc'd *out. */
+int gradeq_report_list_json(struct gradeq_store *st, const char *course_id,
+			    char **out) GRADEQ_MUST_CHECK;
+
 /* Deletes an output: its stored object and parts, then the row marked
  * deleted. GRADEQ_ERR_NOT_FOUND when there is no such output left. */
 int gradeq_report_delete(struct gradeq_cli *cli, const char *output_id) GRADEQ_MUST_CHECK;

@@ -210,6 +210,7 @@ static const struct route {
 	{"POST", "/api/dead/replay", api_dead_replay, ACTION | OPERATOR},
 	{"POST", "/api/dead/purge", api_dead_purge, ACTION | OPERATOR},
 	{"POST", "/api/dead/export", api_dead_export, ACTION | OPERATOR},
+	{"GET", "/api/outputs", api_outputs, 0},
 	{"GET", "/outputs/:", api_output_download, PUBLIC},
 };
 

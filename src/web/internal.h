@@ -110,6 +110,7 @@ int api_dead_export(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply 
 /* outputs.c: a signed link's download, and what follows its completion */
 int api_output_download(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
 void web_output_done(struct web *w, const char *output_id);
+int api_outputs(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
 
 /* sse.c */
 int sse_hub_start(struct web *w, struct sse_hub **out) GRADEQ_MUST_CHECK;

@@ -67,3 +67,23 @@ void web_output_done(struct web *w, const char *output_id)
 		log_info("event=output_downloaded output=%s", output_id);
 	pthread_mutex_unlock(&w->lib_lock);
 }
+
+int api_outputs(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
+{
+	const char *course = req_arg(q, "course");
+	struct gradeq_store *st;
+	char *out = NULL;
+	int rc;
+
+	(void)p;
+	if (!course || !*course || strlen(course) > 255)
+		return reply_error(r, 400, "give course=ID");
+	pthread_mutex_lock(&q->w->lib_lock);
+	rc = web_store(q->w, &st);
+	if (!rc)
+		rc = gradeq_report_list_json(st, course, &out);
+	pthread_mutex_unlock(&q->w->lib_lock);
+	if (rc)
+		return reply_error(r, 503, "the database cannot be reached");
+	return reply_json(r, 200, out);
+}

@@ -59,7 +59,8 @@ url=$("$REPORT" -c "$WORK/r.conf" url "$out" --user 9001 --expires 10m)
 assert_match "absolute URL" "^$BASE/outputs/$out\\?user=9001&expires=[0-9]+&sig=[0-9a-f]{64}\$" "$url"
 assert_fails "the key never in argv" grep -q "$(cat "$WORK/link.key")" <<<"$url"
 
-printf 'vera:viewer:%s\n' "$(openssl passwd -6 "$(openssl rand -hex 12)")" >"$WORK/users"
+VIEW_PW=$(openssl rand -hex 12)
+printf 'vera:viewer:%s\n' "$(openssl passwd -6 "$VIEW_PW")" >"$WORK/users"
 "$WEB" -c "$WORK/r.conf" --listen "127.0.0.1:$PORT" --users "$WORK/users" 2>"$WORK/web.log" &
 WEB_PID=$!
 CONSUMER_PIDS+=("$WEB_PID")
@@ -97,6 +98,13 @@ log "a member who left the team: refused at download time"
 url2=$("$REPORT" -c "$WORK/r.conf" url "$out" --user 9002)
 psql_q "DELETE FROM student_courseaccessrole WHERE user_id = 9002" >/dev/null
 assert_eq "left the team" 403 "$(code "$url2")"
+
+log "a signed-in user lists the course's outputs"
+assert_eq "without a session" 401 "$(code "$BASE/api/outputs?course=$SMALL")"
+curl -s -o /dev/null -c "$WORK/jar" -d user=vera --data-urlencode "password=$VIEW_PW" "$BASE/api/login"
+curl -s -b "$WORK/jar" -o "$WORK/outputs.json" -G --data-urlencode "course=$SMALL" "$BASE/api/outputs"
+assert_eq "listed" "2 $out" "$(jq -r 'length as $n | map(select(.output_id == "'"$out"'"))[0] |
+	"\($n) \(.output_id)"' "$WORK/outputs.json")"
 
 log "use-once: gone after one complete download"
 u1=$("$REPORT" -c "$WORK/r.conf" url "$once" --user 9001)
