@@ -141,6 +141,13 @@ static const char *check_leader_locator(const char *v)
 	return NULL;
 }
 
+static const char *check_output_backend(const char *v)
+{
+	if (strcmp(v, "file") != 0)
+		return "must be file";
+	return NULL;
+}
+
 static const int default_retry_tiers[] = {5, 30, 300};
 
 #define OFF(member) offsetof(struct gradeq_config, member)
@@ -477,6 +484,29 @@ static const struct setting settings[] = {
 	 .empty_null = true,
 	 .doc = "gradeq-web: the reverse proxy's address; web_trusted_header counts from it "
 		"only"},
+	{.name = "output_backend",
+	 .type = CF_STR,
+	 .offset = OFF(output_backend),
+	 .def_str = "file",
+	 .check = check_output_backend,
+	 .doc = "where job outputs (grade reports) are stored: file (a directory)"},
+	{.name = "output_dir",
+	 .type = CF_STR,
+	 .offset = OFF(output_dir),
+	 .def_str = "/var/lib/gradeq/outputs",
+	 .doc = "file backend: the directory of job outputs; GRADEQ_OUTPUT_DIR overrides"},
+	{.name = "output_link_key_file",
+	 .type = CF_STR,
+	 .offset = OFF(output_link_key_file),
+	 .def_str = "",
+	 .empty_null = true,
+	 .check = check_readable,
+	 .doc = "file holding the key (32 bytes or more) that signs output download links"},
+	{.name = "output_link_base",
+	 .type = CF_STR,
+	 .offset = OFF(output_link_base),
+	 .def_str = "http://127.0.0.1:8470",
+	 .doc = "the absolute URL of gradeq-web that download links start with"},
 	{.name = "web_session_idle_s",
 	 .type = CF_INT,
 	 .offset = OFF(web_session_idle_s),
@@ -1180,6 +1210,7 @@ static int apply_env(struct gradeq_config *cfg, char *err, size_t errlen)
 		{"GRADEQ_AMQP_URL", "amqp_url"},
 		{"GRADEQ_PG_DSN", "pg_dsn"},
 		{"GRADEQ_MGMT_URL", "management_url"},
+		{"GRADEQ_OUTPUT_DIR", "output_dir"},
 	};
 
 	for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++) {

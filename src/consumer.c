@@ -17,6 +17,7 @@
 #include "gradeq/events.h"
 #include "gradeq/job.h"
 #include "gradeq/jobs.h"
+#include "gradeq/jobtype.h"
 #include "gradeq/log.h"
 #include "gradeq/notify.h"
 #include "gradeq/parse.h"
@@ -521,6 +522,20 @@ static int handle_failure(struct gradeq_consumer *c, const amqp_envelope_t *env,
 	return gradeq_broker_ack(c->in, env->delivery_tag);
 }
 
+/* The job type's handler does the job (jobtype.h): grading or any other
+ * registered type, on the same queues, retries and dead letters. */
+static int dispatch(struct gradeq_consumer *c, const struct gradeq_job *job,
+		    struct gradeq_job_stats *stats)
+{
+	struct gradeq_jobctx ctx = {.worker = c->w, .st = c->st, .cfg = c->cli.cfg};
+
+	/* a type may announce what it made (report parts: output.<id>.ready);
+	 * without a publishing connection it logs the event as lost */
+	if (gradeq_job_type(job) != gradeq_jobtype_default() && !reopen_out(c))
+		ctx.events = c->out;
+	return gradeq_job_type(job)->handle(&ctx, job, stats);
+}
+
 /* Handles one delivery. Returns non-zero only when the broker connection
  * must be rebuilt. */
 static int handle(struct gradeq_consumer *c, const amqp_envelope_t *env)
@@ -562,7 +577,7 @@ static int handle(struct gradeq_consumer *c, const amqp_envelope_t *env)
 				break;
 		}
 		beat_busy(c, true);
-		rc = gradeq_worker_process(c->w, c->st, job, &stats);
+		rc = dispatch(c, job, &stats);
 		beat_busy(c, false);
 		/* a lost database connection: hold the job, reconnect, try again
 		 * for a while before it goes to a retry tier */

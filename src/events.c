@@ -152,10 +152,27 @@ int gradeq_event_job(struct gradeq_broker *b, const char *job_id, const char *ru
 		       gradeq_event_job_body(job_id, run_id, course, state, detail, at));
 }
 
+int gradeq_event_output(struct gradeq_broker *b, const char *output_id, const char *run_id,
+			const char *course, const char *state)
+{
+	char key[128], at[40];
+	json_t *o = with_event("output", state);
+
+	now_rfc3339(at, sizeof(at));
+	if (o) {
+		json_object_set_new(o, "output", jstr(output_id));
+		json_object_set_new(o, "run", jstr(run_id));
+		json_object_set_new(o, "course", jstr(course));
+		json_object_set_new(o, "at", jstr(at));
+	}
+	snprintf(key, sizeof(key), "output.%s.%s", output_id, state);
+	return publish(b, key, run_id, course, dump(o));
+}
+
 int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json, long max,
 			 volatile sig_atomic_t *stop)
 {
-	const char *keys[2] = {NULL, "job.#"};
+	const char *keys[3] = {NULL, "job.#", "output.#"};
 	char key[128];
 	long printed = 0;
 	int rc;
@@ -165,7 +182,7 @@ int gradeq_events_follow(struct gradeq_broker *b, const char *run_id, bool json,
 	else
 		snprintf(key, sizeof(key), "run.#");
 	keys[0] = key;
-	rc = gradeq_broker_follow(b, NULL, GRADEQ_EVENTS_EXCHANGE, keys, 2, NULL);
+	rc = gradeq_broker_follow(b, NULL, GRADEQ_EVENTS_EXCHANGE, keys, 3, NULL);
 	if (rc)
 		return rc;
 	fflush(stdout);

@@ -523,6 +523,16 @@ const char *gradeq_course_subsection_key(const struct gradeq_course *c, size_t i
 	return c && i < c->nsubs ? c->subs[i].key : NULL;
 }
 
+bool gradeq_course_subsection_graded(const struct gradeq_course *c, size_t i, const char **format)
+{
+	if (!c || i >= c->nsubs) {
+		*format = NULL;
+		return false;
+	}
+	*format = c->subs[i].format;
+	return c->subs[i].graded;
+}
+
 size_t gradeq_course_nproblems(const struct gradeq_course *c)
 {
 	return c ? c->nproblems : 0;

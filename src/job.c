@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "gradeq/jobtype.h"
 #include "gradeq/limits.h"
 
 enum field_kind {
@@ -23,12 +24,15 @@ enum field_kind {
 	F_USERS,  /* array of positive int32 into user_ids/nusers */
 	F_INT64,  /* signed 64-bit integer */
 	F_UINT32, /* unsigned 32-bit integer */
+	F_TYPE,   /* a registered job type's name into a jobtype pointer */
+	F_ARGS,   /* the type's own map, read by the type's decoder */
 };
 
 struct field {
 	const char *key;
 	enum field_kind kind;
 	size_t offset; /* into struct gradeq_job */
+	bool optional; /* may be absent (F_ARGS: only types with args have it) */
 };
 
 struct schema {
@@ -39,7 +43,11 @@ struct schema {
 
 #define FIELD(k, kind, member)                                                                     \
 	{                                                                                          \
-		k, kind, offsetof(struct gradeq_job, member)                                       \
+		k, kind, offsetof(struct gradeq_job, member), false                                \
+	}
+#define OPTFIELD(k, kind, member)                                                                  \
+	{                                                                                          \
+		k, kind, offsetof(struct gradeq_job, member), true                                 \
 	}
 
 /* Release N-1: users under "user_ids", no creation time or sequence. */
@@ -56,6 +64,15 @@ static const struct field schema2_fields[] = {
 	FIELD("created", F_INT64, created_us), FIELD("seq", F_UINT32, seq),
 };
 
+/* Release N: the job type, and the type's own fields under "args". */
+static const struct field schema3_fields[] = {
+	FIELD("schema", F_SCHEMA, schema),     FIELD("job", F_UUID, job_id),
+	FIELD("run", F_UUID, run_id),          FIELD("course", F_STR, course_id),
+	FIELD("release", F_STR, release),      FIELD("users", F_USERS, user_ids),
+	FIELD("created", F_INT64, created_us), FIELD("seq", F_UINT32, seq),
+	FIELD("type", F_TYPE, type),           OPTFIELD("args", F_ARGS, args),
+};
+
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_FIELDS 16
 
@@ -63,10 +80,22 @@ static const struct field schema2_fields[] = {
 static const struct schema schemas[] = {
 	{1, schema1_fields, NELEM(schema1_fields)},
 	{2, schema2_fields, NELEM(schema2_fields)},
+	{3, schema3_fields, NELEM(schema3_fields)},
 };
 
-_Static_assert(NELEM(schema1_fields) <= MAX_FIELDS && NELEM(schema2_fields) <= MAX_FIELDS,
+_Static_assert(NELEM(schema1_fields) <= MAX_FIELDS && NELEM(schema2_fields) <= MAX_FIELDS &&
+		       NELEM(schema3_fields) <= MAX_FIELDS,
 	       "raise MAX_FIELDS");
+
+const struct gradeq_jobtype *gradeq_job_type(const struct gradeq_job *job)
+{
+	return job->type ? job->type : gradeq_jobtype_default();
+}
+
+const char *gradeq_job_type_name(const struct gradeq_job *job)
+{
+	return gradeq_job_type(job)->name;
+}
 
 static const struct schema *schema_find(int64_t version)
 {
@@ -114,8 +143,25 @@ static bool uuid_valid(const char *s, size_t len)
 
 /* The encoder refuses what the decoder would refuse, so every body we
  * publish is one the consumers read. */
-static int job_check(const struct gradeq_job *job)
+static int job_check(const struct gradeq_job *job, int schema)
 {
+	const struct gradeq_jobtype *type = gradeq_job_type(job);
+
+	if (schema < 3 && type != gradeq_jobtype_default())
+		return gradeq_error(GRADEQ_ERR_INVALID,
+				    "a job of type %s needs schema 3 or later (asked: %d)",
+				    type->name, schema);
+	if (type->decode_args && !job->args)
+		return gradeq_error(GRADEQ_ERR_INVALID, "a job of type %s needs its args",
+				    type->name);
+	if (!type->decode_args && job->args)
+		return gradeq_error(GRADEQ_ERR_INVALID, "a job of type %s has no args", type->name);
+	if (job->args && type->check_args) {
+		int rc = type->check_args(job->args);
+
+		if (rc < 0)
+			return rc;
+	}
 	if (!uuid_valid(job->job_id, strnlen(job->job_id, sizeof(job->job_id))))
 		return gradeq_error(GRADEQ_ERR_INVALID, "job id is not a UUID");
 	if (!uuid_valid(job->run_id, strnlen(job->run_id, sizeof(job->run_id))))
@@ -168,8 +214,19 @@ static int pack_field(msgpack_packer *pk, const struct field *f, const struct gr
 		return msgpack_pack_int64(pk, *(const int64_t *)(const void *)(base + f->offset));
 	case F_UINT32:
 		return msgpack_pack_uint32(pk, *(const uint32_t *)(const void *)(base + f->offset));
+	case F_TYPE: return pack_cstr(pk, gradeq_job_type_name(job));
+	case F_ARGS: return gradeq_job_type(job)->encode_args(pk, job->args);
 	}
 	return -1;
+}
+
+static uint32_t nopt(const struct schema *spec)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < spec->nfields; i++)
+		n += spec->fields[i].optional;
+	return n;
 }
 
 int gradeq_job_encode(const struct gradeq_job *job, int schema, char **buf, size_t *len)
@@ -186,18 +243,22 @@ int gradeq_job_encode(const struct gradeq_job *job, int schema, char **buf, size
 		return gradeq_error(GRADEQ_ERR_SCHEMA,
 				    "schema %d not written (this release writes %d..%d)", schema,
 				    GRADEQ_SCHEMA_MIN, GRADEQ_SCHEMA_VERSION);
-	ret = job_check(job);
+	ret = job_check(job, schema);
 	if (ret < 0)
 		return ret;
 
 	msgpack_sbuffer_init(&sbuf);
 	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
 	ret = GRADEQ_ERR_NOMEM;
-	if (msgpack_pack_map(&pk, spec->nfields) < 0)
+	if (msgpack_pack_map(&pk, spec->nfields - (job->args ? 0 : nopt(spec))) < 0)
 		goto out;
-	for (size_t i = 0; i < spec->nfields; i++)
+	for (size_t i = 0; i < spec->nfields; i++) {
+		/* the only optional field is the args, written when there are some */
+		if (spec->fields[i].optional && !job->args)
+			continue;
 		if (pack_field(&pk, &spec->fields[i], job, schema) < 0)
 			goto out;
+	}
 	*len = sbuf.size;
 	*buf = msgpack_sbuffer_release(&sbuf);
 	ret = 0;
@@ -431,6 +492,26 @@ static int decode_users(const struct field *f, const msgpack_object *v, struct g
 	return 0;
 }
 
+static int decode_type(const struct field *f, const msgpack_object *v, struct gradeq_job *job,
+		       char *err, size_t errlen)
+{
+	if (v->type != MSGPACK_OBJECT_STR)
+		return job_fail(GRADEQ_ERR_DECODE, err, errlen, "'%s' is not a string", f->key);
+	job->type = gradeq_jobtype_find(v->via.str.ptr, v->via.str.size);
+	if (!job->type) {
+		/* the name is the sender's: shown only when it is plain text */
+		bool plain = v->via.str.size <= GRADEQ_JOBTYPE_NAME_MAX;
+
+		for (uint32_t i = 0; plain && i < v->via.str.size; i++)
+			plain = v->via.str.ptr[i] > ' ' && v->via.str.ptr[i] < 0x7f;
+		if (plain)
+			return job_fail(GRADEQ_ERR_DECODE, err, errlen, "unknown job type '%.*s'",
+					(int)v->via.str.size, v->via.str.ptr);
+		return job_fail(GRADEQ_ERR_DECODE, err, errlen, "unknown job type");
+	}
+	return 0;
+}
+
 static int decode_field(const struct field *f, const msgpack_object *v, struct gradeq_job *job,
 			char *err, size_t errlen)
 {
@@ -454,6 +535,8 @@ static int decode_field(const struct field *f, const msgpack_object *v, struct g
 					"'%s' is not an unsigned 32-bit integer", f->key);
 		*(uint32_t *)(void *)(base + f->offset) = (uint32_t)v->via.u64;
 		return 0;
+	case F_TYPE: return decode_type(f, v, job, err, errlen);
+	case F_ARGS: return 0; /* read by the type, once the type is known */
 	}
 	return job_fail(GRADEQ_ERR_DECODE, err, errlen, "'%s' has an unknown kind", f->key);
 }
@@ -494,9 +577,27 @@ static int decode_schema(const msgpack_object_map *m, const struct schema **spec
 	return 0;
 }
 
+/* The type's own fields, by the type's own decoder. */
+static int decode_args(struct gradeq_job *job, const msgpack_object *args, char *err, size_t errlen)
+{
+	const struct gradeq_jobtype *type;
+
+	if (!job->type)
+		job->type = gradeq_jobtype_default(); /* schemas 1 and 2 */
+	type = job->type;
+	if (!type->decode_args) {
+		if (args)
+			return job_fail(GRADEQ_ERR_DECODE, err, errlen,
+					"job type %s takes no 'args'", type->name);
+		return 0;
+	}
+	return type->decode_args(args, &job->args, err, errlen);
+}
+
 static int decode_map(const msgpack_object_map *m, struct gradeq_job *job, char *err, size_t errlen)
 {
 	const struct schema *spec = NULL;
+	const msgpack_object *args = NULL;
 	bool seen[MAX_FIELDS] = {false};
 	int ret;
 
@@ -514,6 +615,8 @@ static int decode_map(const msgpack_object_map *m, struct gradeq_job *job, char 
 				return job_fail(GRADEQ_ERR_DECODE, err, errlen,
 						"duplicate key '%s'", f->key);
 			seen[j] = true;
+			if (f->kind == F_ARGS)
+				args = &m->ptr[i].val;
 			ret = decode_field(f, &m->ptr[i].val, job, err, errlen);
 			if (ret < 0)
 				return ret;
@@ -522,10 +625,10 @@ static int decode_map(const msgpack_object_map *m, struct gradeq_job *job, char 
 		/* Other keys belong to later schemas: ignored. */
 	}
 	for (size_t j = 0; j < spec->nfields; j++)
-		if (!seen[j])
+		if (!seen[j] && !spec->fields[j].optional)
 			return job_fail(GRADEQ_ERR_DECODE, err, errlen, "missing key '%s'",
 					spec->fields[j].key);
-	return 0;
+	return decode_args(job, args, err, errlen);
 }
 
 int gradeq_job_decode(const void *buf, size_t len, struct gradeq_job **out, char *err,
@@ -590,6 +693,8 @@ void gradeq_job_free(struct gradeq_job *job)
 	free(job->course_id);
 	free(job->release);
 	free(job->user_ids);
+	if (job->args && job->type && job->type->free_args)
+		job->type->free_args(job->args);
 	free(job);
 }
 

@@ -549,3 +549,8 @@ int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id,
 		snprintf(run_settled, 16, "%s", rc ? "" : changed.run_settled);
 	return rc;
 }
+
+const char *gradeq_worker_name(const struct gradeq_worker *w)
+{
+	return w ? w->consumer : "";
+}

@@ -53,6 +53,10 @@ struct gradeq_config {
 	int backoff_min_rate;         /* learners/s a decrease never goes below */
 	char *log_level;              /* debug, info, warn, error */
 	char *log_file;               /* NULL or "" = stderr */
+	char *output_backend;         /* job outputs: "file" */
+	char *output_dir;             /* file backend: directory of outputs */
+	char *output_link_key_file;   /* key that signs download links */
+	char *output_link_base;       /* gradeq-web's absolute URL */
 	/* gradeq-web */
 	char *web_listen;         /* HOST:PORT; NULL = 127.0.0.1:8470 */
 	char *web_users;          /* users file (name:role:hash lines) */

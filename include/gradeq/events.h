@@ -1,5 +1,5 @@
 /* Pushed state changes on the gradeq.events topic exchange: routing keys
- * run.<id>.<state> and job.<state>, headers gradeq-run and gradeq-course,
+ * run.<id>.<state>, job.<state> and output.<id>.<state>, headers gradeq-run and gradeq-course,
  * a small JSON body. Best effort: an event nobody listens to is dropped. */
 #ifndef GRADEQ_EVENTS_H
 #define GRADEQ_EVENTS_H
@@ -26,6 +26,12 @@ char *gradeq_event_release_body(const char *release, const char *state, const ch
 /* Publishes job.<state> for a job of a run and course; detail may be NULL. */
 int gradeq_event_job(struct gradeq_broker *b, const char *job_id, const char *run_id,
 		     const char *course, const char *state, const char *detail) GRADEQ_MUST_CHECK;
+
+/* Publishes output.<output_id>.<state> (ready when sealed, failed) for a
+ * job output (gradeq-report): the output, its run and course, never a
+ * link. */
+int gradeq_event_output(struct gradeq_broker *b, const char *output_id, const char *run_id,
+			const char *course, const char *state) GRADEQ_MUST_CHECK;
 
 /* Follows the events (of one run when run_id is set) through an exclusive,
  * auto-delete queue and prints one line each (or the JSON body) to stdout

@@ -111,6 +111,9 @@ void gradeq_course_free(struct gradeq_course *c);
 size_t gradeq_course_nsubsections(const struct gradeq_course *c);
 /* The usage_key of subsection i (course order). */
 const char *gradeq_course_subsection_key(const struct gradeq_course *c, size_t i);
+/* Whether subsection i is graded (its block's flag), and its format (NULL
+ * when none); false for an i out of range. */
+bool gradeq_course_subsection_graded(const struct gradeq_course *c, size_t i, const char **format);
 size_t gradeq_course_nproblems(const struct gradeq_course *c);
 /* Index of a problem by usage_key, or -1 when the key is no problem of the
  * course (O(log n)). */

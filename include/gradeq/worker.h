@@ -57,6 +57,9 @@ struct gradeq_reader;
  * standby, reader.h); the worker owns r. NULL: the primary, as writes. */
 void gradeq_worker_set_reader(struct gradeq_worker *w, struct gradeq_reader *r);
 
+/* The consumer's name the worker writes into job rows (host:pid). */
+const char *gradeq_worker_name(const struct gradeq_worker *w);
+
 /* Processes one decoded job on st. Returns 0 (see stats->outcome), a
  * transient error (GRADEQ_ERR_DB_TRANSIENT: retry), or a permanent one
  * (GRADEQ_ERR_NOT_FOUND unknown course or job, GRADEQ_ERR_POLICY,

@@ -14,6 +14,7 @@
 #include "gradeq/events.h"
 #include "gradeq/history.h"
 #include "gradeq/inputcheck.h"
+#include "gradeq/report.h"
 #include "gradeq/log.h"
 #include "gradeq/plan.h"
 #include "gradeq/rebalance.h"
@@ -179,7 +180,7 @@ static int cmd_purge_history(struct admin *a, int argc, char **argv)
 	bool yes = false;
 	const struct gradeq_cli_opt opts[] = {
 		{"--yes", "-y", &yes, NULL}, {"--older-than", NULL, NULL, &older}, {NULL}};
-	long secs = 0, runs = 0;
+	long secs = 0, runs = 0, outputs = 0;
 	int rc;
 
 	if (gradeq_cli_scan(&a->cli, "purge-history", "unexpected argument", argc, argv, 1, opts,
@@ -200,13 +201,18 @@ static int cmd_purge_history(struct admin *a, int argc, char **argv)
 			       runs, secs);
 		return fail(a, rc);
 	}
-	rc = gradeq_history_purge(a->st, secs, &runs);
+	/* outputs past keep-until first: their objects go with their rows */
+	rc = gradeq_report_purge_expired(a->st, a->cli.cfg, &outputs);
+	if (!rc)
+		rc = gradeq_history_purge(a->st, secs, &runs);
 	if (rc)
 		return fail(a, rc);
 	if (a->json)
-		printf("{\"deleted_runs\":%ld}\n", runs);
+		printf("{\"deleted_runs\":%ld,\"deleted_outputs\":%ld}\n", runs, outputs);
 	else
-		printf("deleted %ld run(s) older than %ld seconds\n", runs, secs);
+		printf("deleted %ld run(s) older than %ld seconds and %ld output(s) past their "
+		       "keep-until\n",
+		       runs, secs, outputs);
 	return 0;
 }
 

@@ -24,3 +24,8 @@ CREATE TABLE IF NOT EXISTS courseware_studentmodule (
 -- reads the rows changed since its watermark as an index range
 CREATE INDEX IF NOT EXISTS courseware_studentmodule_course_id_modified
  ON courseware_studentmodule (course_id, modified);
+CREATE TABLE IF NOT EXISTS student_courseaccessrole (
+ id bigserial PRIMARY KEY, user_id int NOT NULL, course_id text NOT NULL,
+ role text NOT NULL, UNIQUE (user_id, course_id, role));
+CREATE INDEX IF NOT EXISTS student_courseaccessrole_course
+ ON student_courseaccessrole (course_id, user_id);

@@ -12,7 +12,7 @@
 #define JOB_JSON                                                                                   \
 	"json_build_object('job_id', j.job_id, 'run_id', j.run_id, 'course_id', j.course_id,"      \
 	" 'seq', j.seq, 'learners', j.learners, 'state', j.state, 'attempts', j.attempts,"         \
-	" 'last_error', j.last_error, 'error_class', j.error_class, 'consumer', j.consumer,"                \
+	" 'last_error', j.last_error, 'error_class', j.error_class, 'consumer', j.consumer,"       \
 	" 'created_at', j.created_at, 'started_at', j.started_at, 'finished_at', j.finished_at,"   \
 	" 'timings', json_build_object('load_ms', j.ms_load, 'fetch_ms', j.ms_fetch,"              \
 	" 'compute_ms', j.ms_compute, 'write_ms', j.ms_write, 'total_ms', j.ms_total))"

@@ -210,6 +210,8 @@ static const struct route {
 	{"POST", "/api/dead/replay", api_dead_replay, ACTION | OPERATOR},
 	{"POST", "/api/dead/purge", api_dead_purge, ACTION | OPERATOR},
 	{"POST", "/api/dead/export", api_dead_export, ACTION | OPERATOR},
+	{"GET", "/api/outputs", api_outputs, 0},
+	{"GET", "/outputs/:", api_output_download, PUBLIC},
 };
 
 /* The session of the request, from the trusted proxy's header or the
@@ -498,9 +500,11 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct req *q = *con_cls;
 
-	(void)cls, (void)c, (void)toe;
+	(void)cls, (void)c;
 	if (!q)
 		return;
+	if (q->downloaded[0] && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		web_output_done(q->w, q->downloaded);
 	free(q->body);
 	free(q);
 	*con_cls = NULL;

@@ -76,6 +76,7 @@ struct req {
 	struct gradeq_web_session s;
 	char addr[64];
 	struct timespec t0;
+	char downloaded[40]; /* an output being sent (outputs.c) */
 };
 
 /* Sets r to status and {"error": msg}. Returns 0. */
@@ -106,6 +107,11 @@ int api_cancel(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
 int api_dead_replay(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
 int api_dead_purge(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
 int api_dead_export(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
+
+/* outputs.c: a signed link's download, and what follows its completion */
+int api_output_download(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
+void web_output_done(struct web *w, const char *output_id);
+int api_outputs(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
 
 /* sse.c */
 /* A hub without its thread, then the thread that follows gradeq.events. */

@@ -1,13 +1,16 @@
 /* Writes the seed corpus for fuzz_job: valid bodies of every schema this
  * release reads. Run from the source tree:
- *   cc -Iinclude tests/fuzz/gen_job_corpus.c src/job.c src/err.c \
- *      -lmsgpackc -lcrypto -o gen_job_corpus && ./gen_job_corpus tests/fuzz/corpus/job
+ *   cc -Iinclude tests/fuzz/gen_job_corpus.c build/libgradeq.a \
+ *      $(pkg-config --libs msgpack librabbitmq libpq libconfig jansson \
+ *      libcrypto libcurl) -lm -o gen_job_corpus && ./gen_job_corpus tests/fuzz/corpus/job
  * Ids are fixed so the seeds do not change from run to run. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "gradeq/job.h"
+#include "gradeq/jobtype.h"
+#include "gradeq/report_job.h"
 
 static int write_seed(const char *dir, const char *name, const struct gradeq_job *job, int schema)
 {
@@ -48,6 +51,8 @@ int main(int argc, char **argv)
 		.created_us = 1767225600123456,
 		.seq = 7,
 	};
+	struct gradeq_report_part part = {.output_id = "9a0e8f4c-1b2d-4c3e-8f5a-6b7c8d9e0f12",
+					  .parts = 12};
 	int bad = 0;
 
 	if (argc != 2) {
@@ -68,5 +73,14 @@ int main(int argc, char **argv)
 	job.nusers = 0;
 	job.created_us = -1;
 	bad |= write_seed(argv[1], "schema2-empty", &job, 2);
+	bad |= write_seed(argv[1], "schema3-grading-empty", &job, 3);
+	job.user_ids = few;
+	job.nusers = 3;
+	job.created_us = 1767225600123456;
+	bad |= write_seed(argv[1], "schema3-grading", &job, 3);
+	job.type =
+		gradeq_jobtype_find(GRADEQ_REPORT_PART_TYPE, sizeof(GRADEQ_REPORT_PART_TYPE) - 1);
+	job.args = &part;
+	bad |= write_seed(argv[1], "schema3-report-part", &job, 3);
 	return bad ? 1 : 0;
 }

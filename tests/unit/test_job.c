@@ -527,7 +527,7 @@ static void test_unknown_schema(void **state)
 	(void)state;
 	mb_init(&m);
 	mb_valid(&m, 7, NULL);
-	expect_mb_fail(&m, GRADEQ_ERR_SCHEMA, "schema 7 not accepted (this release reads 1..2)");
+	expect_mb_fail(&m, GRADEQ_ERR_SCHEMA, "schema 7 not accepted (this release reads 1..3)");
 
 	mb_init(&m);
 	mb_valid(&m, 0, NULL);
@@ -552,7 +552,7 @@ static void test_encode_refuses_bad_jobs(void **state)
 
 	(void)state;
 	job = sample_job();
-	assert_int_equal(gradeq_job_encode(&job, 3, &buf, &len), GRADEQ_ERR_SCHEMA);
+	assert_int_equal(gradeq_job_encode(&job, 4, &buf, &len), GRADEQ_ERR_SCHEMA);
 	assert_null(buf);
 	job.course_id = "";
 	assert_int_equal(gradeq_job_encode(&job, 2, &buf, &len), GRADEQ_ERR_INVALID);

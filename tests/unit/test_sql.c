@@ -29,6 +29,8 @@ static const char *const shipped[] = {
 	"3d5e0e6d1c3d68efaa325d5f02377ecee15140f9f85de8c2a40db7d303a0d99a",
 	/* 0010-error-class.sql */
 	"bf5b7e65caeee41a1810f0d32257ce81ffcd6b43d21bb98c2ebfbb488fa4720b",
+	/* 0011-outputs.sql */
+	"ce3c521eb13fccd8c60b7c8f84c636b978afb22ba1e732a3ba577a3817a62d31",
 };
 
 static void sha256_hex(const char *s, char out[65])
