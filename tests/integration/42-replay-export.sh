@@ -39,7 +39,11 @@ dead_count() {
 snapshot() {
 	peek "$(dead_queue)" | jq -c '[.[] | {payload, props: (.properties | del(.headers."x-delivery-count"))}]'
 }
-wait_until 30 "$N parked" test "$(dead_count)" = $N
+# a function, so that every poll counts again
+parked() {
+	[[ $(dead_count) == "$N" ]]
+}
+wait_until 30 "$N parked" parked
 before=$(snapshot)
 assert_eq "snapshot" $N "$(jq length <<<"$before")"
 

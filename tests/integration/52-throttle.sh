@@ -89,8 +89,12 @@ jq -e --arg r "$RELEASE" '.throttle[] | select(.release == $r) |
 # 3. off: no pacing any more
 throttle off
 wait_until 30 "every consumer told the budget is off" all_logs 'event=throttle_applied .*budget=unlimited'
-wait_until 30 "every consumer reporting no limit" test "$("$ADMIN" --json throttle show --release "$RELEASE" |
-	jq '[.[0].consumers[] | select(.rate == null)] | length')" = 3
+# a function, so that every poll reads the reports again
+no_limit_reported() {
+	[[ $("$ADMIN" --json throttle show --release "$RELEASE" |
+		jq '[.[0].consumers[] | select(.rate == null)] | length') == 3 ]]
+}
+wait_until 30 "every consumer reporting no limit" no_limit_reported
 run=$(publish_jobs --course "$SMALL" --batch-size 500)
 wait_until 120 "run $run complete" run_complete "$run"
 check_exactly_once "$run"

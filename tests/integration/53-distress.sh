@@ -53,8 +53,11 @@ for i in 1 2 3; do
 done
 
 run=$(publish_jobs -c "$CONF" --course "$SMALL" --batch-size 50)
-wait_until 60 "run $run started" \
-	test "$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run' AND state = 'complete'")" -gt 0
+# a function, so that every poll reads the count again
+run_started() {
+	(($(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$1' AND state = 'complete'") > 0))
+}
+wait_until 60 "run $run started" run_started "$run"
 lock_table
 wait_until 60 "all three consumers held up by the lock for a second" waiters_for 1
 unlock_table
