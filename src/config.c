@@ -99,8 +99,8 @@ static const char *check_log_level(const char *v)
 
 static const char *check_output_backend(const char *v)
 {
-	if (strcmp(v, "file") != 0)
-		return "must be file";
+	if (strcmp(v, "file") != 0 && strcmp(v, "s3") != 0)
+		return "must be file or s3";
 	return NULL;
 }
 
@@ -301,12 +301,51 @@ static const struct setting settings[] = {
 	 .offset = OFF(output_backend),
 	 .def_str = "file",
 	 .check = check_output_backend,
-	 .doc = "where job outputs (grade reports) are stored: file (a directory)"},
+	 .doc = "where job outputs (grade reports) are stored: file (a directory) or s3 (a "
+		"bucket)"},
 	{.name = "output_dir",
 	 .type = CF_STR,
 	 .offset = OFF(output_dir),
 	 .def_str = "/var/lib/gradeq/outputs",
 	 .doc = "file backend: the directory of job outputs; GRADEQ_OUTPUT_DIR overrides"},
+	{.name = "s3_endpoint",
+	 .type = CF_STR,
+	 .offset = OFF(s3_endpoint),
+	 .def_str = "",
+	 .empty_null = true,
+	 .doc = "s3 backend: the endpoint URL, path-style (https://s3.eu-west-1.amazonaws.com)"},
+	{.name = "s3_bucket",
+	 .type = CF_STR,
+	 .offset = OFF(s3_bucket),
+	 .def_str = "",
+	 .empty_null = true,
+	 .doc = "s3 backend: the bucket that holds job outputs"},
+	{.name = "s3_region",
+	 .type = CF_STR,
+	 .offset = OFF(s3_region),
+	 .def_str = "us-east-1",
+	 .doc = "s3 backend: the region requests are signed for (SigV4)"},
+	{.name = "s3_access_key_file",
+	 .type = CF_STR,
+	 .offset = OFF(s3_access_key_file),
+	 .def_str = "",
+	 .empty_null = true,
+	 .check = check_readable,
+	 .doc = "s3 backend: file holding the access key id"},
+	{.name = "s3_secret_key_file",
+	 .type = CF_STR,
+	 .offset = OFF(s3_secret_key_file),
+	 .def_str = "",
+	 .empty_null = true,
+	 .check = check_readable,
+	 .doc = "s3 backend: file holding the secret access key (never on argv or in logs)"},
+	{.name = "s3_link_ttl_s",
+	 .type = CF_INT,
+	 .offset = OFF(s3_link_ttl_s),
+	 .def_int = 300,
+	 .min = 1,
+	 .max = 604800,
+	 .doc = "s3 backend: seconds a presigned GET that gradeq-web redirects to stays valid"},
 	{.name = "output_link_key_file",
 	 .type = CF_STR,
 	 .offset = OFF(output_link_key_file),

@@ -30,12 +30,18 @@ struct gradeq_config {
 	int nretry_tiers;
 	int course_cache; /* courses kept per consumer */
 	int statement_timeout_ms;
-	bool job_events;            /* publish job.<state> events */
-	int retention_days;         /* purge-history default */
-	char *log_level;            /* debug, info, warn, error */
-	char *log_file;             /* NULL or "" = stderr */
-	char *output_backend;       /* job outputs: "file" */
-	char *output_dir;           /* file backend: directory of outputs */
+	bool job_events;      /* publish job.<state> events */
+	int retention_days;   /* purge-history default */
+	char *log_level;      /* debug, info, warn, error */
+	char *log_file;       /* NULL or "" = stderr */
+	char *output_backend; /* job outputs: "file" */
+	char *output_dir;     /* file backend: directory of outputs */
+	char *s3_endpoint;    /* s3 backend: endpoint URL (path-style) */
+	char *s3_bucket;
+	char *s3_region;
+	char *s3_access_key_file;
+	char *s3_secret_key_file;
+	int s3_link_ttl_s;          /* presigned GET lifetime */
 	char *output_link_key_file; /* key that signs download links */
 	char *output_link_base;     /* gradeq-web's absolute URL */
 	/* gradeq-web */
