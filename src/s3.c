@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -213,6 +214,22 @@ static size_t discard(char *buf, size_t size, size_t n, void *arg)
 
 enum method { M_PUT_MEM, M_PUT_FILE, M_GET, M_DELETE };
 
+/* The service could not be reached or did not answer: transient (the job
+ * goes to a retry tier), as a 5xx is; anything else is permanent. */
+static bool unreachable(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE: return true;
+	default: return false;
+	}
+}
+
 /* The SHA-256 of an empty payload (GET, DELETE). */
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -278,9 +295,9 @@ static int call(struct gradeq_s3 *s, enum method m, const char *key, const void 
 	curl_easy_cleanup(c);
 	curl_slist_free_all(headers);
 	if (cc != CURLE_OK)
-		rc = gradeq_error(
-			cc == CURLE_OPERATION_TIMEDOUT ? GRADEQ_ERR_TIMEOUT : GRADEQ_ERR_IO,
-			"s3 %s/%s: %s", s->bucket, key, *errbuf ? errbuf : curl_easy_strerror(cc));
+		rc = gradeq_error(unreachable(cc) ? GRADEQ_ERR_TIMEOUT : GRADEQ_ERR_IO,
+				  "s3 %s/%s: %s", s->bucket, key,
+				  *errbuf ? errbuf : curl_easy_strerror(cc));
 	else if (status == 404 && m == M_DELETE)
 		rc = 0;
 	else if (status == 404)
@@ -289,6 +306,9 @@ static int call(struct gradeq_s3 *s, enum method m, const char *key, const void 
 	else if (status == 403 || status == 401)
 		rc = gradeq_error(GRADEQ_ERR_ACCESS, "s3 %s/%s: HTTP %ld (check the keys)",
 				  s->bucket, key, status);
+	else if (status >= 500 || status == 429)
+		/* InternalError, SlowDown, ServiceUnavailable: a retry tier */
+		rc = gradeq_error(GRADEQ_ERR_TIMEOUT, "s3 %s/%s: HTTP %ld", s->bucket, key, status);
 	else if (status < 200 || status > 299)
 		rc = gradeq_error(GRADEQ_ERR_IO, "s3 %s/%s: HTTP %ld", s->bucket, key, status);
 	return rc;

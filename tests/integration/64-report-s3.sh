@@ -129,4 +129,26 @@ assert_fails "nor deleted through s3" "$REPORT" -c "$WORK/s3.conf" delete "$fout
 "$ADMIN" -c "$WORK/file.conf" purge-history --yes --json >"$WORK/purge2.json"
 assert_eq "purged with its backend" 1 "$(jq -r .deleted_outputs "$WORK/purge2.json")"
 [[ ! -e $GRADEQ_OUTPUT_DIR/$fout.csv ]] || die "the purged file output is still there"
+
+log "the service down: parts wait in a retry tier, then seal once it is back"
+kill "$S3_PID"
+wait "$S3_PID" 2>/dev/null || true
+p3=$("$REPORT" -c "$WORK/s3.conf" --release "$RELEASE" --course "$SMALL" --batch-size 100)
+"$CONSUMER" -c "$WORK/s3.conf" --release "$RELEASE" >"$WORK/outage.log" 2>&1 &
+CONSUMER_PIDS+=("$!")
+retrying() {
+	[[ $(psql_q "SELECT count(*) FROM gradeq_jobs p JOIN gradeq_outputs o USING (run_id)
+		WHERE o.output_id = '$p3' AND p.state = 'retrying'") -gt 0 ]]
+}
+wait_until 60 "a part retrying while the service is down" retrying
+assert_eq "no part dead" 0 "$(psql_q "SELECT count(*) FROM gradeq_jobs p JOIN gradeq_outputs o
+	USING (run_id) WHERE o.output_id = '$p3' AND p.state = 'dead'")"
+"$GRADEQ_SRC/tests/s3/s3-server" "$WORK/s3" "$S3PORT" "$BUCKET" >"$WORK/s3-again.log" 2>&1 &
+S3_PID=$!
+CONSUMER_PIDS+=("$S3_PID")
+wait_until 60 "the S3 test server answers again" s3_up
+sealed() { [[ $(psql_q "SELECT state FROM gradeq_outputs WHERE output_id = '$p3'") == sealed ]]; }
+wait_until 120 "the output sealed after the outage" sealed
+assert_eq "same bytes after the outage" "${srow##* }" \
+	"$(psql_q "SELECT sha256 FROM gradeq_outputs WHERE output_id = '$p3'")"
 log "ok"
