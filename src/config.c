@@ -37,13 +37,15 @@ struct setting {
 	int def_int;
 	const int *def_list;
 	int def_count;
-	int min, max;        /* value (CF_INT) or each entry (CF_INTLIST) */
-	size_t count_offset; /* CF_INTLIST */
-	int max_count;       /* CF_INTLIST */
-	bool empty_null;     /* CF_STR: "" means unset */
-	bool reloadable;     /* SIGHUP may change it */
-	bool secret;         /* CF_STR: may hold a password */
-	bool list;           /* CF_STR: a list of strings too, kept comma-separated */
+	int min, max;           /* value (CF_INT) or each entry (CF_INTLIST) */
+	size_t count_offset;    /* CF_INTLIST */
+	int max_count;          /* CF_INTLIST */
+	bool list_may_be_empty; /* CF_INTLIST: [] allowed */
+	bool list_any_order;    /* CF_INTLIST: need not ascend */
+	bool empty_null;        /* CF_STR: "" means unset */
+	bool reloadable;        /* SIGHUP may change it */
+	bool secret;            /* CF_STR: may hold a password */
+	bool list;              /* CF_STR: a list of strings too, kept comma-separated */
 	const char *(*check)(const char *value); /* CF_STR: NULL or what is wrong */
 	const char *doc;
 };
@@ -143,12 +145,13 @@ static const char *check_leader_locator(const char *v)
 
 static const char *check_output_backend(const char *v)
 {
-	if (strcmp(v, "file") != 0)
-		return "must be file";
+	if (strcmp(v, "file") != 0 && strcmp(v, "s3") != 0)
+		return "must be file or s3";
 	return NULL;
 }
 
 static const int default_retry_tiers[] = {5, 30, 300};
+static const int no_ints[] = {0};
 
 #define OFF(member) offsetof(struct gradeq_config, member)
 
@@ -489,12 +492,64 @@ static const struct setting settings[] = {
 	 .offset = OFF(output_backend),
 	 .def_str = "file",
 	 .check = check_output_backend,
-	 .doc = "where job outputs (grade reports) are stored: file (a directory)"},
+	 .doc = "where job outputs (grade reports) are stored: file (a directory) or s3 (a "
+		"bucket)"},
 	{.name = "output_dir",
 	 .type = CF_STR,
 	 .offset = OFF(output_dir),
 	 .def_str = "/var/lib/gradeq/outputs",
 	 .doc = "file backend: the directory of job outputs; GRADEQ_OUTPUT_DIR overrides"},
+	{.name = "s3_endpoint",
+	 .type = CF_STR,
+	 .offset = OFF(s3_endpoint),
+	 .def_str = "",
+	 .empty_null = true,
+	 .doc = "s3 backend: the endpoint URL, path-style (https://s3.eu-west-1.amazonaws.com)"},
+	{.name = "s3_bucket",
+	 .type = CF_STR,
+	 .offset = OFF(s3_bucket),
+	 .def_str = "",
+	 .empty_null = true,
+	 .doc = "s3 backend: the bucket that holds job outputs"},
+	{.name = "s3_region",
+	 .type = CF_STR,
+	 .offset = OFF(s3_region),
+	 .def_str = "us-east-1",
+	 .doc = "s3 backend: the region requests are signed for (SigV4)"},
+	{.name = "s3_access_key_file",
+	 .type = CF_STR,
+	 .offset = OFF(s3_access_key_file),
+	 .def_str = "",
+	 .empty_null = true,
+	 .check = check_readable,
+	 .doc = "s3 backend: file holding the access key id"},
+	{.name = "s3_secret_key_file",
+	 .type = CF_STR,
+	 .offset = OFF(s3_secret_key_file),
+	 .def_str = "",
+	 .empty_null = true,
+	 .check = check_readable,
+	 .doc = "s3 backend: file holding the secret access key (never on argv or in logs)"},
+	{.name = "s3_link_ttl_s",
+	 .type = CF_INT,
+	 .offset = OFF(s3_link_ttl_s),
+	 .def_int = 300,
+	 .min = 1,
+	 .max = 604800,
+	 .doc = "s3 backend: seconds a presigned GET that gradeq-web redirects to stays valid"},
+	{.name = "output_operators",
+	 .type = CF_INTLIST,
+	 .offset = OFF(output_operators),
+	 .count_offset = OFF(noutput_operators),
+	 .def_list = no_ints,
+	 .def_count = 0,
+	 .min = 1,
+	 .max = INT32_MAX,
+	 .max_count = GRADEQ_MAX_OUTPUT_OPERATORS,
+	 .list_may_be_empty = true,
+	 .list_any_order = true,
+	 .doc = "user ids of global operators, who may read every course's outputs "
+		"(gradeq-report url, gradeq-web's links) besides each course team"},
 	{.name = "output_link_key_file",
 	 .type = CF_STR,
 	 .offset = OFF(output_link_key_file),
@@ -586,7 +641,9 @@ struct gradeq_config *gradeq_config_defaults(void)
 		case CF_INT: *int_at(cfg, s) = s->def_int; break;
 		case CF_BOOL: *bool_at(cfg, s) = s->def_int != 0; break;
 		case CF_INTLIST:
-			memcpy(int_at(cfg, s), s->def_list, (size_t)s->def_count * sizeof(int));
+			if (s->def_count)
+				memcpy(int_at(cfg, s), s->def_list,
+				       (size_t)s->def_count * sizeof(int));
 			*count_at(cfg, s) = s->def_count;
 			break;
 		}
@@ -632,7 +689,13 @@ static struct where where_of(const config_setting_t *cs, const char *path)
 static int apply_list(struct gradeq_config *cfg, const struct setting *s,
 		      const config_setting_t *cs, struct where w, char *err, size_t errlen)
 {
-	int n, vals[GRADEQ_MAX_RETRY_TIERS];
+	int n, vals[GRADEQ_MAX_OUTPUT_OPERATORS > GRADEQ_MAX_RETRY_TIERS
+			    ? GRADEQ_MAX_OUTPUT_OPERATORS
+			    : GRADEQ_MAX_RETRY_TIERS];
+	const int least = s->list_may_be_empty ? 0 : 1;
+	const int most = s->max_count < (int)(sizeof(vals) / sizeof(vals[0]))
+				 ? s->max_count
+				 : (int)(sizeof(vals) / sizeof(vals[0]));
 
 	if (config_setting_type(cs) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(cs) != CONFIG_TYPE_LIST)
@@ -640,9 +703,9 @@ static int apply_list(struct gradeq_config *cfg, const struct setting *s,
 				"%s:%d: '%s' must be a list of integers, e.g. [5, 30, 300]", w.file,
 				w.line, s->name);
 	n = config_setting_length(cs);
-	if (n < 1 || n > s->max_count || n > GRADEQ_MAX_RETRY_TIERS)
-		return cfg_fail(err, errlen, "%s:%d: '%s' must have from 1 to %d entries, not %d",
-				w.file, w.line, s->name, s->max_count, n);
+	if (n < least || n > most)
+		return cfg_fail(err, errlen, "%s:%d: '%s' must have from %d to %d entries, not %d",
+				w.file, w.line, s->name, least, most, n);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(cs, (unsigned int)i);
 		long long v;
@@ -656,7 +719,7 @@ static int apply_list(struct gradeq_config *cfg, const struct setting *s,
 			return cfg_fail(err, errlen, "%s:%d: '%s' entry %d must be from %d to %d",
 					w.file, w.line, s->name, i + 1, s->min, s->max);
 		vals[i] = (int)v;
-		if (i > 0 && vals[i] <= vals[i - 1])
+		if (i > 0 && vals[i] <= vals[i - 1] && !s->list_any_order)
 			return cfg_fail(err, errlen, "%s:%d: '%s' must be ascending (%d after %d)",
 					w.file, w.line, s->name, vals[i], vals[i - 1]);
 	}

@@ -461,8 +461,12 @@ static void announce(struct gradeq_consumer *c, const char *job_id, const char *
 /* Parks or retries a failed delivery, records it, then acks the original.
  * Returns non-zero when the broker failed (the delivery stays unacked and
  * comes back). */
+static void dispatch_dead(struct gradeq_consumer *c, const struct gradeq_job *job, const char *msg);
+
+/* job: the decoded job when there is one (its type's on_dead runs when it
+ * goes dead), else NULL. */
 static int handle_failure(struct gradeq_consumer *c, const amqp_envelope_t *env, const char *job_id,
-			  int err, const char *msg)
+			  const struct gradeq_job *job, int err, const char *msg)
 {
 	const amqp_table_t *hdr = (env->message.properties._flags & AMQP_BASIC_HEADERS_FLAG)
 					  ? &env->message.properties.headers
@@ -517,6 +521,8 @@ static int handle_failure(struct gradeq_consumer *c, const amqp_envelope_t *env,
 		gradeq_header_str(hdr, "gradeq-run", run, sizeof(run));
 		gradeq_header_str(hdr, "gradeq-course", course, sizeof(course));
 		announce(c, job_id, run, course, gradeq_job_state_name(state), msg, settled);
+		if (job && state == GRADEQ_JOB_DEAD)
+			dispatch_dead(c, job, msg);
 	}
 	c->failed++;
 	return gradeq_broker_ack(c->in, env->delivery_tag);
@@ -534,6 +540,18 @@ static int dispatch(struct gradeq_consumer *c, const struct gradeq_job *job,
 	if (gradeq_job_type(job) != gradeq_jobtype_default() && !reopen_out(c))
 		ctx.events = c->out;
 	return gradeq_job_type(job)->handle(&ctx, job, stats);
+}
+
+/* The job type's on_dead hook, after the job was parked and recorded. */
+static void dispatch_dead(struct gradeq_consumer *c, const struct gradeq_job *job, const char *msg)
+{
+	struct gradeq_jobctx ctx = {.worker = c->w, .st = c->st, .cfg = c->cli.cfg};
+
+	if (!gradeq_job_type(job)->on_dead)
+		return;
+	if (!reopen_out(c))
+		ctx.events = c->out;
+	gradeq_job_type(job)->on_dead(&ctx, job, msg);
 }
 
 /* Handles one delivery. Returns non-zero only when the broker connection
@@ -556,7 +574,7 @@ static int handle(struct gradeq_consumer *c, const amqp_envelope_t *env)
 
 		snprintf(msg, sizeof(msg), "%s: %s", gradeq_strerror(rc), err);
 		/* an undecodable body has no trustworthy job id: do not record */
-		return handle_failure(c, env, "", rc, msg);
+		return handle_failure(c, env, "", NULL, rc, msg);
 	}
 	snprintf(job_id, sizeof(job_id), "%s", job->job_id);
 	if (c->abort_course && strcmp(c->abort_course, job->course_id) == 0) {
@@ -607,7 +625,8 @@ static int handle(struct gradeq_consumer *c, const amqp_envelope_t *env)
 
 		snprintf(msg, sizeof(msg), "%s", gradeq_errmsg(rc));
 		/* a forged body names a job row that is not its own: leave it */
-		rc = handle_failure(c, env, stats.forged ? "" : job_id, rc, msg);
+		rc = handle_failure(c, env, stats.forged ? "" : job_id, stats.forged ? NULL : job,
+				    rc, msg);
 		gradeq_job_free(job);
 		return rc;
 	}

@@ -34,6 +34,7 @@ static const struct gradeq_jobtype types[] = {
 		.check_args = gradeq_report_part_check,
 		.free_args = gradeq_report_part_free,
 		.handle = gradeq_report_part_handle,
+		.on_dead = gradeq_report_part_dead,
 		.states = output_states,
 	},
 };

@@ -197,7 +197,8 @@ static int check_output(const struct gradeq_job *job, const struct gradeq_report
 			"job body does not match its output: run, course or parts differ"
 			" (job %s, output %s)",
 			job->job_id, a->output_id);
-	if (strcmp(o->state, "deleted") == 0 || strcmp(o->state, "failed") == 0)
+	/* a failed output still takes its parts: a replayed dead part seals it */
+	if (strcmp(o->state, "deleted") == 0)
 		return gradeq_error(GRADEQ_ERR_STATE, "output %s is %s (job %s)", a->output_id,
 				    o->state, job->job_id);
 	return 0;
@@ -247,22 +248,22 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 	out[64] = '\0';
 }
 
-/* output.<id>.ready on gradeq.events, confirmed; best effort (the row
- * says sealed whatever happens to the event). */
-static void announce_ready(const struct gradeq_jobctx *ctx, const char *output_id,
-			   const struct gradeq_job *job)
+/* output.<id>.<state> (ready, failed) on gradeq.events, confirmed; best
+ * effort (the row says sealed or failed whatever happens to the event). */
+static void announce(const struct gradeq_jobctx *ctx, const char *output_id,
+		     const struct gradeq_job *job, const char *state)
 {
 	int rc = GRADEQ_ERR_BROKER;
 
 	if (ctx->events && !gradeq_broker_broken(ctx->events)) {
 		rc = gradeq_event_output(ctx->events, output_id, job->run_id, job->course_id,
-					 "ready");
+					 state);
 		if (!rc)
 			rc = gradeq_broker_wait_confirms(ctx->events, GRADEQ_CONFIRM_WAIT_MS);
 	}
 	if (rc)
-		log_warn("event=event_lost output=%s event_key=output.%s.ready error=\"%s\"",
-			 output_id, output_id, gradeq_errmsg(rc));
+		log_warn("event=event_lost output=%s event_key=output.%s.%s error=\"%s\"",
+			 output_id, output_id, state, gradeq_errmsg(rc));
 }
 
 /* In one transaction: the part recorded once, the job complete, and, when
@@ -304,7 +305,8 @@ static int record_part(const struct gradeq_jobctx *ctx, const struct gradeq_job 
 		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "output %s is gone", a->output_id);
 	if (!rc)
 		rc = gradeq_job_transition(ctx->st, &change, &changed);
-	if (!rc && found && ndone == o.parts && strcmp(o.state, "pending") == 0) {
+	if (!rc && found && ndone == o.parts &&
+	    (strcmp(o.state, "pending") == 0 || strcmp(o.state, "failed") == 0)) {
 		gradeq_report_header(&header, l);
 		rc = header.failed ? GRADEQ_ERR_NOMEM
 				   : gradeq_storage_seal(stg, o.key, header.data, header.len,
@@ -321,7 +323,7 @@ static int record_part(const struct gradeq_jobctx *ctx, const struct gradeq_job 
 		snprintf(stats->run_settled, sizeof(stats->run_settled), "%s", changed.run_settled);
 		if (*sealed) {
 			gradeq_storage_drop_parts(stg, o.key, (uint32_t)o.parts);
-			announce_ready(ctx, a->output_id, job);
+			announce(ctx, a->output_id, job, "ready");
 			log_info(
 				"event=output_sealed output=%s job=%s course=%s parts=%d size=%lld "
 				"sha256=%s",
@@ -393,7 +395,7 @@ int gradeq_report_part_handle(const struct gradeq_jobctx *ctx, const struct grad
 	if (rc)
 		goto out;
 	/* a part of a sealed output (a replay) changes nothing stored */
-	if (strcmp(o.state, "pending") == 0)
+	if (strcmp(o.state, "pending") == 0 || strcmp(o.state, "failed") == 0)
 		rc = gradeq_storage_put_part(stg, o.key, job->seq, part.data ? part.data : "",
 					     part.len);
 	if (!rc)
@@ -412,4 +414,26 @@ out:
 	gradeq_storage_free(stg);
 	gradeq_output_release(&o);
 	return rc;
+}
+
+void gradeq_report_part_dead(const struct gradeq_jobctx *ctx, const struct gradeq_job *job,
+			     const char *error)
+{
+	const struct gradeq_report_part *a = job->args;
+	bool changed = false;
+	int rc;
+
+	if (!a || !ctx->st)
+		return;
+	rc = gradeq_output_mark_failed(ctx->st, a->output_id, &changed);
+	if (rc) {
+		log_warn("event=output_failed_not_recorded output=%s job=%s error=\"%s\"",
+			 a->output_id, job->job_id, gradeq_errmsg(rc));
+		return;
+	}
+	if (!changed)
+		return; /* sealed, deleted, or failed by another part already */
+	log_error("event=output_failed output=%s job=%s course=%s part=%u error=\"%s\"",
+		  a->output_id, job->job_id, job->course_id, (unsigned)job->seq, error);
+	announce(ctx, a->output_id, job, "failed");
 }

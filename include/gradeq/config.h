@@ -10,6 +10,8 @@
 #include "gradeq/err.h"
 
 #define GRADEQ_MAX_RETRY_TIERS 8
+/* output_operators: a handful of global operators, not a user directory */
+#define GRADEQ_MAX_OUTPUT_OPERATORS 64
 
 struct gradeq_config {
 	char *path;               /* file it came from; NULL for defaults only */
@@ -55,8 +57,17 @@ struct gradeq_config {
 	char *log_file;               /* NULL or "" = stderr */
 	char *output_backend;         /* job outputs: "file" */
 	char *output_dir;             /* file backend: directory of outputs */
-	char *output_link_key_file;   /* key that signs download links */
-	char *output_link_base;       /* gradeq-web's absolute URL */
+	char *s3_endpoint;            /* s3 backend: endpoint URL (path-style) */
+	char *s3_bucket;
+	char *s3_region;
+	char *s3_access_key_file;
+	char *s3_secret_key_file;
+	int s3_link_ttl_s; /* presigned GET lifetime */
+	/* user ids that may read any course's outputs */
+	int output_operators[GRADEQ_MAX_OUTPUT_OPERATORS];
+	int noutput_operators;
+	char *output_link_key_file; /* key that signs download links */
+	char *output_link_base;     /* gradeq-web's absolute URL */
 	/* gradeq-web */
 	char *web_listen;         /* HOST:PORT; NULL = 127.0.0.1:8470 */
 	char *web_users;          /* users file (name:role:hash lines) */

@@ -60,6 +60,12 @@ struct gradeq_jobtype {
 	 * permanent one to the dead queue; nothing committed on error). */
 	int (*handle)(const struct gradeq_jobctx *ctx, const struct gradeq_job *job,
 		      struct gradeq_job_stats *stats);
+	/* Called once the consumer has parked the job in the dead queue and
+	 * recorded it dead, with the reason (a report part marks its output
+	 * failed and announces it). Best effort: it cannot change where the
+	 * message went. NULL: nothing to do. */
+	void (*on_dead)(const struct gradeq_jobctx *ctx, const struct gradeq_job *job,
+			const char *error);
 	/* The states of what the type produces beyond the job row itself,
 	 * NULL-terminated (a grading job produces grade rows: none; a report
 	 * part contributes to an output: pending, sealed, failed, deleted). */

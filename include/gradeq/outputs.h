@@ -70,9 +70,16 @@ int gradeq_output_part_record(struct gradeq_store *st, const char *output_id, in
 			      bool *fresh, int *done) GRADEQ_MUST_CHECK;
 
 /* Inside the part's transaction, with the row locked: the output sealed,
- * with its size and digest. */
+ * with its size and digest (from pending, or from failed when a replayed
+ * part completes it). */
 int gradeq_output_mark_sealed(struct gradeq_store *st, const char *output_id, long long size,
 			      const char *sha256) GRADEQ_MUST_CHECK;
+
+/* A part went to the dead queue: a pending output becomes failed
+ * (*changed); a sealed, deleted or already failed one is left. A replay of
+ * the part that completes the output still seals it. */
+int gradeq_output_mark_failed(struct gradeq_store *st, const char *output_id,
+			      bool *changed) GRADEQ_MUST_CHECK;
 
 /* *member: user_id is on course_id's team (student_courseaccessrole with
  * role staff or instructor), now. */

@@ -74,11 +74,12 @@ int gradeq_report_url(struct gradeq_cli *cli, const char *output_id, int32_t use
  * (GRADEQ_ERR_NOT_FOUND otherwise: unknown, deleted, or not sealed yet) and
  * that user is on the course team now (GRADEQ_ERR_ACCESS), then opens the
  * stored file: *fd (the caller closes it, or hands it to sendfile), *size,
- * *use_once. */
+ * *use_once. On the s3 backend no file is opened (*fd stays -1): redirect
+ * gets a presigned GET URL of the object, valid s3_link_ttl_s seconds. */
 int gradeq_report_open_download(struct gradeq_store *st, const struct gradeq_config *cfg,
 				const char *output_id, const char *user, const char *expires,
-				const char *sig, int *fd, long long *size,
-				bool *use_once) GRADEQ_MUST_CHECK;
+				const char *sig, int *fd, long long *size, bool *use_once,
+				char *redirect, size_t rlen) GRADEQ_MUST_CHECK;
 
 /* After a complete download: downloaded_at recorded, and a use-once
  * output deleted (object, then row). */

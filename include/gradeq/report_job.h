@@ -37,4 +37,9 @@ void gradeq_report_part_free(void *args);
 int gradeq_report_part_handle(const struct gradeq_jobctx *ctx, const struct gradeq_job *job,
 			      struct gradeq_job_stats *stats) GRADEQ_MUST_CHECK;
 
+/* A part went to the dead queue (the type's on_dead): its pending output
+ * becomes failed and output.<id>.failed goes to gradeq.events, once. */
+void gradeq_report_part_dead(const struct gradeq_jobctx *ctx, const struct gradeq_job *job,
+			     const char *error);
+
 #endif

@@ -1,7 +1,8 @@
 /* Where job outputs are kept, behind one interface chosen by configuration
  * (output_backend): task code (report_job.c, report.c) never knows which
  * backend it writes to. The file backend keeps an output as one file in
- * output_dir, its parts beside it until it is sealed. */
+ * output_dir, its parts beside it until it is sealed; the s3 backend keeps
+ * it as one object in s3_bucket, its parts as objects KEY.parts/NNNNNN. */
 #ifndef GRADEQ_STORAGE_H
 #define GRADEQ_STORAGE_H
 
@@ -19,7 +20,7 @@ int gradeq_storage_open(const struct gradeq_config *cfg,
 			struct gradeq_storage **out) GRADEQ_MUST_CHECK;
 void gradeq_storage_free(struct gradeq_storage *s);
 
-/* "file": what goes in gradeq_outputs.backend. */
+/* "file" or "s3": what goes in gradeq_outputs.backend. */
 const char *gradeq_storage_backend(const struct gradeq_storage *s);
 
 /* Stores part number `part` of the output `key` (replacing one stored
@@ -46,5 +47,11 @@ int gradeq_storage_remove(struct gradeq_storage *s, const char *key,
 /* The file backend's path of a sealed output, into buf. */
 int gradeq_storage_path(const struct gradeq_storage *s, const char *key, char *buf,
 			size_t len) GRADEQ_MUST_CHECK;
+
+/* The s3 backend's presigned GET URL of a sealed output, valid expires_s
+ * seconds (gradeq-web redirects a download to it); GRADEQ_ERR_INVALID on
+ * the file backend. */
+int gradeq_storage_presign(const struct gradeq_storage *s, const char *key, long expires_s,
+			   char *buf, size_t len) GRADEQ_MUST_CHECK;
 
 #endif

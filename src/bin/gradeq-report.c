@@ -44,6 +44,7 @@ static const char usage[] =
 	"                             (HMAC-SHA256, key from output_link_key_file),\n"
 	"                             valid for DUR (default 15m); refused when UID is\n"
 	"                             not on the course team (staff or instructor)\n"
+	"                             nor a global operator (output_operators)\n"
 	"\n"
 	"Environment: GRADEQ_AMQP_URL, GRADEQ_PG_DSN and GRADEQ_OUTPUT_DIR override the\n"
 	"configuration. Exit status: 0 on success, 1 on error (one line on stderr), 2 on\n"

@@ -239,13 +239,31 @@ int gradeq_output_mark_sealed(struct gradeq_store *st, const char *output_id, lo
 	int rc = 0;
 
 	snprintf(ssize, sizeof(ssize), "%lld", size);
-	res = PQexecParams(
-		gradeq_store_conn(st),
-		"UPDATE gradeq_outputs SET state = 'sealed', sealed_at = now(),"
-		" size = $2::bigint, sha256 = $3 WHERE output_id = $1 AND state = 'pending'",
-		3, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(gradeq_store_conn(st),
+			   "UPDATE gradeq_outputs SET state = 'sealed', sealed_at = now(),"
+			   " size = $2::bigint, sha256 = $3 WHERE output_id = $1"
+			   " AND state IN ('pending', 'failed')",
+			   3, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		rc = gradeq_store_result_error(st, res, "sealing an output");
+	PQclear(res);
+	return rc;
+}
+
+int gradeq_output_mark_failed(struct gradeq_store *st, const char *output_id, bool *changed)
+{
+	const char *params[1] = {output_id};
+	PGresult *res = PQexecParams(gradeq_store_conn(st),
+				     "UPDATE gradeq_outputs SET state = 'failed'"
+				     " WHERE output_id = $1 AND state = 'pending'",
+				     1, NULL, params, NULL, NULL, 0);
+	int rc = 0;
+
+	*changed = false;
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = gradeq_store_result_error(st, res, "marking an output failed");
+	else
+		*changed = strcmp(PQcmdTuples(res), "1") == 0;
 	PQclear(res);
 	return rc;
 }

@@ -19,14 +19,14 @@ int api_output_download(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct re
 	struct gradeq_store *st;
 	long long size = 0;
 	bool use_once = false;
-	char disp[128];
+	char disp[128], redirect[2048] = "";
 	int fd = -1, rc;
 
 	pthread_mutex_lock(&q->w->lib_lock);
 	rc = web_store(q->w, &st);
 	if (!rc)
 		rc = gradeq_report_open_download(st, q->w->cli->cfg, p[0], user, expires, sig, &fd,
-						 &size, &use_once);
+						 &size, &use_once, redirect, sizeof(redirect));
 	if (rc == GRADEQ_ERR_ACCESS)
 		log_warn("event=output_link_refused output=%s user=%s addr=%s reason=\"%s\"", p[0],
 			 user ? user : "-", q->addr, gradeq_errmsg(rc));
@@ -37,6 +37,21 @@ int api_output_download(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct re
 		return reply_error(r, 404, "no such output");
 	if (rc)
 		return reply_error(r, 503, "the database cannot be reached");
+	if (redirect[0]) {
+		/* s3 backend: the bucket serves the bytes through a short-lived
+		 * presigned GET; the download is recorded now (a use-once output
+		 * is kept until it expires: the bucket cannot say when the
+		 * transfer ended) */
+		r->raw = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		if (!r->raw)
+			return reply_error(r, 500, "out of memory");
+		r->status = 302;
+		MHD_add_response_header(r->raw, "Location", redirect);
+		MHD_add_response_header(r->raw, "Cache-Control", "no-store");
+		if (!use_once)
+			snprintf(q->downloaded, sizeof(q->downloaded), "%s", p[0]);
+		return 0;
+	}
 	r->raw = MHD_create_response_from_fd((uint64_t)size, fd);
 	if (!r->raw) {
 		close(fd);

@@ -122,7 +122,7 @@ psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 	WHERE application_name = 'gradeq-t63-lock'" >/dev/null
 wait "$LOCK_PID" 2>/dev/null || true
 drain after-kill
-assert_eq "output waits for its dead part" pending "$(output_state "$out2")"
+assert_eq "output failed by its dead part" failed "$(output_state "$out2")"
 assert_eq "parts recorded" $((parts2 - 1)) \
 	"$(psql_q "SELECT count(*) FROM gradeq_output_parts WHERE output_id = '$out2'")"
 assert_eq "the dead part" "3" "$(psql_q "SELECT p.seq FROM gradeq_jobs p JOIN gradeq_outputs o

@@ -3,6 +3,7 @@
 # course team (one line, non-zero); gradeq-web serves a member's link (the
 # sealed bytes), refuses a tampered or expired one with 403 and a log line,
 # and refuses a link whose user left the team since it was signed; a
+# global operator (output_operators) reads any course's output; a
 # use-once output is gone after one complete download. The output.<id>.ready
 # events carry no link.
 set -euo pipefail
@@ -20,7 +21,10 @@ openssl rand -hex 32 >"$WORK/link.key"
 chmod 600 "$WORK/link.key"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
-config "$WORK/r.conf" "output_link_key_file=\"$WORK/link.key\"" "output_link_base=\"$BASE\""
+# 9100 is a global operator: on no course team
+config "$WORK/r.conf" "output_link_key_file=\"$WORK/link.key\"" "output_link_base=\"$BASE\"" \
+	"output_operators=[9100, 9101]"
+config "$WORK/noop.conf" "output_link_key_file=\"$WORK/link.key\"" "output_link_base=\"$BASE\""
 declare_topology -c "$WORK/r.conf"
 publish_jobs --course "$SMALL" >/dev/null
 "$CONSUMER" -c "$WORK/r.conf" --release "$RELEASE" --drain >"$WORK/grades.log" 2>&1 || die "grading failed"
@@ -98,6 +102,13 @@ log "a member who left the team: refused at download time"
 url2=$("$REPORT" -c "$WORK/r.conf" url "$out" --user 9002)
 psql_q "DELETE FROM student_courseaccessrole WHERE user_id = 9002" >/dev/null
 assert_eq "left the team" 403 "$(code "$url2")"
+
+log "a global operator (output_operators) reads any course's output"
+op=$("$REPORT" -c "$WORK/r.conf" url "$out" --user 9100)
+assert_eq "operator's download" 200 "$(code "$op")"
+cmp "$WORK/body" "$GRADEQ_OUTPUT_DIR/$out.csv" || die "the operator's download differs"
+assert_fails "not an operator without the setting" "$REPORT" -c "$WORK/noop.conf" url "$out" --user 9100
+assert_fails "an operator's id is no team role" "$REPORT" -c "$WORK/r.conf" url "$out" --user 9102
 
 log "a signed-in user lists the course's outputs"
 assert_eq "without a session" 401 "$(code "$BASE/api/outputs?course=$SMALL")"

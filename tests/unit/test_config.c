@@ -359,6 +359,39 @@ static void test_placement(void **state)
 	gradeq_config_free(c);
 }
 
+/* output_operators: empty by default, any order, 1..64 user ids; the
+ * s3 backend's settings are accepted with output_backend = "s3". */
+static void test_output_operators(void **state)
+{
+	struct fixture *f = *state;
+	struct gradeq_config *c = NULL;
+
+	assert_int_equal(gradeq_config_load(NULL, &c, f->err, sizeof(f->err)), 0);
+	assert_int_equal(c->noutput_operators, 0);
+	assert_string_equal(c->output_backend, "file");
+	gradeq_config_free(c);
+	write_file(f, "ops.conf", 0600,
+		   "output_operators = [9100, 42];\noutput_backend = \"s3\";\n"
+		   "s3_endpoint = \"http://127.0.0.1:9000\";\ns3_bucket = \"b\";\n");
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), 0);
+	assert_int_equal(c->noutput_operators, 2);
+	assert_int_equal(c->output_operators[0], 9100);
+	assert_int_equal(c->output_operators[1], 42);
+	assert_string_equal(c->output_backend, "s3");
+	assert_string_equal(c->s3_region, "us-east-1");
+	assert_int_equal(c->s3_link_ttl_s, 300);
+	gradeq_config_free(c);
+	write_file(f, "ops.conf", 0600, "output_operators = [];\n");
+	assert_int_equal(gradeq_config_load(f->path, &c, f->err, sizeof(f->err)), 0);
+	assert_int_equal(c->noutput_operators, 0);
+	gradeq_config_free(c);
+	expect_error(f, "output_operators = [0];\n", 1,
+		     "'output_operators' entry 1 must be from 1 to 2147483647");
+	expect_error(f, "output_operators = [\"alice\"];\n", 1,
+		     "'output_operators' entry 1 must be an integer");
+	expect_error(f, "output_backend = \"ftp\";\n", 1, "must be file or s3");
+}
+
 static void test_missing_file(void **state)
 {
 	struct fixture *f = *state;
@@ -711,6 +744,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_retry_tiers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_placement, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_output_operators, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_include_relative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_overrides, setup, teardown),
