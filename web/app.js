@@ -30,6 +30,10 @@
     deadFilter: { release: "", course: "", reason: "", limit: "100" },
     replay: { limit: "", rate: "", to_release: "" },
     lastAction: null, // {ok, text}
+    // renders overlap (each awaits the API): one that started before a
+    // newer one was drawn is dropped, so an old read never undoes a click
+    renderStarted: 0,
+    renderDrawn: 0,
   };
 
   // --- DOM helpers: text only ---------------------------------------------
@@ -405,6 +409,7 @@
   async function render(fresh) {
     if (!S.session) return;
     const route = S.route;
+    const seq = ++S.renderStarted;
     let node;
     try {
       S.status = await api("/api/status");
@@ -432,15 +437,20 @@
       return;
     }
     if (route !== S.route || !S.session) return; // the operator moved on meanwhile
+    if (seq < S.renderDrawn) return; // a newer render was drawn meanwhile
     const view = $("view");
     // nothing changed: leave the page alone (a click or a selection in
     // progress is not disturbed)
-    if (view.firstChild && view.dataset.view === route.view && node.isEqualNode(view.firstChild)) return;
+    if (view.firstChild && view.dataset.view === route.view && node.isEqualNode(view.firstChild)) {
+      S.renderDrawn = seq; // what it read is on the page already
+      return;
+    }
     // a button held down: redraw once it is released and its click is handled
     if (S.pointerDown) {
       S.pendingRender = true;
       return;
     }
+    S.renderDrawn = seq;
     // keep the focus and the value of a control being typed into
     const act = document.activeElement;
     const keep = act && act.id && view.contains(act) ? act.id : null;
