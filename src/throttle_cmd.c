@@ -49,8 +49,9 @@ static int set_or_off(struct gradeq_cli *cli, struct gradeq_store *st, int argc,
 		      bool json, bool set)
 {
 	const char *rel = NULL, *n = NULL;
-	const struct gradeq_cli_opt opts[] = {
-		{"--release", NULL, NULL, &rel}, {"--learners-per-s", NULL, NULL, &n}, {NULL}};
+	const struct gradeq_cli_opt opts[] = {{"--release", NULL, NULL, &rel},
+					      {"--learners-per-s", NULL, NULL, &n},
+					      {NULL, NULL, NULL, NULL}};
 	char release[GRADEQ_NAME_MAX], what[32];
 	double rate = 0;
 	bool announced;
@@ -153,7 +154,8 @@ out:
 static int show(struct gradeq_cli *cli, struct gradeq_store *st, int argc, char **argv, bool json)
 {
 	const char *rel = NULL;
-	const struct gradeq_cli_opt opts[] = {{"--release", NULL, NULL, &rel}, {NULL}};
+	const struct gradeq_cli_opt opts[] = {{"--release", NULL, NULL, &rel},
+					      {NULL, NULL, NULL, NULL}};
 	char *out = NULL;
 	int rc;
 

@@ -44,7 +44,7 @@ static int cmd_migrate(struct admin *a, int argc, char **argv)
 {
 	bool with_input = false;
 	const struct gradeq_cli_opt opts[] = {{"--with-input-tables", NULL, &with_input, NULL},
-					      {NULL}};
+					      {NULL, NULL, NULL, NULL}};
 	int applied = 0, version = 0, rc;
 
 	if (gradeq_cli_scan(&a->cli, "migrate", "unknown option", argc, argv, 1, opts, NULL, false))
@@ -66,7 +66,8 @@ static int cmd_status(struct admin *a, int argc, char **argv)
 {
 	const char *run = NULL;
 	bool watch = false;
-	const struct gradeq_cli_opt opts[] = {{"--watch", "-w", &watch, NULL}, {NULL}};
+	const struct gradeq_cli_opt opts[] = {{"--watch", "-w", &watch, NULL},
+					      {NULL, NULL, NULL, NULL}};
 
 	if (gradeq_cli_scan(&a->cli, "status", "unexpected argument", argc, argv, 1, opts, &run,
 			    false))
@@ -132,7 +133,7 @@ static int cmd_events(struct admin *a, int argc, char **argv)
 	struct gradeq_broker *b = NULL;
 	const char *run = NULL, *n = NULL;
 	const struct gradeq_cli_opt opts[] = {
-		{"--run", NULL, NULL, &run}, {"--count", NULL, NULL, &n}, {NULL}};
+		{"--run", NULL, NULL, &run}, {"--count", NULL, NULL, &n}, {NULL, NULL, NULL, NULL}};
 	long count = 0;
 	int rc;
 
@@ -152,7 +153,8 @@ static int cmd_cancel(struct admin *a, int argc, char **argv)
 	enum gradeq_run_state was;
 	const char *run = NULL;
 	bool yes = false;
-	const struct gradeq_cli_opt opts[] = {{"--yes", "-y", &yes, NULL}, {NULL}};
+	const struct gradeq_cli_opt opts[] = {{"--yes", "-y", &yes, NULL},
+					      {NULL, NULL, NULL, NULL}};
 	int rc;
 
 	if (gradeq_cli_scan(&a->cli, "cancel", "unexpected argument", argc, argv, 1, opts, &run,
@@ -178,8 +180,9 @@ static int cmd_purge_history(struct admin *a, int argc, char **argv)
 {
 	const char *older = NULL;
 	bool yes = false;
-	const struct gradeq_cli_opt opts[] = {
-		{"--yes", "-y", &yes, NULL}, {"--older-than", NULL, NULL, &older}, {NULL}};
+	const struct gradeq_cli_opt opts[] = {{"--yes", "-y", &yes, NULL},
+					      {"--older-than", NULL, NULL, &older},
+					      {NULL, NULL, NULL, NULL}};
 	long secs = 0, runs = 0, outputs = 0;
 	int rc;
 
@@ -241,7 +244,7 @@ static int release_args(struct admin *a, int argc, char **argv, const char *flag
 {
 	bool set = false;
 	const struct gradeq_cli_opt opts[] = {{flagname, NULL, takes_value ? NULL : &set, flag},
-					      {NULL}};
+					      {NULL, NULL, NULL, NULL}};
 	char what[32];
 
 	*name = *flag = NULL;

@@ -174,7 +174,7 @@ static int cmd_url(struct gradeq_cli *cli, int argc, char **argv)
 	const struct gradeq_cli_opt uopts[] = {{"--user", "-u", NULL, &user},
 					       {"--expires", NULL, NULL, &expires},
 					       {"--config", "-c", NULL, &cli->conf_path},
-					       {NULL}};
+					       {NULL, NULL, NULL, NULL}};
 	long secs = 15 * 60, uid = 0;
 	int rc;
 
@@ -209,8 +209,9 @@ static int cmd_other(struct gradeq_cli *cli, int argc, char **argv)
 	const struct gradeq_cli_opt lopts[] = {{"--course", "-C", NULL, &course},
 					       {"--json", NULL, &json, NULL},
 					       {"--config", "-c", NULL, &cli->conf_path},
-					       {NULL}};
-	const struct gradeq_cli_opt dopts[] = {{"--config", "-c", NULL, &cli->conf_path}, {NULL}};
+					       {NULL, NULL, NULL, NULL}};
+	const struct gradeq_cli_opt dopts[] = {{"--config", "-c", NULL, &cli->conf_path},
+					       {NULL, NULL, NULL, NULL}};
 	int rc;
 
 	if (gradeq_cli_scan(cli, argv[1], "unexpected argument", argc, argv, 2,
