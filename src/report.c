@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -497,6 +498,64 @@ static bool parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 	return true;
 }
 
+/* A use-once s3 output copied from the bucket into an unlinked temporary
+ * file, checked against the SHA-256 and size of its seal before a byte is
+ * sent: *fd, at its start. */
+static int spool_s3(struct gradeq_storage *stg, const struct gradeq_output *o, int *fd)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], buf[65536];
+	unsigned mdlen = 0;
+	char got[65];
+	long long n = 0;
+	FILE *fp = tmpfile();
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int rc = 0;
+
+	if (!fp || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		rc = gradeq_error(GRADEQ_ERR_IO, "temporary file for output %s: %s", o->output_id,
+				  strerror(errno));
+	if (!rc)
+		rc = gradeq_storage_fetch(stg, o->key, fp);
+	if (rc && rc != GRADEQ_ERR_NOT_FOUND && rc != GRADEQ_ERR_IO) {
+		/* the service's refusal or absence is no verdict on the link */
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", gradeq_errmsg(rc));
+		rc = gradeq_error(GRADEQ_ERR_IO, "%s", why);
+	}
+	if (!rc && fflush(fp) != 0)
+		rc = gradeq_error(GRADEQ_ERR_IO, "temporary file: %s", strerror(errno));
+	if (!rc) {
+		size_t r;
+
+		rewind(fp);
+		while ((r = fread(buf, 1, sizeof(buf), fp)) > 0) {
+			EVP_DigestUpdate(ctx, buf, r);
+			n += (long long)r;
+		}
+		if (ferror(fp) || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+			rc = gradeq_error(GRADEQ_ERR_IO, "reading back output %s", o->output_id);
+	}
+	if (!rc) {
+		for (unsigned i = 0; i < 32; i++)
+			snprintf(got + 2 * i, 3, "%02x", md[i]);
+		if (n != o->size || strcmp(got, o->sha256) != 0)
+			rc = gradeq_error(GRADEQ_ERR_IO,
+					  "output %s in the bucket is not what was sealed"
+					  " (%lld bytes, sha256 %.12s)",
+					  o->output_id, n, got);
+	}
+	if (!rc) {
+		*fd = dup(fileno(fp));
+		if (*fd < 0 || lseek(*fd, 0, SEEK_SET) < 0)
+			rc = gradeq_error(GRADEQ_ERR_IO, "temporary file: %s", strerror(errno));
+	}
+	if (fp)
+		fclose(fp);
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
 int gradeq_report_open_download(struct gradeq_store *st, const struct gradeq_config *cfg,
 				const char *output_id, const char *user, const char *expires,
 				const char *sig, int *fd, long long *size, bool *use_once,
@@ -533,21 +592,27 @@ int gradeq_report_open_download(struct gradeq_store *st, const struct gradeq_con
 				  (int)uid, o.course_id);
 	if (!rc)
 		rc = gradeq_storage_open(cfg, &stg);
-	if (!rc && strcmp(gradeq_storage_backend(stg), "s3") == 0) {
+	if (!rc && strcmp(gradeq_storage_backend(stg), "s3") == 0 && !o.use_once) {
 		/* the bytes go from the bucket: a short-lived presigned GET */
 		rc = gradeq_storage_presign(stg, o.key, cfg->s3_link_ttl_s, redirect, rlen);
-		if (!rc)
-			*use_once = o.use_once;
 		gradeq_storage_free(stg);
 		gradeq_output_release(&o);
 		return rc;
 	}
-	if (!rc)
+	if (!rc && strcmp(gradeq_storage_backend(stg), "s3") == 0) {
+		/* use-once on s3: the bucket cannot say when a presigned
+		 * transfer ended, so gradeq-web sends the bytes itself and
+		 * deletes the object after the last one went out */
+		rc = spool_s3(stg, &o, fd);
+	} else if (!rc) {
 		rc = gradeq_storage_path(stg, o.key, path, sizeof(path));
-	if (!rc) {
-		*fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (*fd < 0 || fstat(*fd, &sb) < 0)
+		if (!rc && (*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 			rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "output %s: %s", o.output_id,
+					  strerror(errno));
+	}
+	if (!rc) {
+		if (fstat(*fd, &sb) < 0)
+			rc = gradeq_error(GRADEQ_ERR_IO, "output %s: %s", o.output_id,
 					  strerror(errno));
 	}
 	if (!rc) {

@@ -75,7 +75,11 @@ int gradeq_report_url(struct gradeq_cli *cli, const char *output_id, int32_t use
  * that user is on the course team now (GRADEQ_ERR_ACCESS), then opens the
  * stored file: *fd (the caller closes it, or hands it to sendfile), *size,
  * *use_once. On the s3 backend no file is opened (*fd stays -1): redirect
- * gets a presigned GET URL of the object, valid s3_link_ttl_s seconds. */
+ * gets a presigned GET URL of the object, valid s3_link_ttl_s seconds;
+ * except for a use-once output, whose object is copied into an unlinked
+ * temporary file (*fd) and checked against its seal's SHA-256 and size
+ * (GRADEQ_ERR_IO otherwise): the caller sends it and, after the last byte,
+ * calls gradeq_report_downloaded, which deletes the object. */
 int gradeq_report_open_download(struct gradeq_store *st, const struct gradeq_config *cfg,
 				const char *output_id, const char *user, const char *expires,
 				const char *sig, int *fd, long long *size, bool *use_once,

@@ -503,8 +503,9 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)cls, (void)c;
 	if (!q)
 		return;
-	if (q->downloaded[0] && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		web_output_done(q->w, q->downloaded);
+	if (q->downloaded[0])
+		web_output_done(q->w, q->downloaded, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK,
+				q->once_claim);
 	free(q->body);
 	free(q);
 	*con_cls = NULL;

@@ -12,13 +12,41 @@
 #include "gradeq/report.h"
 #include "web/internal.h"
 
+/* Claims a use-once output for one download (lib_lock held): false when
+ * another download of it is under way here, or too many are. */
+static bool once_claim(struct web *w, const char *id, bool *busy)
+{
+	int free_slot = -1;
+
+	*busy = false;
+	for (int i = 0; i < (int)(sizeof(w->once_busy) / sizeof(w->once_busy[0])); i++) {
+		if (strcmp(w->once_busy[i], id) == 0) {
+			*busy = true;
+			return false;
+		}
+		if (!w->once_busy[i][0] && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return false;
+	snprintf(w->once_busy[free_slot], sizeof(w->once_busy[free_slot]), "%s", id);
+	return true;
+}
+
+static void once_release(struct web *w, const char *id)
+{
+	for (size_t i = 0; i < sizeof(w->once_busy) / sizeof(w->once_busy[0]); i++)
+		if (strcmp(w->once_busy[i], id) == 0)
+			w->once_busy[i][0] = '\0';
+}
+
 int api_output_download(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 {
 	const char *user = req_arg(q, "user"), *expires = req_arg(q, "expires"),
 		   *sig = req_arg(q, "sig");
 	struct gradeq_store *st;
 	long long size = 0;
-	bool use_once = false;
+	bool use_once = false, busy = false;
 	char disp[128], redirect[2048] = "";
 	int fd = -1, rc;
 
@@ -30,28 +58,46 @@ int api_output_download(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct re
 	if (rc == GRADEQ_ERR_ACCESS)
 		log_warn("event=output_link_refused output=%s user=%s addr=%s reason=\"%s\"", p[0],
 			 user ? user : "-", q->addr, gradeq_errmsg(rc));
+	else if (rc && rc != GRADEQ_ERR_NOT_FOUND)
+		log_warn("event=output_unreadable output=%s error=\"%s\"", p[0], gradeq_errmsg(rc));
+	if (!rc && use_once) {
+		/* one download at a time: the first to complete deletes it */
+		q->once_claim = once_claim(q->w, p[0], &busy);
+		if (!q->once_claim) {
+			close(fd);
+			rc = GRADEQ_ERR_STATE;
+		}
+	}
 	pthread_mutex_unlock(&q->w->lib_lock);
 	if (rc == GRADEQ_ERR_ACCESS)
 		return reply_error(r, 403, "this link is not valid");
 	if (rc == GRADEQ_ERR_NOT_FOUND)
 		return reply_error(r, 404, "no such output");
+	if (rc == GRADEQ_ERR_STATE && busy)
+		return reply_error(r, 409, "this use-once output is being downloaded");
+	if (rc == GRADEQ_ERR_STATE) {
+		r->retry_after = 5;
+		return reply_error(r, 503, "too many use-once downloads under way");
+	}
+	if (rc == GRADEQ_ERR_IO)
+		return reply_error(r, 502, "the output cannot be read now");
 	if (rc)
 		return reply_error(r, 503, "the database cannot be reached");
 	if (redirect[0]) {
-		/* s3 backend: the bucket serves the bytes through a short-lived
-		 * presigned GET; the download is recorded now (a use-once output
-		 * is kept until it expires: the bucket cannot say when the
-		 * transfer ended) */
+		/* s3 backend, kept output: the bucket serves the bytes through a
+		 * short-lived presigned GET (a use-once one came as a file) */
 		r->raw = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 		if (!r->raw)
 			return reply_error(r, 500, "out of memory");
 		r->status = 302;
 		MHD_add_response_header(r->raw, "Location", redirect);
 		MHD_add_response_header(r->raw, "Cache-Control", "no-store");
-		if (!use_once)
-			snprintf(q->downloaded, sizeof(q->downloaded), "%s", p[0]);
+		snprintf(q->downloaded, sizeof(q->downloaded), "%s", p[0]);
 		return 0;
 	}
+	/* sendfile from the output (file backend) or from the checked copy of
+	 * a use-once s3 object */
+	snprintf(q->downloaded, sizeof(q->downloaded), "%s", p[0]);
 	r->raw = MHD_create_response_from_fd((uint64_t)size, fd);
 	if (!r->raw) {
 		close(fd);
@@ -61,25 +107,35 @@ int api_output_download(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct re
 	MHD_add_response_header(r->raw, "Content-Type", "text/csv; charset=utf-8");
 	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.csv\"", p[0]);
 	MHD_add_response_header(r->raw, "Content-Disposition", disp);
+	if (use_once)
+		MHD_add_response_header(r->raw, "Cache-Control", "no-store");
 	/* on_done() records the download once it is complete */
-	snprintf(q->downloaded, sizeof(q->downloaded), "%s", p[0]);
 	return 0;
 }
 
-void web_output_done(struct web *w, const char *output_id)
+void web_output_done(struct web *w, const char *output_id, bool complete, bool once)
 {
 	struct gradeq_store *st;
-	int rc;
+	int rc = 0;
 
 	pthread_mutex_lock(&w->lib_lock);
-	rc = web_store(w, &st);
-	if (!rc)
-		rc = gradeq_report_downloaded(st, w->cli->cfg, output_id);
-	if (rc)
-		log_warn("event=output_download_not_recorded output=%s error=\"%s\"", output_id,
-			 gradeq_errmsg(rc));
-	else
-		log_info("event=output_downloaded output=%s", output_id);
+	if (complete) {
+		rc = web_store(w, &st);
+		if (!rc)
+			rc = gradeq_report_downloaded(st, w->cli->cfg, output_id);
+		if (rc)
+			log_warn("event=output_download_not_recorded output=%s error=\"%s\"",
+				 output_id, gradeq_errmsg(rc));
+		else
+			log_info("event=output_downloaded output=%s use_once=%s", output_id,
+				 once ? "true" : "false");
+	} else {
+		log_info("event=output_download_incomplete output=%s", output_id);
+	}
+	/* released after the delete: a request meanwhile got 409, one after
+	 * gets 404 */
+	if (once)
+		once_release(w, output_id);
 	pthread_mutex_unlock(&w->lib_lock);
 }
 
