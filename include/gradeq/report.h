@@ -60,6 +60,28 @@ int gradeq_report_list_json(struct gradeq_store *st, const char *course_id,
  * deleted. GRADEQ_ERR_NOT_FOUND when there is no such output left. */
 int gradeq_report_delete(struct gradeq_cli *cli, const char *output_id) GRADEQ_MUST_CHECK;
 
+/* Deletes an output as user_id, who must be on its course team or a
+ * global operator (GRADEQ_ERR_ACCESS otherwise); user_id -1: no check (the
+ * command line, run by whoever holds the configuration). */
+int gradeq_report_delete_by(struct gradeq_store *st, const struct gradeq_config *cfg,
+			    const char *output_id, int32_t user_id) GRADEQ_MUST_CHECK;
+
+/* True when user is one of output_operators. */
+bool gradeq_report_is_operator(const struct gradeq_config *cfg, int32_t user);
+
+/* *ok: user may read course_id's outputs now: a global operator or on the
+ * course team (staff, instructor). A user <= 0 (none) never may. */
+int gradeq_report_may_read(struct gradeq_store *st, const struct gradeq_config *cfg,
+			   const char *course_id, int32_t user, bool *ok) GRADEQ_MUST_CHECK;
+
+/* The path and query of a download link for output_id signed for user_id
+ * until now + expires_s ("/outputs/ID?user=U&expires=E&sig=S", into path;
+ * *expires gets E), with the checks and errors of gradeq_report_url. The
+ * link is a credential: never log it. */
+int gradeq_report_link(struct gradeq_store *st, const struct gradeq_config *cfg,
+		       const char *output_id, int32_t user_id, long expires_s, char *path,
+		       size_t len, int64_t *expires) GRADEQ_MUST_CHECK;
+
 /* Prints on out one absolute download link for output_id, signed for
  * user_id until now + expires_s (output_link_base and the key of
  * output_link_key_file). GRADEQ_ERR_ACCESS ("user U is not on the course

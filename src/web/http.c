@@ -211,6 +211,9 @@ static const struct route {
 	{"POST", "/api/dead/purge", api_dead_purge, ACTION | OPERATOR},
 	{"POST", "/api/dead/export", api_dead_export, ACTION | OPERATOR},
 	{"GET", "/api/outputs", api_outputs, 0},
+	{"GET", "/api/outputs/courses", api_output_courses, 0},
+	{"POST", "/api/outputs/:/link", api_output_link, ACTION},
+	{"POST", "/api/outputs/:/delete", api_output_delete, ACTION},
 	{"GET", "/outputs/:", api_output_download, PUBLIC},
 };
 

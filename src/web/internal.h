@@ -116,6 +116,9 @@ int api_dead_export(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply 
 int api_output_download(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
 void web_output_done(struct web *w, const char *output_id, bool complete, bool once_claim);
 int api_outputs(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
+int api_output_courses(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
+int api_output_link(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
+int api_output_delete(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
 
 /* sse.c */
 /* A hub without its thread, then the thread that follows gradeq.events. */

@@ -8,7 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <openssl/crypto.h>
+
 #include "gradeq/log.h"
+#include "gradeq/outputs.h"
 #include "gradeq/report.h"
 #include "web/internal.h"
 
@@ -139,11 +143,31 @@ void web_output_done(struct web *w, const char *output_id, bool complete, bool o
 	pthread_mutex_unlock(&w->lib_lock);
 }
 
+/* The platform user a dashboard user acts as when it reads outputs: the
+ * users file's fourth field (0: none). Users are read once at start. */
+static int32_t platform_user(const struct req *q)
+{
+	const struct gradeq_web_user *u = gradeq_web_users_find(&q->w->users, q->s.user);
+
+	return u ? u->platform_user : 0;
+}
+
+#define NO_PLATFORM_USER                                                                           \
+	"your dashboard user is mapped to no platform user: ask the administrator to add your"     \
+	" platform user id to the users file (name:role:hash:PLATFORM_USER_ID)"
+
+/* A download link lives this long: minted on each click, used at once. */
+#define WEB_OUTPUT_LINK_TTL_S 300
+
 int api_outputs(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 {
 	const char *course = req_arg(q, "course");
+	int32_t uid = platform_user(q);
 	struct gradeq_store *st;
 	char *out = NULL;
+	bool may = false;
+	json_t *a = NULL, *o;
+	size_t i;
 	int rc;
 
 	(void)p;
@@ -153,8 +177,152 @@ int api_outputs(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 	rc = web_store(q->w, &st);
 	if (!rc)
 		rc = gradeq_report_list_json(st, course, &out);
+	if (!rc && uid > 0)
+		rc = gradeq_report_may_read(st, q->w->cli->cfg, course, uid, &may);
 	pthread_mutex_unlock(&q->w->lib_lock);
+	if (rc) {
+		free(out);
+		return reply_error(r, 503, "the database cannot be reached");
+	}
+	/* each output says whether this user may download it (and delete it):
+	 * sealed, and the user's platform user on the course team or an
+	 * operator */
+	a = json_loads(out, 0, NULL);
+	free(out);
+	if (!a)
+		return reply_error(r, 500, "out of memory");
+	json_array_foreach(a, i, o)
+	{
+		const char *state = json_string_value(json_object_get(o, "state"));
+
+		json_object_set_new(o, "can_download",
+				    json_boolean(may && state && strcmp(state, "sealed") == 0));
+		json_object_set_new(o, "can_delete",
+				    json_boolean(may && state && strcmp(state, "deleted") != 0));
+	}
+	out = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return reply_json(r, 200, out);
+}
+
+int api_output_courses(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
+{
+	int32_t uid = platform_user(q);
+	bool op = uid > 0 && gradeq_report_is_operator(q->w->cli->cfg, uid);
+	struct gradeq_store *st;
+	char **courses = NULL;
+	size_t n = 0;
+	json_t *o, *a;
+	int rc = 0;
+
+	(void)p;
+	if (uid > 0) {
+		pthread_mutex_lock(&q->w->lib_lock);
+		rc = web_store(q->w, &st);
+		if (!rc)
+			rc = gradeq_output_courses(st, op ? 0 : uid, &courses, &n);
+		pthread_mutex_unlock(&q->w->lib_lock);
+	}
 	if (rc)
 		return reply_error(r, 503, "the database cannot be reached");
-	return reply_json(r, 200, out);
+	a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(a, json_string(courses[i]));
+		free(courses[i]);
+	}
+	free(courses);
+	o = json_pack(
+		"{s:s,s:o,s:b,s:o,s:o}", "user", q->s.user, "platform_user",
+		uid > 0 ? json_integer(uid) : json_null(), "operator", op, "courses", a, "message",
+		uid > 0 ? (n ? json_null() : json_string("your platform user is on no course team"))
+			: json_string(NO_PLATFORM_USER));
+	if (!o)
+		return reply_error(r, 500, "out of memory");
+	{
+		char *text = json_dumps(o, JSON_COMPACT);
+
+		json_decref(o);
+		return reply_json(r, 200, text);
+	}
+}
+
+int api_output_link(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
+{
+	int32_t uid = platform_user(q);
+	struct gradeq_store *st;
+	char path[256];
+	int64_t expires = 0;
+	json_t *o;
+	char *text;
+	int rc;
+
+	if (uid <= 0)
+		return reply_error(r, 403, "%s", NO_PLATFORM_USER);
+	pthread_mutex_lock(&q->w->lib_lock);
+	rc = web_store(q->w, &st);
+	if (!rc)
+		rc = gradeq_report_link(st, q->w->cli->cfg, p[0], uid, WEB_OUTPUT_LINK_TTL_S, path,
+					sizeof(path), &expires);
+	if (rc == GRADEQ_ERR_ACCESS)
+		log_warn("event=output_link_refused output=%s user=%s platform_user=%d addr=%s",
+			 p[0], q->s.user, (int)uid, q->addr);
+	else if (!rc)
+		log_info("event=output_link_minted output=%s user=%s platform_user=%d", p[0],
+			 q->s.user, (int)uid);
+	pthread_mutex_unlock(&q->w->lib_lock);
+	if (rc == GRADEQ_ERR_ACCESS)
+		return reply_error(r, 403, "platform user %d is not on this output's course team",
+				   (int)uid);
+	if (rc == GRADEQ_ERR_NOT_FOUND)
+		return reply_error(r, 404, "no such output");
+	if (rc == GRADEQ_ERR_STATE)
+		return reply_error(r, 409, "the output is not sealed yet");
+	if (rc == GRADEQ_ERR_CONFIG || rc == GRADEQ_ERR_IO)
+		return reply_error(r, 500, "download links are not configured on this server");
+	if (rc)
+		return reply_error(r, 503, "the database cannot be reached");
+	o = json_pack("{s:s,s:I}", "url", path, "expires", (json_int_t)expires);
+	OPENSSL_cleanse(path, sizeof(path));
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return reply_json(r, 200, text);
+}
+
+int api_output_delete(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
+{
+	int32_t uid = platform_user(q);
+	struct gradeq_store *st;
+	char *text;
+	int rc;
+
+	if (uid <= 0)
+		return reply_error(r, 403, "%s", NO_PLATFORM_USER);
+	pthread_mutex_lock(&q->w->lib_lock);
+	rc = web_store(q->w, &st);
+	if (!rc)
+		rc = gradeq_report_delete_by(st, q->w->cli->cfg, p[0], uid);
+	if (!rc)
+		log_info("event=output_deleted_by output=%s user=%s platform_user=%d", p[0],
+			 q->s.user, (int)uid);
+	else if (rc != GRADEQ_ERR_NOT_FOUND)
+		log_warn("event=output_delete_refused output=%s user=%s platform_user=%d "
+			 "error=\"%s\"",
+			 p[0], q->s.user, (int)uid, gradeq_errmsg(rc));
+	pthread_mutex_unlock(&q->w->lib_lock);
+	if (rc == GRADEQ_ERR_ACCESS)
+		return reply_error(r, 403, "platform user %d is not on this output's course team",
+				   (int)uid);
+	if (rc == GRADEQ_ERR_NOT_FOUND)
+		return reply_error(r, 404, "no such output");
+	if (rc == GRADEQ_ERR_DB || rc == GRADEQ_ERR_DB_TRANSIENT || rc == GRADEQ_ERR_TIMEOUT)
+		return reply_error(r, 503, "the database cannot be reached");
+	if (rc)
+		return reply_error(r, 500, "the output could not be deleted");
+	{
+		json_t *o = json_pack("{s:s}", "deleted", p[0]);
+
+		text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+	}
+	return reply_json(r, 200, text);
 }
