@@ -406,6 +406,9 @@ async function phaseOutputs(page) {
     return sel && sel.value === c && document.getElementById("outputs-none") !== null;
   }, course);
   check("the course of the user's team is picked and has no output yet", true);
+  // the output's events reach only a page whose event stream is open
+  await until(page, "the event stream open", () => document.getElementById("live").dataset.live === "live");
+  check("the page follows the event stream", true);
   // a reload would drop this mark: the sealed output must arrive live
   await page.evaluate(() => {
     window.__sameDocument = true;
