@@ -1,9 +1,15 @@
-/* gradeq-web's /outputs/ID: job outputs (grade reports) served through
- * signed, expiring links that gradeq-report url prints. No session: the
- * link is the credential, checked with the course team at download time
- * (report.c); the file goes out by sendfile (MHD_create_response_from_fd),
- * never copied through this process. A refused link is a 403 and a log
- * line. */
+/* gradeq-web's job outputs (grade reports). /outputs/ID serves signed,
+ * expiring links (gradeq-report url, or minted for a signed-in user by
+ * POST /api/outputs/ID/link). No session there: the link is the
+ * credential, checked with the course team at download time (report.c);
+ * a file goes out by sendfile (MHD_create_response_from_fd); a kept s3
+ * output by redirect to a presigned GET; a use-once s3 output from a
+ * checked temporary copy, so that the object can be deleted after the
+ * last byte. A refused link is a 403 and a log line.
+ *
+ * The /api/outputs routes act for the platform user the dashboard user
+ * maps to (the users file's fourth field): its course team roles or its
+ * place in output_operators decide what it may download or delete. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
