@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -365,24 +366,38 @@ static int delete_one(struct gradeq_store *st, struct gradeq_storage *stg,
 	return rc;
 }
 
-int gradeq_report_delete(struct gradeq_cli *cli, const char *output_id)
+int gradeq_report_delete_by(struct gradeq_store *st, const struct gradeq_config *cfg,
+			    const char *output_id, int32_t user_id)
 {
-	struct gradeq_store *st = NULL;
 	struct gradeq_storage *stg = NULL;
 	struct gradeq_output o = {0};
-	bool found = false;
-	int rc = gradeq_cli_store(cli, &st);
+	bool found = false, ok = user_id < 0;
+	int rc = gradeq_output_get(st, output_id, false, &o, &found);
 
-	if (!rc)
-		rc = gradeq_output_get(st, output_id, false, &o, &found);
 	if (!rc && (!found || strcmp(o.state, "deleted") == 0))
 		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "no output '%s'", output_id);
+	if (!rc && !ok)
+		rc = gradeq_report_may_read(st, cfg, o.course_id, user_id, &ok);
+	if (!rc && !ok)
+		rc = gradeq_error(GRADEQ_ERR_ACCESS,
+				  "user %d is not on the course team of %s nor an operator",
+				  (int)user_id, o.course_id);
 	if (!rc)
-		rc = gradeq_storage_open(cli->cfg, &stg);
+		rc = gradeq_storage_open(cfg, &stg);
 	if (!rc)
 		rc = delete_one(st, stg, &o);
 	gradeq_output_release(&o);
 	gradeq_storage_free(stg);
+	return rc;
+}
+
+int gradeq_report_delete(struct gradeq_cli *cli, const char *output_id)
+{
+	struct gradeq_store *st = NULL;
+	int rc = gradeq_cli_store(cli, &st);
+
+	if (!rc)
+		rc = gradeq_report_delete_by(st, cli->cfg, output_id, -1);
 	gradeq_store_free(st);
 	return rc;
 }
@@ -417,7 +432,7 @@ int gradeq_report_purge_expired(struct gradeq_store *st, const struct gradeq_con
 }
 
 /* A global operator (output_operators) may read any course's outputs. */
-static bool is_operator(const struct gradeq_config *cfg, int32_t user)
+bool gradeq_report_is_operator(const struct gradeq_config *cfg, int32_t user)
 {
 	for (int i = 0; i < cfg->noutput_operators; i++)
 		if (cfg->output_operators[i] == user)
@@ -427,34 +442,33 @@ static bool is_operator(const struct gradeq_config *cfg, int32_t user)
 
 /* *ok: user may read course's outputs: a global operator, or on the course
  * team now. */
-static int may_read(struct gradeq_store *st, const struct gradeq_config *cfg, const char *course_id,
-		    int32_t user, bool *ok)
+int gradeq_report_may_read(struct gradeq_store *st, const struct gradeq_config *cfg,
+			   const char *course_id, int32_t user, bool *ok)
 {
-	*ok = is_operator(cfg, user);
+	*ok = user > 0 && gradeq_report_is_operator(cfg, user);
+	if (user <= 0)
+		return 0;
 	return *ok ? 0 : gradeq_output_team_member(st, course_id, user, ok);
 }
 
-int gradeq_report_url(struct gradeq_cli *cli, const char *output_id, int32_t user_id,
-		      long expires_s, FILE *out)
+int gradeq_report_link(struct gradeq_store *st, const struct gradeq_config *cfg,
+		       const char *output_id, int32_t user_id, long expires_s, char *path,
+		       size_t len, int64_t *expires)
 {
-	struct gradeq_store *st = NULL;
 	struct gradeq_output o = {0};
 	unsigned char key[GRADEQ_LINK_KEY_MAX];
-	char sig[GRADEQ_LINK_SIG_HEX], path[256];
-	const char *base = cli->cfg->output_link_base;
+	char sig[GRADEQ_LINK_SIG_HEX];
 	bool found = false, member = false;
 	size_t keylen = 0;
-	int64_t expires = (int64_t)time(NULL) + expires_s;
-	int rc = gradeq_link_key_read(cli->cfg->output_link_key_file, key, &keylen);
+	int rc = gradeq_link_key_read(cfg->output_link_key_file, key, &keylen);
 
-	if (!rc)
-		rc = gradeq_cli_store(cli, &st);
+	*expires = (int64_t)time(NULL) + expires_s;
 	if (!rc)
 		rc = gradeq_output_get(st, output_id, false, &o, &found);
 	if (!rc && (!found || strcmp(o.state, "deleted") == 0))
 		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "no output '%s'", output_id);
 	if (!rc)
-		rc = may_read(st, cli->cfg, o.course_id, user_id, &member);
+		rc = gradeq_report_may_read(st, cfg, o.course_id, user_id, &member);
 	if (!rc && !member)
 		rc = gradeq_error(GRADEQ_ERR_ACCESS,
 				  "user %d is not on the course team of %s nor an operator",
@@ -463,18 +477,36 @@ int gradeq_report_url(struct gradeq_cli *cli, const char *output_id, int32_t use
 		rc = gradeq_error(GRADEQ_ERR_STATE, "output %s is %s, not sealed yet", o.output_id,
 				  o.state);
 	if (!rc) {
-		gradeq_link_sign(key, keylen, o.output_id, user_id, expires, sig);
-		rc = gradeq_link_path(path, sizeof(path), o.output_id, user_id, expires, sig);
+		gradeq_link_sign(key, keylen, o.output_id, user_id, *expires, sig);
+		rc = gradeq_link_path(path, len, o.output_id, user_id, *expires, sig);
+		OPENSSL_cleanse(sig, sizeof(sig));
 	}
+	if (!rc)
+		log_info("event=output_link output=%s user=%d expires=%lld", o.output_id,
+			 (int)user_id, (long long)*expires);
+	OPENSSL_cleanse(key, sizeof(key));
+	gradeq_output_release(&o);
+	return rc;
+}
+
+int gradeq_report_url(struct gradeq_cli *cli, const char *output_id, int32_t user_id,
+		      long expires_s, FILE *out)
+{
+	struct gradeq_store *st = NULL;
+	char path[256];
+	const char *base = cli->cfg->output_link_base;
+	int64_t expires = 0;
+	int rc = gradeq_cli_store(cli, &st);
+
+	if (!rc)
+		rc = gradeq_report_link(st, cli->cfg, output_id, user_id, expires_s, path,
+					sizeof(path), &expires);
 	if (!rc) {
 		size_t n = strlen(base);
 
 		fprintf(out, "%.*s%s\n", (int)(n && base[n - 1] == '/' ? n - 1 : n), base, path);
-		log_info("event=output_link output=%s user=%d expires=%lld", o.output_id,
-			 (int)user_id, (long long)expires);
 	}
-	OPENSSL_cleanse(key, sizeof(key));
-	gradeq_output_release(&o);
+	OPENSSL_cleanse(path, sizeof(path));
 	gradeq_store_free(st);
 	return rc;
 }
@@ -495,6 +527,64 @@ static bool parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/* A use-once s3 output copied from the bucket into an unlinked temporary
+ * file, checked against the SHA-256 and size of its seal before a byte is
+ * sent: *fd, at its start. */
+static int spool_s3(struct gradeq_storage *stg, const struct gradeq_output *o, int *fd)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], buf[65536];
+	unsigned mdlen = 0;
+	char got[65];
+	long long n = 0;
+	FILE *fp = tmpfile();
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int rc = 0;
+
+	if (!fp || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		rc = gradeq_error(GRADEQ_ERR_IO, "temporary file for output %s: %s", o->output_id,
+				  strerror(errno));
+	if (!rc)
+		rc = gradeq_storage_fetch(stg, o->key, fp);
+	if (rc && rc != GRADEQ_ERR_NOT_FOUND && rc != GRADEQ_ERR_IO) {
+		/* the service's refusal or absence is no verdict on the link */
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", gradeq_errmsg(rc));
+		rc = gradeq_error(GRADEQ_ERR_IO, "%s", why);
+	}
+	if (!rc && fflush(fp) != 0)
+		rc = gradeq_error(GRADEQ_ERR_IO, "temporary file: %s", strerror(errno));
+	if (!rc) {
+		size_t r;
+
+		rewind(fp);
+		while ((r = fread(buf, 1, sizeof(buf), fp)) > 0) {
+			EVP_DigestUpdate(ctx, buf, r);
+			n += (long long)r;
+		}
+		if (ferror(fp) || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+			rc = gradeq_error(GRADEQ_ERR_IO, "reading back output %s", o->output_id);
+	}
+	if (!rc) {
+		for (unsigned i = 0; i < 32; i++)
+			snprintf(got + 2 * i, 3, "%02x", md[i]);
+		if (n != o->size || strcmp(got, o->sha256) != 0)
+			rc = gradeq_error(GRADEQ_ERR_IO,
+					  "output %s in the bucket is not what was sealed"
+					  " (%lld bytes, sha256 %.12s)",
+					  o->output_id, n, got);
+	}
+	if (!rc) {
+		*fd = dup(fileno(fp));
+		if (*fd < 0 || lseek(*fd, 0, SEEK_SET) < 0)
+			rc = gradeq_error(GRADEQ_ERR_IO, "temporary file: %s", strerror(errno));
+	}
+	if (fp)
+		fclose(fp);
+	EVP_MD_CTX_free(ctx);
+	return rc;
 }
 
 int gradeq_report_open_download(struct gradeq_store *st, const struct gradeq_config *cfg,
@@ -526,28 +616,34 @@ int gradeq_report_open_download(struct gradeq_store *st, const struct gradeq_con
 	if (!rc && (!found || strcmp(o.state, "sealed") != 0))
 		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "no sealed output '%s'", output_id);
 	if (!rc)
-		rc = may_read(st, cfg, o.course_id, (int32_t)uid, &member);
+		rc = gradeq_report_may_read(st, cfg, o.course_id, (int32_t)uid, &member);
 	if (!rc && !member)
 		rc = gradeq_error(GRADEQ_ERR_ACCESS,
 				  "user %d is no longer on the course team of %s nor an operator",
 				  (int)uid, o.course_id);
 	if (!rc)
 		rc = gradeq_storage_open(cfg, &stg);
-	if (!rc && strcmp(gradeq_storage_backend(stg), "s3") == 0) {
+	if (!rc && strcmp(gradeq_storage_backend(stg), "s3") == 0 && !o.use_once) {
 		/* the bytes go from the bucket: a short-lived presigned GET */
 		rc = gradeq_storage_presign(stg, o.key, cfg->s3_link_ttl_s, redirect, rlen);
-		if (!rc)
-			*use_once = o.use_once;
 		gradeq_storage_free(stg);
 		gradeq_output_release(&o);
 		return rc;
 	}
-	if (!rc)
+	if (!rc && strcmp(gradeq_storage_backend(stg), "s3") == 0) {
+		/* use-once on s3: the bucket cannot say when a presigned
+		 * transfer ended, so gradeq-web sends the bytes itself and
+		 * deletes the object after the last one went out */
+		rc = spool_s3(stg, &o, fd);
+	} else if (!rc) {
 		rc = gradeq_storage_path(stg, o.key, path, sizeof(path));
-	if (!rc) {
-		*fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (*fd < 0 || fstat(*fd, &sb) < 0)
+		if (!rc && (*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 			rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "output %s: %s", o.output_id,
+					  strerror(errno));
+	}
+	if (!rc) {
+		if (fstat(*fd, &sb) < 0)
+			rc = gradeq_error(GRADEQ_ERR_IO, "output %s: %s", o.output_id,
 					  strerror(errno));
 	}
 	if (!rc) {

@@ -421,3 +421,12 @@ int gradeq_storage_presign(const struct gradeq_storage *s, const char *key, long
 		return gradeq_error(GRADEQ_ERR_INVALID, "bad output key '%s'", key);
 	return gradeq_s3_presign(s->s3, key, expires_s, buf, len);
 }
+
+int gradeq_storage_fetch(struct gradeq_storage *s, const char *key, FILE *fp)
+{
+	if (!s->s3)
+		return gradeq_error(GRADEQ_ERR_INVALID, "the file backend is read in place");
+	if (!key_ok(key))
+		return gradeq_error(GRADEQ_ERR_INVALID, "bad output key '%s'", key);
+	return gradeq_s3_get(s->s3, key, fp);
+}

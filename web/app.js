@@ -30,6 +30,8 @@
     deadFilter: { release: "", course: "", reason: "", limit: "100" },
     replay: { limit: "", rate: "", to_release: "" },
     lastAction: null, // {ok, text}
+    outputs: { course: "" }, // the Outputs view's course
+    outputEvents: [], // the latest output.<id>.ready/failed events, newest first
     // renders overlap (each awaits the API): one that started before a
     // newer one was drawn is dropped, so an old read never undoes a click
     renderStarted: 0,
@@ -283,7 +285,7 @@
     const m = /^#\/([a-z]+)(?:\/(.*))?$/.exec(location.hash || "");
     const view = m ? m[1] : "runs";
     const arg = m && m[2] ? decodeURIComponent(m[2]) : "";
-    const known = ["runs", "run", "releases", "consumers", "dead"];
+    const known = ["runs", "run", "releases", "consumers", "dead", "outputs"];
     const next = { view: known.includes(view) ? view : "runs", arg };
     if (next.view !== S.route.view || next.arg !== S.route.arg) {
       if (next.view === "run") {
@@ -327,8 +329,10 @@
       startPolling(); // the slow refresh of the live mode
       scheduleRefresh();
     });
-    es.addEventListener("gradeq", () => {
-      if (S.es === es) scheduleRefresh();
+    es.addEventListener("gradeq", (ev) => {
+      if (S.es !== es) return;
+      noteOutputEvent(ev.data);
+      scheduleRefresh();
     });
     es.addEventListener("error", () => {
       if (S.es !== es) return;
@@ -426,6 +430,9 @@
           break;
         case "dead":
           node = await viewDead();
+          break;
+        case "outputs":
+          node = await viewOutputs();
           break;
         default:
           node = viewRuns();
@@ -1156,6 +1163,147 @@
         )
       )
     );
+  }
+
+  // --- outputs (grade reports) ----------------------------------------------------------------
+
+  // output.<id>.ready / output.<id>.failed from the event stream: kept to be
+  // shown (the listing is read again on every event anyway)
+  function noteOutputEvent(data) {
+    let m;
+    try {
+      m = JSON.parse(data);
+    } catch (e) {
+      return;
+    }
+    const key = m && typeof m.routing_key === "string" ? m.routing_key : "";
+    const k = /^output\.([0-9a-f-]{36})\.(ready|failed)$/.exec(key);
+    if (!k) return;
+    const b = m.body && typeof m.body === "object" ? m.body : {};
+    S.outputEvents.unshift({ output: k[1], what: k[2], course: typeof b.course === "string" ? b.course : "", at: typeof b.at === "string" ? b.at : "" });
+    S.outputEvents.length = Math.min(S.outputEvents.length, 5);
+  }
+
+  function size(n) {
+    if (n === null || n === undefined) return "–";
+    if (n < 1024) return num(n) + " B";
+    if (n < 1024 * 1024) return (n / 1024).toFixed(1) + " KiB";
+    return (n / 1024 / 1024).toFixed(1) + " MiB";
+  }
+
+  async function viewOutputs() {
+    const mine = await api("/api/outputs/courses");
+    const f = S.outputs;
+    const courses = mine.courses || [];
+    if (!f.course && courses.length) f.course = courses[0];
+    const wrap = h("section", { id: "outputs-view", data: { platformUser: mine.platform_user === null ? "" : mine.platform_user } }, h("h1", null, "Outputs"));
+    wrap.appendChild(
+      h(
+        "p",
+        { id: "outputs-identity", class: "small" + (mine.message ? " warn" : " muted") },
+        mine.platform_user === null
+          ? mine.message
+          : "Downloads as platform user " + mine.platform_user + (mine.operator ? " (a global operator: every course)" : "") + (mine.message ? ": " + mine.message : ".")
+      )
+    );
+    const pick = (v) => {
+      f.course = v.trim();
+      S.lastAction = null;
+      render(false);
+    };
+    wrap.appendChild(
+      h(
+        "form",
+        { class: "filters", id: "outputs-filters", on: { submit: (e) => e.preventDefault() } },
+        courses.length
+          ? h(
+              "label",
+              null,
+              "Course ",
+              h("select", { id: "outputs-course", on: { change: (e) => pick(e.target.value) } }, courses.map((c) => h("option", { value: c, selected: c === f.course }, c)), courses.includes(f.course) || !f.course ? null : h("option", { value: f.course, selected: true }, f.course))
+            )
+          : null,
+        h(
+          "label",
+          null,
+          courses.length ? "or another course " : "Course ",
+          h("input", { id: "outputs-course-other", placeholder: "course id", size: 30, on: { change: (e) => e.target.value.trim() && pick(e.target.value) } })
+        )
+      )
+    );
+    const evs = S.outputEvents;
+    wrap.appendChild(
+      h(
+        "ul",
+        { id: "outputs-events", class: "small" },
+        evs.map((e) => h("li", { data: { output: e.output, event: e.what } }, when(e.at), " ", badge(e.what), " output ", h("span", { class: "mono", title: e.output }, shortId(e.output)), e.course ? " of " + e.course : ""))
+      )
+    );
+    wrap.appendChild(actionResult());
+    if (!f.course) {
+      wrap.appendChild(h("p", { class: "muted" }, "Pick a course to list its outputs."));
+      return wrap;
+    }
+    const list = await api("/api/outputs?course=" + encodeURIComponent(f.course));
+    if (!list.length) {
+      wrap.appendChild(h("p", { id: "outputs-none", class: "muted" }, "No outputs for " + f.course + ": gradeq-report makes one."));
+      return wrap;
+    }
+    wrap.appendChild(
+      h(
+        "table",
+        { id: "outputs-table", class: "grid", data: { course: f.course } },
+        h("thead", null, h("tr", null, ["Output", "State", "Size", "SHA-256", "Created", "Kept", ""].map((t) => h("th", null, t)))),
+        h(
+          "tbody",
+          null,
+          list.map((o) =>
+            h(
+              "tr",
+              { class: "output-row", data: { outputId: o.output_id, state: o.state, sha256: o.sha256 || "", size: o.size === null ? "" : o.size } },
+              h("td", { class: "mono", title: o.output_id }, shortId(o.output_id), h("div", { class: "muted small" }, o.name || "")),
+              h("td", null, badge(o.state)),
+              h("td", { class: "num", data: { field: "size", value: o.size === null ? "" : o.size } }, size(o.size)),
+              h("td", { class: "mono", title: o.sha256 || "" }, o.sha256 ? o.sha256.slice(0, 12) : "–"),
+              h("td", { class: "small" }, when(o.created_at), h("div", { class: "muted" }, "by " + o.created_by)),
+              h("td", { class: "small" }, o.use_once ? "use once" : o.keep_until ? "until " + when(o.keep_until) : "kept", o.downloaded_at ? h("div", { class: "muted" }, "downloaded " + when(o.downloaded_at)) : null),
+              h(
+                "td",
+                { class: "output-actions" },
+                o.can_download ? h("button", { type: "button", class: "output-download", data: { outputId: o.output_id }, on: { click: () => downloadOutput(o) } }, "Download") : null,
+                o.can_delete
+                  ? h(
+                      "button",
+                      { type: "button", class: "output-delete danger", data: { outputId: o.output_id }, on: { click: () => act({ title: "Delete output", text: "Delete this output of " + o.course_id + "? Its file is removed for everyone.", details: [o.output_id], path: "/api/outputs/" + o.output_id + "/delete", done: () => "Deleted output " + shortId(o.output_id) + "." }) } },
+                      "Delete"
+                    )
+                  : null
+              )
+            )
+          )
+        )
+      )
+    );
+    if (mine.platform_user === null) wrap.appendChild(h("p", { class: "small muted" }, "No download links: " + mine.message));
+    return wrap;
+  }
+
+  // a short-lived signed link minted for this user, followed at once (the
+  // browser downloads it: Content-Disposition attachment); the link is
+  // never kept nor shown
+  async function downloadOutput(o) {
+    try {
+      const ans = await api("/api/outputs/" + o.output_id + "/link", { method: "POST", json: {} });
+      if (!ans || typeof ans.url !== "string" || !ans.url.startsWith("/outputs/")) throw new ApiError(0, "no link in the answer");
+      const a = h("a", { href: ans.url, download: o.output_id + ".csv" });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      S.lastAction = { ok: true, text: "Downloading output " + shortId(o.output_id) + (o.use_once ? " (use once: it is deleted after this download)." : ".") };
+    } catch (e) {
+      S.lastAction = { ok: false, text: "Download failed (" + (e.status || "no answer") + "): " + e.message };
+    }
+    await render(false);
   }
 
   // --- actions -------------------------------------------------------------------------------------

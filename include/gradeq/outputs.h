@@ -86,6 +86,13 @@ int gradeq_output_mark_failed(struct gradeq_store *st, const char *output_id,
 int gradeq_output_team_member(struct gradeq_store *st, const char *course_id, int32_t user_id,
 			      bool *member) GRADEQ_MUST_CHECK;
 
+/* The courses whose outputs user_id may read as a course team member
+ * (staff or instructor), or with user_id 0 every course that has outputs
+ * (for a global operator); sorted, into a malloc'd *courses of *n malloc'd
+ * strings. */
+int gradeq_output_courses(struct gradeq_store *st, int32_t user_id, char ***courses,
+			  size_t *n) GRADEQ_MUST_CHECK;
+
 /* Records a complete download (downloaded_at now). */
 int gradeq_output_mark_downloaded(struct gradeq_store *st, const char *output_id) GRADEQ_MUST_CHECK;
 

@@ -60,6 +60,28 @@ int gradeq_report_list_json(struct gradeq_store *st, const char *course_id,
  * deleted. GRADEQ_ERR_NOT_FOUND when there is no such output left. */
 int gradeq_report_delete(struct gradeq_cli *cli, const char *output_id) GRADEQ_MUST_CHECK;
 
+/* Deletes an output as user_id, who must be on its course team or a
+ * global operator (GRADEQ_ERR_ACCESS otherwise); user_id -1: no check (the
+ * command line, run by whoever holds the configuration). */
+int gradeq_report_delete_by(struct gradeq_store *st, const struct gradeq_config *cfg,
+			    const char *output_id, int32_t user_id) GRADEQ_MUST_CHECK;
+
+/* True when user is one of output_operators. */
+bool gradeq_report_is_operator(const struct gradeq_config *cfg, int32_t user);
+
+/* *ok: user may read course_id's outputs now: a global operator or on the
+ * course team (staff, instructor). A user <= 0 (none) never may. */
+int gradeq_report_may_read(struct gradeq_store *st, const struct gradeq_config *cfg,
+			   const char *course_id, int32_t user, bool *ok) GRADEQ_MUST_CHECK;
+
+/* The path and query of a download link for output_id signed for user_id
+ * until now + expires_s ("/outputs/ID?user=U&expires=E&sig=S", into path;
+ * *expires gets E), with the checks and errors of gradeq_report_url. The
+ * link is a credential: never log it. */
+int gradeq_report_link(struct gradeq_store *st, const struct gradeq_config *cfg,
+		       const char *output_id, int32_t user_id, long expires_s, char *path,
+		       size_t len, int64_t *expires) GRADEQ_MUST_CHECK;
+
 /* Prints on out one absolute download link for output_id, signed for
  * user_id until now + expires_s (output_link_base and the key of
  * output_link_key_file). GRADEQ_ERR_ACCESS ("user U is not on the course
@@ -75,7 +97,11 @@ int gradeq_report_url(struct gradeq_cli *cli, const char *output_id, int32_t use
  * that user is on the course team now (GRADEQ_ERR_ACCESS), then opens the
  * stored file: *fd (the caller closes it, or hands it to sendfile), *size,
  * *use_once. On the s3 backend no file is opened (*fd stays -1): redirect
- * gets a presigned GET URL of the object, valid s3_link_ttl_s seconds. */
+ * gets a presigned GET URL of the object, valid s3_link_ttl_s seconds;
+ * except for a use-once output, whose object is copied into an unlinked
+ * temporary file (*fd) and checked against its seal's SHA-256 and size
+ * (GRADEQ_ERR_IO otherwise): the caller sends it and, after the last byte,
+ * calls gradeq_report_downloaded, which deletes the object. */
 int gradeq_report_open_download(struct gradeq_store *st, const struct gradeq_config *cfg,
 				const char *output_id, const char *user, const char *expires,
 				const char *sig, int *fd, long long *size, bool *use_once,

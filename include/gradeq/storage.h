@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "gradeq/err.h"
 
@@ -47,6 +48,12 @@ int gradeq_storage_remove(struct gradeq_storage *s, const char *key,
 /* The file backend's path of a sealed output, into buf. */
 int gradeq_storage_path(const struct gradeq_storage *s, const char *key, char *buf,
 			size_t len) GRADEQ_MUST_CHECK;
+
+/* The s3 backend's copy of a sealed output into fp (from its current
+ * position), for gradeq-web to send a use-once output itself.
+ * GRADEQ_ERR_NOT_FOUND when the object is gone; GRADEQ_ERR_INVALID on the
+ * file backend. */
+int gradeq_storage_fetch(struct gradeq_storage *s, const char *key, FILE *fp) GRADEQ_MUST_CHECK;
 
 /* The s3 backend's presigned GET URL of a sealed output, valid expires_s
  * seconds (gradeq-web redirects a download to it); GRADEQ_ERR_INVALID on

@@ -55,7 +55,8 @@ const char *gradeq_web_role_name(enum gradeq_web_role r);
 struct gradeq_web_user {
 	char name[GRADEQ_WEB_NAME_MAX];
 	enum gradeq_web_role role;
-	char *hash; /* crypt(3) string */
+	char *hash;            /* crypt(3) string */
+	int32_t platform_user; /* the platform's user id; 0: none given */
 };
 
 struct gradeq_web_users {
@@ -63,8 +64,11 @@ struct gradeq_web_users {
 	size_t n;
 };
 
-/* Parses a users file's text: one "name:role:hash" line per user, '#'
- * comments and blank lines skipped. On a bad line returns
+/* Parses a users file's text: one "name:role:hash" line per user, or
+ * "name:role:hash:PLATFORM_USER_ID" to map the dashboard user to a platform
+ * user (whose course team roles and output_operators membership decide
+ * which outputs the user may download); '#' comments and blank lines
+ * skipped. On a bad line returns
  * GRADEQ_ERR_CONFIG with why = "line N: ...". */
 int gradeq_web_users_parse(const char *text, struct gradeq_web_users *out, char *why,
 			   size_t whylen) GRADEQ_MUST_CHECK;

@@ -439,6 +439,51 @@ int gradeq_output_team_member(struct gradeq_store *st, const char *course_id, in
 	return rc;
 }
 
+int gradeq_output_courses(struct gradeq_store *st, int32_t user_id, char ***courses, size_t *n)
+{
+	char uid[16];
+	const char *params[1] = {uid};
+	PGresult *res;
+	int rc = 0;
+
+	*courses = NULL;
+	*n = 0;
+	snprintf(uid, sizeof(uid), "%d", (int)user_id);
+	if (user_id > 0)
+		res = PQexecParams(gradeq_store_conn(st),
+				   "SELECT DISTINCT course_id FROM student_courseaccessrole"
+				   " WHERE user_id = $1::int AND role IN ('staff', 'instructor')"
+				   " ORDER BY course_id",
+				   1, NULL, params, NULL, NULL, 0);
+	else
+		res = PQexec(gradeq_store_conn(st),
+			     "SELECT DISTINCT course_id FROM gradeq_outputs ORDER BY course_id");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(st, res, "reading the courses with outputs");
+		PQclear(res);
+		return rc;
+	}
+	*courses = calloc((size_t)PQntuples(res) + 1, sizeof(char *));
+	if (!*courses)
+		rc = GRADEQ_ERR_NOMEM;
+	for (int i = 0; !rc && i < PQntuples(res); i++) {
+		(*courses)[i] = strdup(PQgetvalue(res, i, 0));
+		if (!(*courses)[i])
+			rc = GRADEQ_ERR_NOMEM;
+		else
+			(*n)++;
+	}
+	PQclear(res);
+	if (rc) {
+		for (size_t i = 0; i < *n; i++)
+			free((*courses)[i]);
+		free(*courses);
+		*courses = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
 int gradeq_output_mark_downloaded(struct gradeq_store *st, const char *output_id)
 {
 	const char *params[1] = {output_id};

@@ -3,6 +3,7 @@
 #include <crypt.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,11 @@ static bool name_ok(const char *s, size_t n)
 	return true;
 }
 
-/* One "name:role:hash" line into *u; NULL or what is wrong. */
+/* One "name:role:hash[:platform_user_id]" line into *u; NULL or what is
+ * wrong. */
 static const char *parse_line(const char *line, size_t len, struct gradeq_web_user *u)
 {
-	const char *c1 = memchr(line, ':', len), *c2;
+	const char *c1 = memchr(line, ':', len), *c2, *c3;
 	size_t rlen;
 
 	if (!c1)
@@ -51,9 +53,29 @@ static const char *parse_line(const char *line, size_t len, struct gradeq_web_us
 		return "the role must be viewer or operator";
 	if (c2 + 1 >= line + len)
 		return "the password hash is empty";
+	/* crypt(3) strings hold no ':' ([./0-9A-Za-z$]): a fourth field is
+	 * the platform user id */
+	c3 = memchr(c2 + 1, ':', len - (size_t)(c2 + 1 - line));
+	if (c3) {
+		long long id = 0;
+
+		if (c3 == c2 + 1)
+			return "the password hash is empty";
+		if (c3 + 1 >= line + len || line + len - c3 - 1 > 10)
+			return "the platform user id must be a number from 1 to 2147483647";
+		for (const char *p = c3 + 1; p < line + len; p++) {
+			if (*p < '0' || *p > '9')
+				return "the platform user id must be a number from 1 to "
+				       "2147483647";
+			id = id * 10 + (*p - '0');
+		}
+		if (id < 1 || id > INT32_MAX)
+			return "the platform user id must be a number from 1 to 2147483647";
+		u->platform_user = (int32_t)id;
+	}
 	memcpy(u->name, line, (size_t)(c1 - line));
 	u->name[c1 - line] = '\0';
-	u->hash = strndup(c2 + 1, (size_t)(line + len - c2 - 1));
+	u->hash = strndup(c2 + 1, (size_t)((c3 ? c3 : line + len) - c2 - 1));
 	return u->hash ? NULL : "out of memory";
 }
 

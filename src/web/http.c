@@ -211,6 +211,9 @@ static const struct route {
 	{"POST", "/api/dead/purge", api_dead_purge, ACTION | OPERATOR},
 	{"POST", "/api/dead/export", api_dead_export, ACTION | OPERATOR},
 	{"GET", "/api/outputs", api_outputs, 0},
+	{"GET", "/api/outputs/courses", api_output_courses, 0},
+	{"POST", "/api/outputs/:/link", api_output_link, ACTION},
+	{"POST", "/api/outputs/:/delete", api_output_delete, ACTION},
 	{"GET", "/outputs/:", api_output_download, PUBLIC},
 };
 
@@ -503,8 +506,9 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)cls, (void)c;
 	if (!q)
 		return;
-	if (q->downloaded[0] && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		web_output_done(q->w, q->downloaded);
+	if (q->downloaded[0])
+		web_output_done(q->w, q->downloaded, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK,
+				q->once_claim);
 	free(q->body);
 	free(q);
 	*con_cls = NULL;

@@ -44,6 +44,9 @@ struct web {
 	pthread_mutex_t cache_lock;
 	struct read_cache cache[READ_CACHE_N];
 
+	/* use-once outputs being sent (outputs.c): one download at a time */
+	char once_busy[16][37];
+
 	struct sse_hub *hub;
 	volatile bool listening; /* libmicrohttpd's messages before are ours too */
 };
@@ -77,6 +80,7 @@ struct req {
 	char addr[64];
 	struct timespec t0;
 	char downloaded[40]; /* an output being sent (outputs.c) */
+	bool once_claim;     /* it is use-once, claimed in w->once_busy */
 };
 
 /* Sets r to status and {"error": msg}. Returns 0. */
@@ -110,8 +114,11 @@ int api_dead_export(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply 
 
 /* outputs.c: a signed link's download, and what follows its completion */
 int api_output_download(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
-void web_output_done(struct web *w, const char *output_id);
+void web_output_done(struct web *w, const char *output_id, bool complete, bool once_claim);
 int api_outputs(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
+int api_output_courses(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
+int api_output_link(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
+int api_output_delete(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r);
 
 /* sse.c */
 /* A hub without its thread, then the thread that follows gradeq.events. */

@@ -15,6 +15,12 @@
 //           clicking and confirming in the page's dialog, the event stream
 //           cut: the page polls
 //   cancel  as the operator: cancel RUN_ID from its page
+//   outputs as a course team member (a dashboard user mapped to a platform
+//           user): open the Outputs view before the report exists, touch
+//           WORK_DIR/outputs-open, see the report turn sealed live (its
+//           output.<id>.ready event shown, no reload), download it from the
+//           page and check the file's SHA-256 and size against the listing;
+//           the path of the file goes to WORK_DIR/outputs-downloaded
 //
 // Environment: WEB_URL (http://127.0.0.1:PORT), WEB_USER, WEB_PASSWORD,
 // RUN_ID, RELEASE, BAD_COURSE, EXPECT_* (see each phase), SHOT_DIR (where
@@ -26,6 +32,7 @@
 "use strict";
 
 const { execFileSync } = require("child_process");
+const crypto = require("crypto");
 const fs = require("fs");
 const path = require("path");
 const puppeteer = require("puppeteer-core");
@@ -387,10 +394,61 @@ async function phaseCancel(page) {
   check("the run page shows the run canceled, its cancel button off", (await page.$("#cancel-run[disabled]")) !== null);
 }
 
+async function phaseOutputs(page) {
+  const course = env("COURSE");
+  const platformUser = env("PLATFORM_USER");
+  await login(page, env("WEB_USER"), env("WEB_PASSWORD"));
+  await go(page, "#/outputs", "#outputs-view");
+  await until(page, "the Outputs view for the mapped platform user", (u) => document.getElementById("outputs-view").dataset.platformUser === u, platformUser);
+  check("the Outputs view knows the platform user " + platformUser, true);
+  await until(page, "the team's course picked", (c) => {
+    const sel = document.getElementById("outputs-course");
+    return sel && sel.value === c && document.getElementById("outputs-none") !== null;
+  }, course);
+  check("the course of the user's team is picked and has no output yet", true);
+  // the output's events reach only a page whose event stream is open
+  await until(page, "the event stream open", () => document.getElementById("live").dataset.live === "live");
+  check("the page follows the event stream", true);
+  // a reload would drop this mark: the sealed output must arrive live
+  await page.evaluate(() => {
+    window.__sameDocument = true;
+  });
+  fs.writeFileSync(path.join(env("WORK_DIR"), "outputs-open"), "");
+  await until(page, "an output of the course listed, then sealed", () => {
+    const row = document.querySelector("#outputs-table tr.output-row");
+    return row && row.dataset.state === "sealed" && /^[0-9a-f]{64}$/.test(row.dataset.sha256) && row.querySelector("button.output-download") !== null;
+  });
+  const row = await page.$eval("#outputs-table tr.output-row", (r) => ({ id: r.dataset.outputId, sha256: r.dataset.sha256, size: Number(r.dataset.size) }));
+  check("the output " + row.id + " is shown sealed", true);
+  check("without a reload", await page.evaluate(() => window.__sameDocument === true));
+  await until(page, "its output.<id>.ready event shown", (id) => document.querySelector('#outputs-events li[data-output="' + id + '"][data-event="ready"]') !== null, row.id);
+  check("the page shows the output's ready event", true);
+  const dir = fs.mkdtempSync(path.join(env("WORK_DIR"), "outputs-dl-"));
+  const cdp = await page.createCDPSession();
+  await cdp.send("Browser.setDownloadBehavior", { behavior: "allow", downloadPath: dir });
+  await click(page, 'button.output-download[data-output-id="' + row.id + '"]');
+  await until(page, "the answer to the download", () => /^Download/.test(document.getElementById("action-result").textContent));
+  const res = await page.$eval("#action-result", (e) => ({ ok: e.dataset.ok, text: e.textContent }));
+  check("the page minted a link: " + res.text, res.ok === "true", res.text);
+  // the browser writes NAME.crdownload, then renames it: wait for the file
+  const file = path.join(dir, row.id + ".csv");
+  const deadline = Date.now() + WAIT_MS;
+  while (!fs.existsSync(file)) {
+    if (Date.now() > deadline) throw new Error("waiting for the download " + file + ": " + fs.readdirSync(dir).join(", "));
+    await new Promise((r) => setTimeout(r, 100)); // polling the file system: no event to wait for
+  }
+  const bytes = fs.readFileSync(file);
+  check("the download has the listing's size", bytes.length === row.size, bytes.length + " != " + row.size);
+  const sum = crypto.createHash("sha256").update(bytes).digest("hex");
+  check("the download has the listing's SHA-256", sum === row.sha256, sum + " != " + row.sha256);
+  fs.writeFileSync(path.join(env("WORK_DIR"), "outputs-downloaded"), file + "\n");
+  await shot(page, "web-outputs.png");
+}
+
 (async () => {
   const phase = process.argv[2];
-  const phases = { watch: phaseWatch, dead: phaseDead, viewer: phaseViewer, replay: phaseReplay, cancel: phaseCancel };
-  if (!phases[phase]) fail("usage: dashboard.js watch|dead|viewer|replay|cancel");
+  const phases = { watch: phaseWatch, dead: phaseDead, viewer: phaseViewer, replay: phaseReplay, cancel: phaseCancel, outputs: phaseOutputs };
+  if (!phases[phase]) fail("usage: dashboard.js watch|dead|viewer|replay|cancel|outputs");
   const { browser, page, problems } = await launch();
   try {
     await phases[phase](page);

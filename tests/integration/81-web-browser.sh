@@ -12,7 +12,11 @@
 #   mends the course, replays its dead jobs from the page (click,
 #   confirm), and they are graded once, as the reference grades them; the
 #   page, its event stream cut meanwhile, says it polls and shows the run
-#   complete.
+#   complete;
+# - a course team member (a dashboard user mapped to platform user 9001,
+#   staff of a course) opens the Outputs view, sees a grade report of the
+#   course turn sealed live and downloads it from the page: the file's
+#   SHA-256 and size are the listing's, its bytes the stored output's.
 # Screenshots of the runs, run and dead-jobs pages are kept in the build
 # directory (web-browser/, with the page of a failed phase), where the
 # docs/img/ copies come from.
@@ -60,7 +64,11 @@ seed small,small,medium "$LEARNERS"
 good_policy=$(psql_q "SELECT grading_policy FROM courses WHERE course_id = '$BAD'")
 psql_q "UPDATE courses SET grading_policy = '{\"GRADER\": {\"type\": \"Homework\"},
 	\"GRADE_CUTOFFS\": {\"Pass\": 0.5}}' WHERE course_id = '$BAD'" >/dev/null
-config "$WORK/w81.conf" 'retry_tiers=[1, 2]'
+# grade reports: the consumers, gradeq-report and gradeq-web share these
+export GRADEQ_OUTPUT_DIR=$WORK/outputs
+openssl rand -hex 32 >"$WORK/link.key"
+chmod 600 "$WORK/link.key"
+config "$WORK/w81.conf" 'retry_tiers=[1, 2]' "output_link_key_file=\"$WORK/link.key\""
 declare_topology -c "$WORK/w81.conf"
 
 # --- gradeq-web on a port of its own, with a viewer and an operator ------------
@@ -75,9 +83,12 @@ random_pw() {
 }
 VIEWER_PW=$(random_pw)
 OPERATOR_PW=$(random_pw)
+MEMBER_PW=$(random_pw)
 {
 	printf 'vera:viewer:%s\n' "$(openssl passwd -6 -stdin <<<"$VIEWER_PW")"
 	printf 'otto:operator:%s\n' "$(openssl passwd -6 -stdin <<<"$OPERATOR_PW")"
+	# a dashboard user mapped to platform user 9001
+	printf 'olga:viewer:%s:9001\n' "$(openssl passwd -6 -stdin <<<"$MEMBER_PW")"
 } >"$WORK/users"
 chmod 600 "$WORK/users"
 PORT=$(free_port)
@@ -179,6 +190,29 @@ for c in "$SMALL" "$BAD" "$MEDIUM"; do
 done
 refcheck --course "$SMALL" --course "$BAD" --course "$MEDIUM"
 wait_until 30 "$(dead_queue) empty" depth_is "$(dead_queue)" 0
+
+# --- a course team member watches a grade report arrive and downloads it ---------------
+psql_q "INSERT INTO student_courseaccessrole (user_id, course_id, role) VALUES (9001, '$SMALL', 'staff')" >/dev/null
+WEB_USER=olga WEB_PASSWORD=$MEMBER_PW COURSE=$SMALL PLATFORM_USER=9001 \
+	node "$NODE_DIR/dashboard.js" outputs 2>>"$WORK/browser-outputs.log" &
+outputs_pid=$!
+CONSUMER_PIDS+=("$outputs_pid")
+outputs_failed() {
+	wait "$outputs_pid" && die "browser phase outputs ended early"
+	die "browser phase outputs failed: $(grep -m1 FAIL "$WORK/browser-outputs.log")"
+}
+outputs_open() {
+	kill -0 "$outputs_pid" 2>/dev/null || return 0 # ended: see below
+	[[ -e $WORK/outputs-open ]]
+}
+wait_until 120 "the Outputs view open" outputs_open
+[[ -e $WORK/outputs-open ]] || outputs_failed
+# only now the report is made (by the running consumers): the page saw none
+report=$("$(require_bin gradeq-report)" -c "$WORK/w81.conf" --release "$RELEASE" --course "$SMALL" --batch-size 100)
+wait "$outputs_pid" || outputs_failed
+log "browser phase outputs: $(grep -c '^ok:' "$WORK/browser-outputs.log") checks passed"
+cmp "$(cat "$WORK/outputs-downloaded")" "$GRADEQ_OUTPUT_DIR/$report.csv" ||
+	die "the page's download differs from the stored output"
 
 # --- the operator cancels a run from its page ---------------------------------------
 # a release no consumer reads, so that its run waits to be canceled (its

@@ -98,6 +98,44 @@ static void test_users_parse(void **state)
 	assert_int_equal(u.n, 0);
 }
 
+/* The optional fourth field maps a dashboard user to a platform user; old
+ * three-field files keep their meaning (no platform user). */
+static void test_users_platform(void **state)
+{
+	struct gradeq_web_users u;
+	char why[200] = "";
+
+	(void)state;
+	assert_int_equal(gradeq_web_users_parse("ana:viewer:$6$s$h:9001\n"
+						"bo:operator:$6$s$h\n"
+						"cy:viewer:!:2147483647\n",
+						&u, why, sizeof(why)),
+			 0);
+	assert_int_equal(u.n, 3);
+	assert_string_equal(u.v[0].hash, "$6$s$h");
+	assert_int_equal(u.v[0].platform_user, 9001);
+	assert_int_equal(u.v[1].platform_user, 0);
+	assert_string_equal(u.v[2].hash, "!");
+	assert_int_equal(u.v[2].platform_user, INT32_MAX);
+	gradeq_web_users_release(&u);
+
+	static const char *const bad[] = {
+		"ana:viewer:$6$s$h:\n",           "ana:viewer:$6$s$h:0\n",
+		"ana:viewer:$6$s$h:-3\n",         "ana:viewer:$6$s$h:12a\n",
+		"ana:viewer:$6$s$h:2147483648\n", "ana:viewer:$6$s$h:99999999999\n",
+		"ana:viewer:$6$s$h:1:2\n",        "ana:viewer::9001\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(gradeq_web_users_parse(bad[i], &u, why, sizeof(why)),
+				 GRADEQ_ERR_CONFIG);
+		assert_int_equal(u.n, 0);
+	}
+	assert_int_equal(gradeq_web_users_parse("ana:viewer:$6$s$h:x\n", &u, why, sizeof(why)),
+			 GRADEQ_ERR_CONFIG);
+	assert_string_equal(why,
+			    "line 1: the platform user id must be a number from 1 to 2147483647");
+}
+
 static void test_password(void **state)
 {
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE], hash[CRYPT_OUTPUT_SIZE];
@@ -231,9 +269,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_match),       cmocka_unit_test(test_listen),
-		cmocka_unit_test(test_users_parse), cmocka_unit_test(test_password),
-		cmocka_unit_test(test_csrf),        cmocka_unit_test(test_sessions),
-		cmocka_unit_test(test_ratelimit),   cmocka_unit_test(test_sse_frame),
+		cmocka_unit_test(test_users_parse), cmocka_unit_test(test_users_platform),
+		cmocka_unit_test(test_password),    cmocka_unit_test(test_csrf),
+		cmocka_unit_test(test_sessions),    cmocka_unit_test(test_ratelimit),
+		cmocka_unit_test(test_sse_frame),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
