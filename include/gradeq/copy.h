@@ -70,6 +70,10 @@ int gradeq_copy_out_next(struct gradeq_copy_out *c, struct gradeq_copy_field *f,
  * c. Returns failed, else the COPY's error. gradeq_copy_out_end(NULL, failed)
  * returns failed. */
 int gradeq_copy_out_end(struct gradeq_copy_out *c, int failed);
+/* One CopyData message of a binary COPY of nf fields a row: the file
+ * header first when *header is false (then set), then a row into f (1) or
+ * the trailer (0); -1 when malformed. The fields point into msg. */
+int gradeq_copy_parse(const char *msg, size_t n, bool *header, struct gradeq_copy_field *f, int nf);
 /* Binary field values: int4, int8 (and timestamptz: microseconds since
  * 2000-01-01), float8. */
 int32_t gradeq_copy_i32(const char *p);

@@ -255,16 +255,50 @@ int gradeq_copy_out_begin(struct gradeq_store *st, const char *sql, const char *
 	return rc;
 }
 
-static int copy_out_bad(struct gradeq_copy_out *c)
+int gradeq_copy_parse(const char *msg, size_t n, bool *header, struct gradeq_copy_field *f, int nf)
 {
-	return gradeq_error(GRADEQ_ERR_DB, "%s: malformed binary COPY data", c->what);
+	const char *p = msg, *end = msg + n;
+	int16_t count;
+
+	if (!*header) {
+		uint32_t ext;
+
+		if (n < 19 || memcmp(p, copy_signature, sizeof(copy_signature)) != 0)
+			return -1;
+		ext = (uint32_t)gradeq_copy_i32(p + 15);
+		if (ext > n - 19)
+			return -1;
+		p += 19 + ext;
+		*header = true;
+	}
+	if (end - p < 2)
+		return -1;
+	count = (int16_t)(((unsigned char)p[0] << 8) | (unsigned char)p[1]);
+	p += 2;
+	if (count == -1)
+		return 0;
+	if (count != nf)
+		return -1;
+	for (int i = 0; i < nf; i++) {
+		int32_t len;
+
+		if (end - p < 4)
+			return -1;
+		len = gradeq_copy_i32(p);
+		p += 4;
+		if (len < -1 || (len > 0 && end - p < len))
+			return -1;
+		f[i].p = len > 0 ? p : "";
+		f[i].len = len;
+		if (len > 0)
+			p += len;
+	}
+	return 1;
 }
 
 int gradeq_copy_out_next(struct gradeq_copy_out *c, struct gradeq_copy_field *f, int nf)
 {
-	const char *p, *end;
-	int n;
-	int16_t count;
+	int n, rc;
 
 	if (c->done)
 		return 0;
@@ -277,44 +311,12 @@ int gradeq_copy_out_next(struct gradeq_copy_out *c, struct gradeq_copy_field *f,
 	}
 	if (n < 0)
 		return gradeq_store_result_error(c->st, NULL, c->what);
-	p = c->msg;
-	end = p + n;
-	if (!c->header) {
-		uint32_t ext;
-
-		if (n < 19 || memcmp(p, copy_signature, sizeof(copy_signature)) != 0)
-			return copy_out_bad(c);
-		ext = (uint32_t)gradeq_copy_i32(p + 15);
-		if (ext > (uint32_t)(n - 19))
-			return copy_out_bad(c);
-		p += 19 + ext;
-		c->header = true;
-	}
-	if (end - p < 2)
-		return copy_out_bad(c);
-	count = (int16_t)(((unsigned char)p[0] << 8) | (unsigned char)p[1]);
-	p += 2;
-	if (count == -1) {
+	rc = gradeq_copy_parse(c->msg, (size_t)n, &c->header, f, nf);
+	if (rc < 0)
+		return gradeq_error(GRADEQ_ERR_DB, "%s: malformed binary COPY data", c->what);
+	if (rc == 0)
 		c->done = true;
-		return 0;
-	}
-	if (count != nf)
-		return copy_out_bad(c);
-	for (int i = 0; i < nf; i++) {
-		int32_t len;
-
-		if (end - p < 4)
-			return copy_out_bad(c);
-		len = gradeq_copy_i32(p);
-		p += 4;
-		if (len < -1 || (len > 0 && end - p < len))
-			return copy_out_bad(c);
-		f[i].p = len > 0 ? p : "";
-		f[i].len = len;
-		if (len > 0)
-			p += len;
-	}
-	return 1;
+	return rc;
 }
 
 int gradeq_copy_out_end(struct gradeq_copy_out *c, int failed)

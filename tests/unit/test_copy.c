@@ -71,6 +71,36 @@ static void test_binary_fields(void **state)
 	assert_true(gradeq_copy_f64(f64) == 1.5);
 }
 
+static void test_parse_messages(void **state)
+{
+	/* the header, then a row of an int4 7 and a NULL */
+	static const char first[] = "PGCOPY\n\377\r\n\0"
+				    "\0\0\0\0\0\0\0\0"
+				    "\0\2\0\0\0\4\0\0\0\7\377\377\377\377";
+	static const char row[] = "\0\2\0\0\0\3abc\0\0\0\0";
+	static const char trailer[] = "\377\377";
+	struct gradeq_copy_field f[2];
+	bool header = false;
+
+	(void)state;
+	assert_int_equal(gradeq_copy_parse(first, sizeof(first) - 1, &header, f, 2), 1);
+	assert_true(header);
+	assert_int_equal(f[0].len, 4);
+	assert_int_equal(gradeq_copy_i32(f[0].p), 7);
+	assert_int_equal(f[1].len, -1);
+	assert_int_equal(gradeq_copy_parse(row, sizeof(row) - 1, &header, f, 2), 1);
+	assert_int_equal(f[0].len, 3);
+	assert_memory_equal(f[0].p, "abc", 3);
+	assert_int_equal(f[1].len, 0);
+	assert_int_equal(gradeq_copy_parse(trailer, 2, &header, f, 2), 0);
+	/* another field count, a cut field, a bad signature, a cut header */
+	assert_int_equal(gradeq_copy_parse(row, sizeof(row) - 1, &header, f, 3), -1);
+	assert_int_equal(gradeq_copy_parse(row, sizeof(row) - 3, &header, f, 2), -1);
+	header = false;
+	assert_int_equal(gradeq_copy_parse(row, sizeof(row) - 1, &header, f, 2), -1);
+	assert_int_equal(gradeq_copy_parse(first, 12, &header, f, 2), -1);
+}
+
 static void test_keys_index(void **state)
 {
 	const char *keys[] = {"block-v1:x+type@sequential+block@a",
@@ -112,6 +142,7 @@ int main(void)
 		cmocka_unit_test(test_cut_at_the_buffer),
 		cmocka_unit_test(test_twice_the_length_fits),
 		cmocka_unit_test(test_binary_fields),
+		cmocka_unit_test(test_parse_messages),
 		cmocka_unit_test(test_keys_index),
 	};
 
