@@ -1,5 +1,6 @@
-/* A batch's grade rows: COPY into temporary tables, then one round of
- * inserts or upserts into the output tables. */
+/* A batch's grade rows: COPYed straight into the output tables on a first
+ * backfill; on a regrade only the rows that change are written (compared in
+ * C with the rows read back), updated by id or upserted. */
 #include "gradeq/grades.h"
 
 #include <stdio.h>
@@ -69,11 +70,8 @@ static int copy_rows(struct gradeq_store *st, const struct gradeq_grades_batch *
 	return gradeq_copy_end(cp, rc);
 }
 
-/* The grade rows of a batch go in by plain INSERT when none of its learners
- * has a row of this course yet (a first backfill), by upsert otherwise:
- * ON CONFLICT's speculative insertion costs about a third more per row.
- * A concurrent writer that adds rows after the check makes the plain INSERT
- * fail on the unique key; the savepoint takes it back and the upsert runs. */
+/* The upsert of rows missing from the output tables: a concurrent writer
+ * that adds one meanwhile is updated by ON CONFLICT. */
 static const char sub_insert_sql[] =
 	"INSERT INTO grades_persistentsubsectiongrade AS g (user_id, course_id, usage_key,"
 	" course_version, earned_all, possible_all, earned_graded, possible_graded,"
@@ -178,13 +176,11 @@ static size_t with_filter(char *out, size_t cap, const char *insert, const char 
 				order ? order : "");
 }
 
-/* Runs the two grade statements, as plain inserts (fresh), or as updates of
- * the changed rows followed (unless complete: every row exists) by the
- * upsert of the missing ones. Sets *conflict when a plain insert met a row
- * added meanwhile. */
-static int insert_grades(struct gradeq_store *st, const char *sub_keys, const char *course,
-			 const char *version, const char *hash, const char *edited, const char *ids,
-			 bool fresh, bool complete, bool *conflict)
+/* After a first backfill's COPY met a row a concurrent writer added: the
+ * whole batch (in the temp tables) as updates of the rows that exist and
+ * change, then the upsert of the missing ones. */
+static int upsert_grades(struct gradeq_store *st, const char *sub_keys, const char *course,
+			 const char *version, const char *hash, const char *edited, const char *ids)
 {
 	size_t cap = 2 * (sizeof(sub_insert_sql) + sizeof(sub_upsert_sql) +
 			  sizeof(course_insert_sql) + sizeof(course_upsert_sql)) +
@@ -194,58 +190,23 @@ static int insert_grades(struct gradeq_store *st, const char *sub_keys, const ch
 		     256;
 	char *sql = malloc(cap), *part = malloc(cap), *filter = malloc(cap);
 	size_t len = 0;
-	PGresult *res;
-	int rc = 0;
+	int rc = GRADEQ_ERR_NOMEM;
 
-	*conflict = false;
-	if (!sql || !part || !filter) {
-		free(sql);
-		free(part);
-		free(filter);
-		return GRADEQ_ERR_NOMEM;
-	}
-	if (fresh) {
-		len += (size_t)snprintf(sql + len, cap - len, "SAVEPOINT gq_fresh;");
-		len += (size_t)snprintf(sql + len, cap - len, sub_insert_sql, course, version,
-					sub_keys);
-		len += (size_t)snprintf(sql + len, cap - len, ";");
-		len += (size_t)snprintf(sql + len, cap - len, course_insert_sql, course, version,
-					hash, edited);
-		snprintf(sql + len, cap - len, ";RELEASE SAVEPOINT gq_fresh");
-	} else {
+	if (sql && part && filter) {
 		len += (size_t)snprintf(sql + len, cap - len, sub_update_sql, version, sub_keys,
 					course, ids, version);
-		if (!complete) {
-			snprintf(part, cap, sub_insert_sql, course, version, sub_keys);
-			snprintf(filter, cap, sub_missing_sql, course);
-			len += with_filter(sql + len, cap - len, part, filter);
-			len += (size_t)snprintf(sql + len, cap - len, "%s;", sub_upsert_sql);
-		}
+		snprintf(part, cap, sub_insert_sql, course, version, sub_keys);
+		snprintf(filter, cap, sub_missing_sql, course);
+		len += with_filter(sql + len, cap - len, part, filter);
+		len += (size_t)snprintf(sql + len, cap - len, "%s;", sub_upsert_sql);
 		len += (size_t)snprintf(sql + len, cap - len, course_update_sql, version, hash,
 					edited, course, ids, version, hash, edited);
-		if (!complete) {
-			snprintf(part, cap, course_insert_sql, course, version, hash, edited);
-			snprintf(filter, cap, course_missing_sql, course);
-			len += with_filter(sql + len, cap - len, part, filter);
-			snprintf(sql + len, cap - len, "%s", course_upsert_sql);
-		}
+		snprintf(part, cap, course_insert_sql, course, version, hash, edited);
+		snprintf(filter, cap, course_missing_sql, course);
+		len += with_filter(sql + len, cap - len, part, filter);
+		snprintf(sql + len, cap - len, "%s", course_upsert_sql);
+		rc = gradeq_store_exec(st, sql);
 	}
-	res = PQexec(gradeq_store_conn(st), sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-		if (fresh && state && strcmp(state, "23505") == 0) {
-			PQclear(res);
-			res = PQexec(gradeq_store_conn(st), "ROLLBACK TO SAVEPOINT gq_fresh");
-			if (PQresultStatus(res) == PGRES_COMMAND_OK)
-				*conflict = true;
-			else
-				rc = gradeq_store_result_error(st, res, "writing grades");
-		} else {
-			rc = gradeq_store_result_error(st, res, "writing grades");
-		}
-	}
-	PQclear(res);
 	free(sql);
 	free(part);
 	free(filter);
@@ -718,13 +679,9 @@ int gradeq_grades_write(struct gradeq_store *st, const struct gradeq_grades_batc
 			rc = gradeq_store_exec(st, "ROLLBACK TO SAVEPOINT gq_fresh");
 			if (!rc)
 				rc = copy_rows(st, b);
-			if (!rc) {
-				bool conflict = false;
-
-				rc = insert_grades(st, sub_keys, course, version, hash,
-						   edited ? edited : "NULL", ids, false, false,
-						   &conflict);
-			}
+			if (!rc)
+				rc = upsert_grades(st, sub_keys, course, version, hash,
+						   edited ? edited : "NULL", ids);
 		}
 	} else {
 		rc = copy_changes(st, b, &e);
