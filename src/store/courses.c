@@ -396,7 +396,7 @@ int gradeq_scores_read(struct gradeq_store *st, const char *course_id, const int
 {
 	struct gradeq_copy_field f[5];
 	struct gradeq_copy_out *cp = NULL;
-	int32_t *enrolled = NULL, last = 0;
+	int32_t *enrolled = NULL, last = INT32_MIN;
 	char *users = NULL, *sql = NULL;
 	size_t nenrolled = 0, next = 0;
 	int rc;
