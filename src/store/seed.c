@@ -532,6 +532,12 @@ int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
 			built++;
 		}
 	}
+	/* the one COPY of every course's module rows (and a replace's
+	 * DELETEs) run for minutes on big seeds: the configured
+	 * statement_timeout is for the grading's statements, not for this
+	 * connection of gradeq-admin seed */
+	if (!rc)
+		rc = gradeq_store_exec(st, "SET statement_timeout = 0");
 	if (!rc)
 		rc = check_tables(st);
 	/* without replace, every course is checked before any is written: a

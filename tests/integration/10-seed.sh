@@ -169,4 +169,17 @@ psql_q "DELETE FROM courseware_studentmodule WHERE course_id = 'course-v1:gradé
 	DELETE FROM courses WHERE course_id = 'course-v1:gradéq+small1+2026'" >/dev/null
 assert_eq "other courses untouched" "$first" "$(dump_md5)"
 
+# --- a seed longer than the configured statement_timeout -----------------------
+# (the one COPY of every course's rows runs for minutes on a benchmark's
+# seed; the timeout is for the grading's statements)
+conf=$(mktemp)
+printf 'statement_timeout_ms = 50;\n' >"$conf"
+assert_ok "seed under a 50 ms statement_timeout" "$ADMIN" -c "$conf" seed \
+	--courses medium --learners 300 --prefix 'course-v1:timeout+' >/dev/null
+rm -f "$conf"
+assert_eq "rows of the course seeded under the timeout" "300|t" \
+	"$(psql_q "SELECT count(*), (SELECT count(*) > 300 * 100 FROM courseware_studentmodule
+		 WHERE course_id = 'course-v1:timeout+medium1+2026') FROM student_courseenrollment
+		 WHERE course_id = 'course-v1:timeout+medium1+2026'")"
+
 log "ok"
