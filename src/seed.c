@@ -175,13 +175,19 @@ struct seed_class {
 	int seq_lo, seq_hi;   /* sequentials in the course */
 	int chap_lo, chap_hi; /* sequentials per chapter */
 	int midterms;
+	int prob_lo, prob_hi; /* problems per sequential */
+	int vert_lo, vert_hi; /* units (verticals) per sequential, at most 4 */
 };
 
 static const struct seed_class seed_classes[] = {
-	{"small", 8, 12, 2, 5, 1},
-	{"medium", 36, 44, 3, 7, 1},
-	{"large", 110, 130, 4, 10, 2},
+	{"small", 8, 12, 2, 5, 1, 3, 6, 1, 3},
+	{"medium", 36, 44, 3, 7, 1, 6, 10, 2, 4},
+	{"large", 110, 130, 4, 10, 2, 6, 10, 2, 4},
 };
+
+#define MAX_VERTICALS 4
+/* video and html blocks per unit: 0 to this */
+#define MAX_OTHERS 2
 
 #define NCLASSES (sizeof(seed_classes) / sizeof(seed_classes[0]))
 
@@ -237,6 +243,7 @@ static int add_block(struct builder *b, enum gradeq_block_type type, int parent,
 	blk->parent = parent;
 	blk->position = position;
 	blk->graded = true;
+	blk->type_name = gradeq_seed_block_type_name(type);
 	hi = rng_next(b->rng);
 	lo = rng_next(b->rng);
 	snprintf(blk->id, sizeof(blk->id), "%016llx%016llx", (unsigned long long)hi,
@@ -279,12 +286,14 @@ static void add_problem(struct builder *b, int parent, int position)
 	}
 }
 
-/* A unit (vertical) of n problems; now and then some of them sit in a
- * vertical nested inside it. */
+/* A unit (vertical) of n problems and up to MAX_OTHERS videos and html
+ * blocks among them; now and then some of the problems sit in a vertical
+ * nested inside it. */
 static void add_vertical(struct builder *b, int parent, int position, int n)
 {
 	int v = add_block(b, GRADEQ_BLOCK_VERTICAL, parent, position);
-	int nested = 0, nestpos = -1;
+	int nested = 0, nestpos = -1, nothers, len = 0;
+	char plan[32]; /* per child position: 'p'roblem, 'n'ested unit, 'o'ther */
 
 	if (v < 0)
 		return;
@@ -293,22 +302,41 @@ static void add_vertical(struct builder *b, int parent, int position, int n)
 		nestpos = rng_range(b->rng, 0, n - nested);
 	}
 	for (int pos = 0, done = 0; done < n - nested || pos == nestpos; pos++) {
-		if (pos == nestpos) {
+		plan[len++] = pos == nestpos ? 'n' : 'p';
+		done += pos != nestpos;
+	}
+	nothers = rng_range(b->rng, 0, MAX_OTHERS);
+	for (int k = 0; k < nothers; k++) {
+		int at = rng_range(b->rng, 0, len);
+
+		memmove(plan + at + 1, plan + at, (size_t)(len - at));
+		plan[at] = 'o';
+		len++;
+	}
+	for (int pos = 0; pos < len; pos++) {
+		if (plan[pos] == 'n') {
 			int nv = add_block(b, GRADEQ_BLOCK_VERTICAL, v, pos);
 
 			for (int q = 0; q < nested && nv >= 0; q++)
 				add_problem(b, nv, q);
+		} else if (plan[pos] == 'o') {
+			int o = add_block(b, GRADEQ_BLOCK_OTHER, v, pos);
+
+			if (o >= 0) {
+				b->c->blocks[o].graded = false;
+				b->c->blocks[o].type_name =
+					rng_chance(b->rng, 0.6) ? "video" : "html";
+			}
 		} else {
 			add_problem(b, v, pos);
-			done++;
 		}
 	}
 }
 
-static void add_sequential(struct builder *b, int parent, int position, bool graded,
-			   const char *format)
+static void add_sequential(struct builder *b, const struct seed_class *cls, int parent,
+			   int position, bool graded, const char *format)
 {
-	int counts[3] = {0, 0, 0};
+	int counts[MAX_VERTICALS] = {0};
 	int s = add_block(b, GRADEQ_BLOCK_SEQUENTIAL, parent, position);
 	int nprob, nvert;
 
@@ -316,8 +344,8 @@ static void add_sequential(struct builder *b, int parent, int position, bool gra
 		return;
 	b->c->blocks[s].graded = graded;
 	b->c->blocks[s].format = format;
-	nprob = rng_range(b->rng, 3, 6);
-	nvert = rng_range(b->rng, 1, 3);
+	nprob = rng_range(b->rng, cls->prob_lo, cls->prob_hi);
+	nvert = rng_range(b->rng, cls->vert_lo, cls->vert_hi);
 	/* every unit gets a problem or not at random: some hold none */
 	for (int i = 0; i < nprob; i++)
 		counts[rng_range(b->rng, 0, nvert - 1)]++;
@@ -431,7 +459,7 @@ static int build_tree(struct builder *b, const struct seed_class *cls, bool lett
 		if (k > nseq - s)
 			k = nseq - s;
 		for (int j = 0; j < k; j++, s++)
-			add_sequential(b, ch, j, graded[s], fmt[s]);
+			add_sequential(b, cls, ch, j, graded[s], fmt[s]);
 	}
 	rc = b->err;
 	if (!rc)
@@ -533,6 +561,7 @@ static uint64_t course_hash(const struct gradeq_seed_course *c)
 			     blk->has_max_score ? blk->max_score : -1.0);
 		h = fnv1a(h, num, (size_t)n);
 		h = fnv1a(h, blk->id, 32);
+		h = fnv1a(h, blk->type_name, strlen(blk->type_name));
 		if (blk->format)
 			h = fnv1a(h, blk->format, strlen(blk->format));
 	}
@@ -592,8 +621,9 @@ int gradeq_seed_course_new(const char *cls, int index, int ordinal, int learners
 	if (index < 0 || ordinal < 1)
 		return gradeq_error(GRADEQ_ERR_INVALID, "bad course index %d or ordinal %d", index,
 				    ordinal);
-	/* consecutive courses share a quarter of their learners */
-	stride = learners - learners / 4;
+	/* each course starts a third of its learners after the one before:
+	 * with three courses or more, most learners take two or three */
+	stride = learners / 3;
 	base = 1000 + (int64_t)index * (stride > 0 ? stride : 1);
 	if (base + learners > INT32_MAX)
 		return gradeq_error(GRADEQ_ERR_INVALID, "user ids of course %d would overflow",
@@ -647,8 +677,8 @@ void gradeq_seed_course_free(struct gradeq_seed_course *c)
 
 size_t gradeq_seed_block_key(const struct gradeq_seed_course *c, size_t i, char *buf, size_t size)
 {
-	int n = snprintf(buf, size, "%s+type@%s+block@%s", c->key_base,
-			 gradeq_seed_block_type_name(c->blocks[i].type), c->blocks[i].id);
+	int n = snprintf(buf, size, "%s+type@%s+block@%s", c->key_base, c->blocks[i].type_name,
+			 c->blocks[i].id);
 
 	return n < 0 ? 0 : (size_t)n;
 }
@@ -668,21 +698,28 @@ void gradeq_seed_learner_init(const struct gradeq_seed_course *c, int i,
 	l->mode = rng_chance(l->rng, 0.3) ? "verified" : "audit";
 	l->created_us = c->start_us - 30 * US_PER_DAY + rng_us(l->rng, 180 * US_PER_DAY);
 	u = rng_unit(l->rng);
-	/* many enrollments stop early: a fifth never start, two fifths drop
-	 * out, the rest get through most of the course */
-	if (u < 0.2)
+	/* the share of the problems attempted is about half on average: a
+	 * tenth never start, a tenth do everything, three in ten drop out
+	 * on the way, the rest get through most of the course */
+	if (u < 0.1) {
 		l->reach = 0;
-	else if (u < 0.6)
-		l->reach = 0.02 + 0.5 * rng_unit(l->rng) * rng_unit(l->rng);
-	else
-		l->reach = rng_chance(l->rng, 0.6) ? 1.0 : 0.6 + 0.4 * rng_unit(l->rng);
-	if (!l->is_active)
+	} else if (u < 0.2) {
+		l->reach = 1.0;
+		l->everything = true;
+	} else if (u < 0.5) {
+		l->reach = 0.05 + 0.6 * rng_unit(l->rng);
+	} else {
+		l->reach = rng_chance(l->rng, 0.6) ? 1.0 : 0.7 + 0.3 * rng_unit(l->rng);
+	}
+	if (!l->is_active && !l->everything)
 		l->reach *= 0.5;
 	l->skill = 0.35 + 0.65 * sqrt(rng_unit(l->rng)); /* skewed towards good */
 	/* who gets to the end tries nearly everything; verified learners more */
-	l->diligence = (strcmp(l->mode, "verified") == 0 ? 0.9 : 0.75) + 0.1 * rng_unit(l->rng);
+	l->diligence = (strcmp(l->mode, "verified") == 0 ? 0.8 : 0.65) + 0.15 * rng_unit(l->rng);
 	if (l->reach >= 1.0)
-		l->diligence = 0.92 + 0.08 * rng_unit(l->rng);
+		l->diligence = 0.85 + 0.15 * rng_unit(l->rng);
+	if (l->everything)
+		l->diligence = 1.0;
 }
 
 int gradeq_seed_learner_index(const struct gradeq_seed_course *c, int k)
@@ -738,14 +775,30 @@ static void score_values(uint64_t rng[4], const struct gradeq_seed_block *p, dou
 	row->grade = points(rng, skill, row->max_grade);
 }
 
+/* Whether the learner touched block blk (not a problem) of a reached
+ * subsection: the subsection and its chapter always, a unit most of the
+ * time, a video or an html block of an opened unit often. */
+static bool opened(struct gradeq_seed_learner *l, const struct gradeq_seed_block *blk,
+		   bool parent_open)
+{
+	if (l->everything)
+		return true;
+	switch (blk->type) {
+	case GRADEQ_BLOCK_CHAPTER:
+	case GRADEQ_BLOCK_SEQUENTIAL: return true;
+	case GRADEQ_BLOCK_VERTICAL: return parent_open && rng_chance(l->rng, 0.9);
+	default: return parent_open && rng_chance(l->rng, 0.8);
+	}
+}
+
 int gradeq_seed_learner_scores(const struct gradeq_seed_course *c, struct gradeq_seed_learner *l,
 			       gradeq_seed_score_fn fn, void *arg)
 {
 	int64_t base = l->created_us > c->start_us ? l->created_us : c->start_us;
 	double nseq = c->nsequentials ? (double)c->nsequentials : 1;
-	bool seq_graded = false;
+	bool seq_graded = false, seq_open = false, unit_open = false, nested_open = false;
 	double progress = 0;
-	long seq = -1;
+	long seq = -1, unit = -1;
 	int rc;
 
 	if (l->reach <= 0)
@@ -753,24 +806,56 @@ int gradeq_seed_learner_scores(const struct gradeq_seed_course *c, struct gradeq
 	for (size_t i = 0; i < c->nblocks; i++) {
 		const struct gradeq_seed_block *blk = &c->blocks[i];
 		struct gradeq_seed_score row;
+		bool parent_open;
 		double p;
 
-		if (blk->type == GRADEQ_BLOCK_SEQUENTIAL) {
+		switch (blk->type) {
+		case GRADEQ_BLOCK_COURSE: continue;
+		case GRADEQ_BLOCK_CHAPTER:
+			/* opened when its first subsection is reached */
+			progress = ((double)seq + 1.5) / nseq;
+			break;
+		case GRADEQ_BLOCK_SEQUENTIAL:
 			seq++;
 			seq_graded = blk->graded;
 			progress = ((double)seq + 0.5) / nseq;
-			continue;
+			seq_open = progress <= l->reach;
+			break;
+		default: break;
 		}
-		if (blk->type != GRADEQ_BLOCK_PROBLEM || progress > l->reach)
+		if (progress > l->reach)
 			continue;
-		p = seq_graded ? l->diligence : l->diligence * 0.45;
-		if (!blk->graded)
-			p *= 0.6;
-		if (!rng_chance(l->rng, p))
-			continue;
-		memset(&row, 0, sizeof(row));
-		row.block = i;
-		score_values(l->rng, blk, l->skill, &row);
+		/* a unit's parent is the subsection or (nested) another unit;
+		 * the other blocks sit in a unit */
+		if (blk->type == GRADEQ_BLOCK_VERTICAL)
+			parent_open = blk->parent == (int)unit ? unit_open : seq_open;
+		else
+			parent_open = blk->parent == (int)unit ? unit_open : nested_open;
+		if (blk->type != GRADEQ_BLOCK_PROBLEM) {
+			bool open = opened(l, blk, parent_open);
+
+			if (blk->type == GRADEQ_BLOCK_VERTICAL) {
+				if (c->blocks[blk->parent].type == GRADEQ_BLOCK_SEQUENTIAL) {
+					unit = (long)i;
+					unit_open = open;
+				} else {
+					nested_open = open;
+				}
+			}
+			if (!open)
+				continue;
+			memset(&row, 0, sizeof(row));
+			row.block = i;
+		} else {
+			p = seq_graded ? l->diligence : l->diligence * 0.6;
+			if (!blk->graded)
+				p *= 0.7;
+			if (!l->everything && !rng_chance(l->rng, p))
+				continue;
+			memset(&row, 0, sizeof(row));
+			row.block = i;
+			score_values(l->rng, blk, l->skill, &row);
+		}
 		row.created_us = base + (int64_t)(progress * 120.0 * (double)US_PER_DAY) +
 				 rng_us(l->rng, 10 * US_PER_DAY);
 		row.modified_us = row.created_us;

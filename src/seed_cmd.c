@@ -22,6 +22,7 @@ int gradeq_seed_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 	struct gradeq_seed_stats stats;
 	const char *classes[64], *courses = NULL, *learners = NULL, *seed = NULL, *prefix = NULL;
 	char *list = NULL, *save = NULL;
+	double rate;
 	long v;
 	int opt, rc, status = 2, bad = 0;
 
@@ -77,15 +78,18 @@ int gradeq_seed_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 		gradeq_cli_error(cli, "%s", gradeq_errmsg(rc));
 		goto out;
 	}
+	rate = stats.copy_seconds > 0 ? (double)stats.score_rows / stats.copy_seconds : 0;
 	if (json)
 		printf("{\"courses\":%d,\"blocks\":%ld,\"enrollments\":%ld,\"score_rows\":%ld,"
-		       "\"seconds\":%.3f}\n",
+		       "\"problem_rows\":%ld,\"seconds\":%.3f,\"copy_seconds\":%.3f,"
+		       "\"copy_rows_per_s\":%.0f}\n",
 		       stats.courses, stats.blocks, stats.enrollments, stats.score_rows,
-		       stats.seconds);
+		       stats.problem_rows, stats.seconds, stats.copy_seconds, rate);
 	else
-		printf("seeded %d courses: %ld blocks, %ld enrollments, %ld score rows in %.1f s\n",
+		printf("seeded %d courses: %ld blocks, %ld enrollments, %ld module rows (%ld of"
+		       " problems) in %.1f s; module rows COPYed at %.0f rows/s\n",
 		       stats.courses, stats.blocks, stats.enrollments, stats.score_rows,
-		       stats.seconds);
+		       stats.problem_rows, stats.seconds, rate);
 	status = 0;
 out:
 	free(list);

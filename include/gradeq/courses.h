@@ -38,6 +38,9 @@ int gradeq_courses_version(struct gradeq_store *st, const char *course_id,
 struct gradeq_keys;
 struct gradeq_keys *gradeq_keys_new(const char *const *keys, size_t n);
 void gradeq_keys_free(struct gradeq_keys *k);
+/* The index of the key of len bytes in the list (a hash lookup), -1 when it
+ * is not there. */
+int gradeq_keys_index(const struct gradeq_keys *k, const char *key, size_t len);
 
 /* One row of a batch's read: an enrollment (the learner is enrolled), or a
  * score of the problem at index score.problem of the key list. */

@@ -1,5 +1,5 @@
-/* The output tables: a batch's subsection and course grade rows, written by
- * COPY into temporary tables and one round of inserts or upserts. */
+/* The output tables: a batch's subsection and course grade rows, COPYed in
+ * on a first backfill, only the changed ones written on a regrade. */
 #ifndef GRADEQ_GRADES_H
 #define GRADEQ_GRADES_H
 

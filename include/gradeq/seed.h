@@ -1,15 +1,20 @@
 /* Demo and test data: generates courses of the platform's input tables
  * (courses, course_blocks, student_courseenrollment,
  * courseware_studentmodule) in three size classes, the ones of the backfill
- * strategy: small (about 10 subsections), medium (about 40) and large (about
- * 120). Everything follows from the seed: the same options give the same
- * rows, on any machine.
+ * strategy: small (about 10 subsections of about 4.5 problems), medium
+ * (about 40 of about 8) and large (about 120 of about 8), shaped like the
+ * platform's data: a learner attempted about half of the problems on
+ * average (some none, some all), courseware_studentmodule also holds a row
+ * with NULL grades for every chapter, sequential, vertical, video and html
+ * block the learner opened (about as many as the problem rows), and
+ * learners are enrolled in several courses. Everything follows from the
+ * seed: the same options give the same rows, on any machine.
  *
  * Two layers: a pure generator (course structure in memory, learners and
- * their score rows produced one learner at a time, so memory does not grow
+ * their module rows produced one learner at a time, so memory does not grow
  * with the number of learners) and gradeq_seed_run(), which streams it into
- * PostgreSQL with COPY, one transaction per course. Timestamps are
- * microseconds since the Unix epoch (UTC), as in grading.h. */
+ * PostgreSQL with COPY, in one transaction. Timestamps are microseconds
+ * since the Unix epoch (UTC), as in grading.h. */
 #ifndef GRADEQ_SEED_H
 #define GRADEQ_SEED_H
 
@@ -36,20 +41,27 @@ struct gradeq_seed_opts {
 
 struct gradeq_seed_stats {
 	int courses;
-	long blocks, enrollments, score_rows;
+	long blocks, enrollments;
+	long score_rows;   /* courseware_studentmodule rows, problems or not */
+	long problem_rows; /* of which rows of problem blocks */
 	double seconds;
+	double copy_seconds; /* of which spent in the courseware_studentmodule COPY */
 };
 
 /* Generates and stores one course per entry of o->classes. Course ids are
  * prefix + class + ordinal + "+2026" ("course-v1:gradeq+small1+2026", then
- * small2 when the class repeats). Each course is written in its own
- * transaction: its courses row upserted, its blocks, enrollments and score
- * rows COPYed. Without o->replace a course that already has blocks or
- * enrollments is refused with GRADEQ_ERR_STATE, every course checked before
- * any is written; with it, the course's rows are deleted from the four input tables
- * first, so seeding twice with the same options leaves the same data (ids of
- * the bigserial columns aside). The four tables are ANALYZEd at the end.
- * Courses committed before an error stay.
+ * small2 when the class repeats). Everything is written in one transaction:
+ * each course's courses row upserted, its blocks and enrollments COPYed,
+ * then the courseware_studentmodule rows of all the courses in one COPY,
+ * learner by learner in user id order across the courses (a learner's rows
+ * of different courses lie side by side in the table, as on the platform
+ * where a learner takes several courses), one learner's rows in memory at a
+ * time. Without o->replace a course that already has blocks or enrollments
+ * is refused with GRADEQ_ERR_STATE, every course checked before any is
+ * written; with it, the course's rows are deleted from the four input
+ * tables first, so seeding twice with the same options leaves the same data
+ * (ids of the bigserial columns aside). The four tables are ANALYZEd at the
+ * end. An error leaves the tables as they were.
  * Returns 0, GRADEQ_ERR_INVALID (unknown class, learners out of range, no
  * class), GRADEQ_ERR_STATE (input tables missing, or data there without
  * replace), GRADEQ_ERR_NOMEM, or the store's error for a failed statement;
@@ -82,7 +94,8 @@ struct gradeq_seed_block {
 	double weight;
 	bool has_max_score;
 	double max_score;
-	char id[33]; /* 32 hex digits, unique in the course */
+	char id[33];           /* 32 hex digits, unique in the course */
+	const char *type_name; /* static: block_type and module_type ("video") */
 };
 
 struct gradeq_seed_course {
@@ -120,7 +133,9 @@ void gradeq_seed_course_free(struct gradeq_seed_course *c);
  * length it needs, as snprintf does. */
 size_t gradeq_seed_block_key(const struct gradeq_seed_course *c, size_t i, char *buf, size_t size);
 
-/* Name of a block type as course_blocks spells it ("sequential"). */
+/* Name of a block type as course_blocks spells it ("sequential"); the
+ * generator's GRADEQ_BLOCK_OTHER blocks are "video" or "html" (see
+ * type_name). */
 const char *gradeq_seed_block_type_name(enum gradeq_block_type t);
 
 /* A learner of a course, with the generator state its score rows come from. */
@@ -134,12 +149,14 @@ struct gradeq_seed_learner {
 	double reach;     /* fraction of the course the learner got through */
 	double skill;     /* expected fraction of a problem's points */
 	double diligence; /* probability of trying a reached graded problem */
+	bool everything;  /* opens every block and tries every problem */
 };
 
 /* Sets up learner i (0 <= i < c->learners), the i-th enrollment in id order.
  * User ids are a permutation of the course's range, so enrollment order is
- * not user id order; consecutive courses' ranges overlap by a quarter, so
- * some learners are enrolled in several courses. Pure; same i, same learner. */
+ * not user id order; course n's range starts a third of the learners after
+ * course n-1's, so that with three courses or more most learners are
+ * enrolled in two or three of them. Pure; same i, same learner. */
 void gradeq_seed_learner_init(const struct gradeq_seed_course *c, int i,
 			      struct gradeq_seed_learner *l);
 
@@ -147,9 +164,11 @@ void gradeq_seed_learner_init(const struct gradeq_seed_course *c, int i,
  * c->learners): walking k upwards visits learners in user id order. */
 int gradeq_seed_learner_index(const struct gradeq_seed_course *c, int k);
 
-/* One courseware_studentmodule row. */
+/* One courseware_studentmodule row: a problem's score, or the state of a
+ * chapter, sequential, vertical, video or html block the learner opened
+ * (grade and max_grade NULL). */
 struct gradeq_seed_score {
-	size_t block; /* index of a problem block in c->blocks */
+	size_t block; /* index in c->blocks; module_type is its type_name */
 	bool has_grade;
 	double grade; /* 0 <= grade <= max_grade when both are set */
 	bool has_max_grade;
@@ -162,10 +181,11 @@ struct gradeq_seed_score {
  * returned by gradeq_seed_learner_scores(). */
 typedef int (*gradeq_seed_score_fn)(void *arg, const struct gradeq_seed_score *row);
 
-/* Produces the score rows of a learner just set up by
- * gradeq_seed_learner_init(), in course order, at most one per problem;
- * unattempted problems have no row. Consumes l's generator state: call it
- * once per init. Returns 0 or what fn returned. */
+/* Produces the module rows of a learner just set up by
+ * gradeq_seed_learner_init(), in course order, at most one per block: the
+ * problems attempted and the other blocks opened (never the course root);
+ * the rest have no row. Consumes l's generator state: call it once per
+ * init. Returns 0 or what fn returned. */
 int gradeq_seed_learner_scores(const struct gradeq_seed_course *c, struct gradeq_seed_learner *l,
 			       gradeq_seed_score_fn fn, void *arg);
 

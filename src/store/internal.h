@@ -30,6 +30,8 @@ char *gradeq_store_int_array(const int32_t *ids, size_t n);
 const char *gradeq_keys_array(const struct gradeq_keys *k);
 const char *gradeq_keys_quoted(struct gradeq_store *st, struct gradeq_keys *k);
 size_t gradeq_keys_count(const struct gradeq_keys *k);
+/* Key i of the list (i < count). */
+const char *gradeq_keys_key(const struct gradeq_keys *k, size_t i);
 
 /* The PostgreSQL text[] literal ("{a,b}") of the states of kind whose bit
  * (1 << state, the enums' order) is in set, into buf. */

@@ -1,6 +1,6 @@
 /* The store part of gradeq-admin seed: the generated courses, learners and
- * score rows (src/seed.c) streamed into the platform's input tables by COPY,
- * one transaction a course. Linked only into gradeq-admin. */
+ * module rows (src/seed.c) streamed into the platform's input tables by
+ * COPY, in one transaction. Linked only into gradeq-admin. */
 #include "gradeq/seed.h"
 
 #include <math.h>
@@ -23,6 +23,7 @@ struct copyctx {
 	char *base_esc;   /* key base, escaped */
 	char *key;        /* room for one usage key */
 	long rows;
+	long problem_rows;
 };
 
 /* Integral values as integers (cheaper to format), the rest with 17
@@ -47,7 +48,7 @@ static int put_ts(struct copyctx *x, int64_t us)
 /* The usage key of block i: the escaped key base, its type and id. */
 static int put_key(struct copyctx *x, size_t i)
 {
-	const char *type = gradeq_seed_block_type_name(x->c->blocks[i].type);
+	const char *type = x->c->blocks[i].type_name;
 	size_t nb = strlen(x->base_esc), nt = strlen(type), n = 0;
 
 	memcpy(x->key, x->base_esc, nb);
@@ -83,7 +84,7 @@ static int copy_blocks(struct copyctx *x)
 		if (!rc)
 			rc = put_key(x, c->order[k]);
 		if (!rc)
-			rc = gradeq_copy_text(x->copy, gradeq_seed_block_type_name(blk->type));
+			rc = gradeq_copy_text(x->copy, blk->type_name);
 		if (!rc)
 			rc = blk->parent < 0 ? gradeq_copy_null(x->copy)
 					     : put_key(x, (size_t)blk->parent);
@@ -141,6 +142,7 @@ static int put_score(void *arg, const struct gradeq_seed_score *row)
 {
 	struct score_arg *a = arg;
 	struct copyctx *x = a->x;
+	const char *type = x->c->blocks[row->block].type_name;
 	int rc = gradeq_copy_int(x->copy, a->user_id);
 
 	if (!rc)
@@ -148,7 +150,7 @@ static int put_score(void *arg, const struct gradeq_seed_score *row)
 	if (!rc)
 		rc = put_key(x, row->block);
 	if (!rc)
-		rc = gradeq_copy_raw(x->copy, "problem", 7);
+		rc = gradeq_copy_raw(x->copy, type, strlen(type));
 	if (!rc)
 		rc = put_float(x, row->has_grade, row->grade);
 	if (!rc)
@@ -160,30 +162,62 @@ static int put_score(void *arg, const struct gradeq_seed_score *row)
 	if (!rc)
 		rc = gradeq_copy_row(x->copy);
 	x->rows += !rc;
+	x->problem_rows += !rc && x->c->blocks[row->block].type == GRADEQ_BLOCK_PROBLEM;
 	return rc;
 }
 
-static int copy_scores(struct copyctx *x)
+/* The module rows of every course in one COPY, learner by learner in user id
+ * order across the courses: a learner's rows of the courses they take lie
+ * side by side, as on the platform. User id order also puts the rows at the
+ * right edge of the unique index (student_id first), which makes the COPY
+ * twice as fast as enrollment order. xs[i] holds course i's escaped names;
+ * the rows are counted in xs[0]. */
+static int copy_scores(struct copyctx *xs, size_t n)
 {
 	struct gradeq_seed_learner l;
-	struct score_arg a = {x, 0};
+	struct score_arg a = {NULL, 0};
+	struct gradeq_copy *copy = NULL;
+	long lo = INT32_MAX, hi = 0, rows = 0, problem_rows = 0;
 	int rc;
 
 	rc = gradeq_copy_begin(
-		x->st,
+		xs[0].st,
 		"COPY courseware_studentmodule (student_id, course_id,"
 		" module_state_key, module_type, grade, max_grade, created, modified)"
 		" FROM STDIN",
-		"seeding courseware_studentmodule", &x->copy);
-	/* in user id order: the rows then land at the right edge of the unique
-	 * index (student_id first), which makes the COPY twice as fast as in
-	 * enrollment order */
-	for (int k = 0; k < x->c->learners && !rc; k++) {
-		gradeq_seed_learner_init(x->c, gradeq_seed_learner_index(x->c, k), &l);
-		a.user_id = l.user_id;
-		rc = gradeq_seed_learner_scores(x->c, &l, put_score, &a);
+		"seeding courseware_studentmodule", &copy);
+	for (size_t i = 0; i < n; i++) {
+		const struct gradeq_seed_course *c = xs[i].c;
+
+		xs[i].copy = copy;
+		xs[i].rows = xs[i].problem_rows = 0;
+		if (c->learners > 0) {
+			lo = c->user_base < lo ? c->user_base : lo;
+			hi = c->user_base + c->learners > hi ? c->user_base + c->learners : hi;
+		}
 	}
-	return gradeq_copy_end(x->copy, rc);
+	for (long u = lo; u < hi && !rc; u++) {
+		for (size_t i = 0; i < n && !rc; i++) {
+			const struct gradeq_seed_course *c = xs[i].c;
+
+			if (u < c->user_base || u >= (long)c->user_base + c->learners)
+				continue;
+			gradeq_seed_learner_init(
+				c, gradeq_seed_learner_index(c, (int)(u - c->user_base)), &l);
+			a.x = &xs[i];
+			a.user_id = l.user_id;
+			rc = gradeq_seed_learner_scores(c, &l, put_score, &a);
+		}
+	}
+	rc = gradeq_copy_end(copy, rc);
+	for (size_t i = 0; i < n; i++) {
+		rows += xs[i].rows;
+		problem_rows += xs[i].problem_rows;
+		xs[i].copy = NULL;
+	}
+	xs[0].rows = rows;
+	xs[0].problem_rows = problem_rows;
+	return rc;
 }
 
 /* ---- statements around the COPYs ---- */
@@ -269,54 +303,141 @@ static char *escape(const char *s)
 	return out;
 }
 
-/* The course's rows, in the caller's transaction; counts go to stats. */
-static int write_course(struct gradeq_store *st, const struct gradeq_seed_course *c, bool replace,
-			struct gradeq_seed_stats *s)
+static void ctx_free(struct copyctx *x)
 {
-	struct copyctx x;
+	free(x->course_esc);
+	free(x->base_esc);
+	free(x->key);
+	gradeq_seed_course_free((struct gradeq_seed_course *)x->c);
+	memset(x, 0, sizeof(*x));
+}
+
+static double now_seconds(void);
+
+static int ctx_init(struct gradeq_store *st, struct gradeq_seed_course *c, struct copyctx *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->c = c;
+	x->st = st;
+	x->course_esc = escape(c->course_id);
+	x->base_esc = escape(c->key_base);
+	x->key = malloc(2 * strlen(c->key_base) + 128);
+	return x->course_esc && x->base_esc && x->key ? 0 : GRADEQ_ERR_NOMEM;
+}
+
+/* A course's courses row, blocks and enrollments, in the caller's
+ * transaction; counts go to s. */
+static int write_course(struct copyctx *x, bool replace, struct gradeq_seed_stats *s)
+{
+	const struct gradeq_seed_course *c = x->c;
 	int rc;
 
-	memset(&x, 0, sizeof(x));
-	x.c = c;
-	x.st = st;
-	x.course_esc = escape(c->course_id);
-	x.base_esc = escape(c->key_base);
-	x.key = malloc(2 * strlen(c->key_base) + 128);
-	if (!x.course_esc || !x.base_esc || !x.key) {
-		rc = GRADEQ_ERR_NOMEM;
-		goto out;
-	}
-	rc = replace ? delete_course(st, c->course_id) : check_absent(st, c->course_id);
+	rc = replace ? delete_course(x->st, c->course_id) : check_absent(x->st, c->course_id);
 	if (!rc)
-		rc = upsert_course(st, c);
+		rc = upsert_course(x->st, c);
 	if (rc)
-		goto out;
-	rc = copy_blocks(&x);
-	s->blocks = x.rows;
-	x.rows = 0;
+		return rc;
+	x->rows = 0;
+	rc = copy_blocks(x);
+	s->blocks += x->rows;
+	x->rows = 0;
 	if (!rc)
-		rc = copy_enrollments(&x);
-	s->enrollments = x.rows;
-	x.rows = 0;
-	if (!rc)
-		rc = copy_scores(&x);
-	s->score_rows = x.rows;
-out:
-	free(x.course_esc);
-	free(x.base_esc);
-	free(x.key);
+		rc = copy_enrollments(x);
+	s->enrollments += x->rows;
+	x->rows = 0;
 	return rc;
 }
 
-static int seed_one(struct gradeq_store *st, const struct gradeq_seed_course *c, bool replace,
+/* A big load is much faster without the secondary indexes of
+ * courseware_studentmodule (the platform's (course_id, modified): the rows
+ * come in learner order, their modified times at random, so every row
+ * lands somewhere else in that index): when the rows to come are at least
+ * as many as the table holds, those indexes are dropped before the COPY and
+ * built again after it, inside the transaction, so that nobody sees the
+ * table without them. The unique index stays (it checks the rows, and they
+ * come in its order). defs receives the CREATE INDEX statements to run
+ * after the COPY. */
+static int drop_secondary_indexes(struct gradeq_store *st, const struct copyctx *xs, size_t n,
+				  PGresult **defs)
+{
+	double rows = 0, have;
+	PGresult *res = NULL;
+	int rc;
+
+	*defs = NULL;
+	for (size_t i = 0; i < n; i++) /* about one row per problem */
+		rows += (double)xs[i].c->learners * (double)xs[i].c->nproblems;
+	if (rows < 100000)
+		return 0;
+	rc = exec_params(st,
+			 "SELECT reltuples FROM pg_class"
+			 " WHERE oid = 'courseware_studentmodule'::regclass",
+			 0, NULL, "cannot count the module rows", &res);
+	if (rc)
+		return rc;
+	have = strtod(PQgetvalue(res, 0, 0), NULL);
+	PQclear(res);
+	if (rows < have)
+		return 0;
+	rc = exec_params(st,
+			 "SELECT pg_get_indexdef(i.indexrelid), i.indexrelid::regclass::text"
+			 " FROM pg_index i WHERE i.indrelid = 'courseware_studentmodule'::regclass"
+			 " AND NOT i.indisunique AND NOT i.indisprimary",
+			 0, NULL, "cannot list the indexes of courseware_studentmodule", &res);
+	for (int i = 0; !rc && i < PQntuples(res); i++) {
+		const char *name = PQgetvalue(res, i, 1);
+		size_t len = strlen(name) + 16;
+		char *sql = malloc(len);
+
+		if (!sql) {
+			rc = GRADEQ_ERR_NOMEM;
+			break;
+		}
+		snprintf(sql, len, "DROP INDEX %s", name); /* regclass text is quoted */
+		rc = gradeq_store_exec(st, sql);
+		free(sql);
+	}
+	if (rc)
+		PQclear(res);
+	else
+		*defs = res;
+	return rc;
+}
+
+static int create_indexes(struct gradeq_store *st, PGresult *defs)
+{
+	int rc = 0;
+
+	for (int i = 0; defs && !rc && i < PQntuples(defs); i++)
+		rc = gradeq_store_exec(st, PQgetvalue(defs, i, 0));
+	return rc;
+}
+
+/* Every course in one transaction: an error leaves the tables as they
+ * were. */
+static int seed_all(struct gradeq_store *st, struct copyctx *xs, size_t n, bool replace,
 		    struct gradeq_seed_stats *s)
 {
+	PGresult *defs = NULL;
+	double t1;
 	int rc;
 
 	rc = gradeq_store_exec(st, "BEGIN");
 	if (rc)
 		return rc;
-	rc = write_course(st, c, replace, s);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = write_course(&xs[i], replace, s);
+	t1 = now_seconds();
+	if (!rc)
+		rc = drop_secondary_indexes(st, xs, n, &defs);
+	if (!rc)
+		rc = copy_scores(xs, n);
+	if (!rc)
+		rc = create_indexes(st, defs);
+	PQclear(defs);
+	s->copy_seconds = now_seconds() - t1;
+	s->score_rows = xs[0].rows;
+	s->problem_rows = xs[0].problem_rows;
 	if (!rc)
 		rc = gradeq_store_exec(st, "COMMIT");
 	if (rc && !gradeq_store_broken(st)) {
@@ -329,6 +450,8 @@ static int seed_one(struct gradeq_store *st, const struct gradeq_seed_course *c,
 			log_warn("event=seed_rollback_failed");
 		rc = gradeq_error(rc, "%s", msg);
 	}
+	if (rc)
+		s->blocks = s->enrollments = s->score_rows = s->problem_rows = 0;
 	return rc;
 }
 
@@ -377,7 +500,9 @@ int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
 		    struct gradeq_seed_stats *stats)
 {
 	struct gradeq_seed_stats total;
+	struct copyctx *xs = NULL;
 	double t0 = now_seconds();
+	size_t built = 0;
 	int rc = 0;
 
 	memset(&total, 0, sizeof(total));
@@ -392,39 +517,44 @@ int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
 			return gradeq_error(GRADEQ_ERR_INVALID,
 					    "unknown course class '%s' (small, medium, large)",
 					    o->classes[i] ? o->classes[i] : "");
-	rc = check_tables(st);
-	/* without replace, every course is checked before any is written: a
-	 * refusal leaves the data as it was */
-	for (size_t i = 0; i < o->nclasses && !rc && !o->replace; i++) {
-		struct gradeq_seed_course *c = NULL;
-
-		rc = gradeq_seed_course_new(o->classes[i], (int)i, ordinal_of(o, i), o->learners,
-					    o->seed, o->prefix, &c);
-		if (!rc)
-			rc = check_absent(st, c->course_id);
-		gradeq_seed_course_free(c);
-	}
+	xs = calloc(o->nclasses, sizeof(*xs));
+	if (!xs)
+		return GRADEQ_ERR_NOMEM;
+	/* the course structures (small: blocks only) are all in memory, the
+	 * learners never more than one at a time */
 	for (size_t i = 0; i < o->nclasses && !rc; i++) {
 		struct gradeq_seed_course *c = NULL;
-		struct gradeq_seed_stats s;
-		double t1 = now_seconds();
 
-		memset(&s, 0, sizeof(s));
 		rc = gradeq_seed_course_new(o->classes[i], (int)i, ordinal_of(o, i), o->learners,
 					    o->seed, o->prefix, &c);
-		if (!rc)
-			rc = seed_one(st, c, o->replace, &s);
 		if (!rc) {
-			total.courses++;
-			total.blocks += s.blocks;
-			total.enrollments += s.enrollments;
-			total.score_rows += s.score_rows;
-			log_info("event=seeded course=%s version=%s blocks=%ld enrollments=%ld"
-				 " score_rows=%ld ms=%.0f",
-				 c->course_id, c->version, s.blocks, s.enrollments, s.score_rows,
-				 (now_seconds() - t1) * 1e3);
+			rc = ctx_init(st, c, &xs[i]);
+			built++;
 		}
-		gradeq_seed_course_free(c);
+	}
+	/* the one COPY of every course's module rows (and a replace's
+	 * DELETEs) run for minutes on big seeds: the configured
+	 * statement_timeout is for the grading's statements, not for this
+	 * connection of gradeq-admin seed */
+	if (!rc)
+		rc = gradeq_store_exec(st, "SET statement_timeout = 0");
+	if (!rc)
+		rc = check_tables(st);
+	/* without replace, every course is checked before any is written: a
+	 * refusal leaves the data as it was */
+	for (size_t i = 0; i < o->nclasses && !rc && !o->replace; i++)
+		rc = check_absent(st, xs[i].c->course_id);
+	if (!rc)
+		rc = seed_all(st, xs, o->nclasses, o->replace, &total);
+	if (!rc) {
+		total.courses = (int)o->nclasses;
+		for (size_t i = 0; i < o->nclasses; i++)
+			log_info("event=seeded course=%s version=%s learners=%d",
+				 xs[i].c->course_id, xs[i].c->version, xs[i].c->learners);
+		log_info("event=seeded_rows courses=%d blocks=%ld enrollments=%ld score_rows=%ld"
+			 " problem_rows=%ld copy_ms=%.0f",
+			 total.courses, total.blocks, total.enrollments, total.score_rows,
+			 total.problem_rows, total.copy_seconds * 1e3);
 	}
 	/* fresh statistics, so that a benchmark run right after seeding gets the
 	 * plans it would get on settled tables */
@@ -432,6 +562,9 @@ int gradeq_seed_run(struct gradeq_store *st, const struct gradeq_seed_opts *o,
 		rc = gradeq_store_exec(st,
 				       "ANALYZE courses, course_blocks, student_courseenrollment,"
 				       " courseware_studentmodule");
+	for (size_t i = 0; i < built; i++)
+		ctx_free(&xs[i]);
+	free(xs);
 	total.seconds = now_seconds() - t0;
 	if (stats)
 		*stats = total;

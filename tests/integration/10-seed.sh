@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # gradeq-admin seed: three courses of the backfill strategy's sizes, with the
 # shape the grading rules expect (sequentials under chapters, positions
-# unique among siblings, every odd case of score rows), and the same data
-# again when seeded twice with the same seed.
+# unique among siblings, every odd case of score rows) and the platform's
+# shape (about half of the problems attempted, some learners none and some
+# all, as many rows of opened blocks that are not problems with NULL grades,
+# a learner's rows of several courses side by side in the table), and the
+# same data again when seeded twice with the same seed.
 #
 # Environment: LEARNERS (default 500) learners per course.
 set -euo pipefail
@@ -84,22 +87,57 @@ assert_match "course version" '^v1-[0-9a-f]{16}$' \
 	"$(psql_q "SELECT version FROM courses WHERE course_id LIKE '%+small1+%'")"
 
 # --- learners and scores -----------------------------------------------------
-assert_ge "learners in more than one course" 1 \
+assert_ge "learners in three courses" $((LEARNERS / 5)) \
 	"$(psql_q "SELECT count(*) FROM (SELECT user_id FROM student_courseenrollment
-		 GROUP BY 1 HAVING count(*) > 1) d")"
+		 GROUP BY 1 HAVING count(*) = 3) d")"
 IFS='|' read -r rows grade_null max_null max_zero over < <(psql_q "SELECT count(*),
 	count(*) FILTER (WHERE grade IS NULL), count(*) FILTER (WHERE max_grade IS NULL),
 	count(*) FILTER (WHERE max_grade = 0), count(*) FILTER (WHERE grade > max_grade OR grade < 0)
-	FROM courseware_studentmodule")
+	FROM courseware_studentmodule WHERE module_type = 'problem'")
 assert_ge "score rows" $((LEARNERS * 3)) "$rows"
 assert_ge "rows with grade NULL" 1 "$grade_null"
 assert_ge "rows with max_grade NULL" 1 "$max_null"
 assert_ge "rows with max_grade 0" 1 "$max_zero"
 assert_eq "grades out of [0, max_grade]" 0 "$over"
-assert_eq "score rows of no problem of the course" 0 \
+assert_eq "module rows of no block of the course, or of another type" 0 \
 	"$(psql_q "SELECT count(*) FROM courseware_studentmodule m LEFT JOIN course_blocks b
 		 ON b.course_id = m.course_id AND b.usage_key = m.module_state_key
-		 AND b.block_type = 'problem' WHERE b.usage_key IS NULL")"
+		 AND b.block_type = m.module_type WHERE b.usage_key IS NULL")"
+assert_eq "module types" "chapter,html,problem,sequential,vertical,video" \
+	"$(psql_q "SELECT string_agg(DISTINCT module_type, ',' ORDER BY module_type)
+		 FROM courseware_studentmodule")"
+assert_eq "grades of blocks that are not problems" 0 \
+	"$(psql_q "SELECT count(*) FROM courseware_studentmodule WHERE module_type <> 'problem'
+		 AND (grade IS NOT NULL OR max_grade IS NOT NULL)")"
+# Per course: problem rows and other rows per learner, the mean share of
+# the problems attempted, learners with none and with all of them.
+while IFS='|' read -r course prows orows share none all; do
+	log "$course: $prows problem rows and $orows others per learner, share $share," \
+		"$none learners attempted none, $all all"
+	awk -v s="$share" 'BEGIN { exit !(s > 0.4 && s < 0.6) }' ||
+		die "$course: mean share of problems attempted $share, expected about half"
+	awk -v p="$prows" -v o="$orows" 'BEGIN { exit !(o > 0.7 * p && o < 1.4 * p) }' ||
+		die "$course: $orows other rows per learner against $prows problem rows"
+	((none > 0 && all > 0)) || die "$course: $none learners attempted none, $all all"
+done < <(psql_q "WITH p AS (SELECT course_id, count(*) AS n FROM course_blocks
+		 WHERE block_type = 'problem' GROUP BY 1),
+	per AS (SELECT e.course_id, e.user_id,
+		 count(m.id) FILTER (WHERE m.module_type = 'problem') AS np,
+		 count(m.id) FILTER (WHERE m.module_type <> 'problem') AS no
+		 FROM student_courseenrollment e LEFT JOIN courseware_studentmodule m
+		 ON m.course_id = e.course_id AND m.student_id = e.user_id GROUP BY 1, 2)
+	SELECT per.course_id, round(avg(np), 1), round(avg(no), 1), round(avg(np::numeric / p.n), 2),
+		 count(*) FILTER (WHERE np = 0), count(*) FILTER (WHERE np = p.n)
+	FROM per JOIN p USING (course_id) GROUP BY per.course_id, p.n")
+# Physical order: learner by learner across the courses, so that one
+# learner's rows of different courses are neighbours (the course changes
+# from one row to the next far more often than three times).
+assert_ge "course changes along the table" $((LEARNERS / 2)) \
+	"$(psql_q "SELECT count(*) FROM (SELECT course_id, lag(course_id) OVER (ORDER BY id) AS prev
+		 FROM courseware_studentmodule) d WHERE course_id <> prev")"
+assert_eq "rows in user id order" 0 \
+	"$(psql_q "SELECT count(*) FROM (SELECT student_id, lag(student_id) OVER (ORDER BY id) AS prev
+		 FROM courseware_studentmodule) d WHERE student_id < prev")"
 assert_eq "score rows of no enrollment" 0 \
 	"$(psql_q "SELECT count(*) FROM courseware_studentmodule m LEFT JOIN student_courseenrollment e
 		 ON e.course_id = m.course_id AND e.user_id = m.student_id WHERE e.id IS NULL")"
@@ -130,5 +168,18 @@ psql_q "DELETE FROM courseware_studentmodule WHERE course_id = 'course-v1:gradé
 	DELETE FROM course_blocks WHERE course_id = 'course-v1:gradéq+small1+2026';
 	DELETE FROM courses WHERE course_id = 'course-v1:gradéq+small1+2026'" >/dev/null
 assert_eq "other courses untouched" "$first" "$(dump_md5)"
+
+# --- a seed longer than the configured statement_timeout -----------------------
+# (the one COPY of every course's rows runs for minutes on a benchmark's
+# seed; the timeout is for the grading's statements)
+conf=$(mktemp)
+printf 'statement_timeout_ms = 50;\n' >"$conf"
+assert_ok "seed under a 50 ms statement_timeout" "$ADMIN" -c "$conf" seed \
+	--courses medium --learners 300 --prefix 'course-v1:timeout+' >/dev/null
+rm -f "$conf"
+assert_eq "rows of the course seeded under the timeout" "300|t" \
+	"$(psql_q "SELECT count(*), (SELECT count(*) > 300 * 100 FROM courseware_studentmodule
+		 WHERE course_id = 'course-v1:timeout+medium1+2026') FROM student_courseenrollment
+		 WHERE course_id = 'course-v1:timeout+medium1+2026'")"
 
 log "ok"

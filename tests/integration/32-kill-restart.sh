@@ -15,7 +15,9 @@ set -euo pipefail
 
 own_db gradeq_it_f32
 fresh_release f32
-seed large 2000
+# 500 learners of about 1000 score rows each, in jobs of 12 learners: about
+# 40 jobs, so that an outage after the third finds most of the run to do
+seed large 500
 declare_topology
 
 # consumer_waits_on_lock: the consumer's write waits on the test's lock on
@@ -51,7 +53,7 @@ resume_ms() {
 }
 
 # The reference: the course graded once, undisturbed.
-run=$(publish_jobs --course "$LARGE" --batch-size 50)
+run=$(publish_jobs --course "$LARGE" --batch-size 12)
 jobs=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run'")
 t0=$SECONDS
 "$CONSUMER" --release "$RELEASE" --drain >>"$WORK/reference.log" 2>&1 || die "reference consumer failed"
@@ -63,7 +65,7 @@ refcheck --course "$LARGE" --fresh
 
 # 1. SIGKILL in the middle of the run.
 clear_grades
-run=$(publish_jobs --course "$LARGE" --batch-size 50)
+run=$(publish_jobs --course "$LARGE" --batch-size 12)
 start_consumer kill.log
 wait_until 60 "3 jobs complete" complete_at_least "$run" 3
 kill -KILL "$CONSUMER_PID"
@@ -77,7 +79,7 @@ log "SIGKILL after $done_before of $jobs jobs: run completed by another consumer
 
 # 2. PostgreSQL restarted in the middle of the run.
 clear_grades
-run=$(publish_jobs --course "$LARGE" --batch-size 50)
+run=$(publish_jobs --course "$LARGE" --batch-size 12)
 start_consumer pg.log
 pid=$CONSUMER_PID
 wait_until 60 "3 jobs complete" complete_at_least "$run" 3
@@ -103,7 +105,7 @@ log "PostgreSQL restart (down $((up - down0)) ms): consumer resumed $pg_ms ms af
 
 # 3. RabbitMQ restarted in the middle of the run.
 clear_grades
-run=$(publish_jobs --course "$LARGE" --batch-size 50)
+run=$(publish_jobs --course "$LARGE" --batch-size 12)
 start_consumer rabbit.log
 pid=$CONSUMER_PID
 wait_until 60 "3 jobs complete" complete_at_least "$run" 3
@@ -129,7 +131,7 @@ log "RabbitMQ restart (down $((up - down0)) ms): consumer consuming again $rabbi
 
 # 4. The consumer's connections closed by the broker's operator.
 clear_grades
-run=$(publish_jobs --course "$LARGE" --batch-size 50)
+run=$(publish_jobs --course "$LARGE" --batch-size 12)
 start_consumer close.log
 pid=$CONSUMER_PID
 wait_until 60 "3 jobs complete" complete_at_least "$run" 3

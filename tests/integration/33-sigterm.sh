@@ -9,9 +9,9 @@ set -euo pipefail
 
 own_db gradeq_it_f33
 fresh_release f33
-seed large 4000
+seed large 1000
 declare_topology
-run=$(publish_jobs --course "$LARGE" --batch-size 1000)
+run=$(publish_jobs --course "$LARGE" --batch-size 250)
 jobs=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run'")
 assert_eq "jobs" 4 "$jobs"
 

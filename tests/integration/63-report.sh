@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Grade reports (gradeq-report, issue 18) on the file backend: a report
-# over 3 courses x LEARNERS (2000) learners, built by part jobs on the
+# over 3 courses x LEARNERS (1000) learners, built by part jobs on the
 # release's queues, must equal, byte for byte, the CSV that refreport.py
 # computes independently from the grade tables, with the recorded size and
 # SHA-256. Then a second report of one course survives a consumer SIGKILLed
@@ -12,7 +12,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RELEASE=rep63
-LEARNERS=${LEARNERS:-2000}
+LEARNERS=${LEARNERS:-1000}
 need_cmd psql jq python3 timeout sha256sum cmp
 ADMIN=$(require_bin gradeq-admin)
 PUBLISH=$(require_bin gradeq-publish)

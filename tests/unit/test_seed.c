@@ -1,5 +1,7 @@
 /* The seed generator's pure part: course trees that the grader accepts,
- * sizes per class, positions, determinism, learners and score rows. */
+ * sizes per class, positions, determinism, learners and their module rows
+ * shaped like the platform's (about half of the problems attempted, as many
+ * rows of blocks that are not problems). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,6 +20,8 @@
 static const char *const class_names[] = {"small", "medium", "large"};
 static const int seq_lo[] = {8, 36, 110};
 static const int seq_hi[] = {12, 44, 130};
+static const int prob_lo[] = {3, 6, 6};
+static const int prob_hi[] = {6, 10, 10};
 static const uint64_t seeds[] = {0, 1, 7, 42, 0xdeadbeefcafef00dULL};
 
 #define NSEEDS (sizeof(seeds) / sizeof(seeds[0]))
@@ -40,6 +44,7 @@ static int parent_type_ok(enum gradeq_block_type t, enum gradeq_block_type p)
 	case GRADEQ_BLOCK_VERTICAL:
 		return p == GRADEQ_BLOCK_SEQUENTIAL || p == GRADEQ_BLOCK_VERTICAL;
 	case GRADEQ_BLOCK_PROBLEM: return p == GRADEQ_BLOCK_VERTICAL;
+	case GRADEQ_BLOCK_OTHER: return p == GRADEQ_BLOCK_VERTICAL; /* video, html */
 	default: return 0;
 	}
 }
@@ -69,6 +74,11 @@ static void check_tree(const struct gradeq_seed_course *c)
 
 		ids[i] = b->id;
 		assert_int_equal(strlen(b->id), 32);
+		if (b->type == GRADEQ_BLOCK_OTHER)
+			assert_true(strcmp(b->type_name, "video") == 0 ||
+				    strcmp(b->type_name, "html") == 0);
+		else
+			assert_string_equal(b->type_name, gradeq_seed_block_type_name(b->type));
 		nseq += b->type == GRADEQ_BLOCK_SEQUENTIAL;
 		nprob += b->type == GRADEQ_BLOCK_PROBLEM;
 		if (i == 0)
@@ -94,8 +104,9 @@ static void check_tree(const struct gradeq_seed_course *c)
 	free(ids);
 }
 
-/* Problems per subsection: 3 to 6, in its whole subtree. */
-static void check_problems_per_sequential(const struct gradeq_seed_course *c)
+/* Problems per subsection, in its whole subtree: 3 to 6 on small courses,
+ * 6 to 10 (about 8) on medium and large ones. */
+static void check_problems_per_sequential(const struct gradeq_seed_course *c, int lo, int hi)
 {
 	for (size_t s = 0; s < c->nblocks; s++) {
 		int n = 0;
@@ -111,7 +122,7 @@ static void check_problems_per_sequential(const struct gradeq_seed_course *c)
 				break; /* left the subtree (depth-first order) */
 			n += c->blocks[i].type == GRADEQ_BLOCK_PROBLEM;
 		}
-		assert_in_range(n, 3, 6);
+		assert_in_range(n, lo, hi);
 	}
 }
 
@@ -163,7 +174,7 @@ static void test_tree_shape_per_class(void **state)
 
 			assert_in_range(c->nsequentials, seq_lo[k], seq_hi[k]);
 			check_tree(c);
-			check_problems_per_sequential(c);
+			check_problems_per_sequential(c, prob_lo[k], prob_hi[k]);
 			check_policy(c);
 			gradeq_seed_course_free(c);
 		}
@@ -175,6 +186,7 @@ static void test_block_mix(void **state)
 {
 	struct gradeq_seed_course *c = build("large", 0, 1, 10, 7);
 	int wnull = 0, wset = 0, w0 = 0, msnull = 0, ungraded_p = 0, ungraded_s = 0, nested = 0;
+	int video = 0, html = 0;
 
 	(void)state;
 	for (size_t i = 0; i < c->nblocks; i++) {
@@ -192,8 +204,14 @@ static void test_block_mix(void **state)
 			ungraded_s += !b->graded;
 		} else if (b->type == GRADEQ_BLOCK_VERTICAL) {
 			nested += c->blocks[b->parent].type == GRADEQ_BLOCK_VERTICAL;
+		} else if (b->type == GRADEQ_BLOCK_OTHER) {
+			video += strcmp(b->type_name, "video") == 0;
+			html += strcmp(b->type_name, "html") == 0;
 		}
 	}
+	/* about one video or html block per unit */
+	assert_true(video > 0 && html > 0);
+	assert_true(video + html > (int)c->nsequentials);
 	assert_true(wnull > 0 && wset > 0 && w0 > 0 && msnull > 0);
 	assert_true(ungraded_p > 0 && ungraded_s > 0 && nested > 0);
 	assert_int_equal(count_graded(c, "Final Exam"), 1);
@@ -271,8 +289,8 @@ static void test_deterministic(void **state)
 	assert_int_equal(a->start_us, b->start_us);
 	assert_int_equal(a->edited_at_us, b->edited_at_us);
 	assert_string_not_equal(a->version, d->version);
-	/* consecutive courses share a quarter of their learners */
-	assert_int_equal(b->user_base - a->user_base, 2 * 75);
+	/* each course starts a third of the learners after the one before */
+	assert_int_equal(b->user_base - a->user_base, 2 * 33);
 	gradeq_seed_course_free(a);
 	gradeq_seed_course_free(b);
 	gradeq_seed_course_free(d);
@@ -313,7 +331,11 @@ static void test_learner_permutation(void **state)
 struct rows {
 	const struct gradeq_seed_course *c;
 	long n, grade_null, max_null, max_zero, frac;
-	long learner_rows; /* rows of the learner in hand */
+	long problem_rows, other_rows, types[GRADEQ_BLOCK_PROBLEM + 1];
+	long video, html;
+	long learner_rows;     /* rows of the learner in hand */
+	long learner_problems; /* of which problems */
+	int none, all;         /* learners who attempted no problem, every one */
 	size_t last;
 	uint64_t hash;
 	int64_t first_created;
@@ -323,12 +345,29 @@ static int check_row(void *arg, const struct gradeq_seed_score *r)
 {
 	struct rows *x = arg;
 
+	const struct gradeq_seed_block *b;
+
 	assert_true(r->block < x->c->nblocks);
-	assert_int_equal(x->c->blocks[r->block].type, GRADEQ_BLOCK_PROBLEM);
+	b = &x->c->blocks[r->block];
+	assert_int_not_equal(b->type, GRADEQ_BLOCK_COURSE);
 	if (x->learner_rows++)
-		assert_true(r->block > x->last); /* course order, one per problem */
+		assert_true(r->block > x->last); /* course order, one per block */
 	x->last = r->block;
 	assert_true(r->modified_us >= r->created_us);
+	x->types[b->type]++;
+	if (b->type != GRADEQ_BLOCK_PROBLEM) {
+		/* state of an opened block: no grade */
+		assert_false(r->has_grade);
+		assert_false(r->has_max_grade);
+		x->other_rows++;
+		x->video += strcmp(b->type_name, "video") == 0;
+		x->html += strcmp(b->type_name, "html") == 0;
+		x->hash = (x->hash ^ (uint64_t)r->block) * 0x100000001b3ULL;
+		x->n++;
+		return 0;
+	}
+	x->problem_rows++;
+	x->learner_problems++;
 	if (r->has_grade && r->has_max_grade) {
 		assert_true(r->grade >= 0);
 		assert_true(r->grade <= r->max_grade);
@@ -350,27 +389,50 @@ static void walk(const struct gradeq_seed_course *c, struct rows *x)
 		struct gradeq_seed_learner l;
 
 		gradeq_seed_learner_init(c, i, &l);
-		x->learner_rows = 0;
+		x->learner_rows = x->learner_problems = 0;
 		assert_int_equal(gradeq_seed_learner_scores(c, &l, check_row, x), 0);
 		x->hash ^= (uint64_t)x->learner_rows;
+		x->none += x->learner_problems == 0;
+		x->all += x->learner_problems == (long)c->nproblems;
 	}
 }
 
-static void test_scores(void **state)
+/* The platform's shape, on every class: a learner attempted about half of
+ * the problems on average, some none and some all; the blocks that are not
+ * problems have about as many rows as the problems; every odd case of a
+ * score shows up. */
+static void check_shape(const char *cls, int learners)
 {
-	struct gradeq_seed_course *c = build("medium", 0, 1, 500, 7);
+	struct gradeq_seed_course *c = build(cls, 0, 1, learners, 7);
 	struct rows a, b;
+	double share, ratio;
 
-	(void)state;
 	walk(c, &a);
 	walk(c, &b);
 	assert_int_equal(a.hash, b.hash);
 	assert_int_equal(a.n, b.n);
-	/* many problems unattempted, but plenty of rows, with every odd case */
-	assert_true(a.n > 500 * 10);
-	assert_true(a.n < 500 * (long)c->nproblems / 2);
+	share = (double)a.problem_rows / ((double)learners * (double)c->nproblems);
+	ratio = (double)a.other_rows / (double)a.problem_rows;
+	print_message("%s: %.1f problem rows and %.1f others per learner (%zu problems,"
+		      " share %.2f, ratio %.2f, %d none, %d all)\n",
+		      cls, (double)a.problem_rows / learners, (double)a.other_rows / learners,
+		      c->nproblems, share, ratio, a.none, a.all);
+	assert_true(share > 0.4 && share < 0.6);
+	assert_true(ratio > 0.75 && ratio < 1.35);
+	assert_true(a.none > learners / 20 && a.none < learners / 4);
+	assert_true(a.all > learners / 20 && a.all < learners / 4);
+	assert_true(a.types[GRADEQ_BLOCK_CHAPTER] > 0 && a.types[GRADEQ_BLOCK_SEQUENTIAL] > 0);
+	assert_true(a.types[GRADEQ_BLOCK_VERTICAL] > 0 && a.video > 0 && a.html > 0);
 	assert_true(a.grade_null > 0 && a.max_null > 0 && a.max_zero > 0 && a.frac > 0);
 	gradeq_seed_course_free(c);
+}
+
+static void test_scores(void **state)
+{
+	(void)state;
+	check_shape("small", 2000);
+	check_shape("medium", 1000);
+	check_shape("large", 300);
 }
 
 /* A stop asked by the callback comes back unchanged. */
@@ -417,6 +479,11 @@ static int collect(void *arg, const struct gradeq_seed_score *r)
 
 	gradeq_seed_block_key(g->c, r->block, g->key, sizeof(g->key));
 	g->scores[g->n].problem = gradeq_course_problem_index(g->gc, g->key);
+	/* the grader knows the problems, and only them */
+	if (g->c->blocks[r->block].type != GRADEQ_BLOCK_PROBLEM) {
+		assert_true(g->scores[g->n].problem < 0);
+		return 0;
+	}
 	assert_true(g->scores[g->n].problem >= 0);
 	g->scores[g->n].has_grade = r->has_grade;
 	g->scores[g->n].grade = r->grade;
@@ -482,7 +549,7 @@ static void grade_class(const char *cls)
 	/* realistic: neither everybody nor nobody passes; never-started
 	 * learners score zero */
 	assert_in_range(passed, 300 / 20, 300 * 7 / 10);
-	assert_in_range(zero, 300 / 10, 300 / 2);
+	assert_in_range(zero, 300 / 20, 300 / 2);
 	free(g.scores);
 	gradeq_grader_free(gr);
 	gradeq_course_free(gc);
