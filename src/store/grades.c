@@ -299,25 +299,32 @@ static char *quoted_ids(PGconn *conn, const struct gradeq_grades_batch *b)
 	return q;
 }
 
+static const char tmp_tables_sql[] =
+	"CREATE TEMP TABLE IF NOT EXISTS gq_tmp_sub (user_id int, sub_idx int,"
+	" earned_all float8, possible_all float8, earned_graded float8,"
+	" possible_graded float8, first_attempted timestamptz)"
+	" ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS gq_tmp_course (user_id int,"
+	" percent float8, letter text, passed bool) ON COMMIT DELETE ROWS";
+
 int gradeq_grades_write(struct gradeq_store *st, const struct gradeq_grades_batch *b)
 {
 	PGconn *conn = gradeq_store_conn(st);
 	char *course = NULL, *version = NULL, *hash = NULL, *edited = NULL;
 	const char *sub_keys = NULL;
-	char *ids = NULL;
+	char *ids = NULL, begin[sizeof(tmp_tables_sql) + 80];
 	bool conflict = false;
 	int rc, exist;
 
-	rc = gradeq_store_exec(
-		st, "BEGIN;"
-		    "CREATE TEMP TABLE IF NOT EXISTS gq_tmp_sub (user_id int, sub_idx int,"
-		    " earned_all float8, possible_all float8, earned_graded float8,"
-		    " possible_graded float8, first_attempted timestamptz)"
-		    " ON COMMIT DELETE ROWS;"
-		    "CREATE TEMP TABLE IF NOT EXISTS gq_tmp_course (user_id int,"
-		    " percent float8, letter text, passed bool) ON COMMIT DELETE ROWS");
+	/* in a group of jobs (store.h) the transaction is the group's: the
+	 * job's writes go under its savepoint, and the temp tables still hold
+	 * the rows of the group's job before */
+	snprintf(begin, sizeof(begin), "%s;%s%s", gradeq_store_begin_sql(st), tmp_tables_sql,
+		 gradeq_store_in_group(st) ? ";DELETE FROM gq_tmp_sub;DELETE FROM gq_tmp_course"
+					   : "");
+	rc = gradeq_store_exec(st, begin);
 	if (rc)
-		return rc;
+		goto fail;
 	rc = copy_rows(st, b);
 	if (rc)
 		goto fail;
