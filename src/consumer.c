@@ -600,11 +600,12 @@ static void log_job(const amqp_envelope_t *env, const struct gradeq_job *job,
 
 /* A job that failed: parked or retried, recorded, acked (handle_failure). */
 static int job_failed(struct gradeq_consumer *c, const amqp_envelope_t *env,
-		      const struct gradeq_job *job, const struct gradeq_job_stats *stats, int rc)
+		      const struct gradeq_job *job, const struct gradeq_job_stats *stats, int rc,
+		      const char *why)
 {
 	char msg[700];
 
-	snprintf(msg, sizeof(msg), "%s", gradeq_errmsg(rc));
+	snprintf(msg, sizeof(msg), "%s", why ? why : gradeq_errmsg(rc));
 	/* a forged body names a job row that is not its own: leave it */
 	return handle_failure(c, env, stats->forged ? "" : job->job_id, stats->forged ? NULL : job,
 			      rc, msg);
@@ -658,7 +659,7 @@ static int run_one(struct gradeq_consumer *c, const amqp_envelope_t *env, struct
 		return 0;
 	}
 	if (rc) {
-		rc = job_failed(c, env, job, &stats, rc);
+		rc = job_failed(c, env, job, &stats, rc, NULL);
 		gradeq_job_free(job);
 		return rc;
 	}
@@ -702,14 +703,15 @@ struct held {
 	struct gradeq_job *job;
 	struct gradeq_job_stats stats;
 	int rc;
+	char err[GRADEQ_GROUP_ERR_MAX]; /* its error message */
 	enum gradeq_group_settle settle;
 };
 
 static bool small_job(const struct gradeq_group_limits *lim, const struct gradeq_job *job,
-		      int njobs, size_t nlearners, const amqp_envelope_t *env)
+		      int njobs, const amqp_envelope_t *env)
 {
 	return gradeq_job_type(job) == gradeq_jobtype_default() &&
-	       gradeq_group_admits(lim, njobs, nlearners, job->nusers, env->redelivered);
+	       gradeq_group_admits(lim, njobs, job->nusers, env->redelivered);
 }
 
 /* job.<state> and run.<id>.<state> of a group's jobs done: published one
@@ -766,6 +768,7 @@ static int run_group(struct gradeq_consumer *c, struct held *g, int n)
 	uint64_t tags[GRADEQ_GROUP_MAX_JOBS];
 	enum gradeq_group_settle settle[GRADEQ_GROUP_MAX_JOBS];
 	int rcs[GRADEQ_GROUP_MAX_JOBS];
+	char *errs[GRADEQ_GROUP_MAX_JOBS];
 	size_t learners = 0;
 	uint64_t upto;
 	int rc = 0, broker_rc = 0;
@@ -795,7 +798,9 @@ static int run_group(struct gradeq_consumer *c, struct held *g, int n)
 		return broker_rc;
 	}
 	beat_busy(c, true);
-	gradeq_worker_process_group(c->w, c->st, jobs, n, stats, rcs);
+	for (int i = 0; i < n; i++)
+		errs[i] = g[i].err;
+	gradeq_worker_process_group(c->w, c->st, jobs, n, stats, rcs, errs);
 	beat_busy(c, false);
 	for (int i = 0; i < n; i++) {
 		g[i].stats = stats[i];
@@ -812,11 +817,11 @@ static int run_group(struct gradeq_consumer *c, struct held *g, int n)
 			/* the group's transaction may be what failed: this job
 			 * alone, reconnecting and retrying as one does */
 			log_info("event=job_alone job=%s tag=%llu reason=\"%s\"", g[i].job->job_id,
-				 (unsigned long long)g[i].env.delivery_tag, gradeq_errmsg(g[i].rc));
+				 (unsigned long long)g[i].env.delivery_tag, g[i].err);
 			r = run_one(c, &g[i].env, g[i].job);
 			g[i].job = NULL;
 		} else {
-			r = job_failed(c, &g[i].env, g[i].job, &g[i].stats, g[i].rc);
+			r = job_failed(c, &g[i].env, g[i].job, &g[i].stats, g[i].rc, g[i].err);
 		}
 		/* settled: acked, or left unacked for redelivery (stopping, or
 		 * the broker failed) */
@@ -875,14 +880,13 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 	struct gradeq_job *tail_job = NULL;
 	bool have_tail = false, in_hand = c->prefetch > 1;
 	char queue[GRADEQ_NAME_MAX];
-	size_t learners;
 	int n = 0, rc;
 
 	*next_rc = 0;
 	rc = decode_delivery(c, env, &job);
 	if (rc || !job)
 		goto out_env;
-	if (lim.max_jobs <= 1 || !small_job(&lim, job, 0, 0, env) ||
+	if (lim.max_jobs <= 1 || !small_job(&lim, job, 0, env) ||
 	    !(g = calloc((size_t)lim.max_jobs, sizeof(*g)))) {
 		rc = run_one(c, env, job);
 		goto out_env;
@@ -890,7 +894,6 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 	gradeq_work_queue(queue, c->release);
 	g[n].env = *env;
 	g[n++].job = job;
-	learners = job->nusers;
 	while (n < lim.max_jobs && !*c->stop_requested) {
 		amqp_envelope_t e;
 		struct gradeq_job *j = NULL;
@@ -936,7 +939,7 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 			}
 			continue;
 		}
-		if (!small_job(&lim, j, n, learners, &e)) {
+		if (!small_job(&lim, j, n, &e)) {
 			tail = e;
 			tail_job = j;
 			have_tail = true;
@@ -944,7 +947,6 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 		}
 		g[n].env = e;
 		g[n++].job = j;
-		learners += j->nusers;
 	}
 	if (!rc)
 		rc = run_group(c, g, n);

@@ -3,12 +3,12 @@
 
 #include <string.h>
 
-bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t nlearners,
-			 size_t nusers, bool redelivered)
+bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t nusers,
+			 bool redelivered)
 {
 	if (l->max_jobs <= 1 || redelivered || nusers > l->max_learners)
 		return false;
-	return njobs < l->max_jobs && nlearners + nusers <= l->max_learners;
+	return njobs < l->max_jobs;
 }
 
 void gradeq_group_order(const char *const *keys, int *order, int n)

@@ -595,6 +595,13 @@ static void swap_rows(struct gradeq_worker *w, struct held_rows *h)
 	h->courses_cap = cc;
 }
 
+/* A job's error message, kept before the group's next steps replace it. */
+static void keep_error(char *buf, int rc)
+{
+	if (buf)
+		snprintf(buf, GRADEQ_GROUP_ERR_MAX, "%s", gradeq_errmsg(rc));
+}
+
 /* Puts the held jobs in the order of their runs (gradeq_group_order). */
 static void order_held(const struct gradeq_job *const *jobs, struct held_rows *held, int n)
 {
@@ -644,8 +651,10 @@ static void group_settled(void *ctx, const char *run_id, const char *state)
  * the group was committed. */
 static void write_held(struct gradeq_worker *w, struct gradeq_store *st,
 		       const struct gradeq_job *const *jobs, struct gradeq_job_stats *stats,
-		       int *rcs, const struct timespec *t0, struct held_rows *held, int *nheld)
+		       int *rcs, char **errs, const struct timespec *t0, struct held_rows *held,
+		       int *nheld)
 {
+	char group_err[GRADEQ_GROUP_ERR_MAX] = "";
 	int n = *nheld, rc, ndone = 0, ncommitted = 0;
 	double commit_ms;
 	const char **ids = NULL;
@@ -666,6 +675,8 @@ static void write_held(struct gradeq_worker *w, struct gradeq_store *st,
 		rcs[i] = write_grades(w, st, h->c, jobs[i], h->nlearners, &stats[i]);
 		if (!rcs[i])
 			rcs[i] = gradeq_store_commit(st); /* the job's savepoint */
+		if (rcs[i])
+			keep_error(errs[i], rcs[i]);
 		stats[i].ms_write = ms_since(&t);
 		swap_rows(w, h);
 		snprintf(stats[i].run_settled, sizeof(stats[i].run_settled), "%s", w->settled);
@@ -684,6 +695,8 @@ static void write_held(struct gradeq_worker *w, struct gradeq_store *st,
 	else
 		gradeq_store_group_abort(st);
 	commit_ms = ms_since(&t);
+	if (rc)
+		snprintf(group_err, sizeof(group_err), "%s", gradeq_errmsg(rc));
 	for (int k = 0; k < n; k++)
 		if (!rcs[held[k].i])
 			ncommitted++;
@@ -692,8 +705,11 @@ static void write_held(struct gradeq_worker *w, struct gradeq_store *st,
 
 		if (rc) {
 			/* the group's transaction is gone: none of it holds */
-			if (!rcs[i])
+			if (!rcs[i]) {
 				rcs[i] = rc;
+				if (errs[i])
+					snprintf(errs[i], GRADEQ_GROUP_ERR_MAX, "%s", group_err);
+			}
 			stats[i].run_settled[0] = '\0';
 		} else if (!rcs[i]) {
 			stats[i].outcome = GRADEQ_DONE;
@@ -739,7 +755,7 @@ static void write_held(struct gradeq_worker *w, struct gradeq_store *st,
 
 void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *st,
 				 const struct gradeq_job *const *jobs, int n,
-				 struct gradeq_job_stats *stats, int *rcs)
+				 struct gradeq_job_stats *stats, int *rcs, char **errs)
 {
 	struct held_rows *held = calloc((size_t)(n > 0 ? n : 1), sizeof(*held));
 	struct timespec *t0 = calloc((size_t)(n > 0 ? n : 1), sizeof(*t0));
@@ -749,6 +765,7 @@ void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *s
 		for (int i = 0; i < n; i++) {
 			memset(&stats[i], 0, sizeof(stats[i]));
 			rcs[i] = GRADEQ_ERR_NOMEM;
+			keep_error(errs[i], rcs[i]);
 		}
 		free(held);
 		free(t0);
@@ -766,7 +783,7 @@ void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *s
 		if (rc == 0 && nheld && !cache_find(w, jobs[i]->course_id, version)) {
 			/* a course to load may take the slot of one the held
 			 * jobs still use: they are written first */
-			write_held(w, st, jobs, stats, rcs, t0, held, &nheld);
+			write_held(w, st, jobs, stats, rcs, errs, t0, held, &nheld);
 		}
 		if (rc == 0)
 			rc = grade_job(w, st, jobs[i], version, &stats[i], &c, &nlearners);
@@ -778,6 +795,7 @@ void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *s
 		}
 		rcs[i] = rc;
 		if (rc) {
+			keep_error(errs[i], rc);
 			stats[i].ms_total = ms_since(&t0[i]);
 			continue;
 		}
@@ -786,7 +804,7 @@ void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *s
 		swap_rows(w, &held[nheld]);
 		nheld++;
 	}
-	write_held(w, st, jobs, stats, rcs, t0, held, &nheld);
+	write_held(w, st, jobs, stats, rcs, errs, t0, held, &nheld);
 	free(held);
 	free(t0);
 }

@@ -11,15 +11,14 @@
 
 struct gradeq_group_limits {
 	int max_jobs;        /* group_jobs: 1 = no groups */
-	size_t max_learners; /* group_learners: of a small job, and of a group */
+	size_t max_learners; /* group_learners: of a small job */
 };
 
-/* Whether a job of nusers learners may join a group of njobs jobs and
- * nlearners learners (njobs 0: whether it may start one). Only small jobs
- * group, and never a redelivered one: a job that may have crashed a
- * consumer goes alone. */
-bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t nlearners,
-			 size_t nusers, bool redelivered);
+/* Whether a job of nusers learners may join a group of njobs jobs (njobs
+ * 0: whether it may start one). Only small jobs group, and never a
+ * redelivered one: a job that may have crashed a consumer goes alone. */
+bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t nusers,
+			 bool redelivered);
 
 /* order[] gets the indices 0..n-1 sorted by keys (strcmp), equal keys in
  * their order. A group writes its jobs in the order of their runs, so

@@ -13,19 +13,18 @@ static void test_admits_small_fresh_jobs_up_to_the_limits(void **state)
 	const struct gradeq_group_limits l = {.max_jobs = 3, .max_learners = 10};
 
 	(void)state;
-	assert_true(gradeq_group_admits(&l, 0, 0, 1, false));
-	assert_true(gradeq_group_admits(&l, 2, 2, 1, false));
-	/* full in jobs */
-	assert_false(gradeq_group_admits(&l, 3, 3, 1, false));
+	assert_true(gradeq_group_admits(&l, 0, 1, false));
+	assert_true(gradeq_group_admits(&l, 2, 1, false));
+	/* full */
+	assert_false(gradeq_group_admits(&l, 3, 1, false));
 	/* a large job never groups, not even to start one */
-	assert_false(gradeq_group_admits(&l, 0, 0, 11, false));
-	assert_true(gradeq_group_admits(&l, 0, 0, 10, false));
-	/* the group's learners add up to the limit at most */
-	assert_true(gradeq_group_admits(&l, 1, 6, 4, false));
-	assert_false(gradeq_group_admits(&l, 1, 6, 5, false));
+	assert_false(gradeq_group_admits(&l, 0, 11, false));
+	assert_false(gradeq_group_admits(&l, 1, 11, false));
+	assert_true(gradeq_group_admits(&l, 0, 10, false));
+	assert_true(gradeq_group_admits(&l, 2, 10, false));
 	/* a redelivered job (it may have crashed a consumer) goes alone */
-	assert_false(gradeq_group_admits(&l, 0, 0, 1, true));
-	assert_false(gradeq_group_admits(&l, 1, 1, 1, true));
+	assert_false(gradeq_group_admits(&l, 0, 1, true));
+	assert_false(gradeq_group_admits(&l, 1, 1, true));
 }
 
 static void test_no_groups_at_one_job(void **state)
@@ -33,7 +32,7 @@ static void test_no_groups_at_one_job(void **state)
 	const struct gradeq_group_limits l = {.max_jobs = 1, .max_learners = 10};
 
 	(void)state;
-	assert_false(gradeq_group_admits(&l, 0, 0, 1, false));
+	assert_false(gradeq_group_admits(&l, 0, 1, false));
 }
 
 static void test_order_by_key_stable(void **state)
