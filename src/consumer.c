@@ -612,13 +612,19 @@ static int job_failed(struct gradeq_consumer *c, const amqp_envelope_t *env,
 }
 
 /* Handles one decoded delivery alone; frees job. Returns non-zero only
- * when the broker connection must be rebuilt. */
-static int run_one(struct gradeq_consumer *c, const amqp_envelope_t *env, struct gradeq_job *job)
+ * when the broker connection must be rebuilt. *acked (may be NULL) says
+ * whether the delivery was acked: a job returned when stopping is not. */
+static int run_one(struct gradeq_consumer *c, const amqp_envelope_t *env, struct gradeq_job *job,
+		   bool *acked)
 {
 	struct gradeq_job_stats stats;
 	const char *job_id = job->job_id;
+	bool ignored;
 	int rc;
 
+	if (!acked)
+		acked = &ignored;
+	*acked = false;
 	memset(&stats, 0, sizeof(stats));
 	if (!pace(c, job->nusers)) {
 		log_warn("event=job_returned job=%s tag=%llu reason=stopping_while_throttled",
@@ -660,13 +666,16 @@ static int run_one(struct gradeq_consumer *c, const amqp_envelope_t *env, struct
 	}
 	if (rc) {
 		rc = job_failed(c, env, job, &stats, rc, NULL);
+		*acked = rc == 0;
 		gradeq_job_free(job);
 		return rc;
 	}
 	gradeq_throttle_agent_done(c->thr, &stats, job->nusers);
 	rc = gradeq_broker_ack(c->in, env->delivery_tag);
-	if (!rc)
+	if (!rc) {
 		c->done++;
+		*acked = true;
+	}
 	if (stats.outcome != GRADEQ_ALREADY_DONE)
 		announce(c, job_id, job->run_id, job->course_id,
 			 stats.outcome == GRADEQ_DONE ? "complete" : "canceled", NULL,
@@ -789,7 +798,7 @@ static int run_group(struct gradeq_consumer *c, struct held *g, int n)
 	if (rc) {
 		/* no database: each alone, as a job without a group goes */
 		for (int i = 0; i < n; i++) {
-			int r = run_one(c, &g[i].env, g[i].job);
+			int r = run_one(c, &g[i].env, g[i].job, NULL);
 
 			g[i].job = NULL;
 			if (r && !broker_rc)
@@ -809,6 +818,7 @@ static int run_group(struct gradeq_consumer *c, struct held *g, int n)
 		g[i].settle = GRADEQ_SETTLE_ACK;
 	}
 	for (int i = 0; i < n; i++) {
+		bool acked = false;
 		int r;
 
 		if (!g[i].rc)
@@ -818,19 +828,24 @@ static int run_group(struct gradeq_consumer *c, struct held *g, int n)
 			 * alone, reconnecting and retrying as one does */
 			log_info("event=job_alone job=%s tag=%llu reason=\"%s\"", g[i].job->job_id,
 				 (unsigned long long)g[i].env.delivery_tag, g[i].err);
-			r = run_one(c, &g[i].env, g[i].job);
+			r = run_one(c, &g[i].env, g[i].job, &acked);
 			g[i].job = NULL;
 		} else {
 			r = job_failed(c, &g[i].env, g[i].job, &g[i].stats, g[i].rc, g[i].err);
+			acked = r == 0;
 		}
 		/* settled: acked, or left unacked for redelivery (stopping, or
-		 * the broker failed) */
-		g[i].settle = r ? GRADEQ_SETTLE_HELD : GRADEQ_SETTLE_ACKED;
+		 * the broker failed): then no multiple ack may cover it */
+		g[i].settle = acked ? GRADEQ_SETTLE_ACKED : GRADEQ_SETTLE_HELD;
 		if (r && !broker_rc)
 			broker_rc = r;
 	}
 	for (int i = 0; i < n; i++)
 		settle[i] = g[i].settle;
+	if (c->abort_after_commit && n > 1 && gradeq_group_ack_upto(tags, settle, n)) {
+		log_error("event=test_abort jobs=%d (GRADEQ_TEST_ABORT_AFTER_COMMIT)", n);
+		abort();
+	}
 	if (broker_rc) {
 		/* the connection is to be rebuilt: the committed jobs come back
 		 * and are acked without work */
@@ -888,7 +903,7 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 		goto out_env;
 	if (lim.max_jobs <= 1 || !small_job(&lim, job, 0, env) ||
 	    !(g = calloc((size_t)lim.max_jobs, sizeof(*g)))) {
-		rc = run_one(c, env, job);
+		rc = run_one(c, env, job, NULL);
 		goto out_env;
 	}
 	gradeq_work_queue(queue, c->release);
@@ -958,7 +973,7 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 	free(g);
 	if (have_tail) {
 		if (!rc) {
-			rc = run_one(c, &tail, tail_job);
+			rc = run_one(c, &tail, tail_job, NULL);
 		} else {
 			gradeq_job_free(tail_job);
 		}

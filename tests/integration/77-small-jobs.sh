@@ -8,7 +8,9 @@
 # learner's two jobs as database errors, the message as malformed); every
 # other learner's grades are exact against the reference; every job row is
 # complete or dead, each completed job completed once; the runs' counters
-# add up; the queues are empty; and groups did form.
+# add up; the queues are empty; and groups did form. Then a consumer killed
+# between a group's commit and its ack: the next one acks the group's jobs
+# without grading them again.
 set -euo pipefail
 # shellcheck source=tests/integration/faillib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
@@ -106,4 +108,26 @@ assert_eq "grade rows of the poisoned learner" 0 "$(psql_q "
 	SELECT (SELECT count(*) FROM grades_persistentcoursegrade WHERE user_id = $victim) +
 	 (SELECT count(*) FROM grades_persistentsubsectiongrade WHERE user_id = $victim)")"
 refcheck --course "$SMALL" --allow-missing
+
+# A consumer killed between a group's commit and its ack: the broker hands
+# the group's jobs to the next consumer, which finds them complete and acks
+# them without grading them again (each completed once).
+psql_q "DROP TRIGGER f77_refuse ON grades_persistentcoursegrade" >/dev/null
+run3=$(publish_jobs --course "$SMALL" --batch-size 1)
+wait_until 60 "$LEARNERS messages in $(work_queue)" depth_is "$(work_queue)" "$LEARNERS"
+GRADEQ_TEST_ABORT_AFTER_COMMIT=1 start_consumer killed.log --drain
+wait_exit "$CONSUMER_PID" 120
+assert_ne "exit status of the consumer killed after its commit" 0 "$EXIT_STATUS"
+log_has killed.log 'event=test_abort jobs=[0-9]+' || die "the consumer did not stop after a commit"
+committed=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run3' AND state = 'complete'")
+assert_ge "jobs committed before the kill" 2 "$committed"
+start_consumer after.log --drain
+wait_exit "$CONSUMER_PID" 600
+assert_eq "exit status of the next consumer" 0 "$EXIT_STATUS"
+already=$(grep -c 'event=job .*outcome=already_complete' "$WORK/after.log" || true)
+assert_eq "jobs found complete and acked without work" "$committed" "$already"
+check_exactly_once "$run3"
+wait_until 60 "$(work_queue) empty" depth_is "$(work_queue)" 0
+assert_fully_graded "$SMALL"
+refcheck --course "$SMALL"
 log ok
