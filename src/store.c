@@ -16,6 +16,9 @@
 struct gradeq_store {
 	PGconn *conn;
 	bool group; /* inside gradeq_store_group_begin(): jobs under savepoints */
+	/* the savepoint of the group's last job is to be released: with the
+	 * next job's own (one round trip for both), or by the commit */
+	bool release_due;
 	struct gradeq_group_run runs[GRADEQ_GROUP_MAX_JOBS]; /* the group's completions */
 	int nruns;
 	unsigned prepared; /* bit id: statement gq_p<id> prepared on this connection */
@@ -142,8 +145,10 @@ int gradeq_store_exec(struct gradeq_store *st, const char *sql)
 
 int gradeq_store_commit(struct gradeq_store *st)
 {
-	if (st->group)
-		return gradeq_store_exec(st, "RELEASE SAVEPOINT gq_job");
+	if (st->group) {
+		st->release_due = true;
+		return 0;
+	}
 	return gradeq_store_exec(st, "COMMIT");
 }
 
@@ -151,7 +156,11 @@ void gradeq_store_rollback(struct gradeq_store *st)
 {
 	if (st->group) {
 		/* the job's part only; the group's transaction goes on (when
-		 * the connection is gone, so is the group: its commit fails) */
+		 * the connection is gone, so is the group: its commit fails).
+		 * With a release due no savepoint of the job was opened: the
+		 * one there is the job's before, which stays. */
+		if (st->release_due)
+			return;
 		exec_quietly(st, "ROLLBACK TO SAVEPOINT gq_job; RELEASE SAVEPOINT gq_job");
 		return;
 	}
@@ -177,9 +186,15 @@ PGresult *gradeq_store_exec_prepared(struct gradeq_store *st, unsigned id, const
 	return PQexecPrepared(st->conn, name, n, params, NULL, NULL, 0);
 }
 
-const char *gradeq_store_begin_sql(const struct gradeq_store *st)
+const char *gradeq_store_begin_sql(struct gradeq_store *st)
 {
-	return st->group ? "SAVEPOINT gq_job" : "BEGIN";
+	if (!st->group)
+		return "BEGIN";
+	if (st->release_due) {
+		st->release_due = false;
+		return "RELEASE SAVEPOINT gq_job; SAVEPOINT gq_job";
+	}
+	return "SAVEPOINT gq_job";
 }
 
 bool gradeq_store_in_group(const struct gradeq_store *st)
@@ -218,6 +233,7 @@ int gradeq_store_group_begin(struct gradeq_store *st)
 	int rc = gradeq_store_exec(st, "BEGIN");
 
 	st->nruns = 0;
+	st->release_due = false;
 	st->group = rc == 0;
 	return rc;
 }
@@ -226,6 +242,7 @@ int gradeq_store_group_commit(struct gradeq_store *st)
 {
 	st->group = false;
 	st->nruns = 0;
+	st->release_due = false; /* the commit releases it */
 	return gradeq_store_exec(st, "COMMIT");
 }
 
@@ -233,6 +250,7 @@ void gradeq_store_group_abort(struct gradeq_store *st)
 {
 	st->group = false;
 	st->nruns = 0;
+	st->release_due = false;
 	exec_quietly(st, "ROLLBACK");
 }
 

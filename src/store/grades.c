@@ -312,17 +312,20 @@ int gradeq_grades_write(struct gradeq_store *st, const struct gradeq_grades_batc
 	PGconn *conn = gradeq_store_conn(st);
 	char *course = NULL, *version = NULL, *hash = NULL, *edited = NULL;
 	const char *sub_keys = NULL;
-	char *ids = NULL, begin[sizeof(tmp_tables_sql) + 80];
+	char *ids = NULL, begin[sizeof(tmp_tables_sql) + 256];
 	bool conflict = false;
 	int rc, exist;
 
 	/* in a group of jobs (store.h) the transaction is the group's: the
 	 * job's writes go under its savepoint, and the temp tables still hold
 	 * the rows of the group's job before */
-	snprintf(begin, sizeof(begin), "%s;%s%s", gradeq_store_begin_sql(st), tmp_tables_sql,
-		 gradeq_store_in_group(st) ? ";DELETE FROM gq_tmp_sub;DELETE FROM gq_tmp_course"
-					   : "");
-	rc = gradeq_store_exec(st, begin);
+	if ((size_t)snprintf(
+		    begin, sizeof(begin), "%s;%s%s", gradeq_store_begin_sql(st), tmp_tables_sql,
+		    gradeq_store_in_group(st) ? ";DELETE FROM gq_tmp_sub;DELETE FROM gq_tmp_course"
+					      : "") >= sizeof(begin))
+		rc = gradeq_error(GRADEQ_ERR_INVALID, "writing grades: statement too long");
+	else
+		rc = gradeq_store_exec(st, begin);
 	if (rc)
 		goto fail;
 	rc = copy_rows(st, b);

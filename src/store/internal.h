@@ -51,8 +51,9 @@ PGresult *gradeq_store_exec_prepared(struct gradeq_store *st, unsigned id, const
 
 /* What opens a write transaction: "BEGIN", or inside a group of jobs
  * (gradeq_store_group_begin) "SAVEPOINT gq_job", which gradeq_store_commit
- * releases and gradeq_store_rollback rolls back to. */
-const char *gradeq_store_begin_sql(const struct gradeq_store *st);
+ * releases (with the next job's savepoint, or the group's commit) and
+ * gradeq_store_rollback rolls back to. */
+const char *gradeq_store_begin_sql(struct gradeq_store *st);
 
 /* The PostgreSQL int4[] text of n ids, malloc'd; NULL when out of memory. */
 char *gradeq_store_int_array(const int32_t *ids, size_t n);
