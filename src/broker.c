@@ -982,12 +982,6 @@ int gradeq_broker_ack_upto(struct gradeq_broker *b, uint64_t tag)
 	return status_error(b, amqp_basic_ack(b->conn, CHANNEL, tag, 1), "basic.ack");
 }
 
-int gradeq_broker_qos(struct gradeq_broker *b, int prefetch)
-{
-	amqp_basic_qos(b->conn, CHANNEL, 0, (uint16_t)prefetch, 0);
-	return reply_error(b, amqp_get_rpc_reply(b->conn), "basic.qos");
-}
-
 int gradeq_broker_get(struct gradeq_broker *b, const char *queue, amqp_envelope_t *env)
 {
 	amqp_rpc_reply_t r;
