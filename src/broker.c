@@ -977,6 +977,11 @@ int gradeq_broker_ack(struct gradeq_broker *b, uint64_t tag)
 	return status_error(b, amqp_basic_ack(b->conn, CHANNEL, tag, 0), "basic.ack");
 }
 
+int gradeq_broker_ack_upto(struct gradeq_broker *b, uint64_t tag)
+{
+	return status_error(b, amqp_basic_ack(b->conn, CHANNEL, tag, 1), "basic.ack");
+}
+
 int gradeq_broker_get(struct gradeq_broker *b, const char *queue, amqp_envelope_t *env)
 {
 	amqp_rpc_reply_t r;

@@ -15,9 +15,11 @@
 #include <amqp_framing.h>
 
 #include "gradeq/events.h"
+#include "gradeq/group.h"
 #include "gradeq/job.h"
 #include "gradeq/jobs.h"
 #include "gradeq/jobtype.h"
+#include "gradeq/limits.h"
 #include "gradeq/log.h"
 #include "gradeq/notify.h"
 #include "gradeq/parse.h"
@@ -277,7 +279,8 @@ static int connect_broker(struct gradeq_consumer *c)
 			if (attempt || c->broker_lost.tv_sec)
 				log_info("event=reconnected what=broker attempts=%d down_ms=%ld",
 					 attempt + 1, outage_ms(&c->broker_lost));
-			log_info("event=consuming queue=%s prefetch=%d node=%s", queue, c->prefetch,
+			log_info("event=consuming queue=%s prefetch=%d group_jobs=%d node=%s",
+				 queue, c->prefetch, c->cli.cfg->group_jobs,
 				 gradeq_broker_peer(c->in));
 			gradeq_notify("READY=1");
 			return 0;
@@ -554,34 +557,75 @@ static void dispatch_dead(struct gradeq_consumer *c, const struct gradeq_job *jo
 	gradeq_job_type(job)->on_dead(&ctx, job, msg);
 }
 
-/* Handles one delivery. Returns non-zero only when the broker connection
- * must be rebuilt. */
-static int handle(struct gradeq_consumer *c, const amqp_envelope_t *env)
+/* Decodes a delivery; on failure it is parked as malformed (*job NULL) and
+ * the return says whether the broker failed meanwhile. */
+static int decode_delivery(struct gradeq_consumer *c, const amqp_envelope_t *env,
+			   struct gradeq_job **job)
 {
-	struct gradeq_job *job = NULL;
-	struct gradeq_job_stats stats;
-	char err[400] = "", job_id[40] = "";
+	char err[400] = "";
 	int rc;
 
-	if (env->message.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
-		snprintf(job_id, sizeof(job_id), "%.*s",
-			 (int)env->message.properties.message_id.len,
-			 (char *)env->message.properties.message_id.bytes);
-	rc = gradeq_job_decode(env->message.body.bytes, env->message.body.len, &job, err,
+	*job = NULL;
+	rc = gradeq_job_decode(env->message.body.bytes, env->message.body.len, job, err,
 			       sizeof(err));
 	if (rc) {
 		char msg[500];
 
+		*job = NULL;
 		snprintf(msg, sizeof(msg), "%s: %s", gradeq_strerror(rc), err);
 		/* an undecodable body has no trustworthy job id: do not record */
 		return handle_failure(c, env, "", NULL, rc, msg);
 	}
-	snprintf(job_id, sizeof(job_id), "%s", job->job_id);
-	if (c->abort_course && strcmp(c->abort_course, job->course_id) == 0) {
-		log_error("event=test_abort job=%s course=%s (GRADEQ_TEST_ABORT_COURSE)", job_id,
-			  job->course_id);
+	if (c->abort_course && strcmp(c->abort_course, (*job)->course_id) == 0) {
+		log_error("event=test_abort job=%s course=%s (GRADEQ_TEST_ABORT_COURSE)",
+			  (*job)->job_id, (*job)->course_id);
 		abort();
 	}
+	return 0;
+}
+
+/* One line per job done, whether it went alone or in a group. */
+static void log_job(const amqp_envelope_t *env, const struct gradeq_job *job,
+		    const struct gradeq_job_stats *stats, int group)
+{
+	log_info("event=job job=%s tag=%llu course=%s run=%s users=%zu graded=%d skipped=%d "
+		 "outcome=%s ms=%.1f load_ms=%.1f fetch_ms=%.1f write_ms=%.1f group=%d",
+		 job->job_id, (unsigned long long)env->delivery_tag, job->course_id, job->run_id,
+		 job->nusers, stats->graded, stats->skipped,
+		 stats->outcome == GRADEQ_DONE           ? "graded"
+		 : stats->outcome == GRADEQ_ALREADY_DONE ? "already_complete"
+							 : "canceled",
+		 stats->ms_total, stats->ms_load, stats->ms_fetch, stats->ms_write, group);
+}
+
+/* A job that failed: parked or retried, recorded, acked (handle_failure). */
+static int job_failed(struct gradeq_consumer *c, const amqp_envelope_t *env,
+		      const struct gradeq_job *job, const struct gradeq_job_stats *stats, int rc,
+		      const char *why)
+{
+	char msg[700];
+
+	snprintf(msg, sizeof(msg), "%s", why ? why : gradeq_errmsg(rc));
+	/* a forged body names a job row that is not its own: leave it */
+	return handle_failure(c, env, stats->forged ? "" : job->job_id, stats->forged ? NULL : job,
+			      rc, msg);
+}
+
+/* Handles one decoded delivery alone; frees job. Returns non-zero only
+ * when the broker connection must be rebuilt. *acked (may be NULL) says
+ * whether the delivery was acked: a job returned when stopping is not. */
+static int run_one(struct gradeq_consumer *c, const amqp_envelope_t *env, struct gradeq_job *job,
+		   bool *acked)
+{
+	struct gradeq_job_stats stats;
+	const char *job_id = job->job_id;
+	bool ignored;
+	int rc;
+
+	if (!acked)
+		acked = &ignored;
+	*acked = false;
+	memset(&stats, 0, sizeof(stats));
 	if (!pace(c, job->nusers)) {
 		log_warn("event=job_returned job=%s tag=%llu reason=stopping_while_throttled",
 			 job_id, (unsigned long long)env->delivery_tag);
@@ -621,32 +665,322 @@ static int handle(struct gradeq_consumer *c, const amqp_envelope_t *env)
 		return 0;
 	}
 	if (rc) {
-		char msg[700];
-
-		snprintf(msg, sizeof(msg), "%s", gradeq_errmsg(rc));
-		/* a forged body names a job row that is not its own: leave it */
-		rc = handle_failure(c, env, stats.forged ? "" : job_id, stats.forged ? NULL : job,
-				    rc, msg);
+		rc = job_failed(c, env, job, &stats, rc, NULL);
+		*acked = rc == 0;
 		gradeq_job_free(job);
 		return rc;
 	}
 	gradeq_throttle_agent_done(c->thr, &stats, job->nusers);
 	rc = gradeq_broker_ack(c->in, env->delivery_tag);
-	if (!rc)
+	if (!rc) {
 		c->done++;
+		*acked = true;
+	}
 	if (stats.outcome != GRADEQ_ALREADY_DONE)
 		announce(c, job_id, job->run_id, job->course_id,
 			 stats.outcome == GRADEQ_DONE ? "complete" : "canceled", NULL,
 			 stats.run_settled);
-	log_info("event=job job=%s tag=%llu course=%s run=%s users=%zu graded=%d skipped=%d "
-		 "outcome=%s ms=%.1f load_ms=%.1f fetch_ms=%.1f write_ms=%.1f",
-		 job_id, (unsigned long long)env->delivery_tag, job->course_id, job->run_id,
-		 job->nusers, stats.graded, stats.skipped,
-		 stats.outcome == GRADEQ_DONE           ? "graded"
-		 : stats.outcome == GRADEQ_ALREADY_DONE ? "already_complete"
-							: "canceled",
-		 stats.ms_total, stats.ms_load, stats.ms_fetch, stats.ms_write);
+	log_job(env, job, &stats, 1);
 	gradeq_job_free(job);
+	return rc;
+}
+
+static void confirm_release_event(struct gradeq_consumer *c);
+
+/* release.<R>.<state>, throttle.<R>.<state> on gradeq.events: a control
+ * message, not a job. */
+static bool is_control(const amqp_envelope_t *env)
+{
+	return env->exchange.len == strlen(GRADEQ_EVENTS_EXCHANGE) &&
+	       memcmp(env->exchange.bytes, GRADEQ_EVENTS_EXCHANGE, env->exchange.len) == 0;
+}
+
+static void control(struct gradeq_consumer *c, const amqp_envelope_t *env)
+{
+	const char *k = env->routing_key.bytes;
+	size_t n = env->routing_key.len;
+
+	if (n > 9 && memcmp(k + n - 9, ".draining", 9) == 0 && !c->draining)
+		confirm_release_event(c);
+	else if (n > 9 && memcmp(k, "throttle.", 9) == 0)
+		gradeq_throttle_agent_hint(c->thr);
+}
+
+/* A delivery of a group. */
+struct held {
+	amqp_envelope_t env;
+	struct gradeq_job *job;
+	struct gradeq_job_stats stats;
+	int rc;
+	char err[GRADEQ_GROUP_ERR_MAX]; /* its error message */
+	enum gradeq_group_settle settle;
+};
+
+static bool small_job(const struct gradeq_group_limits *lim, const struct gradeq_job *job,
+		      int njobs, const amqp_envelope_t *env)
+{
+	return gradeq_job_type(job) == gradeq_jobtype_default() &&
+	       gradeq_group_admits(lim, njobs, job->nusers, env->redelivered);
+}
+
+/* job.<state> and run.<id>.<state> of a group's jobs done: published one
+ * after the other and confirmed together; when that fails, each is sent
+ * again the way announce() sends one (an event may then arrive twice:
+ * events are hints). */
+static void announce_group(struct gradeq_consumer *c, struct held *g, int n)
+{
+	int rc = reopen_out(c), sent = 0;
+
+	for (int i = 0; i < n && !rc; i++) {
+		const struct gradeq_job *job = g[i].job;
+		const struct gradeq_job_stats *st = &g[i].stats;
+
+		if (g[i].settle != GRADEQ_SETTLE_ACK || st->outcome == GRADEQ_ALREADY_DONE ||
+		    !job->run_id[0])
+			continue;
+		if (c->cli.cfg->job_events)
+			rc = gradeq_event_job(c->out, job->job_id, job->run_id, job->course_id,
+					      st->outcome == GRADEQ_DONE ? "complete" : "canceled",
+					      NULL);
+		if (!rc && st->run_settled[0])
+			rc = gradeq_event_run(c->out, job->run_id, c->release, st->run_settled);
+		sent++;
+	}
+	if (!rc && sent)
+		rc = gradeq_broker_wait_confirms(c->out, GRADEQ_CONFIRM_WAIT_MS);
+	if (!rc)
+		return;
+	log_warn("event=event_publish_failed jobs=%d error=\"%s\" action=one_by_one", sent,
+		 gradeq_errmsg(rc));
+	for (int i = 0; i < n; i++) {
+		const struct gradeq_job *job = g[i].job;
+		const struct gradeq_job_stats *st = &g[i].stats;
+
+		if (g[i].settle == GRADEQ_SETTLE_ACK && st->outcome != GRADEQ_ALREADY_DONE)
+			announce(c, job->job_id, job->run_id, job->course_id,
+				 st->outcome == GRADEQ_DONE ? "complete" : "canceled", NULL,
+				 st->run_settled);
+	}
+}
+
+/* Processes a group: graded and written in one transaction
+ * (gradeq_worker_process_group), then the jobs that failed handled one by
+ * one (a transient failure, which may be the group's, is tried again alone;
+ * a permanent one is parked), then the committed ones acked, together when
+ * nothing below them is left unacked. Returns non-zero when the broker
+ * connection must be rebuilt (what is unacked comes back: committed jobs
+ * are then recognised as complete and acked without work). */
+static int run_group(struct gradeq_consumer *c, struct held *g, int n)
+{
+	const struct gradeq_job *jobs[GRADEQ_GROUP_MAX_JOBS];
+	struct gradeq_job_stats stats[GRADEQ_GROUP_MAX_JOBS];
+	uint64_t tags[GRADEQ_GROUP_MAX_JOBS];
+	enum gradeq_group_settle settle[GRADEQ_GROUP_MAX_JOBS];
+	int rcs[GRADEQ_GROUP_MAX_JOBS];
+	char *errs[GRADEQ_GROUP_MAX_JOBS];
+	size_t learners = 0;
+	uint64_t upto;
+	int rc = 0, broker_rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		jobs[i] = g[i].job;
+		learners += g[i].job->nusers;
+	}
+	if (!pace(c, learners)) {
+		for (int i = 0; i < n; i++)
+			log_warn(
+				"event=job_returned job=%s tag=%llu reason=stopping_while_throttled",
+				g[i].job->job_id, (unsigned long long)g[i].env.delivery_tag);
+		return 0;
+	}
+	if (!c->st || gradeq_store_broken(c->st))
+		rc = gradeq_consumer_connect_db(c);
+	if (rc) {
+		/* no database: each alone, as a job without a group goes */
+		for (int i = 0; i < n; i++) {
+			int r = run_one(c, &g[i].env, g[i].job, NULL);
+
+			g[i].job = NULL;
+			if (r && !broker_rc)
+				broker_rc = r;
+		}
+		return broker_rc;
+	}
+	beat_busy(c, true);
+	for (int i = 0; i < n; i++)
+		errs[i] = g[i].err;
+	gradeq_worker_process_group(c->w, c->st, jobs, n, stats, rcs, errs);
+	beat_busy(c, false);
+	for (int i = 0; i < n; i++) {
+		g[i].stats = stats[i];
+		g[i].rc = rcs[i];
+		tags[i] = g[i].env.delivery_tag;
+		g[i].settle = GRADEQ_SETTLE_ACK;
+	}
+	for (int i = 0; i < n; i++) {
+		bool acked = false;
+		int r;
+
+		if (!g[i].rc)
+			continue;
+		if (g[i].rc == GRADEQ_ERR_DB_TRANSIENT || g[i].rc == GRADEQ_ERR_INTERRUPTED) {
+			/* the group's transaction may be what failed: this job
+			 * alone, reconnecting and retrying as one does */
+			log_info("event=job_alone job=%s tag=%llu reason=\"%s\"", g[i].job->job_id,
+				 (unsigned long long)g[i].env.delivery_tag, g[i].err);
+			r = run_one(c, &g[i].env, g[i].job, &acked);
+			g[i].job = NULL;
+		} else {
+			r = job_failed(c, &g[i].env, g[i].job, &g[i].stats, g[i].rc, g[i].err);
+			acked = r == 0;
+		}
+		/* settled: acked, or left unacked for redelivery (stopping, or
+		 * the broker failed): then no multiple ack may cover it */
+		g[i].settle = acked ? GRADEQ_SETTLE_ACKED : GRADEQ_SETTLE_HELD;
+		if (r && !broker_rc)
+			broker_rc = r;
+	}
+	for (int i = 0; i < n; i++)
+		settle[i] = g[i].settle;
+	if (c->abort_after_commit && n > 1 && gradeq_group_ack_upto(tags, settle, n)) {
+		log_error("event=test_abort jobs=%d (GRADEQ_TEST_ABORT_AFTER_COMMIT)", n);
+		abort();
+	}
+	if (broker_rc) {
+		/* the connection is to be rebuilt: the committed jobs come back
+		 * and are acked without work */
+		for (int i = 0; i < n; i++)
+			if (settle[i] == GRADEQ_SETTLE_ACK)
+				g[i].settle = GRADEQ_SETTLE_HELD;
+		return broker_rc;
+	}
+	upto = gradeq_group_ack_upto(tags, settle, n);
+	if (upto) {
+		rc = gradeq_broker_ack_upto(c->in, upto);
+	} else {
+		for (int i = 0; i < n && !rc; i++)
+			if (settle[i] == GRADEQ_SETTLE_ACK)
+				rc = gradeq_broker_ack(c->in, tags[i]);
+	}
+	for (int i = 0; i < n; i++) {
+		if (g[i].settle != GRADEQ_SETTLE_ACK)
+			continue;
+		gradeq_throttle_agent_done(c->thr, &g[i].stats, g[i].job->nusers);
+		if (!rc)
+			c->done++;
+	}
+	announce_group(c, g, n);
+	for (int i = 0; i < n; i++)
+		if (g[i].settle == GRADEQ_SETTLE_ACK)
+			log_job(&g[i].env, g[i].job, &g[i].stats, n);
+	return rc;
+}
+
+/* Takes a delivery: a small job starts a group (group.h) of the small jobs
+ * in hand (at a prefetch above 1) and then ready in the queue (basic.get,
+ * one round trip each: nothing waits for them), which run_group()
+ * processes; anything else goes alone. A job that does not fit the group
+ * ends it and is handled alone after it. Destroys env. Returns non-zero when the broker
+ * connection must be rebuilt; *next_rc gets an error of the broker met
+ * while looking for more deliveries, for the loop to handle. */
+static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
+{
+	const struct gradeq_group_limits lim = {
+		.max_jobs = c->cli.cfg->group_jobs,
+		.max_learners = (size_t)c->cli.cfg->group_learners,
+	};
+	struct held *g = NULL;
+	struct gradeq_job *job = NULL;
+	amqp_envelope_t tail;
+	struct gradeq_job *tail_job = NULL;
+	bool have_tail = false, in_hand = c->prefetch > 1;
+	char queue[GRADEQ_NAME_MAX];
+	int n = 0, rc;
+
+	*next_rc = 0;
+	rc = decode_delivery(c, env, &job);
+	if (rc || !job)
+		goto out_env;
+	if (lim.max_jobs <= 1 || !small_job(&lim, job, 0, env) ||
+	    !(g = calloc((size_t)lim.max_jobs, sizeof(*g)))) {
+		rc = run_one(c, env, job, NULL);
+		goto out_env;
+	}
+	gradeq_work_queue(queue, c->release);
+	g[n].env = *env;
+	g[n++].job = job;
+	while (n < lim.max_jobs && !*c->stop_requested) {
+		amqp_envelope_t e;
+		struct gradeq_job *j = NULL;
+		int r;
+
+		if (in_hand) {
+			/* deliveries already sent (prefetch above 1); rabbitmq-c
+			 * reads the socket only before a deadline: 1 ms is "what
+			 * has arrived" */
+			r = gradeq_broker_next(c->in, &e, 1);
+			if (r == GRADEQ_ERR_TIMEOUT) {
+				in_hand = false;
+				continue;
+			}
+			if (r) {
+				*next_rc = r;
+				break;
+			}
+		} else {
+			/* then the queue's next ready ones: the prefetch stays
+			 * as it is for large jobs (README), and a job got
+			 * this way is acked like a delivery */
+			r = gradeq_broker_get(c->in, queue, &e);
+			if (r == GRADEQ_ERR_NOT_FOUND)
+				break;
+			if (r) {
+				*next_rc = r;
+				break;
+			}
+		}
+		if (is_control(&e)) {
+			control(c, &e);
+			amqp_destroy_envelope(&e);
+			continue;
+		}
+		r = decode_delivery(c, &e, &j);
+		if (r || !j) {
+			/* parked as malformed (or the broker failed doing it) */
+			amqp_destroy_envelope(&e);
+			if (r) {
+				rc = r;
+				break;
+			}
+			continue;
+		}
+		if (!small_job(&lim, j, n, &e)) {
+			tail = e;
+			tail_job = j;
+			have_tail = true;
+			break;
+		}
+		g[n].env = e;
+		g[n++].job = j;
+	}
+	if (!rc)
+		rc = run_group(c, g, n);
+	for (int i = 0; i < n; i++) {
+		if (i > 0)
+			amqp_destroy_envelope(&g[i].env);
+		gradeq_job_free(g[i].job);
+	}
+	free(g);
+	if (have_tail) {
+		if (!rc) {
+			rc = run_one(c, &tail, tail_job, NULL);
+		} else {
+			gradeq_job_free(tail_job);
+		}
+		amqp_destroy_envelope(&tail);
+	}
+out_env:
+	amqp_destroy_envelope(env);
 	return rc;
 }
 
@@ -803,22 +1137,16 @@ static int consume_loop(struct gradeq_consumer *c)
 		gradeq_throttle_agent_tick(c->thr, c->st, c->out, false);
 		rc = gradeq_broker_next(c->in, &env,
 					c->drain || c->draining ? GRADEQ_DRAIN_POLL_MS : 1000);
-		if (rc == 0 && env.exchange.len == strlen(GRADEQ_EVENTS_EXCHANGE) &&
-		    memcmp(env.exchange.bytes, GRADEQ_EVENTS_EXCHANGE, env.exchange.len) == 0) {
-			/* release.<R>.<state>, throttle.<R>.<state>: a control
-			 * message, not a job */
-			const char *k = env.routing_key.bytes;
-			size_t n = env.routing_key.len;
-
-			if (n > 9 && memcmp(k + n - 9, ".draining", 9) == 0 && !c->draining)
-				confirm_release_event(c);
-			else if (n > 9 && memcmp(k, "throttle.", 9) == 0)
-				gradeq_throttle_agent_hint(c->thr);
+		if (rc == 0 && is_control(&env)) {
+			control(c, &env);
 			amqp_destroy_envelope(&env);
 		} else if (rc == 0) {
-			rc = handle(c, &env);
+			int next_rc;
+
+			rc = take(c, &env, &next_rc);
 			handled = rc != 0;
-			amqp_destroy_envelope(&env);
+			if (!rc)
+				rc = next_rc;
 		} else if (rc == GRADEQ_ERR_TIMEOUT) {
 			rc = 0;
 			if (c->drain || c->draining) {

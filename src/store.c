@@ -15,6 +15,13 @@
 
 struct gradeq_store {
 	PGconn *conn;
+	bool group; /* inside gradeq_store_group_begin(): jobs under savepoints */
+	/* the savepoint of the group's last job is to be released: with the
+	 * next job's own (one round trip for both), or by the commit */
+	bool release_due;
+	struct gradeq_group_run runs[GRADEQ_GROUP_MAX_JOBS]; /* the group's completions */
+	int nruns;
+	unsigned prepared; /* bit id: statement gq_p<id> prepared on this connection */
 };
 
 int gradeq_store_connect(const char *dsn, const char *appname, int statement_timeout_ms,
@@ -138,11 +145,112 @@ int gradeq_store_exec(struct gradeq_store *st, const char *sql)
 
 int gradeq_store_commit(struct gradeq_store *st)
 {
+	if (st->group) {
+		st->release_due = true;
+		return 0;
+	}
 	return gradeq_store_exec(st, "COMMIT");
 }
 
 void gradeq_store_rollback(struct gradeq_store *st)
 {
+	if (st->group) {
+		/* the job's part only; the group's transaction goes on (when
+		 * the connection is gone, so is the group: its commit fails).
+		 * With a release due no savepoint of the job was opened: the
+		 * one there is the job's before, which stays. */
+		if (st->release_due)
+			return;
+		exec_quietly(st, "ROLLBACK TO SAVEPOINT gq_job; RELEASE SAVEPOINT gq_job");
+		return;
+	}
+	exec_quietly(st, "ROLLBACK");
+}
+
+PGresult *gradeq_store_exec_prepared(struct gradeq_store *st, unsigned id, const char *sql, int n,
+				     const char *const *params)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "gq_p%u", id);
+	if (!(st->prepared & (1u << id))) {
+		/* a prepared statement outlives the transaction it was made in,
+		 * rolled back or not: it is the session's */
+		PGresult *res = PQprepare(st->conn, name, sql, n, NULL);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			return res;
+		PQclear(res);
+		st->prepared |= 1u << id;
+	}
+	return PQexecPrepared(st->conn, name, n, params, NULL, NULL, 0);
+}
+
+const char *gradeq_store_begin_sql(struct gradeq_store *st)
+{
+	if (!st->group)
+		return "BEGIN";
+	if (st->release_due) {
+		st->release_due = false;
+		return "RELEASE SAVEPOINT gq_job; SAVEPOINT gq_job";
+	}
+	return "SAVEPOINT gq_job";
+}
+
+bool gradeq_store_in_group(const struct gradeq_store *st)
+{
+	return st->group;
+}
+
+int gradeq_store_group_note(struct gradeq_store *st, const char *run_id, long long learners)
+{
+	int i;
+
+	for (i = 0; i < st->nruns; i++)
+		if (strcmp(st->runs[i].run_id, run_id) == 0)
+			break;
+	if (i == st->nruns) {
+		if (st->nruns >= GRADEQ_GROUP_MAX_JOBS)
+			return GRADEQ_ERR_NOMEM;
+		snprintf(st->runs[i].run_id, sizeof(st->runs[i].run_id), "%s", run_id);
+		st->runs[i].jobs = 0;
+		st->runs[i].learners = 0;
+		st->nruns++;
+	}
+	st->runs[i].jobs++;
+	st->runs[i].learners += learners;
+	return 0;
+}
+
+int gradeq_store_group_runs(struct gradeq_store *st, const struct gradeq_group_run **runs)
+{
+	*runs = st->runs;
+	return st->nruns;
+}
+
+int gradeq_store_group_begin(struct gradeq_store *st)
+{
+	int rc = gradeq_store_exec(st, "BEGIN");
+
+	st->nruns = 0;
+	st->release_due = false;
+	st->group = rc == 0;
+	return rc;
+}
+
+int gradeq_store_group_commit(struct gradeq_store *st)
+{
+	st->group = false;
+	st->nruns = 0;
+	st->release_due = false; /* the commit releases it */
+	return gradeq_store_exec(st, "COMMIT");
+}
+
+void gradeq_store_group_abort(struct gradeq_store *st)
+{
+	st->group = false;
+	st->nruns = 0;
+	st->release_due = false;
 	exec_quietly(st, "ROLLBACK");
 }
 

@@ -10,7 +10,9 @@
 
 #include "gradeq/courses.h"
 #include "gradeq/grades.h"
+#include "gradeq/group.h"
 #include "gradeq/jobs.h"
+#include "gradeq/limits.h"
 #include "gradeq/log.h"
 #include "gradeq/reader.h"
 
@@ -239,8 +241,8 @@ static int check_record(struct gradeq_store *st, const struct gradeq_job *job,
 	return rc;
 }
 
-/* Marks the job in progress (an attempt), then reads the course's current
- * version. */
+/* Marks the job in progress (an attempt, committed asynchronously) and
+ * reads the course's current version, in one statement. */
 static int begin_job(struct gradeq_worker *w, struct gradeq_store *st, const struct gradeq_job *job,
 		     struct gradeq_job_changed *began, char **version)
 {
@@ -251,13 +253,11 @@ static int begin_job(struct gradeq_worker *w, struct gradeq_store *st, const str
 		.by = w->consumer,
 		.run_id = job->run_id,
 	};
-	int rc;
+	int rc = gradeq_job_begin(st, &change, job->course_id, began, version);
 
-	*version = NULL;
-	rc = gradeq_job_transition(st, &change, began);
-	if (rc)
-		return rc;
-	return gradeq_courses_version(st, job->course_id, version);
+	if (!rc && !*version)
+		rc = gradeq_error(GRADEQ_ERR_NOT_FOUND, "unknown course '%s'", job->course_id);
+	return rc;
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
@@ -450,12 +450,87 @@ static int mark_canceled(struct gradeq_store *st, const struct gradeq_job *job, 
 	return gradeq_job_transition(st, &change, NULL);
 }
 
+/* A job's first steps: its record checked, its row in progress, the
+ * course's version in *version. 0: to be graded; GRADEQ_NOTHING_TO_DO:
+ * stats->outcome says why not (done before, or its run canceled: marked);
+ * or an error. */
+#define GRADEQ_NOTHING_TO_DO 1
+static int prepare_job(struct gradeq_worker *w, struct gradeq_store *st,
+		       const struct gradeq_job *job, struct gradeq_job_stats *stats, char **version)
+{
+	struct gradeq_job_changed began;
+	int rc;
+
+	*version = NULL;
+	rc = check_record(st, job, stats);
+	if (rc)
+		return rc;
+	rc = begin_job(w, st, job, &began, version);
+	if (rc)
+		return rc;
+	if (began.known && (began.old == GRADEQ_JOB_COMPLETE || began.old == GRADEQ_JOB_CANCELED ||
+			    began.old == GRADEQ_JOB_DISCARDED)) {
+		stats->outcome = GRADEQ_ALREADY_DONE;
+		return GRADEQ_NOTHING_TO_DO;
+	}
+	if (began.run_known && began.run_state == GRADEQ_RUN_CANCELED) {
+		stats->outcome = GRADEQ_SKIPPED_CANCELED;
+		rc = mark_canceled(st, job, w->consumer);
+		return rc ? rc : GRADEQ_NOTHING_TO_DO;
+	}
+	return 0;
+}
+
+/* The course (cached, or loaded) and the batch's scores read and graded
+ * into w's buffers: *nlearners rows, course *cp. */
+static int grade_job(struct gradeq_worker *w, struct gradeq_store *st, const struct gradeq_job *job,
+		     const char *version, struct gradeq_job_stats *stats, struct cached_course **cp,
+		     size_t *nlearners)
+{
+	struct gradeq_store *rs = st; /* where the course and scores are read */
+	struct cached_course *c = NULL;
+	struct timespec t;
+	int rc;
+
+	*nlearners = 0;
+	if (w->reader) {
+		rc = gradeq_reader_pick(w->reader, st, job->job_id, &rs);
+		gradeq_reader_last(w->reader, &stats->ms_standby_wait, &stats->standby_behind);
+		if (rc)
+			return rc;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	c = cache_find(w, job->course_id, version);
+	if (!c) {
+		rc = load_course(w, rs, job->course_id, &c);
+		if (rc)
+			return rc;
+		if (strcmp(c->version, version) != 0)
+			log_info("event=course_changed course=%s version=%s", job->course_id,
+				 c->version);
+	}
+	stats->ms_load = ms_since(&t);
+	stats->subsections = (int)gradeq_course_nsubsections(c->course);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	rc = fetch_and_grade(w, rs, c, job, nlearners, stats);
+	if (rc)
+		return rc;
+	/* grading runs inside the stream: fetch is the rest of its time */
+	stats->ms_compute = w->compute_ms;
+	stats->ms_fetch = ms_since(&t) - w->compute_ms;
+	stats->body_bytes = (long)job->body_bytes;
+	stats->graded = (int)*nlearners;
+	stats->skipped = (int)job->nusers - (int)*nlearners;
+	if (stats->skipped < 0)
+		stats->skipped = 0;
+	*cp = c;
+	return 0;
+}
+
 int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 			  const struct gradeq_job *job, struct gradeq_job_stats *stats)
 {
 	struct cached_course *c = NULL;
-	struct gradeq_store *rs = st; /* where the course and scores are read */
-	struct gradeq_job_changed began;
 	char *version = NULL;
 	struct timespec t0, t;
 	size_t nlearners = 0;
@@ -464,52 +539,14 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 	memset(stats, 0, sizeof(*stats));
 	w->settled[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = check_record(st, job, stats);
+	rc = prepare_job(w, st, job, stats, &version);
+	if (rc == GRADEQ_NOTHING_TO_DO)
+		rc = 0;
+	if (rc || stats->outcome != GRADEQ_DONE)
+		goto out;
+	rc = grade_job(w, st, job, version, stats, &c, &nlearners);
 	if (rc)
 		goto out;
-	rc = begin_job(w, st, job, &began, &version);
-	if (rc)
-		goto out;
-	if (began.known && (began.old == GRADEQ_JOB_COMPLETE || began.old == GRADEQ_JOB_CANCELED ||
-			    began.old == GRADEQ_JOB_DISCARDED)) {
-		stats->outcome = GRADEQ_ALREADY_DONE;
-		goto out;
-	}
-	if (began.run_known && began.run_state == GRADEQ_RUN_CANCELED) {
-		stats->outcome = GRADEQ_SKIPPED_CANCELED;
-		rc = mark_canceled(st, job, w->consumer);
-		goto out;
-	}
-	if (w->reader) {
-		rc = gradeq_reader_pick(w->reader, st, job->job_id, &rs);
-		gradeq_reader_last(w->reader, &stats->ms_standby_wait, &stats->standby_behind);
-		if (rc)
-			goto out;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	c = cache_find(w, job->course_id, version);
-	if (!c) {
-		rc = load_course(w, rs, job->course_id, &c);
-		if (rc)
-			goto out;
-		if (strcmp(c->version, version) != 0)
-			log_info("event=course_changed course=%s version=%s", job->course_id,
-				 c->version);
-	}
-	stats->ms_load = ms_since(&t);
-	stats->subsections = (int)gradeq_course_nsubsections(c->course);
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	rc = fetch_and_grade(w, rs, c, job, &nlearners, stats);
-	if (rc)
-		goto out;
-	/* grading runs inside the stream: fetch is the rest of its time */
-	stats->ms_compute = w->compute_ms;
-	stats->ms_fetch = ms_since(&t) - w->compute_ms;
-	stats->body_bytes = (long)job->body_bytes;
-	stats->graded = (int)nlearners;
-	stats->skipped = (int)job->nusers - (int)nlearners;
-	if (stats->skipped < 0)
-		stats->skipped = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	rc = write_grades(w, st, c, job, nlearners, stats);
 	stats->ms_write = ms_since(&t);
@@ -528,6 +565,248 @@ out:
 	stats->ms_total = ms_since(&t0);
 	free(version);
 	return rc;
+}
+
+/* A job of a group, graded, its rows waiting for the group's write. */
+struct held_rows {
+	int i; /* its index in the group */
+	struct cached_course *c;
+	size_t nlearners;
+	struct gradeq_subsection_row *subs;
+	size_t subs_cap;
+	struct gradeq_course_row *courses;
+	size_t courses_cap;
+};
+
+/* Trades the worker's row buffers with h's. */
+static void swap_rows(struct gradeq_worker *w, struct held_rows *h)
+{
+	struct gradeq_subsection_row *s = w->subs;
+	struct gradeq_course_row *c = w->courses;
+	size_t sc = w->subs_cap, cc = w->courses_cap;
+
+	w->subs = h->subs;
+	w->subs_cap = h->subs_cap;
+	w->courses = h->courses;
+	w->courses_cap = h->courses_cap;
+	h->subs = s;
+	h->subs_cap = sc;
+	h->courses = c;
+	h->courses_cap = cc;
+}
+
+/* A job's error message, kept before the group's next steps replace it. */
+static void keep_error(char *buf, int rc)
+{
+	if (buf)
+		snprintf(buf, GRADEQ_GROUP_ERR_MAX, "%s", gradeq_errmsg(rc));
+}
+
+/* Puts the held jobs in the order of their runs (gradeq_group_order). */
+static void order_held(const struct gradeq_job *const *jobs, struct held_rows *held, int n)
+{
+	const char *keys[GRADEQ_GROUP_MAX_JOBS] = {NULL};
+	int order[GRADEQ_GROUP_MAX_JOBS];
+	struct held_rows tmp[GRADEQ_GROUP_MAX_JOBS];
+
+	if (n > GRADEQ_GROUP_MAX_JOBS)
+		return;
+	for (int k = 0; k < n; k++)
+		keys[k] = jobs[held[k].i]->run_id;
+	gradeq_group_order(keys, order, n);
+	for (int k = 0; k < n; k++)
+		tmp[k] = held[order[k]];
+	memcpy(held, tmp, (size_t)n * sizeof(*held));
+}
+
+/* Which of a group's jobs settled a run: the last of that run written. */
+struct settle_ctx {
+	const struct gradeq_job *const *jobs;
+	struct gradeq_job_stats *stats;
+	const int *rcs;
+	const struct held_rows *held;
+	int n;
+};
+
+static void group_settled(void *ctx, const char *run_id, const char *state)
+{
+	struct settle_ctx *sc = ctx;
+
+	for (int k = sc->n - 1; k >= 0; k--) {
+		int i = sc->held[k].i;
+
+		if (!sc->rcs[i] && strcmp(sc->jobs[i]->run_id, run_id) == 0) {
+			snprintf(sc->stats[i].run_settled, sizeof(sc->stats[i].run_settled), "%s",
+				 state);
+			return;
+		}
+	}
+}
+
+/* Writes the held jobs in one transaction, each under its savepoint (a job
+ * whose write fails is rolled back alone and gets its error), in the order
+ * of their runs (every group takes the run rows' locks in one order, so
+ * that two consumers' groups never deadlock), and commits once. When the
+ * group's transaction is lost, every held job gets that error: nothing of
+ * the group was committed. */
+static void write_held(struct gradeq_worker *w, struct gradeq_store *st,
+		       const struct gradeq_job *const *jobs, struct gradeq_job_stats *stats,
+		       int *rcs, char **errs, const struct timespec *t0, struct held_rows *held,
+		       int *nheld)
+{
+	char group_err[GRADEQ_GROUP_ERR_MAX] = "";
+	int n = *nheld, rc, ndone = 0, ncommitted = 0;
+	double commit_ms;
+	const char **ids = NULL;
+	struct gradeq_job_timings *tm = NULL;
+	struct timespec t;
+
+	if (!n)
+		return;
+	order_held(jobs, held, n);
+	rc = gradeq_store_group_begin(st);
+	for (int k = 0; k < n && !rc; k++) {
+		struct held_rows *h = &held[k];
+		int i = h->i;
+
+		swap_rows(w, h);
+		w->settled[0] = '\0';
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		rcs[i] = write_grades(w, st, h->c, jobs[i], h->nlearners, &stats[i]);
+		if (!rcs[i])
+			rcs[i] = gradeq_store_commit(st); /* the job's savepoint */
+		if (rcs[i])
+			keep_error(errs[i], rcs[i]);
+		stats[i].ms_write = ms_since(&t);
+		swap_rows(w, h);
+		snprintf(stats[i].run_settled, sizeof(stats[i].run_settled), "%s", w->settled);
+		if (rcs[i] && gradeq_store_broken(st))
+			rc = rcs[i];
+	}
+	if (!rc) {
+		struct settle_ctx sc = {
+			.jobs = jobs, .stats = stats, .rcs = rcs, .held = held, .n = n};
+
+		rc = gradeq_jobs_count_group(st, w->consumer, group_settled, &sc);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	if (!rc)
+		rc = gradeq_store_group_commit(st);
+	else
+		gradeq_store_group_abort(st);
+	commit_ms = ms_since(&t);
+	if (rc)
+		snprintf(group_err, sizeof(group_err), "%s", gradeq_errmsg(rc));
+	for (int k = 0; k < n; k++)
+		if (!rcs[held[k].i])
+			ncommitted++;
+	for (int k = 0; k < n; k++) {
+		int i = held[k].i;
+
+		if (rc) {
+			/* the group's transaction is gone: none of it holds */
+			if (!rcs[i]) {
+				rcs[i] = rc;
+				if (errs[i])
+					snprintf(errs[i], GRADEQ_GROUP_ERR_MAX, "%s", group_err);
+			}
+			stats[i].run_settled[0] = '\0';
+		} else if (!rcs[i]) {
+			stats[i].outcome = GRADEQ_DONE;
+			/* each job its share of the one commit */
+			stats[i].ms_commit = commit_ms / ncommitted;
+			stats[i].ms_total = ms_since(&t0[i]);
+			ndone++;
+		}
+		free(held[k].subs);
+		free(held[k].courses);
+	}
+	*nheld = 0;
+	if (!ndone)
+		return;
+	/* statistics, best effort: one statement for the group */
+	ids = calloc((size_t)ndone, sizeof(*ids));
+	tm = calloc((size_t)ndone, sizeof(*tm));
+	if (ids && tm) {
+		int m = 0;
+
+		for (int k = 0; k < n; k++) {
+			int i = held[k].i;
+
+			if (rcs[i])
+				continue;
+			ids[m] = jobs[i]->job_id;
+			tm[m].ms_write = stats[i].ms_write;
+			tm[m].ms_commit = stats[i].ms_commit;
+			tm[m].ms_total = stats[i].ms_total;
+			tm[m].body_bytes = stats[i].body_bytes;
+			m++;
+		}
+		rc = gradeq_jobs_record_timings(st, m, ids, tm);
+	} else {
+		rc = GRADEQ_ERR_NOMEM;
+	}
+	if (rc)
+		log_warn("event=timings_not_recorded jobs=%d error=\"%s\"", ndone,
+			 gradeq_errmsg(rc));
+	free(ids);
+	free(tm);
+}
+
+void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *st,
+				 const struct gradeq_job *const *jobs, int n,
+				 struct gradeq_job_stats *stats, int *rcs, char **errs)
+{
+	struct held_rows *held = calloc((size_t)(n > 0 ? n : 1), sizeof(*held));
+	struct timespec *t0 = calloc((size_t)(n > 0 ? n : 1), sizeof(*t0));
+	int nheld = 0;
+
+	if (!held || !t0) {
+		for (int i = 0; i < n; i++) {
+			memset(&stats[i], 0, sizeof(stats[i]));
+			rcs[i] = GRADEQ_ERR_NOMEM;
+			keep_error(errs[i], rcs[i]);
+		}
+		free(held);
+		free(t0);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		char *version = NULL;
+		struct cached_course *c = NULL;
+		size_t nlearners = 0;
+		int rc;
+
+		memset(&stats[i], 0, sizeof(stats[i]));
+		clock_gettime(CLOCK_MONOTONIC, &t0[i]);
+		rc = prepare_job(w, st, jobs[i], &stats[i], &version);
+		if (rc == 0 && nheld && !cache_find(w, jobs[i]->course_id, version)) {
+			/* a course to load may take the slot of one the held
+			 * jobs still use: they are written first */
+			write_held(w, st, jobs, stats, rcs, errs, t0, held, &nheld);
+		}
+		if (rc == 0)
+			rc = grade_job(w, st, jobs[i], version, &stats[i], &c, &nlearners);
+		free(version);
+		if (rc == GRADEQ_NOTHING_TO_DO) {
+			rcs[i] = 0;
+			stats[i].ms_total = ms_since(&t0[i]);
+			continue;
+		}
+		rcs[i] = rc;
+		if (rc) {
+			keep_error(errs[i], rc);
+			stats[i].ms_total = ms_since(&t0[i]);
+			continue;
+		}
+		/* the rows move out of the worker's buffers to wait */
+		held[nheld] = (struct held_rows){.i = i, .c = c, .nlearners = nlearners};
+		swap_rows(w, &held[nheld]);
+		nheld++;
+	}
+	write_held(w, st, jobs, stats, rcs, errs, t0, held, &nheld);
+	free(held);
+	free(t0);
 }
 
 int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id,

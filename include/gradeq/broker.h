@@ -141,6 +141,9 @@ int gradeq_broker_next(struct gradeq_broker *b, amqp_envelope_t *env,
 		       int timeout_ms) GRADEQ_MUST_CHECK;
 
 int gradeq_broker_ack(struct gradeq_broker *b, uint64_t tag) GRADEQ_MUST_CHECK;
+/* Acks every delivery of the channel up to tag not yet acked (basic.ack
+ * with multiple=true). */
+int gradeq_broker_ack_upto(struct gradeq_broker *b, uint64_t tag) GRADEQ_MUST_CHECK;
 /* basic.get one message (no_ack=false). GRADEQ_ERR_NOT_FOUND when empty. */
 int gradeq_broker_get(struct gradeq_broker *b, const char *queue,
 		      amqp_envelope_t *env) GRADEQ_MUST_CHECK;

@@ -29,7 +29,9 @@ struct gradeq_config {
 	char *release;        /* default release for programs; NULL = promoted */
 	int heartbeat;        /* seconds, 0 = off */
 	int reconnect_max_ms; /* cap of the reconnect backoff */
-	int prefetch;         /* consumer prefetch */
+	int prefetch;         /* consumer prefetch (large jobs) */
+	int group_jobs;       /* small jobs committed together; prefetch while small */
+	int group_learners;   /* learners of a small job, and of a group */
 	int batch_size;       /* learners per job */
 	int confirm_window;   /* publisher confirms in flight */
 	int delivery_limit;   /* x-delivery-limit on the work queue */

@@ -34,6 +34,9 @@ struct gradeq_consumer {
 	/* Test hook: a job of this course aborts the process, the way a poison
 	 * message crashes a consumer (GRADEQ_TEST_ABORT_COURSE; NULL when unset). */
 	const char *abort_course;
+	/* Test hook: the process aborts after a group's commit, before its ack,
+	 * the way a consumer killed there does (GRADEQ_TEST_ABORT_AFTER_COMMIT). */
+	bool abort_after_commit;
 	/* the program's: set by its signal handlers, read by the loop */
 	volatile sig_atomic_t *stop_requested, *reload_requested;
 	/* called by the loop when *reload_requested is set (it clears it) */

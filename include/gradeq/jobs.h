@@ -63,6 +63,16 @@ struct gradeq_job_changed {
 int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_change *c,
 			  struct gradeq_job_changed *out) GRADEQ_MUST_CHECK;
 
+/* A consumer takes a job: gradeq_job_transition(c), in a transaction of
+ * its own committed asynchronously (no WAL flush to wait for: a crash
+ * that loses it loses the attempt's statistics, and the job, never acked,
+ * comes back), and *version gets course_id's current version (malloc'd;
+ * NULL for an unknown course), in one statement. Outside any transaction
+ * only. */
+int gradeq_job_begin(struct gradeq_store *st, const struct gradeq_job_change *c,
+		     const char *course_id, struct gradeq_job_changed *out,
+		     char **version) GRADEQ_MUST_CHECK;
+
 /* Reads what gradeq recorded for job_id at publish time, and whether the
  * run run_id (the one a job body names) exists, into *out (release it with
  * gradeq_job_record_release()). An unknown job is not an error: out->known
@@ -80,6 +90,20 @@ struct gradeq_job_timings {
  * asynchronously (no WAL flush to wait for): statistics only. */
 int gradeq_job_record_timings(struct gradeq_store *st, const char *job_id,
 			      const struct gradeq_job_timings *t) GRADEQ_MUST_CHECK;
+
+/* Inside a group of jobs (store.h), a job's completion leaves its run's
+ * row alone: the group's completions of each run are counted here, once,
+ * at the group's end, before its commit (and settled(ctx, run, state) is
+ * called for a run they settled). The run rows are locked from here to
+ * the commit only. */
+int gradeq_jobs_count_group(struct gradeq_store *st, const char *by,
+			    void (*settled)(void *ctx, const char *run_id, const char *state),
+			    void *ctx) GRADEQ_MUST_CHECK;
+
+/* gradeq_job_record_timings() of n jobs at once (a group's), in one
+ * statement. */
+int gradeq_jobs_record_timings(struct gradeq_store *st, int n, const char *const *job_ids,
+			       const struct gradeq_job_timings *t) GRADEQ_MUST_CHECK;
 
 /* *n gets the number of the release's jobs in progress that started less
  * than 15 minutes ago (a consumer still working on them). */

@@ -168,4 +168,9 @@
 #define GRADEQ_QUORUM_GROUP_SIZE_DEFAULT 3
 #define GRADEQ_QUORUM_GROUP_SIZE_MAX 7
 
+/* Jobs a consumer writes in one transaction at most (group_jobs): each is
+ * a savepoint, a statement for its statistics and a slot of held rows; a
+ * commit's WAL flush is shared well before this many. */
+#define GRADEQ_GROUP_MAX_JOBS 256
+
 #endif

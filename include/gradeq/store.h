@@ -28,11 +28,26 @@ int gradeq_store_dsn_check(const char *dsn, char *why, size_t len) GRADEQ_MUST_C
 bool gradeq_store_broken(struct gradeq_store *st);
 
 /* Commits the transaction a store function left open; on error it is
- * rolled back (by the server). */
+ * rolled back (by the server). Inside a group (below), releases the job's
+ * savepoint instead: its writes commit with the group. */
 int gradeq_store_commit(struct gradeq_store *st) GRADEQ_MUST_CHECK;
 /* Rolls back the open transaction, if any; a cleanup path: errors are
- * dropped so that they do not hide the first one. */
+ * dropped so that they do not hide the first one. Inside a group, rolls
+ * back to the job's savepoint only: the other jobs' writes stay. */
 void gradeq_store_rollback(struct gradeq_store *st);
+
+/* A group: several small jobs written in one transaction, committed once
+ * (one WAL flush for all). Between gradeq_store_group_begin() and
+ * gradeq_store_group_commit() (or _abort()), a store function that opens
+ * a write transaction opens the savepoint gq_job instead (store/internal.h:
+ * gradeq_store_begin_sql()), gradeq_store_commit() releases
+ * it and gradeq_store_rollback() rolls back to it: a job that fails is
+ * taken out alone. Nothing the group wrote is visible, or durable, before
+ * the group's commit. */
+int gradeq_store_group_begin(struct gradeq_store *st) GRADEQ_MUST_CHECK;
+int gradeq_store_group_commit(struct gradeq_store *st) GRADEQ_MUST_CHECK;
+void gradeq_store_group_abort(struct gradeq_store *st);
+bool gradeq_store_in_group(const struct gradeq_store *st);
 
 /* Applies the migrations not yet applied, in order, each in its own
  * transaction; with_input also creates the platform's input tables (demo and

@@ -70,6 +70,20 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 			  const struct gradeq_job *job,
 			  struct gradeq_job_stats *stats) GRADEQ_MUST_CHECK;
 
+/* Processes a group of n small jobs (group.h) as gradeq_worker_process()
+ * would one by one, but writes them in one transaction, a savepoint each,
+ * committed once: rcs[i] and stats[i] are job i's. A job that fails is
+ * rolled back alone (rcs[i], nothing of it committed); when the group's
+ * transaction is lost, every job that was to be written in it gets that
+ * error. errs[i] (GRADEQ_GROUP_ERR_MAX bytes, or NULL) gets job i's error
+ * message: gradeq_errmsg() holds the last one only. Jobs are read and
+ * graded first, then written: a group holds the rows of all its jobs at
+ * once. */
+#define GRADEQ_GROUP_ERR_MAX 1024
+void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *st,
+				 const struct gradeq_job *const *jobs, int n,
+				 struct gradeq_job_stats *stats, int *rcs, char **errs);
+
 /* Records a failed attempt: state GRADEQ_JOB_RETRYING or GRADEQ_JOB_DEAD
  * with the error and its class, in its own transaction (counters of the run
  * included for dead).

@@ -42,7 +42,9 @@ static const char usage[] =
 	"\n"
 	"Environment: GRADEQ_AMQP_URL (one URL, or a comma-separated list of a cluster's\n"
 	"nodes) and GRADEQ_PG_DSN override the configuration.\n"
-	"GRADEQ_TEST_ABORT_COURSE=ID (tests only) aborts the process on a job of course ID.\n";
+	"GRADEQ_TEST_ABORT_COURSE=ID (tests only) aborts the process on a job of course ID.\n"
+	"GRADEQ_TEST_ABORT_AFTER_COMMIT=1 (tests only) aborts it after a group's commit, before\n"
+	"its ack.\n";
 
 static volatile sig_atomic_t stop_requested, reload_requested;
 
@@ -176,6 +178,7 @@ int main(int argc, char **argv)
 	c.abort_course = getenv("GRADEQ_TEST_ABORT_COURSE");
 	if (c.abort_course && !*c.abort_course)
 		c.abort_course = NULL;
+	c.abort_after_commit = getenv("GRADEQ_TEST_ABORT_AFTER_COMMIT") != NULL;
 	c.w = gradeq_worker_new(c.cli.cfg->course_cache, c.consumer_id);
 	if (!c.w)
 		goto out;

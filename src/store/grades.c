@@ -612,26 +612,38 @@ static int apply_changes(struct gradeq_store *st, const struct gradeq_grades_bat
 	return rc;
 }
 
-/* Opens the job's transaction (with the work tables, created once a
- * session) and reads its now() for the rows COPYed in. */
+static const char work_tables_sql[] =
+	"CREATE TEMP TABLE IF NOT EXISTS gq_tmp_sub (user_id int, sub_idx int,"
+	" earned_all float8, possible_all float8, earned_graded float8,"
+	" possible_graded float8, first_attempted timestamptz) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS gq_tmp_course (user_id int,"
+	" percent float8, letter text, passed bool) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS gq_upd_sub (id int8,"
+	" earned_all float8, possible_all float8, earned_graded float8,"
+	" possible_graded float8, first_attempted timestamptz) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS gq_upd_course (id int8,"
+	" percent float8, letter text, passed bool) ON COMMIT DELETE ROWS;";
+
+/* In a group of jobs (store.h) the transaction is the group's: the job's
+ * writes go under its savepoint, and the work tables still hold the rows
+ * of the group's job before. */
+static const char work_tables_empty_sql[] = "DELETE FROM gq_tmp_sub;DELETE FROM gq_tmp_course;"
+					    "DELETE FROM gq_upd_sub;DELETE FROM gq_upd_course;";
+
+/* Opens the job's transaction, or its savepoint in a group (with the work
+ * tables, created once a session), and reads its now() for the rows
+ * COPYed in. */
 static int begin_write(struct gradeq_store *st, char *now, size_t len)
 {
-	PGresult *res = PQexec(
-		gradeq_store_conn(st),
-		"BEGIN;"
-		"CREATE TEMP TABLE IF NOT EXISTS gq_tmp_sub (user_id int, sub_idx int,"
-		" earned_all float8, possible_all float8, earned_graded float8,"
-		" possible_graded float8, first_attempted timestamptz) ON COMMIT DELETE ROWS;"
-		"CREATE TEMP TABLE IF NOT EXISTS gq_tmp_course (user_id int,"
-		" percent float8, letter text, passed bool) ON COMMIT DELETE ROWS;"
-		"CREATE TEMP TABLE IF NOT EXISTS gq_upd_sub (id int8,"
-		" earned_all float8, possible_all float8, earned_graded float8,"
-		" possible_graded float8, first_attempted timestamptz) ON COMMIT DELETE ROWS;"
-		"CREATE TEMP TABLE IF NOT EXISTS gq_upd_course (id int8,"
-		" percent float8, letter text, passed bool) ON COMMIT DELETE ROWS;"
-		"SELECT now()::text");
+	char sql[sizeof(work_tables_sql) + sizeof(work_tables_empty_sql) + 128];
+	PGresult *res;
 	int rc = 0;
 
+	if ((size_t)snprintf(sql, sizeof(sql), "%s;%s%sSELECT now()::text",
+			     gradeq_store_begin_sql(st), work_tables_sql,
+			     gradeq_store_in_group(st) ? work_tables_empty_sql : "") >= sizeof(sql))
+		return gradeq_error(GRADEQ_ERR_INVALID, "writing grades: statement too long");
+	res = PQexec(gradeq_store_conn(st), sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 		rc = gradeq_store_result_error(st, res, "writing grades");
 	else
@@ -655,12 +667,13 @@ int gradeq_grades_write(struct gradeq_store *st, const struct gradeq_grades_batc
 	int rc;
 
 	rc = existing_init(&e, b);
-	if (!rc)
-		rc = begin_write(st, e.now, sizeof(e.now));
 	if (rc) {
 		existing_free(&e);
 		return rc;
 	}
+	rc = begin_write(st, e.now, sizeof(e.now));
+	if (rc)
+		goto fail;
 	course = PQescapeLiteral(conn, b->course_id, strlen(b->course_id));
 	version = PQescapeLiteral(conn, b->version, strlen(b->version));
 	hash = PQescapeLiteral(conn, b->policy_hash, strlen(b->policy_hash));

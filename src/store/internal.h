@@ -22,6 +22,39 @@ int gradeq_store_result_error(struct gradeq_store *st, const PGresult *res, cons
 /* Runs a statement that returns no rows (or whose rows are ignored). */
 int gradeq_store_exec(struct gradeq_store *st, const char *sql) GRADEQ_MUST_CHECK;
 
+/* Statements run often enough that parsing and planning them each time
+ * showed in the profile of small jobs: prepared once per connection. */
+enum gradeq_prepared {
+	GRADEQ_PREP_JOB_TRANSITION,
+	GRADEQ_PREP_JOB_RECORD,
+	GRADEQ_PREP_JOB_COUNT,
+};
+
+/* The completions a group of jobs counts at its end, a run each, in the
+ * order first met (gradeq_jobs_count_group). */
+struct gradeq_group_run {
+	char run_id[37];
+	int jobs;
+	long long learners;
+};
+
+/* Notes a completion of run_id inside the group; GRADEQ_ERR_NOMEM when
+ * the group has more runs than GRADEQ_GROUP_MAX_JOBS. */
+int gradeq_store_group_note(struct gradeq_store *st, const char *run_id, long long learners);
+int gradeq_store_group_runs(struct gradeq_store *st, const struct gradeq_group_run **runs);
+
+/* Runs sql (n text parameters) as the prepared statement id, preparing it
+ * on the connection's first use. The result as PQexecPrepared's (or
+ * PQprepare's when preparing failed). */
+PGresult *gradeq_store_exec_prepared(struct gradeq_store *st, unsigned id, const char *sql, int n,
+				     const char *const *params);
+
+/* What opens a write transaction: "BEGIN", or inside a group of jobs
+ * (gradeq_store_group_begin) "SAVEPOINT gq_job", which gradeq_store_commit
+ * releases (with the next job's savepoint, or the group's commit) and
+ * gradeq_store_rollback rolls back to. */
+const char *gradeq_store_begin_sql(struct gradeq_store *st);
+
 /* The PostgreSQL int4[] text of n ids, malloc'd; NULL when out of memory. */
 char *gradeq_store_int_array(const int32_t *ids, size_t n);
 

@@ -13,13 +13,17 @@
 #include "store/internal.h"
 
 /* $1 job, $2 from states, $3 to, $4 by, $5 detail, $6 error, $7 run hint,
- * $8..$14 completion stats (NULL: kept), $15 error class (NULL: kept). The job row is locked first, so the
+ * $8..$14 completion stats (NULL: kept), $15 error class (NULL: kept), $16
+ * true: commit asynchronously (the statement is its own transaction), $17
+ * a course whose version is returned too (NULL: none), $18 true: the run
+ * row is left alone (a group counts its completions at its end). The job row is locked first, so the
  * event's from_state is the state the update replaced. The run row is
  * touched only when a counter moves or a failed run comes back: a consumer
  * taking a job does not queue behind the others on its run. */
 static const char transition_sql[] =
 	"WITH p AS (SELECT $1::uuid AS job_id, $2::text[] AS from_states, $3::text AS to_state,"
-	"  $4::text AS by, $5::text AS detail, $6::text AS error),"
+	"  $4::text AS by, $5::text AS detail, $6::text AS error,"
+	"  CASE WHEN $16::bool THEN set_config('synchronous_commit', 'off', true) END AS sync),"
 	" o AS (SELECT g.run_id, g.state, g.learners FROM gradeq_jobs g, p"
 	"  WHERE g.job_id = p.job_id FOR UPDATE OF g),"
 	" j AS (UPDATE gradeq_jobs g SET state = p.to_state,"
@@ -42,7 +46,7 @@ static const char transition_sql[] =
 	"  WHERE j.old <> p.to_state OR p.detail IS NOT NULL),"
 	/* the run row, locked before it changes: its true previous state */
 	" ro AS (SELECT r.run_id, r.state FROM gradeq_runs r, j, p"
-	"  WHERE r.run_id = j.run_id AND j.old <> p.to_state"
+	"  WHERE r.run_id = j.run_id AND j.old <> p.to_state AND NOT $18::bool"
 	"  AND (p.to_state IN ('complete', 'dead', 'canceled', 'discarded', 'pending')"
 	"   OR j.old IN ('complete', 'dead', 'canceled', 'discarded'))"
 	"  FOR UPDATE OF r),"
@@ -71,7 +75,8 @@ static const char transition_sql[] =
 	"  WHERE r.state <> ro.state)"
 	" SELECT o.state, (SELECT count(*) FROM j), o.run_id, o.learners,"
 	"  (SELECT state FROM r), (SELECT settled FROM r),"
-	"  (SELECT x.state FROM gradeq_runs x WHERE x.run_id = coalesce(o.run_id, $7::uuid))"
+	"  (SELECT x.state FROM gradeq_runs x WHERE x.run_id = coalesce(o.run_id, $7::uuid)),"
+	"  (SELECT c.version FROM courses c WHERE c.course_id = $17::text)"
 	" FROM (SELECT 1) one LEFT JOIN o ON true";
 
 static const char *what(enum gradeq_job_state to)
@@ -99,11 +104,18 @@ static void read_changed(const PGresult *res, struct gradeq_job_changed *out)
 			 gradeq_run_state_parse(PQgetvalue(res, 0, 6), &out->run_state);
 }
 
-int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_change *c,
-			  struct gradeq_job_changed *out)
+/* The transition, committed asynchronously when async (outside any
+ * transaction only), and the version of course_id when given (*version
+ * malloc'd, NULL for an unknown course). */
+static int transition(struct gradeq_store *st, const struct gradeq_job_change *c, bool async,
+		      const char *course_id, struct gradeq_job_changed *out, char **version)
 {
+	/* a completion in a group of jobs: the run's counters move once for
+	 * the group, at its end (gradeq_jobs_count_group): the run row stays
+	 * locked from then to the commit only, not through the group */
+	bool defer = c->to == GRADEQ_JOB_COMPLETE && gradeq_store_in_group(st);
 	char from[128], stat[7][32];
-	const char *params[15] = {c->job_id, from,      gradeq_job_state_name(c->to),
+	const char *params[18] = {c->job_id, from,      gradeq_job_state_name(c->to),
 				  c->by,     c->detail, c->error,
 				  c->run_id};
 	const struct gradeq_job_completion *k = c->completion;
@@ -127,15 +139,39 @@ int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_chang
 			params[7 + i] = stat[i];
 	}
 	params[14] = c->error_class;
-	res = PQexecParams(gradeq_store_conn(st), transition_sql, 15, NULL, params, NULL, NULL, 0);
+	params[15] = async ? "t" : "f";
+	params[16] = course_id;
+	params[17] = defer ? "t" : "f";
+	res = gradeq_store_exec_prepared(st, GRADEQ_PREP_JOB_TRANSITION, transition_sql, 18,
+					 params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		rc = gradeq_store_result_error(st, res, what(c->to));
 		goto out;
 	}
 	read_changed(res, out);
+	if (defer && out->changed && out->old != GRADEQ_JOB_COMPLETE)
+		rc = gradeq_store_group_note(st, out->run_id, out->learners);
+	if (!rc && version && !PQgetisnull(res, 0, 7)) {
+		*version = strdup(PQgetvalue(res, 0, 7));
+		if (!*version)
+			rc = GRADEQ_ERR_NOMEM;
+	}
 out:
 	PQclear(res);
 	return rc;
+}
+
+int gradeq_job_transition(struct gradeq_store *st, const struct gradeq_job_change *c,
+			  struct gradeq_job_changed *out)
+{
+	return transition(st, c, false, NULL, out, NULL);
+}
+
+int gradeq_job_begin(struct gradeq_store *st, const struct gradeq_job_change *c,
+		     const char *course_id, struct gradeq_job_changed *out, char **version)
+{
+	*version = NULL;
+	return transition(st, c, true, course_id, out, version);
 }
 
 int gradeq_job_record_read(struct gradeq_store *st, const char *job_id, const char *run_id,
@@ -146,12 +182,12 @@ int gradeq_job_record_read(struct gradeq_store *st, const char *job_id, const ch
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	res = PQexecParams(
-		gradeq_store_conn(st),
+	res = gradeq_store_exec_prepared(
+		st, GRADEQ_PREP_JOB_RECORD,
 		"SELECT j.run_id, j.course_id, j.learners, encode(j.users_digest, 'hex'),"
 		" EXISTS (SELECT 1 FROM gradeq_runs r WHERE r.run_id = $2::uuid)"
 		" FROM (SELECT 1) one LEFT JOIN gradeq_jobs j ON j.job_id = $1::uuid",
-		2, NULL, params, NULL, NULL, 0);
+		2, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		rc = gradeq_store_result_error(st, res, "reading the job's record");
 		goto out;
@@ -195,6 +231,95 @@ int gradeq_job_record_timings(struct gradeq_store *st, const char *job_id,
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		rc = gradeq_store_result_error(st, res, "recording timings");
 	PQclear(res);
+	return rc;
+}
+
+/* A group's completions of one run counted at once: the counters move,
+ * the trigger gradeq_runs_settle settles the run when they reach its
+ * total, and a run that changed state gets its event (as the transition's
+ * own run part does). */
+static const char count_sql[] =
+	"WITH ro AS (SELECT run_id, state FROM gradeq_runs WHERE run_id = $1::uuid FOR UPDATE),"
+	" r AS (UPDATE gradeq_runs r SET jobs_complete = r.jobs_complete + $2::int,"
+	"  learners_complete = r.learners_complete + $3::bigint FROM ro"
+	"  WHERE r.run_id = ro.run_id RETURNING r.run_id, r.state, r.finished_at = now() AS settled),"
+	" rev AS (INSERT INTO gradeq_job_events (run_id, from_state, to_state, by)"
+	"  SELECT r.run_id, ro.state, r.state, coalesce($4::text, '') FROM r, ro"
+	"  WHERE r.state <> ro.state)"
+	" SELECT r.state, r.settled FROM r";
+
+int gradeq_jobs_count_group(struct gradeq_store *st, const char *by,
+			    void (*settled)(void *ctx, const char *run_id, const char *state),
+			    void *ctx)
+{
+	const struct gradeq_group_run *runs;
+	int n = gradeq_store_group_runs(st, &runs), rc = 0;
+
+	for (int i = 0; i < n && !rc; i++) {
+		char jobs[16], learners[24];
+		const char *params[4] = {runs[i].run_id, jobs, learners, by};
+		PGresult *res;
+
+		snprintf(jobs, sizeof(jobs), "%d", runs[i].jobs);
+		snprintf(learners, sizeof(learners), "%lld", runs[i].learners);
+		res = gradeq_store_exec_prepared(st, GRADEQ_PREP_JOB_COUNT, count_sql, 4, params);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			rc = gradeq_store_result_error(st, res, "writing grades");
+		else if (PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] == 't' && settled)
+			settled(ctx, runs[i].run_id, PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	return rc;
+}
+
+int gradeq_jobs_record_timings(struct gradeq_store *st, int n, const char *const *job_ids,
+			       const struct gradeq_job_timings *t)
+{
+	/* five arrays in one statement: uuid text is 36 characters, the
+	 * numbers at most 32 */
+	size_t cap = (size_t)n * 40 + 8, ncap = (size_t)n * 34 + 8;
+	char *arr[5] = {malloc(cap), malloc(ncap), malloc(ncap), malloc(ncap), malloc(ncap)};
+	size_t len[5] = {0};
+	PGresult *res;
+	int rc = 0;
+
+	for (int k = 0; k < 5; k++)
+		if (!arr[k])
+			rc = GRADEQ_ERR_NOMEM;
+	for (int i = 0; i < n && !rc; i++) {
+		const char *sep = i ? "," : "{";
+
+		len[0] +=
+			(size_t)snprintf(arr[0] + len[0], cap - len[0], "%s%.36s", sep, job_ids[i]);
+		len[1] += (size_t)snprintf(arr[1] + len[1], ncap - len[1], "%s%.3f", sep,
+					   t[i].ms_write);
+		len[2] += (size_t)snprintf(arr[2] + len[2], ncap - len[2], "%s%.3f", sep,
+					   t[i].ms_commit);
+		len[3] += (size_t)snprintf(arr[3] + len[3], ncap - len[3], "%s%.3f", sep,
+					   t[i].ms_total);
+		len[4] += (size_t)snprintf(arr[4] + len[4], ncap - len[4], "%s%ld", sep,
+					   t[i].body_bytes);
+		for (int k = 0; k < 5; k++)
+			if (len[k] >= (k ? ncap : cap) - 2)
+				rc = GRADEQ_ERR_INVALID;
+	}
+	if (!rc && n > 0) {
+		for (int k = 0; k < 5; k++)
+			snprintf(arr[k] + len[k], (k ? ncap : cap) - len[k], "}");
+		res = PQexecParams(
+			gradeq_store_conn(st),
+			"WITH s AS (SELECT set_config('synchronous_commit', 'off', true))"
+			" UPDATE gradeq_jobs g SET ms_write = t.w, ms_commit = t.c,"
+			" ms_total = t.total, body_bytes = t.b FROM s,"
+			" unnest($1::uuid[], $2::float8[], $3::float8[], $4::float8[],"
+			" $5::int[]) AS t(id, w, c, total, b) WHERE g.job_id = t.id",
+			5, NULL, (const char *const *)arr, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			rc = gradeq_store_result_error(st, res, "recording timings");
+		PQclear(res);
+	}
+	for (int k = 0; k < 5; k++)
+		free(arr[k]);
 	return rc;
 }
 
