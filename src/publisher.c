@@ -59,6 +59,7 @@ struct pub {
 	 * iteration with nothing to publish records no run) */
 	bool begun;
 	int ncourses;
+	int consumers; /* on the work queue when first asked; 0: not asked yet */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -272,20 +273,28 @@ static int flush_jobs(struct pub *p)
 
 static int begin_run(struct pub *p, int ncourses);
 
+/* The run recorded and the broker connected, when not yet (lazy_run). */
+static int ensure_run(struct pub *p)
+{
+	int rc;
+
+	if (p->begun || p->o->dry_run)
+		return 0;
+	gradeq_uuid(p->res->run_id);
+	rc = begin_run(p, p->ncourses);
+	if (!rc)
+		p->begun = true;
+	return rc;
+}
+
 static int add_batch(struct pub *p, const char *course, int32_t *ids, size_t n, uint32_t seq)
 {
 	struct gradeq_job *j = &p->pending[p->npending];
 	struct timespec ts;
+	int rc = ensure_run(p);
 
-	if (!p->begun && !p->o->dry_run) {
-		int rc;
-
-		gradeq_uuid(p->res->run_id);
-		rc = begin_run(p, p->ncourses);
-		if (rc)
-			return rc;
-		p->begun = true;
-	}
+	if (rc)
+		return rc;
 
 	memset(j, 0, sizeof(*j));
 	j->schema = GRADEQ_SCHEMA_VERSION;
@@ -375,6 +384,46 @@ static int open_course(struct pub *p, const char *course)
 	return rc;
 }
 
+/* The consumers on the release's work queue (asked once a run; 1 when the
+ * broker does not say). */
+static int consumers(struct pub *p)
+{
+	char q[GRADEQ_NAME_MAX];
+	uint32_t c = 0;
+
+	if (p->consumers)
+		return p->consumers;
+	gradeq_work_queue(q, p->res->release);
+	if (!p->b || gradeq_broker_queue_info(p->b, q, NULL, &c) != 0 || c < 1)
+		c = 1;
+	p->consumers = c > GRADEQ_INCREMENTAL_SHARE_MAX ? GRADEQ_INCREMENTAL_SHARE_MAX : (int)c;
+	return p->consumers;
+}
+
+/* A course's whole selection smaller than a batch (an incremental run's
+ * few changed learners) is cut into one job per consumer waiting on the
+ * work queue, at least GRADEQ_INCREMENTAL_SHARE_MIN learners each: the
+ * consumers grade it side by side instead of one grading all of it. */
+static int add_shared(struct pub *p, const char *course, int32_t *ids, size_t n, uint32_t *seq)
+{
+	size_t k, per, off = 0;
+	int rc = ensure_run(p);
+
+	k = p->o->dry_run || rc ? 1 : (size_t)consumers(p);
+	if (k > n / GRADEQ_INCREMENTAL_SHARE_MIN)
+		k = n / GRADEQ_INCREMENTAL_SHARE_MIN;
+	if (k < 1)
+		k = 1;
+	per = (n + k - 1) / k;
+	while (!rc && off < n) {
+		size_t m = n - off < per ? n - off : per;
+
+		rc = add_batch(p, course, ids + off, m, (*seq)++);
+		off += m;
+	}
+	return rc;
+}
+
 /* Streams one course's enrollments in id order through a cursor; memory
  * stays flat in the number of enrollments. */
 static int publish_course(struct pub *p, const char *course)
@@ -411,7 +460,9 @@ static int publish_course(struct pub *p, const char *course)
 			break;
 		progress(p, false);
 	}
-	if (!rc && n)
+	if (!rc && n && seq == 0 && p->o->incremental)
+		rc = add_shared(p, course, ids, n, &seq);
+	else if (!rc && n)
 		rc = add_batch(p, course, ids, n, seq++);
 	if (!rc)
 		rc = flush_jobs(p);

@@ -25,6 +25,24 @@ void gradeq_follow_stop(void);
 int gradeq_follow_run(struct gradeq_cli *cli, const struct gradeq_publish_options *o,
 		      long every_s) GRADEQ_MUST_CHECK;
 
+/* Waiting for a run's jobs to be over (complete, failed or canceled): woken
+ * by the run's settled event on gradeq.events (the consumer that settles it
+ * sends it after its commit), followed through a server-named queue opened
+ * before the run is published; the run's state in the database decides.
+ * A user that may not declare that queue (gradeq-publisher) polls the
+ * state every GRADEQ_FOLLOW_POLL_MS. */
+struct gradeq_run_wait;
+int gradeq_run_wait_open(struct gradeq_cli *cli, const char *release,
+			 struct gradeq_run_wait **w) GRADEQ_MUST_CHECK;
+/* Until the run is over: its state into state. The first
+ * gradeq_follow_stop() lets it finish; a second ends the wait with
+ * state "interrupted". */
+int gradeq_run_wait(struct gradeq_run_wait *w, const char *run_id, char *state,
+		    size_t len) GRADEQ_MUST_CHECK;
+/* The waiter's database connection (lives as long as the waiter). */
+struct gradeq_store *gradeq_run_wait_store(struct gradeq_run_wait *w);
+void gradeq_run_wait_free(struct gradeq_run_wait *w);
+
 /* The least-squares fit t = o + p * h over n iterations (h the data window
  * each read, t its time); 0, or GRADEQ_ERR_INVALID when n < 2 or every h is
  * the same. Pure. */

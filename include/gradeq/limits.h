@@ -141,10 +141,21 @@
  * produced. */
 #define GRADEQ_WATERMARK_OVERLAP_MS 5000
 
-/* gradeq-publish --follow asks whether the run it waits for is over this
- * often: the loop's iteration time is late by at most this much, for one
- * indexed read per poll. */
+/* gradeq-publish --follow (and --wait) learn that the run they wait for is
+ * over from its run.<id>.<state> event on gradeq.events; a user that may
+ * not follow gradeq.events (gradeq-publisher declares no queue) asks the
+ * database this often instead: the iteration is late by at most this much,
+ * for one indexed read per poll. */
 #define GRADEQ_FOLLOW_POLL_MS 50
+/* An incremental run's course selection smaller than a batch is shared
+ * by the consumers on the work queue (at most this many jobs), each job at
+ * least SHARE_MIN learners: below that a job's fixed cost (about 10 ms)
+ * outweighs what sharing saves (about 1 ms a learner). */
+#define GRADEQ_INCREMENTAL_SHARE_MAX 16
+#define GRADEQ_INCREMENTAL_SHARE_MIN 20
+/* Events are best effort: without one, the run's state is read again after
+ * this long. */
+#define GRADEQ_FOLLOW_EVENT_RECHECK_MS 1000
 
 /* An iteration of --follow whose publishing failed (broker or database
  * away) is tried again after at least this long, whatever --every says:
