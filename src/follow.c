@@ -173,6 +173,7 @@ int gradeq_run_wait(struct gradeq_run_wait *w, const char *run_id, char *state, 
 struct loop {
 	struct gradeq_cli *cli;
 	const struct gradeq_publish_options *o;
+	struct gradeq_publish_conns conns; /* kept from one iteration to the next */
 	struct gradeq_store *st;
 	struct gradeq_run_wait *w;
 	long iteration;
@@ -266,15 +267,24 @@ static int iterate(struct loop *l, bool *failed)
 	return rc;
 }
 
-int gradeq_follow_run(struct gradeq_cli *cli, const struct gradeq_publish_options *o, long every_s)
+int gradeq_follow_run(struct gradeq_cli *cli, const struct gradeq_publish_options *opts,
+		      long every_s)
 {
+	struct gradeq_publish_options oo = *opts, *o = &oo;
 	struct loop l = {.cli = cli, .o = o};
+	/* an idle broker connection lives through pauses well under the
+	 * heartbeat; the database connections through any */
+	double keep_s = cli->cfg->heartbeat > 0 ? cli->cfg->heartbeat / 2.0 : 1e9;
 	/* subscribed before the first run is published: its end is not missed */
 	int rc = gradeq_run_wait_open(cli, o->release, &l.w);
 
 	if (rc)
 		return rc;
 	l.st = gradeq_run_wait_store(l.w);
+	/* each iteration's selection, run records and publishing reuse the
+	 * previous one's connections: opening them is most of an idle
+	 * iteration's time */
+	oo.keep = &l.conns;
 	log_info("event=follow_started every_seconds=%ld batch_size=%d", every_s, o->batch_size);
 	while (!rc && !stops) {
 		double start = mono(), left;
@@ -285,10 +295,13 @@ int gradeq_follow_run(struct gradeq_cli *cli, const struct gradeq_publish_option
 		left = (double)(failed && every_s < GRADEQ_FOLLOW_RETRY_S ? GRADEQ_FOLLOW_RETRY_S
 									  : every_s) -
 		       (mono() - start);
+		if (left > keep_s)
+			gradeq_publish_conns_close_broker(&l.conns);
 		if (!rc && left > 0)
 			nap((long)(left * 1000), 0);
 	}
 	log_info("event=follow_stopped iterations=%ld", l.iteration);
+	gradeq_publish_conns_close(&l.conns);
 	gradeq_run_wait_free(l.w);
 	return rc;
 }

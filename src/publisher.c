@@ -60,6 +60,9 @@ struct pub {
 	bool begun;
 	int ncourses;
 	int consumers; /* on the work queue when first asked; 0: not asked yet */
+	/* messages published on the current connection before this run (a
+	 * connection kept from the previous run: their confirms count there) */
+	uint64_t confirmed_base;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -197,6 +200,7 @@ static int failover(struct pub *p, int err)
 		gradeq_broker_free(p->b);
 		p->b = NULL;
 		p->jobs_cur = p->events = 0;
+		p->confirmed_base = 0;
 		rc = open_broker(p);
 		for (int i = 0; !rc && i < p->ring_n; i++) {
 			struct inflight *f = &p->ring[(p->ring_head + i) % p->ring_cap];
@@ -517,8 +521,20 @@ static void announce(struct pub *p, bool known, enum gradeq_run_state state)
  * declare, and confirms on. */
 static int open_broker(struct pub *p)
 {
+	struct gradeq_publish_conns *k = p->o->keep;
 	struct gradeq_topology topo;
-	int rc = gradeq_cli_broker(p->cli, p->res->release, &p->b);
+	int rc;
+
+	/* the previous run's connection: declared and in confirm mode */
+	if (k && k->b && !gradeq_broker_broken(k->b) && strcmp(k->release, p->res->release) == 0) {
+		p->b = k->b;
+		k->b = NULL;
+		p->confirmed_base = k->sent;
+		return 0;
+	}
+	if (k)
+		gradeq_publish_conns_close_broker(k);
+	rc = gradeq_cli_broker(p->cli, p->res->release, &p->b);
 
 	if (rc)
 		return rc;
@@ -577,10 +593,11 @@ static int end_run(struct pub *p, int rc)
 	/* every message of this connection, the jobs published again included;
 	 * those confirmed on a lost one were counted there */
 	want = (uint64_t)(p->jobs_cur + p->events);
-	if (!rc && (gradeq_broker_confirmed(p->b) != want || p->ring_n))
-		rc = gradeq_error(GRADEQ_ERR_NACKED, "%llu of %llu messages confirmed",
-				  (unsigned long long)gradeq_broker_confirmed(p->b),
-				  (unsigned long long)want);
+	if (!rc && (gradeq_broker_confirmed(p->b) - p->confirmed_base != want || p->ring_n))
+		rc = gradeq_error(
+			GRADEQ_ERR_NACKED, "%llu of %llu messages confirmed",
+			(unsigned long long)(gradeq_broker_confirmed(p->b) - p->confirmed_base),
+			(unsigned long long)want);
 	if (!gradeq_store_broken(p->wr)) {
 		int rc2 = gradeq_run_published(
 			p->wr, p->res->run_id, p->res->jobs, p->res->learners,
@@ -610,12 +627,63 @@ static void save_marks(struct pub *p, const struct gradeq_enroll_courses *course
 			 p->res->run_id, p->res->release, courses->n, p->res->window_to);
 }
 
+/* A kept store when sound, else a new one. */
+static int take_store(struct pub *p, struct gradeq_store **kept, struct gradeq_store **st)
+{
+	if (*kept && !gradeq_store_broken(*kept)) {
+		*st = *kept;
+		*kept = NULL;
+		return 0;
+	}
+	gradeq_store_free(*kept);
+	*kept = NULL;
+	return gradeq_cli_store(p->cli, st);
+}
+
+void gradeq_publish_conns_close_broker(struct gradeq_publish_conns *c)
+{
+	gradeq_broker_free(c->b);
+	c->b = NULL;
+}
+
+void gradeq_publish_conns_close(struct gradeq_publish_conns *c)
+{
+	gradeq_publish_conns_close_broker(c);
+	gradeq_store_free(c->st);
+	gradeq_store_free(c->wr);
+	c->st = c->wr = NULL;
+}
+
+/* After a run that succeeded, its sound connections go back to keep. */
+static void give_back(struct pub *p, int rc)
+{
+	struct gradeq_publish_conns *k = p->o->keep;
+
+	if (!k || rc)
+		return;
+	if (p->st && !gradeq_store_broken(p->st) && !k->st) {
+		k->st = p->st;
+		p->st = NULL;
+	}
+	if (p->wr && !gradeq_store_broken(p->wr) && !k->wr) {
+		k->wr = p->wr;
+		p->wr = NULL;
+	}
+	if (p->b && !gradeq_broker_broken(p->b) && !p->ring_n && !k->b) {
+		k->b = p->b;
+		k->sent = p->confirmed_base + (uint64_t)(p->jobs_cur + p->events);
+		p->b = NULL;
+		snprintf(k->release, sizeof(k->release), "%s", p->res->release);
+	}
+}
+
 static int run(struct pub *p)
 {
 	struct gradeq_enroll_courses courses = {0};
+	struct gradeq_publish_conns none = {0}, *k = p->o->keep ? p->o->keep : &none;
 	int rc;
 
-	if ((rc = gradeq_cli_store(p->cli, &p->st)) || (rc = gradeq_cli_store(p->cli, &p->wr)))
+	if ((rc = take_store(p, &k->st, &p->st)) || (rc = take_store(p, &k->wr, &p->wr)))
 		return rc;
 	/* a dry run changes nothing: not even a new release is recorded */
 	rc = (p->o->dry_run ? gradeq_release_peek : gradeq_release_resolve)(
@@ -674,6 +742,7 @@ int gradeq_publish_run(struct gradeq_cli *cli, const struct gradeq_publish_optio
 	p->res = out;
 	rc = run(p);
 	out->seconds = elapsed(p);
+	give_back(p, rc);
 	for (int i = 0; i < p->npending; i++)
 		free(p->pending[i].user_ids);
 	ring_free(p);
