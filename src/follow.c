@@ -53,6 +53,7 @@ bool gradeq_follow_behind(const double *h, const double *t, size_t n)
 	/* back to back, each window is the previous time: growth alone is
 	 * also noise; the trend must be large and its fit say P >= 1 */
 	return t[n - 1] >= GRADEQ_FOLLOW_TREND_GROWTH * t[0] &&
+	       t[n - 1] - t[0] >= GRADEQ_FOLLOW_TREND_MIN_GROWTH_S &&
 	       gradeq_follow_fit(h, t, n, &o, &p) == 0 && p >= 1;
 }
 

@@ -404,21 +404,31 @@ static int consumers(struct pub *p)
 	return p->consumers;
 }
 
-/* A course's whole selection smaller than a batch (an incremental run's
- * few changed learners) is cut into one job per consumer waiting on the
- * work queue, at least GRADEQ_INCREMENTAL_SHARE_MIN learners each: the
- * consumers grade it side by side instead of one grading all of it. */
-static int add_shared(struct pub *p, const char *course, int32_t *ids, size_t n, uint32_t *seq)
+/* Cuts n learners into the fewest batches of at most batch_size, of even
+ * sizes. share (an incremental run's course selection, or its last part):
+ * at least one job per consumer waiting on the work queue, each of at least
+ * GRADEQ_INCREMENTAL_SHARE_MIN learners, so that the consumers grade a
+ * small change side by side instead of one grading all of it, and a
+ * change of 1600 learners is two jobs of 800, not 1000 and 600. */
+static int add_cut(struct pub *p, const char *course, int32_t *ids, size_t n, uint32_t *seq,
+		   bool share)
 {
-	size_t k, per, off = 0;
-	int rc = ensure_run(p);
+	size_t b = (size_t)p->o->batch_size, pieces = (n + b - 1) / b, per, off = 0;
+	int rc = 0;
 
-	k = p->o->dry_run || rc ? 1 : (size_t)consumers(p);
-	if (k > n / GRADEQ_INCREMENTAL_SHARE_MIN)
-		k = n / GRADEQ_INCREMENTAL_SHARE_MIN;
-	if (k < 1)
-		k = 1;
-	per = (n + k - 1) / k;
+	if (share && !p->o->dry_run) {
+		size_t k;
+
+		rc = ensure_run(p);
+		k = rc ? 1 : (size_t)consumers(p);
+		if (k > n / GRADEQ_INCREMENTAL_SHARE_MIN)
+			k = n / GRADEQ_INCREMENTAL_SHARE_MIN;
+		if (k > pieces)
+			pieces = k;
+	}
+	if (pieces < 1)
+		pieces = 1;
+	per = (n + pieces - 1) / pieces;
 	while (!rc && off < n) {
 		size_t m = n - off < per ? n - off : per;
 
@@ -432,13 +442,17 @@ static int add_shared(struct pub *p, const char *course, int32_t *ids, size_t n,
  * stays flat in the number of enrollments. */
 static int publish_course(struct pub *p, const char *course)
 {
+	/* an incremental run holds up to SHARE_MAX batches before cutting, so
+	 * that what it selected is cut evenly (add_cut) */
+	size_t cap =
+		(size_t)p->o->batch_size * (p->o->incremental ? GRADEQ_INCREMENTAL_SHARE_MAX : 1);
 	int32_t *ids = NULL, *fetched = NULL;
 	size_t n = 0, got = 0;
 	uint32_t seq = 0;
 	struct timespec ts;
 	int rc;
 
-	ids = malloc((size_t)p->o->batch_size * sizeof(*ids));
+	ids = malloc(cap * sizeof(*ids));
 	fetched = malloc(GRADEQ_ENROLL_FETCH * sizeof(*fetched));
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	rc = ids && fetched ? open_course(p, course) : GRADEQ_ERR_NOMEM;
@@ -453,8 +467,8 @@ static int publish_course(struct pub *p, const char *course)
 			break;
 		for (size_t i = 0; i < got && !rc; i++) {
 			ids[n++] = fetched[i];
-			if (n == (size_t)p->o->batch_size) {
-				rc = add_batch(p, course, ids, n, seq++);
+			if (n == cap) {
+				rc = add_cut(p, course, ids, n, &seq, false);
 				n = 0;
 			}
 		}
@@ -464,10 +478,8 @@ static int publish_course(struct pub *p, const char *course)
 			break;
 		progress(p, false);
 	}
-	if (!rc && n && seq == 0 && p->o->incremental)
-		rc = add_shared(p, course, ids, n, &seq);
-	else if (!rc && n)
-		rc = add_batch(p, course, ids, n, seq++);
+	if (!rc && n)
+		rc = add_cut(p, course, ids, n, &seq, p->o->incremental);
 	if (!rc)
 		rc = flush_jobs(p);
 	gradeq_enroll_close(p->st);

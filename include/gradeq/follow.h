@@ -51,7 +51,8 @@ int gradeq_follow_fit(const double *h, const double *t, size_t n, double *o,
 
 /* Whether the last n iterations show a loop falling behind: each took
  * longer than the window it read (t > h) and longer than the one before,
- * the last at least GRADEQ_FOLLOW_TREND_GROWTH times the first, and the fit
+ * the last at least GRADEQ_FOLLOW_TREND_GROWTH times the first and
+ * GRADEQ_FOLLOW_TREND_MIN_GROWTH_S seconds more, and the fit
  * over them says P >= 1. Pure. */
 bool gradeq_follow_behind(const double *h, const double *t, size_t n);
 

@@ -147,12 +147,13 @@
  * database this often instead: the iteration is late by at most this much,
  * for one indexed read per poll. */
 #define GRADEQ_FOLLOW_POLL_MS 50
-/* An incremental run's course selection smaller than a batch is shared
- * by the consumers on the work queue (at most this many jobs), each job at
- * least SHARE_MIN learners: below that a job's fixed cost (about 10 ms)
- * outweighs what sharing saves (about 1 ms a learner). */
+/* An incremental run's course selection is cut into batches of even
+ * sizes, at least one per consumer on the work queue (at most SHARE_MAX),
+ * each of at least SHARE_MIN learners: a job's fixed cost (about 5 ms of
+ * 15 for 20 learners, measured) is small against what sharing saves. The
+ * publisher holds up to SHARE_MAX batches of ids to cut them evenly. */
 #define GRADEQ_INCREMENTAL_SHARE_MAX 16
-#define GRADEQ_INCREMENTAL_SHARE_MIN 20
+#define GRADEQ_INCREMENTAL_SHARE_MIN 10
 /* Events are best effort: without one, the run's state is read again after
  * this long. */
 #define GRADEQ_FOLLOW_EVENT_RECHECK_MS 1000
@@ -171,6 +172,11 @@
  * iterations of a loop that settles wander by tens of percent on a shared
  * machine; at P = 1.3 four iterations grow 2.2 times. */
 #define GRADEQ_FOLLOW_TREND_GROWTH 1.5
+/* ... and at least this many seconds more: iterations of a tenth of a
+ * second grow 1.5 times four times in a row by chance now and then (seen
+ * at P = 0.2 with 50 ms of noise); an overloaded loop grows past it within
+ * a few more iterations. */
+#define GRADEQ_FOLLOW_TREND_MIN_GROWTH_S 0.5
 
 /* Members of each new quorum queue (x-quorum-initial-group-size). Three
  * survive the loss of any one node and cost a third of the writes of five;
