@@ -158,7 +158,7 @@ assert_eq "plan: the loop's release" "$RELEASE" "$(jq -r .loop.release "$TMP/pla
 assert_ge "plan: the iterations that published" 3 "$(jq -r .loop.iterations "$TMP/plan.json")"
 "$ADMIN" plan --arrival-rate 10 --iterations "$RELEASE" >"$TMP/plan.txt" 2>&1 ||
 	die "plan --iterations failed: $(cat "$TMP/plan.txt")"
-grep -q "^loop $RELEASE " "$TMP/plan.txt" || die "plan --iterations: no loop line: $(cat "$TMP/plan.txt")"
+grep -q "^loop ${RELEASE}[ :]" "$TMP/plan.txt" || die "plan --iterations: no loop line: $(cat "$TMP/plan.txt")"
 assert_fails "--iterations without --arrival-rate" "$ADMIN" plan --iterations "$RELEASE"
 
 log "restart with no consumer: the watermark is where the last iteration left it"
