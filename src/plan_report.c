@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gradeq/follow.h"
 #include "store/plan.h"
 
 struct group {
@@ -22,8 +23,9 @@ struct group {
 struct plan_opts {
 	const char *course, *cls, *plot;
 	int consumers;
-	double arrival; /* learners changed per second, < 0 when not given */
-	double loop_s;  /* the periodic loop's own overhead per iteration, s */
+	double arrival;           /* learners changed per second, < 0 when not given */
+	double loop_s;            /* the periodic loop's own overhead per iteration, s */
+	const char *iter_release; /* --iterations: O and P from its --follow iterations */
 	struct gradeq_plan_criteria crit;
 };
 
@@ -181,6 +183,55 @@ static void print_group(const struct plan_opts *o, const struct group *g, bool j
 	}
 }
 
+/* --iterations R: the loop's own T = O + c * learners fitted over R's
+ * recorded --follow iterations (what the jobs' fit misses: the selection,
+ * publishing, the wait, and how the consumers share an iteration's jobs);
+ * P = c * the arrival rate. */
+static int print_loop(struct gradeq_store *st, const struct plan_opts *o, bool json)
+{
+	double *x = NULL, *y = NULL, T = 0, P = 0, O = 0;
+	struct gradeq_fit f;
+	size_t n = 0;
+	int cyc = 0, rc = gradeq_follow_samples(st, o->iter_release, &x, &y, &n);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		y[i] *= 1000; /* ms, as the jobs' fit */
+	if (gradeq_fit_linear(x, y, n, &f) || f.p <= 0) {
+		if (json)
+			printf(",\"loop\":{\"release\":\"%s\",\"iterations\":%zu,\"fit\":null}",
+			       o->iter_release, n);
+		else
+			printf("loop %s: %zu iterations that published: not enough to fit (they"
+			       " need different sizes: run --follow under two arrival rates)\n",
+			       o->iter_release, n);
+		goto out;
+	}
+	O = f.o > 0 ? f.o / 1000 : 0;
+	P = f.p / 1000 * o->arrival;
+	cyc = gradeq_plan_cycle(O, P, &T);
+	if (json)
+		printf(",\"loop\":{\"release\":\"%s\",\"iterations\":%zu,\"fit\":{\"O_s\":%.4f,"
+		       "\"O_se_s\":%.4f,\"per_learner_ms\":%.5f,\"per_learner_se\":%.5f,\"r2\":%.4f},"
+		       "\"arrival_per_s\":%g,\"P\":%.4f,\"doom\":%s,\"T_s\":%.3f}",
+		       o->iter_release, n, O, f.se_o / 1000, f.p, f.se_p, f.r2, o->arrival, P,
+		       cyc ? "true" : "false", cyc ? -1.0 : T);
+	else if (cyc)
+		printf("loop %s (%zu iterations: seconds = %.3f + %.4f ms x learners, r2 %.2f):"
+		       " WARNING cycle of doom: P = %.3f >= 1 at %g learners/s; a periodic run never"
+		       " catches up (add consumers or cut per-learner time)\n",
+		       o->iter_release, n, O, f.p, f.r2, P, o->arrival);
+	else
+		printf("loop %s (%zu iterations: seconds = %.3f + %.4f ms x learners, r2 %.2f):"
+		       " O = %.3f s, P = %.3f at %g learners/s, stable T = O/(1-P) = %.3f s\n",
+		       o->iter_release, n, O, f.p, f.r2, O, P, o->arrival, T);
+out:
+	free(x);
+	free(y);
+	return 0;
+}
+
 static int write_plot(const struct plan_opts *o, const struct group *g, size_t ng)
 {
 	FILE *gp = popen("gnuplot", "w");
@@ -224,6 +275,7 @@ int gradeq_plan_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 		{"failure-cost", required_argument, NULL, 'f'},
 		{"arrival-rate", required_argument, NULL, 'a'},
 		{"loop-overhead", required_argument, NULL, 'L'},
+		{"iterations", required_argument, NULL, 'I'},
 		{NULL, 0, NULL, 0},
 	};
 	struct plan_opts o;
@@ -278,8 +330,13 @@ int gradeq_plan_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 						    &o.loop_s))
 				return 2;
 			break;
+		case 'I': o.iter_release = optarg; break;
 		default: return 2;
 		}
+	}
+	if (o.iter_release && o.arrival < 0) {
+		gradeq_cli_error(cli, "plan: --iterations goes with --arrival-rate");
+		return 2;
 	}
 	if (optind < argc || (o.course && o.cls)) {
 		gradeq_cli_error(cli,
@@ -314,9 +371,20 @@ int gradeq_plan_main(struct gradeq_cli *cli, struct gradeq_store *st, int argc, 
 	for (size_t i = 0; i < ng; i++)
 		print_group(&o, &g[i], json, i == 0);
 	if (json)
-		printf("]}\n");
+		printf("]");
 	else if (ng == 0)
 		printf("(no courses)\n");
+	if (o.iter_release) {
+		rc = print_loop(st, &o, json);
+		if (rc) {
+			if (json)
+				printf("}\n");
+			gradeq_cli_error(cli, "%s", gradeq_errmsg(rc));
+			goto out;
+		}
+	}
+	if (json)
+		printf("}\n");
 	if (o.plot) {
 		rc = write_plot(&o, g, ng);
 		if (rc) {

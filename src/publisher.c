@@ -59,6 +59,10 @@ struct pub {
 	 * iteration with nothing to publish records no run) */
 	bool begun;
 	int ncourses;
+	int consumers; /* on the work queue when first asked; 0: not asked yet */
+	/* messages published on the current connection before this run (a
+	 * connection kept from the previous run: their confirms count there) */
+	uint64_t confirmed_base;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -196,6 +200,7 @@ static int failover(struct pub *p, int err)
 		gradeq_broker_free(p->b);
 		p->b = NULL;
 		p->jobs_cur = p->events = 0;
+		p->confirmed_base = 0;
 		rc = open_broker(p);
 		for (int i = 0; !rc && i < p->ring_n; i++) {
 			struct inflight *f = &p->ring[(p->ring_head + i) % p->ring_cap];
@@ -272,20 +277,28 @@ static int flush_jobs(struct pub *p)
 
 static int begin_run(struct pub *p, int ncourses);
 
+/* The run recorded and the broker connected, when not yet (lazy_run). */
+static int ensure_run(struct pub *p)
+{
+	int rc;
+
+	if (p->begun || p->o->dry_run)
+		return 0;
+	gradeq_uuid(p->res->run_id);
+	rc = begin_run(p, p->ncourses);
+	if (!rc)
+		p->begun = true;
+	return rc;
+}
+
 static int add_batch(struct pub *p, const char *course, int32_t *ids, size_t n, uint32_t seq)
 {
 	struct gradeq_job *j = &p->pending[p->npending];
 	struct timespec ts;
+	int rc = ensure_run(p);
 
-	if (!p->begun && !p->o->dry_run) {
-		int rc;
-
-		gradeq_uuid(p->res->run_id);
-		rc = begin_run(p, p->ncourses);
-		if (rc)
-			return rc;
-		p->begun = true;
-	}
+	if (rc)
+		return rc;
 
 	memset(j, 0, sizeof(*j));
 	j->schema = GRADEQ_SCHEMA_VERSION;
@@ -375,17 +388,71 @@ static int open_course(struct pub *p, const char *course)
 	return rc;
 }
 
+/* The consumers on the release's work queue (asked once a run; 1 when the
+ * broker does not say). */
+static int consumers(struct pub *p)
+{
+	char q[GRADEQ_NAME_MAX];
+	uint32_t c = 0;
+
+	if (p->consumers)
+		return p->consumers;
+	gradeq_work_queue(q, p->res->release);
+	if (!p->b || gradeq_broker_queue_info(p->b, q, NULL, &c) != 0 || c < 1)
+		c = 1;
+	p->consumers = c > GRADEQ_INCREMENTAL_SHARE_MAX ? GRADEQ_INCREMENTAL_SHARE_MAX : (int)c;
+	return p->consumers;
+}
+
+/* Cuts n learners into the fewest batches of at most batch_size, of even
+ * sizes. share (an incremental run's course selection, or its last part):
+ * at least one job per consumer waiting on the work queue, each of at least
+ * GRADEQ_INCREMENTAL_SHARE_MIN learners, so that the consumers grade a
+ * small change side by side instead of one grading all of it, and a
+ * change of 1600 learners is two jobs of 800, not 1000 and 600. */
+static int add_cut(struct pub *p, const char *course, int32_t *ids, size_t n, uint32_t *seq,
+		   bool share)
+{
+	size_t b = (size_t)p->o->batch_size, pieces = (n + b - 1) / b, per, off = 0;
+	int rc = 0;
+
+	if (share && !p->o->dry_run) {
+		size_t k;
+
+		rc = ensure_run(p);
+		k = rc ? 1 : (size_t)consumers(p);
+		if (k > n / GRADEQ_INCREMENTAL_SHARE_MIN)
+			k = n / GRADEQ_INCREMENTAL_SHARE_MIN;
+		if (k > pieces)
+			pieces = k;
+	}
+	if (pieces < 1)
+		pieces = 1;
+	per = (n + pieces - 1) / pieces;
+	while (!rc && off < n) {
+		size_t m = n - off < per ? n - off : per;
+
+		rc = add_batch(p, course, ids + off, m, (*seq)++);
+		off += m;
+	}
+	return rc;
+}
+
 /* Streams one course's enrollments in id order through a cursor; memory
  * stays flat in the number of enrollments. */
 static int publish_course(struct pub *p, const char *course)
 {
+	/* an incremental run holds up to SHARE_MAX batches before cutting, so
+	 * that what it selected is cut evenly (add_cut) */
+	size_t cap =
+		(size_t)p->o->batch_size * (p->o->incremental ? GRADEQ_INCREMENTAL_SHARE_MAX : 1);
 	int32_t *ids = NULL, *fetched = NULL;
 	size_t n = 0, got = 0;
 	uint32_t seq = 0;
 	struct timespec ts;
 	int rc;
 
-	ids = malloc((size_t)p->o->batch_size * sizeof(*ids));
+	ids = malloc(cap * sizeof(*ids));
 	fetched = malloc(GRADEQ_ENROLL_FETCH * sizeof(*fetched));
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	rc = ids && fetched ? open_course(p, course) : GRADEQ_ERR_NOMEM;
@@ -400,8 +467,8 @@ static int publish_course(struct pub *p, const char *course)
 			break;
 		for (size_t i = 0; i < got && !rc; i++) {
 			ids[n++] = fetched[i];
-			if (n == (size_t)p->o->batch_size) {
-				rc = add_batch(p, course, ids, n, seq++);
+			if (n == cap) {
+				rc = add_cut(p, course, ids, n, &seq, false);
 				n = 0;
 			}
 		}
@@ -412,7 +479,7 @@ static int publish_course(struct pub *p, const char *course)
 		progress(p, false);
 	}
 	if (!rc && n)
-		rc = add_batch(p, course, ids, n, seq++);
+		rc = add_cut(p, course, ids, n, &seq, p->o->incremental);
 	if (!rc)
 		rc = flush_jobs(p);
 	gradeq_enroll_close(p->st);
@@ -466,8 +533,20 @@ static void announce(struct pub *p, bool known, enum gradeq_run_state state)
  * declare, and confirms on. */
 static int open_broker(struct pub *p)
 {
+	struct gradeq_publish_conns *k = p->o->keep;
 	struct gradeq_topology topo;
-	int rc = gradeq_cli_broker(p->cli, p->res->release, &p->b);
+	int rc;
+
+	/* the previous run's connection: declared and in confirm mode */
+	if (k && k->b && !gradeq_broker_broken(k->b) && strcmp(k->release, p->res->release) == 0) {
+		p->b = k->b;
+		k->b = NULL;
+		p->confirmed_base = k->sent;
+		return 0;
+	}
+	if (k)
+		gradeq_publish_conns_close_broker(k);
+	rc = gradeq_cli_broker(p->cli, p->res->release, &p->b);
 
 	if (rc)
 		return rc;
@@ -526,10 +605,11 @@ static int end_run(struct pub *p, int rc)
 	/* every message of this connection, the jobs published again included;
 	 * those confirmed on a lost one were counted there */
 	want = (uint64_t)(p->jobs_cur + p->events);
-	if (!rc && (gradeq_broker_confirmed(p->b) != want || p->ring_n))
-		rc = gradeq_error(GRADEQ_ERR_NACKED, "%llu of %llu messages confirmed",
-				  (unsigned long long)gradeq_broker_confirmed(p->b),
-				  (unsigned long long)want);
+	if (!rc && (gradeq_broker_confirmed(p->b) - p->confirmed_base != want || p->ring_n))
+		rc = gradeq_error(
+			GRADEQ_ERR_NACKED, "%llu of %llu messages confirmed",
+			(unsigned long long)(gradeq_broker_confirmed(p->b) - p->confirmed_base),
+			(unsigned long long)want);
 	if (!gradeq_store_broken(p->wr)) {
 		int rc2 = gradeq_run_published(
 			p->wr, p->res->run_id, p->res->jobs, p->res->learners,
@@ -559,12 +639,63 @@ static void save_marks(struct pub *p, const struct gradeq_enroll_courses *course
 			 p->res->run_id, p->res->release, courses->n, p->res->window_to);
 }
 
+/* A kept store when sound, else a new one. */
+static int take_store(struct pub *p, struct gradeq_store **kept, struct gradeq_store **st)
+{
+	if (*kept && !gradeq_store_broken(*kept)) {
+		*st = *kept;
+		*kept = NULL;
+		return 0;
+	}
+	gradeq_store_free(*kept);
+	*kept = NULL;
+	return gradeq_cli_store(p->cli, st);
+}
+
+void gradeq_publish_conns_close_broker(struct gradeq_publish_conns *c)
+{
+	gradeq_broker_free(c->b);
+	c->b = NULL;
+}
+
+void gradeq_publish_conns_close(struct gradeq_publish_conns *c)
+{
+	gradeq_publish_conns_close_broker(c);
+	gradeq_store_free(c->st);
+	gradeq_store_free(c->wr);
+	c->st = c->wr = NULL;
+}
+
+/* After a run that succeeded, its sound connections go back to keep. */
+static void give_back(struct pub *p, int rc)
+{
+	struct gradeq_publish_conns *k = p->o->keep;
+
+	if (!k || rc)
+		return;
+	if (p->st && !gradeq_store_broken(p->st) && !k->st) {
+		k->st = p->st;
+		p->st = NULL;
+	}
+	if (p->wr && !gradeq_store_broken(p->wr) && !k->wr) {
+		k->wr = p->wr;
+		p->wr = NULL;
+	}
+	if (p->b && !gradeq_broker_broken(p->b) && !p->ring_n && !k->b) {
+		k->b = p->b;
+		k->sent = p->confirmed_base + (uint64_t)(p->jobs_cur + p->events);
+		p->b = NULL;
+		snprintf(k->release, sizeof(k->release), "%s", p->res->release);
+	}
+}
+
 static int run(struct pub *p)
 {
 	struct gradeq_enroll_courses courses = {0};
+	struct gradeq_publish_conns none = {0}, *k = p->o->keep ? p->o->keep : &none;
 	int rc;
 
-	if ((rc = gradeq_cli_store(p->cli, &p->st)) || (rc = gradeq_cli_store(p->cli, &p->wr)))
+	if ((rc = take_store(p, &k->st, &p->st)) || (rc = take_store(p, &k->wr, &p->wr)))
 		return rc;
 	/* a dry run changes nothing: not even a new release is recorded */
 	rc = (p->o->dry_run ? gradeq_release_peek : gradeq_release_resolve)(
@@ -623,6 +754,7 @@ int gradeq_publish_run(struct gradeq_cli *cli, const struct gradeq_publish_optio
 	p->res = out;
 	rc = run(p);
 	out->seconds = elapsed(p);
+	give_back(p, rc);
 	for (int i = 0; i < p->npending; i++)
 		free(p->pending[i].user_ids);
 	ring_free(p);

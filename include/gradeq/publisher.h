@@ -9,6 +9,21 @@
 
 #include "gradeq/cli.h"
 
+/* Connections kept from one run to the next (gradeq-publish --follow):
+ * zeroed before the first run; a run takes them (opening what is missing)
+ * and gives back the ones still sound when it succeeded; close them with
+ * gradeq_publish_conns_close(). A kept broker connection is idle between
+ * runs: keep it only across pauses well under the heartbeat. */
+struct gradeq_publish_conns {
+	struct gradeq_store *st, *wr;
+	struct gradeq_broker *b; /* the release's queues declared, confirm mode on */
+	char release[80];        /* what b was opened for */
+	uint64_t sent;           /* messages published on b, confirmed or to be */
+};
+void gradeq_publish_conns_close(struct gradeq_publish_conns *c);
+/* Closes only the broker connection (before a long pause). */
+void gradeq_publish_conns_close_broker(struct gradeq_publish_conns *c);
+
 struct gradeq_publish_options {
 	const char *release;  /* NULL: the promoted one */
 	char *const *courses; /* the courses asked for, unless all */
@@ -27,6 +42,7 @@ struct gradeq_publish_options {
 	/* the run is recorded (and the broker connected) with its first job:
 	 * nothing to publish records no run (run_id "" in the result) */
 	bool lazy_run;
+	struct gradeq_publish_conns *keep; /* NULL: the run's own connections */
 };
 
 struct gradeq_publish_result {

@@ -372,13 +372,16 @@ static const struct command commands[] = {
 	{"plan", NULL, 1, 0, NEEDS_STORE, cmd_plan,
 	 "plan [--course ID | --size-class S] [--consumers N] [--plot FILE]\n"
 	 "     [--overhead-share 0.05] [--failure-cost 60] [--arrival-rate R]\n"
-	 "     [--loop-overhead SEC]",
+	 "     [--loop-overhead SEC] [--iterations RELEASE]",
 	 "fit batch ms = O + p * learners over recorded\n"
 	 "jobs, recommend a batch size per size class,\n"
 	 "predict the backfill; with R (learners/s\n"
 	 "changing) the periodic run's T = O/(1-P), O\n"
 	 "the batch overhead plus SEC (the --follow\n"
-	 "loop's own: an idle iteration's seconds)"},
+	 "loop's own: an idle iteration's seconds);\n"
+	 "--iterations: O and P fitted over RELEASE's\n"
+	 "recorded --follow iterations (seconds =\n"
+	 "O + c * learners, P = c * R)"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gradeq/cli.h"
 #include "gradeq/follow.h"
@@ -48,6 +49,9 @@ static const char usage[] =
 	"                        logged; SIGTERM finishes the iteration in hand\n"
 	"      --every DUR       with --follow: the least time from one iteration's\n"
 	"                        start to the next (default 60s; 0: back to back)\n"
+	"      --wait            after publishing, wait until the run's jobs are over\n"
+	"                        (consumers running elsewhere grade them); exit 1\n"
+	"                        unless the run completed\n"
 	"  -n, --dry-run         count jobs and learners, publish and record nothing\n"
 	"                        (no run: run_id null in --json)\n"
 	"      --json            one JSON object on stdout (republished: jobs published\n"
@@ -61,14 +65,17 @@ static const char usage[] =
 	"Exit status: 0 when every job was confirmed, 1 on error (one line on stderr),\n"
 	"2 on bad usage.\n";
 
-static bool following;
+static bool following, waiting;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	if (following)
 		gradeq_follow_stop();
-	else
+	else if (waiting) { /* stop waiting */
+		gradeq_follow_stop();
+		gradeq_follow_stop();
+	} else
 		gradeq_publish_interrupt();
 }
 
@@ -88,6 +95,7 @@ static const struct option opts[] = {
 	{"rescan", no_argument, NULL, 'R'},
 	{"follow", no_argument, NULL, 'F'},
 	{"every", required_argument, NULL, 'E'},
+	{"wait", no_argument, NULL, 'W'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
 };
@@ -125,6 +133,7 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 		case 'R': o->rescan = true; break;
 		case 'F': following = true; break;
 		case 'E': bad = gradeq_cli_once(cli, "--every", every, optarg); break;
+		case 'W': waiting = true; break;
 		case 'n': o->dry_run = true; break;
 		case 'j': *json = true; break;
 		case 'q': o->quiet = true; break;
@@ -138,6 +147,10 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 	if (following && (o->changed_since || o->rescan || o->dry_run || *json)) {
 		gradeq_cli_error(cli, "--follow goes without --changed-since, --rescan, --dry-run"
 				      " and --json");
+		return 2;
+	}
+	if (waiting && (following || o->dry_run)) {
+		gradeq_cli_error(cli, "--wait goes without --follow and --dry-run");
 		return 2;
 	}
 	if (*every && !following) {
@@ -163,11 +176,16 @@ static int parse_args(struct gradeq_cli *cli, struct gradeq_publish_options *o, 
 	return -1;
 }
 
+/* state and done_s: the run's end with --wait (else NULL). */
 static void report(const struct gradeq_publish_options *o, const struct gradeq_publish_result *r,
-		   bool json)
+		   bool json, const char *state, double done_s)
 {
+	if (json && state)
+		printf("{\"state\":\"%s\",\"done_seconds\":%.4f,", state, done_s);
+	else if (json)
+		putchar('{');
 	if (json)
-		printf("{\"run_id\":%s%s%s,\"release\":\"%s\",\"courses\":%ld,\"jobs\":%ld,"
+		printf("\"run_id\":%s%s%s,\"release\":\"%s\",\"courses\":%ld,\"jobs\":%ld,"
 		       "\"learners\":%ld,\"batch_size\":%d,\"dry_run\":%s,\"republished\":%ld,\"seconds\":%.3f,"
 		       "\"select_seconds\":%.4f,\"window_from\":%s%s%s,\"window_to\":%s%s%s}\n",
 		       o->dry_run ? "" : "\"", o->dry_run ? "null" : r->run_id,
@@ -183,13 +201,44 @@ static void report(const struct gradeq_publish_options *o, const struct gradeq_p
 	else
 		printf("%s\npublished %ld jobs (%ld learners, %ld courses) to release %s\n",
 		       r->run_id, r->jobs, r->learners, r->courses, r->release);
+	if (!json && state)
+		printf("run %s after %.3f s\n", state, done_s);
+}
+
+static double mono(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Publishes, and with --wait waits for the run's end: the exit status. */
+static int publish(struct gradeq_cli *cli, const struct gradeq_publish_options *o, bool json)
+{
+	struct gradeq_publish_result r;
+	struct gradeq_run_wait *w = NULL;
+	char state[32] = "";
+	double t0 = mono();
+	int rc = waiting ? gradeq_run_wait_open(cli, o->release, &w) : 0;
+
+	if (!rc)
+		rc = gradeq_publish_run(cli, o, &r);
+	if (!rc && w)
+		rc = gradeq_run_wait(w, r.run_id, state, sizeof(state));
+	gradeq_run_wait_free(w);
+	if (rc) {
+		gradeq_cli_error(cli, "%s", gradeq_errmsg(rc));
+		return 1;
+	}
+	report(o, &r, json, waiting ? state : NULL, mono() - t0);
+	return !waiting || strcmp(state, "complete") == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
 {
 	struct gradeq_cli cli = {.prog = "gradeq-publish"};
 	struct gradeq_publish_options o = {0};
-	struct gradeq_publish_result r;
 	char **want = calloc((size_t)argc + 1, sizeof(*want));
 	const char *batch = NULL, *every = NULL;
 	long every_s = 60;
@@ -230,13 +279,7 @@ int main(int argc, char **argv)
 		status = rc ? 1 : 0;
 		goto out;
 	}
-	rc = gradeq_publish_run(&cli, &o, &r);
-	if (rc) {
-		gradeq_cli_error(&cli, "%s", gradeq_errmsg(rc));
-		goto out;
-	}
-	report(&o, &r, json);
-	status = 0;
+	status = publish(&cli, &o, json);
 out:
 	gradeq_cli_release(&cli);
 	free(want);

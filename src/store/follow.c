@@ -83,6 +83,45 @@ int gradeq_follow_run_done(struct gradeq_store *st, const char *run_id, bool *do
 	return rc;
 }
 
+int gradeq_follow_samples(struct gradeq_store *st, const char *release, double **learners,
+			  double **seconds, size_t *n)
+{
+	const char *params[1] = {release};
+	PGresult *res = PQexecParams(gradeq_store_conn(st),
+				     "SELECT learners, seconds FROM gradeq_follow_iterations"
+				     " WHERE release = $1 AND state = 'complete' AND learners > 0"
+				     " AND seconds IS NOT NULL ORDER BY id DESC LIMIT 1000",
+				     1, NULL, params, NULL, NULL, 0);
+	int rc = 0;
+
+	*learners = *seconds = NULL;
+	*n = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = gradeq_store_result_error(st, res, "reading the iterations");
+	} else if (PQntuples(res) > 0) {
+		size_t k = (size_t)PQntuples(res);
+
+		*learners = malloc(k * sizeof(**learners));
+		*seconds = malloc(k * sizeof(**seconds));
+		if (!*learners || !*seconds) {
+			rc = GRADEQ_ERR_NOMEM;
+		} else {
+			for (size_t i = 0; i < k; i++) {
+				(*learners)[i] = strtod(PQgetvalue(res, (int)i, 0), NULL);
+				(*seconds)[i] = strtod(PQgetvalue(res, (int)i, 1), NULL);
+			}
+			*n = k;
+		}
+	}
+	PQclear(res);
+	if (rc) {
+		free(*learners);
+		free(*seconds);
+		*learners = *seconds = NULL;
+	}
+	return rc;
+}
+
 int gradeq_follow_recent_json(struct gradeq_store *st, int n, char **out)
 {
 	char sn[16];

@@ -4,7 +4,9 @@
 # who have no stored grade, or whose grade was stored under another course
 # version or grading policy; --changed-since T compares with T instead.
 # Grade rows deleted by hand are no change of the input: --rescan compares
-# every learner again (61-watermark tests the watermark selection).
+# every learner again (61-watermark tests the watermark selection). With
+# consumers running, --wait returns once the run is over, and a selection
+# smaller than a batch is cut into one job per waiting consumer.
 #
 # Environment: RELEASE (default incr), LEARNERS (default 300).
 set -euo pipefail
@@ -23,7 +25,16 @@ CONSUMER=$(require_bin gradeq-consumer)
 cd "$GRADEQ_SRC"
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+WARM=()
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() {
+	if ((${#WARM[@]})); then
+		kill "${WARM[@]}" 2>/dev/null || true
+		wait "${WARM[@]}" 2>/dev/null || true
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
 
 fresh_release_queues() {
 	local name
@@ -97,6 +108,31 @@ assert_eq "active only is honoured" \
 	"$(learners_of --incremental --rescan --active-only)"
 publish "$TMP/incr2.json" --incremental --rescan
 drain
+
+log "consumers waiting: --wait returns once the run is over, a small selection is shared"
+for i in 1 2; do
+	"$CONSUMER" --release "$RELEASE" >"$TMP/warm$i.log" 2>&1 &
+	WARM+=($!)
+done
+for i in 1 2; do
+	wait_until 60 "consumer $i consuming" grep -q 'event=consuming' "$TMP/warm$i.log"
+done
+psql_q "UPDATE courseware_studentmodule SET grade = max_grade / 2, modified = now()
+	WHERE student_id IN (SELECT DISTINCT student_id FROM courseware_studentmodule
+	ORDER BY student_id DESC LIMIT 60)" >/dev/null
+"$PUBLISH" --release "$RELEASE" --all-courses --batch-size 100 --json --quiet --incremental \
+	--wait >"$TMP/wait.json" 2>"$TMP/publish.err" || die "publish --wait failed: $(cat "$TMP/publish.err")"
+assert_eq "--wait: the run's state" complete "$(jq -r .state "$TMP/wait.json")"
+assert_eq "--wait: the database agrees" complete \
+	"$(psql_q "SELECT state FROM gradeq_runs WHERE run_id = '$(jq -r .run_id "$TMP/wait.json")'")"
+assert_eq "60 learners published" 60 "$(jq -r .learners "$TMP/wait.json")"
+assert_eq "60 learners under a batch of 100, 2 consumers waiting: 2 jobs" 2 "$(jq -r .jobs "$TMP/wait.json")"
+assert_eq "each job graded 30" "30 30" "$(psql_q "SELECT string_agg(learners::text, ' ' ORDER BY seq)
+	FROM gradeq_jobs WHERE run_id = '$(jq -r .run_id "$TMP/wait.json")'")"
+assert_eq "incremental after --wait" 0 "$(learners_of --incremental)"
+kill "${WARM[@]}"
+wait "${WARM[@]}" || true
+WARM=()
 
 log "a policy change without a version change: every learner (hash differs)"
 psql_q "UPDATE courses SET grading_policy = jsonb_set(grading_policy, '{GRADE_CUTOFFS}',

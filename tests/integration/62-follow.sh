@@ -148,6 +148,19 @@ assert_ge "status --json follow" 1 "$(jq '.follow | length' "$TMP/status.json")"
 python3 "$GRADEQ_SRC/tests/integration/jsonshape.py" "$GRADEQ_SRC/docs/status.schema.json" \
 	<"$TMP/status.json" || die "status --json does not match docs/status.schema.json"
 
+log "the iterations learned their run's end from its event, not by polling"
+assert_eq "no polling" 0 "$(grep -c 'event=run_wait mode=poll' "$TMP/follow.log" || true)"
+
+log "plan --iterations fits the loop's own O and P over the recorded iterations"
+"$ADMIN" --json plan --arrival-rate 10 --iterations "$RELEASE" >"$TMP/plan.json" 2>"$TMP/plan.err" ||
+	die "plan --iterations failed: $(cat "$TMP/plan.err")"
+assert_eq "plan: the loop's release" "$RELEASE" "$(jq -r .loop.release "$TMP/plan.json")"
+assert_ge "plan: the iterations that published" 3 "$(jq -r .loop.iterations "$TMP/plan.json")"
+"$ADMIN" plan --arrival-rate 10 --iterations "$RELEASE" >"$TMP/plan.txt" 2>&1 ||
+	die "plan --iterations failed: $(cat "$TMP/plan.txt")"
+grep -q "^loop ${RELEASE}[ :]" "$TMP/plan.txt" || die "plan --iterations: no loop line: $(cat "$TMP/plan.txt")"
+assert_fails "--iterations without --arrival-rate" "$ADMIN" plan --iterations "$RELEASE"
+
 log "restart with no consumer: the watermark is where the last iteration left it"
 kill "${CONSUMERS[@]}"
 wait "${CONSUMERS[@]}" || true

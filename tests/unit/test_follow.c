@@ -56,6 +56,13 @@ static void test_behind(void **state)
 	assert_false(gradeq_follow_behind(h, tn, 4));
 	assert_false(gradeq_follow_behind(h, t, 1));
 	assert_false(gradeq_follow_behind(hg, tg, 4));
+	/* tenths of a second growing 1.5 times: noise on a loaded machine */
+	{
+		const double hq[] = {0.08, 0.09, 0.11, 0.15};
+		const double tq[] = {0.09, 0.11, 0.15, 0.18};
+
+		assert_false(gradeq_follow_behind(hq, tq, 4));
+	}
 }
 
 int main(void)
