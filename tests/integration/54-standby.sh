@@ -17,6 +17,11 @@ set -euo pipefail
 
 "$GRADEQ_SRC/tools/servers" start-standby >"$WORK/standby.log" 2>&1 ||
 	skip "no standby: $(tail -n 3 "$WORK/standby.log")"
+# start-standby says "Standby ..." only when it started one: the test then
+# stops it at the end, so that the rest of the run does not write it all
+# twice
+t54_started=0
+grep -q '^Standby ' "$WORK/standby.log" && t54_started=1
 eval "$("$GRADEQ_SRC/tools/servers" env)"
 [[ -n ${GRADEQ_PG_READ_DSN:-} ]] || die "tools/servers env gives no GRADEQ_PG_READ_DSN"
 SB_ADMIN_DSN=$GRADEQ_PG_READ_DSN
@@ -32,6 +37,7 @@ replay() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$SB_ADMIN_DSN" -c "SELECT pg_
 _t54_cleanup() {
 	local rc=$?
 	replay resume >/dev/null 2>&1 || true
+	((t54_started == 0)) || "$GRADEQ_SRC/tools/servers" stop-standby >/dev/null 2>&1 || true
 	(exit "$rc")
 	_fail_cleanup
 }
