@@ -989,9 +989,12 @@
 
   async function viewDead() {
     const rels = ((S.status && S.status.releases) || []).map((r) => r.name);
-    const d = await api("/api/dead?" + deadQuery().toString());
+    const q = deadQuery();
+    const d = await api("/api/dead?" + q.toString());
     const f = S.deadFilter;
-    const wrap = h("section", { id: "dead-view" }, h("h1", null, "Dead jobs"));
+    // the filter the listing below was read with (the form may be ahead of it)
+    const listed = { listedRelease: q.get("release") || "", listedCourse: q.get("course") || "", listedReason: q.get("reason") || "" };
+    const wrap = h("section", { id: "dead-view", data: listed }, h("h1", null, "Dead jobs"));
     wrap.appendChild(
       h("p", { class: "small muted" }, "Listed from the database: the dead queue is never read here, so listing does not redeliver its messages.")
     );

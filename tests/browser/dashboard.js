@@ -74,20 +74,40 @@ async function waitSel(page, sel, what, opts) {
   }
 }
 
-// click and select as a person would; the page may redraw the element
-// between finding and using it (a live update), so try again then
-async function again(f) {
+// click and select as a person would. puppeteer finds the element, then
+// uses it in another round trip: a live update may redraw it in between.
+// Then the redrawn one, found again once it is there, is used: a click on
+// the detached one would be lost. (A held click is never redrawn under the
+// pointer: the page waits for its release.)
+async function again(page, sel, f) {
   for (let i = 0; ; i++) {
     try {
       return await f();
     } catch (e) {
       if (i >= 10 || !/detached|not clickable|Execution context was destroyed/.test(e.message)) throw e;
-      await new Promise((r) => setTimeout(r, 100));
+      await waitSel(page, sel, sel + " drawn again");
     }
   }
 }
-const click = (page, sel) => again(() => page.click(sel));
-const select = (page, sel, v) => again(() => page.select(sel, v));
+const click = (page, sel) => again(page, sel, () => page.click(sel));
+// page.select dispatches the change on the element found, which the page
+// handles even when a redraw detached it; a check after it waits for the
+// page to have acted on it, never for the control's value alone
+const select = (page, sel, v) => again(page, sel, () => page.select(sel, v));
+// typeInto(page, ID, TEXT): focus the field and type, as a person does;
+// found and focused in one step (page.focus finds, then focuses in another
+// round trip: a redraw in between leaves the focus on a detached field and
+// the keys reach nothing). The page keeps the focus, the text and the caret
+// of a field being typed into when a live update redraws the view.
+async function typeInto(page, id, text) {
+  await until(page, "#" + id + " focused", (id) => {
+    const e = document.getElementById(id);
+    if (e && document.activeElement !== e) e.focus();
+    return document.activeElement === e && e !== null;
+  }, id);
+  await page.keyboard.type(text);
+  await until(page, "#" + id + " holding what was typed", (id, t) => document.getElementById(id).value === t, id, text);
+}
 
 // shot(page, NAME): a screenshot of the whole page, as high as its content
 async function shot(page, name) {
@@ -331,16 +351,19 @@ async function phaseReplay(page) {
   await go(page, "#/dead", "#dead-view");
   await page.waitForSelector("#dead-filter-release");
   await select(page, "#dead-filter-release", env("RELEASE"));
-  await until(page, "the release filter set", (r) => document.getElementById("dead-filter-release").value === r, env("RELEASE"));
-  // as a person types: into the focused field, which the page keeps focused
-  // (and its text) when a live update redraws the view meanwhile
-  await page.focus("#dead-filter-course");
-  await page.keyboard.type(course);
+  // the listing read with the release: the select shows it before the page
+  // has read it, and the redraw that follows replaces every control
+  await until(page, "the dead jobs of the release listed", (r) => document.getElementById("dead-view").dataset.listedRelease === r, env("RELEASE"));
+  await typeInto(page, "dead-filter-course", course);
   await page.keyboard.press("Enter");
-  await until(page, "the dead jobs filtered by course", (c, n) => {
+  // the listing read with the course (the broken course's jobs are the only
+  // dead ones: their rows alone would not tell that the filter took)
+  await until(page, "the dead jobs filtered by course", (r, c, n) => {
+    const v = document.getElementById("dead-view");
     const rows = [...document.querySelectorAll("#dead-table tr.dead-row")];
-    return rows.length === n && rows.every((r) => r.dataset.courseId === c) && Number(document.getElementById("dead-total").dataset.total) === n;
-  }, course, n);
+    return v.dataset.listedRelease === r && v.dataset.listedCourse === c && document.getElementById("dead-filter-course").value === c &&
+      rows.length === n && rows.every((r) => r.dataset.courseId === c) && Number(document.getElementById("dead-total").dataset.total) === n;
+  }, env("RELEASE"), course, n);
   check("the filter by course lists " + n + " jobs of " + course, true);
   // export first: the file downloads, the page says how big it is
   const cdp = await page.createCDPSession();

@@ -18,8 +18,8 @@
 #   course turn sealed live and downloads it from the page: the file's
 #   SHA-256 and size are the listing's, its bytes the stored output's.
 # Screenshots of the runs, run and dead-jobs pages are kept in the build
-# directory (web-browser/, with the page of a failed phase), where the
-# docs/img/ copies come from.
+# directory (web-browser/, with the page, the browser's log and gradeq-web's
+# log of a failed run), where the docs/img/ copies come from.
 #
 # node, npm and chromium are required (tools/deps installs them): the test
 # fails, not skips, without them. npm installs puppeteer-core from
@@ -106,6 +106,15 @@ wait_until 60 "gradeq-web answers on $URL" web_up
 SHOTS=$GRADEQ_BIN/web-browser
 rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
+# so do the browser's and gradeq-web's logs of a failed run (WORK is removed)
+_w81_exit() {
+	local rc=$?
+	((rc == 0)) || cp "$WORK"/browser-*.log "$WORK"/web.log "$SHOTS"/ 2>/dev/null || true
+	set +e
+	(exit "$rc") # _fail_cleanup reads the test's status from $?
+	_fail_cleanup
+}
+trap _w81_exit EXIT
 export WEB_URL=$URL SHOT_DIR=$SHOTS WORK_DIR=$WORK RELEASE BAD_COURSE=$BAD CHROMIUM GRADEQ_ADMIN=$ADMIN
 # dashboard PHASE USER PASSWORD [VAR=VALUE...]: one phase of the browser test.
 dashboard() {
