@@ -533,6 +533,18 @@ static int handle_failure(struct gradeq_consumer *c, const amqp_envelope_t *env,
 
 /* The job type's handler does the job (jobtype.h): grading or any other
  * registered type, on the same queues, retries and dead letters. */
+/* A database error is the job's (permanent) only when the session is
+ * whole: one raised while the server was ending the session (a restart, a
+ * terminated backend) can carry any message, and is the connection's. */
+static int db_error_class(struct gradeq_consumer *c, int rc)
+{
+	if (rc == GRADEQ_ERR_DB && c->st && gradeq_store_lost(c->st)) {
+		log_warn("event=database_error_was_connection error=\"%s\"", gradeq_errmsg(rc));
+		return GRADEQ_ERR_DB_TRANSIENT;
+	}
+	return rc;
+}
+
 static int dispatch(struct gradeq_consumer *c, const struct gradeq_job *job,
 		    struct gradeq_job_stats *stats)
 {
@@ -540,9 +552,12 @@ static int dispatch(struct gradeq_consumer *c, const struct gradeq_job *job,
 
 	/* a type may announce what it made (report parts: output.<id>.ready);
 	 * without a publishing connection it logs the event as lost */
+	int rc;
+
 	if (gradeq_job_type(job) != gradeq_jobtype_default() && !reopen_out(c))
 		ctx.events = c->out;
-	return gradeq_job_type(job)->handle(&ctx, job, stats);
+	rc = gradeq_job_type(job)->handle(&ctx, job, stats);
+	return db_error_class(c, rc);
 }
 
 /* The job type's on_dead hook, after the job was parked and recorded. */
@@ -813,7 +828,7 @@ static int run_group(struct gradeq_consumer *c, struct held *g, int n)
 	beat_busy(c, false);
 	for (int i = 0; i < n; i++) {
 		g[i].stats = stats[i];
-		g[i].rc = rcs[i];
+		g[i].rc = db_error_class(c, rcs[i]);
 		tags[i] = g[i].env.delivery_tag;
 		g[i].settle = GRADEQ_SETTLE_ACK;
 	}

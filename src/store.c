@@ -96,6 +96,13 @@ bool gradeq_store_broken(struct gradeq_store *st)
 	return !st || !st->conn || PQstatus(st->conn) != CONNECTION_OK;
 }
 
+bool gradeq_store_lost(struct gradeq_store *st)
+{
+	if (!gradeq_store_broken(st))
+		PQclear(PQexec(st->conn, ""));
+	return gradeq_store_broken(st);
+}
+
 int gradeq_store_result_error(struct gradeq_store *st, const PGresult *res, const char *what)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;

@@ -26,6 +26,10 @@ int gradeq_store_dsn_check(const char *dsn, char *why, size_t len) GRADEQ_MUST_C
 
 /* True when the connection is gone (the caller reconnects). */
 bool gradeq_store_broken(struct gradeq_store *st);
+/* Whether an error was the connection's: a round trip to the server, then
+ * gradeq_store_broken. For a failure's path only (it costs a round trip):
+ * a session the server ended mid-read can look whole until the next one. */
+bool gradeq_store_lost(struct gradeq_store *st);
 
 /* Commits the transaction a store function left open; on error it is
  * rolled back (by the server). Inside a group (below), releases the job's

@@ -228,6 +228,7 @@ struct gradeq_copy_out {
 	char *msg;   /* the message in hand (PQfreemem) */
 	bool header; /* the file header was read */
 	bool done;   /* the trailer or the end of the data was seen */
+	bool ended;  /* PQgetCopyData said the COPY is over: no more data */
 };
 
 static const char copy_signature[11] = "PGCOPY\n\377\r\n\0";
@@ -296,6 +297,27 @@ int gradeq_copy_parse(const char *msg, size_t n, bool *header, struct gradeq_cop
 	return 1;
 }
 
+/* The COPY ended without its trailer: the error from its result, never
+ * the end of the data (the rows read are not all the rows). */
+static int copy_out_failed(struct gradeq_copy_out *c)
+{
+	PGconn *conn = gradeq_store_conn(c->st);
+	PGresult *res;
+	int rc = 0;
+
+	while ((res = PQgetResult(conn))) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc)
+			rc = gradeq_store_result_error(c->st, res, c->what);
+		PQclear(res);
+	}
+	if (!rc)
+		rc = gradeq_store_broken(c->st)
+			     ? gradeq_store_result_error(c->st, NULL, c->what)
+			     : gradeq_error(GRADEQ_ERR_DB, "%s: COPY ended without its trailer",
+					    c->what);
+	return rc;
+}
+
 int gradeq_copy_out_next(struct gradeq_copy_out *c, struct gradeq_copy_field *f, int nf)
 {
 	int n, rc;
@@ -306,11 +328,15 @@ int gradeq_copy_out_next(struct gradeq_copy_out *c, struct gradeq_copy_field *f,
 	c->msg = NULL;
 	n = PQgetCopyData(gradeq_store_conn(c->st), &c->msg, 0);
 	if (n == -1) {
-		c->done = true;
-		return 0;
+		/* over before the trailer: the server ended it with an error
+		 * (a terminated session, a restart), which the result says */
+		c->done = c->ended = true;
+		return copy_out_failed(c);
 	}
-	if (n < 0)
+	if (n < 0) {
+		c->done = c->ended = true;
 		return gradeq_store_result_error(c->st, NULL, c->what);
+	}
 	rc = gradeq_copy_parse(c->msg, (size_t)n, &c->header, f, nf);
 	if (rc < 0)
 		return gradeq_error(GRADEQ_ERR_DB, "%s: malformed binary COPY data", c->what);
@@ -331,11 +357,14 @@ int gradeq_copy_out_end(struct gradeq_copy_out *c, int failed)
 	conn = gradeq_store_conn(c->st);
 	PQfreemem(c->msg);
 	/* the rest of the data after an early stop: the connection is in
-	 * COPY state until it is read */
-	while ((n = PQgetCopyData(conn, &msg, 0)) > 0)
-		PQfreemem(msg);
-	if (n < -1 && !rc)
-		rc = gradeq_store_result_error(c->st, NULL, c->what);
+	 * COPY state until it is read (unless the COPY is over already: a
+	 * second read would only say "no COPY in progress") */
+	if (!c->ended) {
+		while ((n = PQgetCopyData(conn, &msg, 0)) > 0)
+			PQfreemem(msg);
+		if (n < -1 && !rc)
+			rc = gradeq_store_result_error(c->st, NULL, c->what);
+	}
 	while ((res = PQgetResult(conn))) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc)
 			rc = gradeq_store_result_error(c->st, res, c->what);
