@@ -29,14 +29,20 @@ s3_server() {
 	"$GRADEQ_SRC/tests/s3/s3-server" "$WORK/s3" "$S3PORT" "$BUCKET" >"$S3_LOG" 2>&1 &
 	S3_PID=$!
 	CONSUMER_PIDS+=("$S3_PID")
-	wait_until 180 "the S3 test server answers" s3_up
+	# the check that it exited is made here, not in the condition:
+	# wait_until sends the condition's output (and a die's) to /dev/null
+	wait_until 180 "the S3 test server answers" s3_up_or_gone
+	s3_up || die "the S3 test server exited: $(tail -n 20 "$S3_LOG")"
 }
 
-# s3_up: the test server (S3_PID) runs and answers; the test fails when it
-# has exited.
+# s3_up: the test server answers on S3.
 s3_up() {
-	kill -0 "$S3_PID" 2>/dev/null || { cat "$S3_LOG" >&2; die "the S3 test server exited"; }
 	[[ $(curl -s -o /dev/null -w '%{http_code}' "$S3/") == 200 ]]
+}
+
+# s3_up_or_gone: the test server (S3_PID) answers, or it has exited.
+s3_up_or_gone() {
+	s3_up || ! kill -0 "$S3_PID" 2>/dev/null
 }
 
 # s3curl ARGS...: curl with the test credentials' V4 signature. The payload

@@ -31,12 +31,18 @@ start_web() {
 	"$WEB" -c "$conf" --listen "127.0.0.1:$PORT" "$@" 2>"$WORK/web.log" &
 	WEB_PID=$!
 	CONSUMER_PIDS+=("$WEB_PID")
-	wait_until 30 "gradeq-web answers" web_up
+	# the check that it exited is made here, not in the condition:
+	# wait_until sends the condition's output (and a die's) to /dev/null
+	wait_until 30 "gradeq-web answers" web_up_or_gone
+	web_up || die "gradeq-web exited: $(tail -n 5 "$WORK/web.log")"
 }
 
-# web_up: gradeq-web (WEB_PID) runs and answers on BASE (401 to a request
-# without a session); the test fails when it has exited.
+# web_up: gradeq-web answers on BASE (401 to a request without a session).
 web_up() {
-	kill -0 "$WEB_PID" 2>/dev/null || die "gradeq-web exited"
 	[[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/session") == 401 ]]
+}
+
+# web_up_or_gone: gradeq-web (WEB_PID) answers, or it has exited.
+web_up_or_gone() {
+	web_up || ! kill -0 "$WEB_PID" 2>/dev/null
 }
