@@ -64,26 +64,27 @@ static int read_row(const PGresult *res, int r, struct gradeq_output *o)
 int gradeq_output_create(struct gradeq_store *st, const struct gradeq_output *o)
 {
 	char parts[16];
-	const char *params[10] = {o->output_id,  o->run_id,
-				  o->course_id,  o->name,
-				  o->format,     o->backend,
-				  o->key,        parts,
-				  o->created_by, o->keep_until[0] ? o->keep_until : NULL};
+	const char *params[11] = {o->output_id,
+				  o->run_id,
+				  o->course_id,
+				  o->name,
+				  o->format,
+				  o->backend,
+				  o->key,
+				  parts,
+				  o->created_by,
+				  o->keep_until[0] ? o->keep_until : NULL,
+				  o->use_once ? "true" : "false"};
 	PGresult *res;
 	int rc = 0;
 
 	snprintf(parts, sizeof(parts), "%d", o->parts);
-	res = PQexecParams(
-		gradeq_store_conn(st),
-		o->use_once ? "INSERT INTO gradeq_outputs (output_id, run_id, course_id, name,"
-			      " format, backend, key, parts, created_by, keep_until, use_once)"
-			      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::int, $9,"
-			      " $10::timestamptz, true)"
-			    : "INSERT INTO gradeq_outputs (output_id, run_id, course_id, name,"
-			      " format, backend, key, parts, created_by, keep_until, use_once)"
-			      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::int, $9,"
-			      " $10::timestamptz, false)",
-		10, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(gradeq_store_conn(st),
+			   "INSERT INTO gradeq_outputs (output_id, run_id, course_id, name, format,"
+			   " backend, key, parts, created_by, keep_until, use_once)"
+			   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::int, $9, $10::timestamptz,"
+			   " $11::boolean)",
+			   11, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		rc = gradeq_store_result_error(st, res, "recording an output");
 	PQclear(res);
@@ -163,23 +164,31 @@ int gradeq_output_list_expired(struct gradeq_store *st, struct gradeq_output **o
 			 0, NULL, out, n);
 }
 
-int gradeq_output_mark_deleted(struct gradeq_store *st, const char *output_id, bool *found)
+/* Runs sql, an UPDATE of the output whose id is $1: 0 with *changed (when
+ * not NULL) true when it changed that row, or the error of step what. */
+static int update_output(struct gradeq_store *st, const char *sql, const char *output_id,
+			 const char *what, bool *changed)
 {
 	const char *params[1] = {output_id};
-	PGresult *res =
-		PQexecParams(gradeq_store_conn(st),
-			     "UPDATE gradeq_outputs SET state = 'deleted', deleted_at = now()"
-			     " WHERE output_id::text = lower($1) AND deleted_at IS NULL",
-			     1, NULL, params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(gradeq_store_conn(st), sql, 1, NULL, params, NULL, NULL, 0);
 	int rc = 0;
 
-	*found = false;
+	if (changed)
+		*changed = false;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		rc = gradeq_store_result_error(st, res, "deleting an output");
-	else
-		*found = strcmp(PQcmdTuples(res), "1") == 0;
+		rc = gradeq_store_result_error(st, res, what);
+	else if (changed)
+		*changed = strcmp(PQcmdTuples(res), "1") == 0;
 	PQclear(res);
 	return rc;
+}
+
+int gradeq_output_mark_deleted(struct gradeq_store *st, const char *output_id, bool *found)
+{
+	return update_output(st,
+			     "UPDATE gradeq_outputs SET state = 'deleted', deleted_at = now()"
+			     " WHERE output_id::text = lower($1) AND deleted_at IS NULL",
+			     output_id, "deleting an output", found);
 }
 
 int gradeq_output_part_begin(struct gradeq_store *st)
@@ -252,20 +261,10 @@ int gradeq_output_mark_sealed(struct gradeq_store *st, const char *output_id, lo
 
 int gradeq_output_mark_failed(struct gradeq_store *st, const char *output_id, bool *changed)
 {
-	const char *params[1] = {output_id};
-	PGresult *res = PQexecParams(gradeq_store_conn(st),
-				     "UPDATE gradeq_outputs SET state = 'failed'"
-				     " WHERE output_id = $1 AND state = 'pending'",
-				     1, NULL, params, NULL, NULL, 0);
-	int rc = 0;
-
-	*changed = false;
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		rc = gradeq_store_result_error(st, res, "marking an output failed");
-	else
-		*changed = strcmp(PQcmdTuples(res), "1") == 0;
-	PQclear(res);
-	return rc;
+	return update_output(st,
+			     "UPDATE gradeq_outputs SET state = 'failed'"
+			     " WHERE output_id = $1 AND state = 'pending'",
+			     output_id, "marking an output failed", changed);
 }
 
 int gradeq_output_learners(struct gradeq_store *st, const char *course_id, int32_t **ids, size_t *n)
@@ -486,15 +485,8 @@ int gradeq_output_courses(struct gradeq_store *st, int32_t user_id, char ***cour
 
 int gradeq_output_mark_downloaded(struct gradeq_store *st, const char *output_id)
 {
-	const char *params[1] = {output_id};
-	PGresult *res = PQexecParams(gradeq_store_conn(st),
-				     "UPDATE gradeq_outputs SET downloaded_at = now()"
-				     " WHERE output_id::text = lower($1)",
-				     1, NULL, params, NULL, NULL, 0);
-	int rc = 0;
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		rc = gradeq_store_result_error(st, res, "recording a download");
-	PQclear(res);
-	return rc;
+	return update_output(st,
+			     "UPDATE gradeq_outputs SET downloaded_at = now()"
+			     " WHERE output_id::text = lower($1)",
+			     output_id, "recording a download", NULL);
 }

@@ -582,23 +582,50 @@ static int dead_run(struct req *q, struct gradeq_dl_options *o, struct reply *r)
 	return 0;
 }
 
+/* The request of dead-jobs action cmd: its body, with o read from it (o's
+ * strings point into the body: the caller frees it after o), or NULL with
+ * the answer (400) in r. */
+static json_t *dead_request(struct req *q, enum gradeq_dl_cmd cmd, struct gradeq_dl_options *o,
+			    struct gradeq_dl_result *res, struct reply *r)
+{
+	json_t *body = action_body(q, r);
+
+	if (!body)
+		return NULL;
+	memset(o, 0, sizeof(*o));
+	o->cmd = cmd;
+	o->result = res;
+	if (dead_options(body, o, r)) {
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+/* Dead-jobs action cmd as the request asks: 0 with *res filled in, or -1
+ * with the answer in r. */
+static int dead_action(struct req *q, enum gradeq_dl_cmd cmd, struct gradeq_dl_result *res,
+		       struct reply *r)
+{
+	struct gradeq_dl_options o;
+	json_t *body = dead_request(q, cmd, &o, res, r);
+	int rc;
+
+	if (!body)
+		return -1;
+	rc = dead_run(q, &o, r);
+	json_decref(body);
+	return rc;
+}
+
 int api_dead_replay(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 {
 	struct gradeq_dl_result res = {0, 0, 0, 0};
-	struct gradeq_dl_options o;
-	json_t *body = action_body(q, r), *out;
+	json_t *out;
 
 	(void)p;
-	if (!body)
+	if (dead_action(q, GRADEQ_DL_REPLAY, &res, r))
 		return 0;
-	memset(&o, 0, sizeof(o));
-	o.cmd = GRADEQ_DL_REPLAY;
-	o.result = &res;
-	if (dead_options(body, &o, r) || dead_run(q, &o, r)) {
-		json_decref(body);
-		return 0;
-	}
-	json_decref(body);
 	out = json_pack("{s:I,s:I,s:I}", "replayed", (json_int_t)res.acted, "skipped",
 			(json_int_t)res.skipped, "matched", (json_int_t)res.matched);
 	reply_json(r, 200, out ? json_dumps(out, JSON_COMPACT) : NULL);
@@ -609,20 +636,11 @@ int api_dead_replay(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply 
 int api_dead_purge(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 {
 	struct gradeq_dl_result res = {0, 0, 0, 0};
-	struct gradeq_dl_options o;
-	json_t *body = action_body(q, r), *out;
+	json_t *out;
 
 	(void)p;
-	if (!body)
+	if (dead_action(q, GRADEQ_DL_PURGE, &res, r))
 		return 0;
-	memset(&o, 0, sizeof(o));
-	o.cmd = GRADEQ_DL_PURGE;
-	o.result = &res;
-	if (dead_options(body, &o, r) || dead_run(q, &o, r)) {
-		json_decref(body);
-		return 0;
-	}
-	json_decref(body);
 	out = json_pack("{s:I}", "purged", (json_int_t)res.acted);
 	reply_json(r, 200, out ? json_dumps(out, JSON_COMPACT) : NULL);
 	json_decref(out);
@@ -635,7 +653,7 @@ int api_dead_export(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply 
 {
 	struct gradeq_dl_result res = {0, 0, 0, 0};
 	struct gradeq_dl_options o;
-	json_t *body = action_body(q, r);
+	json_t *body = dead_request(q, GRADEQ_DL_EXPORT, &o, &res, r);
 	char dir[] = "/tmp/gradeq-web.XXXXXX", path[64];
 	FILE *f = NULL;
 	long n;
@@ -643,11 +661,6 @@ int api_dead_export(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply 
 	(void)p;
 	if (!body)
 		return 0;
-	memset(&o, 0, sizeof(o));
-	o.cmd = GRADEQ_DL_EXPORT;
-	o.result = &res;
-	if (dead_options(body, &o, r))
-		goto out;
 	if (!mkdtemp(dir)) {
 		reply_error(r, 500, "cannot create a private directory for the export");
 		goto out;

@@ -165,6 +165,39 @@ static int32_t platform_user(const struct req *q)
 /* A download link lives this long: minted on each click, used at once. */
 #define WEB_OUTPUT_LINK_TTL_S 300
 
+/* The start of a route that acts on an output for the dashboard user's
+ * platform user: that user's id, with lib_lock taken and *rc set to
+ * web_store()'s result (the route goes on while *rc is 0, then unlocks);
+ * or 0, lib_lock not taken and r a 403, when it maps to no platform user. */
+static int32_t platform_user_begin(struct req *q, struct reply *r, struct gradeq_store **st,
+				   int *rc)
+{
+	int32_t uid = platform_user(q);
+
+	if (uid <= 0) {
+		reply_error(r, 403, "%s", NO_PLATFORM_USER);
+		return 0;
+	}
+	pthread_mutex_lock(&q->w->lib_lock);
+	*rc = web_store(q->w, st);
+	return uid;
+}
+
+/* The answers of those routes to what the report module refuses: 403 when
+ * platform user uid is not on the output's course team, 404 when there is
+ * no such output. True when rc is one of those (r holds the answer). */
+static bool output_refused(struct reply *r, int rc, int32_t uid)
+{
+	if (rc == GRADEQ_ERR_ACCESS)
+		reply_error(r, 403, "platform user %d is not on this output's course team",
+			    (int)uid);
+	else if (rc == GRADEQ_ERR_NOT_FOUND)
+		reply_error(r, 404, "no such output");
+	else
+		return false;
+	return true;
+}
+
 int api_outputs(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 {
 	const char *course = req_arg(q, "course");
@@ -254,18 +287,17 @@ int api_output_courses(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct rep
 
 int api_output_link(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 {
-	int32_t uid = platform_user(q);
 	struct gradeq_store *st;
 	char path[256];
 	int64_t expires = 0;
 	json_t *o;
 	char *text;
+	int32_t uid;
 	int rc;
 
+	uid = platform_user_begin(q, r, &st, &rc);
 	if (uid <= 0)
-		return reply_error(r, 403, "%s", NO_PLATFORM_USER);
-	pthread_mutex_lock(&q->w->lib_lock);
-	rc = web_store(q->w, &st);
+		return 0; /* r holds the 403 */
 	if (!rc)
 		rc = gradeq_report_link(st, q->w->cli->cfg, p[0], uid, WEB_OUTPUT_LINK_TTL_S, path,
 					sizeof(path), &expires);
@@ -276,11 +308,8 @@ int api_output_link(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply 
 		log_info("event=output_link_minted output=%s user=%s platform_user=%d", p[0],
 			 q->s.user, (int)uid);
 	pthread_mutex_unlock(&q->w->lib_lock);
-	if (rc == GRADEQ_ERR_ACCESS)
-		return reply_error(r, 403, "platform user %d is not on this output's course team",
-				   (int)uid);
-	if (rc == GRADEQ_ERR_NOT_FOUND)
-		return reply_error(r, 404, "no such output");
+	if (output_refused(r, rc, uid))
+		return 0;
 	if (rc == GRADEQ_ERR_STATE)
 		return reply_error(r, 409, "the output is not sealed yet");
 	if (rc == GRADEQ_ERR_CONFIG || rc == GRADEQ_ERR_IO)
@@ -296,15 +325,14 @@ int api_output_link(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply 
 
 int api_output_delete(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct reply *r)
 {
-	int32_t uid = platform_user(q);
 	struct gradeq_store *st;
 	char *text;
+	int32_t uid;
 	int rc;
 
+	uid = platform_user_begin(q, r, &st, &rc);
 	if (uid <= 0)
-		return reply_error(r, 403, "%s", NO_PLATFORM_USER);
-	pthread_mutex_lock(&q->w->lib_lock);
-	rc = web_store(q->w, &st);
+		return 0; /* r holds the 403 */
 	if (!rc)
 		rc = gradeq_report_delete_by(st, q->w->cli->cfg, p[0], uid);
 	if (!rc)
@@ -315,11 +343,8 @@ int api_output_delete(struct req *q, char p[][GRADEQ_WEB_PARAM_MAX], struct repl
 			 "error=\"%s\"",
 			 p[0], q->s.user, (int)uid, gradeq_errmsg(rc));
 	pthread_mutex_unlock(&q->w->lib_lock);
-	if (rc == GRADEQ_ERR_ACCESS)
-		return reply_error(r, 403, "platform user %d is not on this output's course team",
-				   (int)uid);
-	if (rc == GRADEQ_ERR_NOT_FOUND)
-		return reply_error(r, 404, "no such output");
+	if (output_refused(r, rc, uid))
+		return 0;
 	if (rc == GRADEQ_ERR_DB || rc == GRADEQ_ERR_DB_TRANSIENT || rc == GRADEQ_ERR_TIMEOUT)
 		return reply_error(r, 503, "the database cannot be reached");
 	if (rc)

@@ -12,53 +12,24 @@
 set -euo pipefail
 # shellcheck source=tests/integration/faillib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
+# shellcheck source=tests/integration/weblib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/weblib.sh"
+# shellcheck source=tests/integration/s3lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/s3lib.sh"
 
-WEB=$(require_bin gradeq-web)
 REPORT=$(require_bin gradeq-report)
 need_cmd node npm openssl curl sha256sum flock
 own_db gradeq_it_s3_64
 fresh_release s3r64
 seed small 300
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-S3PORT=${GRADEQ_S3_PORT:-$(free_port)}
-S3=http://127.0.0.1:$S3PORT
-BUCKET=gradeq-t64
-"$GRADEQ_SRC/tests/s3/s3-server" "$WORK/s3" "$S3PORT" "$BUCKET" >"$WORK/s3.log" 2>&1 &
-S3_PID=$!
-CONSUMER_PIDS+=("$S3_PID")
-s3_up() {
-	kill -0 "$S3_PID" 2>/dev/null || { cat "$WORK/s3.log" >&2; die "the S3 test server exited"; }
-	[[ $(curl -s -o /dev/null -w '%{http_code}' "$S3/") == 200 ]]
-}
-wait_until 180 "the S3 test server answers" s3_up
-
-# s3rver's fixed test credentials, from files as gradeq reads them
-printf 'S3RVER\n' >"$WORK/s3.access"
-printf 'S3RVER\n' >"$WORK/s3.secret"
-chmod 600 "$WORK/s3.access" "$WORK/s3.secret"
-# GET requests of the test itself (signed by curl; the empty body's hash)
-s3curl() {
-	curl -s -H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' \
-		--aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER "$@"
-}
-# bucket_keys: the bucket's object keys, sorted, one a line
-bucket_keys() {
-	s3curl "$S3/$BUCKET?list-type=2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g' | sort
-}
-
-openssl rand -hex 32 >"$WORK/link.key"
-chmod 600 "$WORK/link.key"
-PORT=$(free_port)
-BASE=http://127.0.0.1:$PORT
+# the test server on GRADEQ_S3_PORT when set
+start_s3 gradeq-t64 "${GRADEQ_S3_PORT:-}"
+web_links
 export GRADEQ_OUTPUT_DIR=$WORK/outputs
 config "$WORK/file.conf" "output_link_key_file=\"$WORK/link.key\""
-config "$WORK/s3.conf" 'output_backend="s3"' "s3_endpoint=\"$S3\"" "s3_bucket=\"$BUCKET\"" \
-	's3_region="us-east-1"' "s3_access_key_file=\"$WORK/s3.access\"" \
-	"s3_secret_key_file=\"$WORK/s3.secret\"" "output_link_key_file=\"$WORK/link.key\"" \
-	"output_link_base=\"$BASE\"" "s3_link_ttl_s=120"
+s3_config "$WORK/s3.conf" "output_link_key_file=\"$WORK/link.key\"" "output_link_base=\"$BASE\"" \
+	"s3_link_ttl_s=120"
 declare_topology -c "$WORK/s3.conf"
 publish_jobs --course "$SMALL" >/dev/null
 "$CONSUMER" -c "$WORK/s3.conf" --release "$RELEASE" --drain >"$WORK/grades.log" 2>&1 || die "grading failed"
@@ -84,14 +55,7 @@ assert_fails "no secret in the logs" grep -rq 'S3RVER' "$WORK/s3report.log"
 
 log "a download link redirects to a presigned GET that returns the bytes"
 printf 'vera:viewer:%s\n' "$(openssl passwd -6 "$(openssl rand -hex 12)")" >"$WORK/users"
-"$WEB" -c "$WORK/s3.conf" --listen "127.0.0.1:$PORT" --users "$WORK/users" 2>"$WORK/web.log" &
-WEB_PID=$!
-CONSUMER_PIDS+=("$WEB_PID")
-web_up() {
-	kill -0 "$WEB_PID" 2>/dev/null || die "gradeq-web exited"
-	[[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/session") == 401 ]]
-}
-wait_until 30 "gradeq-web answers" web_up
+start_web "$WORK/s3.conf" --users "$WORK/users"
 url=$("$REPORT" -c "$WORK/s3.conf" url "$sout" --user 9001)
 curl -s -o /dev/null -D "$WORK/headers" "$url"
 assert_match "302" '^HTTP/1.1 302' "$(head -n 1 "$WORK/headers")"
@@ -143,10 +107,7 @@ retrying() {
 wait_until 60 "a part retrying while the service is down" retrying
 assert_eq "no part dead" 0 "$(psql_q "SELECT count(*) FROM gradeq_jobs p JOIN gradeq_outputs o
 	USING (run_id) WHERE o.output_id = '$p3' AND p.state = 'dead'")"
-"$GRADEQ_SRC/tests/s3/s3-server" "$WORK/s3" "$S3PORT" "$BUCKET" >"$WORK/s3-again.log" 2>&1 &
-S3_PID=$!
-CONSUMER_PIDS+=("$S3_PID")
-wait_until 60 "the S3 test server answers again" s3_up
+s3_server s3-again.log
 sealed() { [[ $(psql_q "SELECT state FROM gradeq_outputs WHERE output_id = '$p3'") == sealed ]]; }
 wait_until 120 "the output sealed after the outage" sealed
 assert_eq "same bytes after the outage" "${srow##* }" \

@@ -9,18 +9,16 @@
 set -euo pipefail
 # shellcheck source=tests/integration/faillib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
+# shellcheck source=tests/integration/weblib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/weblib.sh"
 
-WEB=$(require_bin gradeq-web)
 REPORT=$(require_bin gradeq-report)
 need_cmd openssl curl sha256sum
 own_db gradeq_it_links65
 fresh_release links65
 seed small 120
 export GRADEQ_OUTPUT_DIR=$WORK/outputs
-openssl rand -hex 32 >"$WORK/link.key"
-chmod 600 "$WORK/link.key"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE=http://127.0.0.1:$PORT
+web_links
 # 9100 is a global operator: on no course team
 config "$WORK/r.conf" "output_link_key_file=\"$WORK/link.key\"" "output_link_base=\"$BASE\"" \
 	"output_operators=[9100, 9101]"
@@ -65,11 +63,7 @@ assert_fails "the key never in argv" grep -q "$(cat "$WORK/link.key")" <<<"$url"
 
 VIEW_PW=$(openssl rand -hex 12)
 printf 'vera:viewer:%s\n' "$(openssl passwd -6 "$VIEW_PW")" >"$WORK/users"
-"$WEB" -c "$WORK/r.conf" --listen "127.0.0.1:$PORT" --users "$WORK/users" 2>"$WORK/web.log" &
-WEB_PID=$!
-CONSUMER_PIDS+=("$WEB_PID")
-wait_until 30 "gradeq-web answers" \
-	bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' $BASE/api/session) == 401 ]]"
+start_web "$WORK/r.conf" --users "$WORK/users"
 code() { curl -s -o "$WORK/body" -w '%{http_code}' "$1"; }
 
 log "a member's link serves the sealed bytes"

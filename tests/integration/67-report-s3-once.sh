@@ -11,47 +11,21 @@
 set -euo pipefail
 # shellcheck source=tests/integration/faillib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
+# shellcheck source=tests/integration/weblib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/weblib.sh"
+# shellcheck source=tests/integration/s3lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/s3lib.sh"
 
-WEB=$(require_bin gradeq-web)
 REPORT=$(require_bin gradeq-report)
 need_cmd node npm openssl curl sha256sum flock
 own_db gradeq_it_s3once67
 fresh_release s3o67
 seed small 200
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-S3PORT=$(free_port)
-S3=http://127.0.0.1:$S3PORT
-BUCKET=gradeq-t67
-"$GRADEQ_SRC/tests/s3/s3-server" "$WORK/s3" "$S3PORT" "$BUCKET" >"$WORK/s3.log" 2>&1 &
-S3_PID=$!
-CONSUMER_PIDS+=("$S3_PID")
-s3_up() {
-	kill -0 "$S3_PID" 2>/dev/null || { cat "$WORK/s3.log" >&2; die "the S3 test server exited"; }
-	[[ $(curl -s -o /dev/null -w '%{http_code}' "$S3/") == 200 ]]
-}
-wait_until 180 "the S3 test server answers" s3_up
-printf 'S3RVER\n' >"$WORK/s3.access"
-printf 'S3RVER\n' >"$WORK/s3.secret"
-chmod 600 "$WORK/s3.access" "$WORK/s3.secret"
-s3curl() {
-	curl -s -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-		--aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER "$@"
-}
-bucket_keys() {
-	s3curl "$S3/$BUCKET?list-type=2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g' | sort
-}
-
-openssl rand -hex 32 >"$WORK/link.key"
-chmod 600 "$WORK/link.key"
-PORT=$(free_port)
-BASE=http://127.0.0.1:$PORT
-config "$WORK/s3.conf" 'output_backend="s3"' "s3_endpoint=\"$S3\"" "s3_bucket=\"$BUCKET\"" \
-	's3_region="us-east-1"' "s3_access_key_file=\"$WORK/s3.access\"" \
-	"s3_secret_key_file=\"$WORK/s3.secret\"" "output_link_key_file=\"$WORK/link.key\"" \
-	"output_link_base=\"$BASE\"" "s3_link_ttl_s=120"
+start_s3 gradeq-t67
+web_links
+s3_config "$WORK/s3.conf" "output_link_key_file=\"$WORK/link.key\"" "output_link_base=\"$BASE\"" \
+	"s3_link_ttl_s=120"
 declare_topology -c "$WORK/s3.conf"
 publish_jobs --course "$SMALL" >/dev/null
 "$CONSUMER" -c "$WORK/s3.conf" --release "$RELEASE" --drain >"$WORK/grades.log" 2>&1 || die "grading failed"
@@ -67,14 +41,7 @@ assert_eq "sealed" "sealed sealed sealed" "$(psql_q "SELECT string_agg(state, ' 
 assert_eq "three objects" "$(printf '%s.csv\n' "$once" "$bad" "$kept" | sort)" "$(bucket_keys)"
 field() { psql_q "SELECT $2 FROM gradeq_outputs WHERE output_id = '$1'"; }
 
-"$WEB" -c "$WORK/s3.conf" --listen "127.0.0.1:$PORT" --users /dev/null 2>"$WORK/web.log" &
-WEB_PID=$!
-CONSUMER_PIDS+=("$WEB_PID")
-web_up() {
-	kill -0 "$WEB_PID" 2>/dev/null || die "gradeq-web exited"
-	[[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/session") == 401 ]]
-}
-wait_until 30 "gradeq-web answers" web_up
+start_web "$WORK/s3.conf" --users /dev/null
 
 log "use-once on s3: gradeq-web sends the bytes itself, no redirect"
 url=$("$REPORT" -c "$WORK/s3.conf" url "$once" --user 9001)

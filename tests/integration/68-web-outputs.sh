@@ -11,18 +11,16 @@
 set -euo pipefail
 # shellcheck source=tests/integration/faillib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
+# shellcheck source=tests/integration/weblib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/weblib.sh"
 
-WEB=$(require_bin gradeq-web)
 REPORT=$(require_bin gradeq-report)
 need_cmd openssl curl sha256sum jq
 own_db gradeq_it_webout68
 fresh_release webout68
 "$ADMIN" seed --courses small,medium --learners 80 >/dev/null 2>"$WORK/seed.log" || die "seed failed"
 export GRADEQ_OUTPUT_DIR=$WORK/outputs
-openssl rand -hex 32 >"$WORK/link.key"
-chmod 600 "$WORK/link.key"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE=http://127.0.0.1:$PORT
+web_links
 config "$WORK/r.conf" "output_link_key_file=\"$WORK/link.key\"" "output_link_base=\"$BASE\"" \
 	"output_operators=[9100]"
 declare_topology -c "$WORK/r.conf"
@@ -51,14 +49,7 @@ HASH=$(openssl passwd -6 "$PW")
 	printf 'op:viewer:%s:9100\n' "$HASH"
 	printf 'nomap:operator:%s\n' "$HASH"
 } >"$WORK/users"
-"$WEB" -c "$WORK/r.conf" --listen "127.0.0.1:$PORT" --users "$WORK/users" 2>"$WORK/web.log" &
-WEB_PID=$!
-CONSUMER_PIDS+=("$WEB_PID")
-web_up() {
-	kill -0 "$WEB_PID" 2>/dev/null || { cat "$WORK/web.log" >&2; die "gradeq-web exited"; }
-	[[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/session") == 401 ]]
-}
-wait_until 30 "gradeq-web answers" web_up
+start_web "$WORK/r.conf" --users "$WORK/users"
 
 # login NAME: a cookie jar $WORK/NAME.jar; prints the CSRF token
 login() {

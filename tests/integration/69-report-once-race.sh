@@ -9,18 +9,16 @@
 set -euo pipefail
 # shellcheck source=tests/integration/faillib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/faillib.sh"
+# shellcheck source=tests/integration/weblib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/weblib.sh"
 
-WEB=$(require_bin gradeq-web)
 REPORT=$(require_bin gradeq-report)
 need_cmd openssl curl python3 cmp
 own_db gradeq_it_once69
 fresh_release once69
 seed small 40
 export GRADEQ_OUTPUT_DIR=$WORK/outputs
-openssl rand -hex 32 >"$WORK/link.key"
-chmod 600 "$WORK/link.key"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE=http://127.0.0.1:$PORT
+web_links
 config "$WORK/r.conf" "output_link_key_file=\"$WORK/link.key\"" "output_link_base=\"$BASE\""
 declare_topology -c "$WORK/r.conf"
 publish_jobs --course "$SMALL" >/dev/null
@@ -36,14 +34,7 @@ FILE=$GRADEQ_OUTPUT_DIR/$once.csv
 head -c $((48 * 1024 * 1024)) /dev/urandom >"$FILE"
 cp "$FILE" "$WORK/expected"
 
-"$WEB" -c "$WORK/r.conf" --listen "127.0.0.1:$PORT" --users /dev/null 2>"$WORK/web.log" &
-WEB_PID=$!
-CONSUMER_PIDS+=("$WEB_PID")
-web_up() {
-	kill -0 "$WEB_PID" 2>/dev/null || die "gradeq-web exited"
-	[[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/session") == 401 ]]
-}
-wait_until 30 "gradeq-web answers" web_up
+start_web "$WORK/r.conf" --users /dev/null
 url=$("$REPORT" -c "$WORK/r.conf" url "$once" --user 9001)
 code() { curl -s -o /dev/null -w '%{http_code}' "$url"; }
 

@@ -110,6 +110,12 @@ config() {
 	done
 }
 
+# free_port: a TCP port of the loopback interface that is free now, for a
+# server the test starts.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # declare_topology [ARGS]: let a consumer declare the release's queues (it
 # declares, then drains at once since nothing was published).
 declare_topology() {
