@@ -531,8 +531,6 @@ static int handle_failure(struct gradeq_consumer *c, const amqp_envelope_t *env,
 	return gradeq_broker_ack(c->in, env->delivery_tag);
 }
 
-/* The job type's handler does the job (jobtype.h): grading or any other
- * registered type, on the same queues, retries and dead letters. */
 /* A database error is the job's (permanent) only when the session is
  * whole: one raised while the server was ending the session (a restart, a
  * terminated backend) can carry any message, and is the connection's. */
@@ -545,15 +543,16 @@ static int db_error_class(struct gradeq_consumer *c, int rc)
 	return rc;
 }
 
+/* The job type's handler does the job (jobtype.h): grading or any other
+ * registered type, on the same queues, retries and dead letters. */
 static int dispatch(struct gradeq_consumer *c, const struct gradeq_job *job,
 		    struct gradeq_job_stats *stats)
 {
 	struct gradeq_jobctx ctx = {.worker = c->w, .st = c->st, .cfg = c->cli.cfg};
+	int rc;
 
 	/* a type may announce what it made (report parts: output.<id>.ready);
 	 * without a publishing connection it logs the event as lost */
-	int rc;
-
 	if (gradeq_job_type(job) != gradeq_jobtype_default() && !reopen_out(c))
 		ctx.events = c->out;
 	rc = gradeq_job_type(job)->handle(&ctx, job, stats);
