@@ -16,6 +16,7 @@
 #include <amqp_tcp_socket.h>
 #include <openssl/err.h>
 
+#include "gradeq/confirms.h"
 #include "gradeq/limits.h"
 #include "gradeq/log.h"
 #include "gradeq/urls.h"
@@ -34,12 +35,10 @@ struct gradeq_broker {
 	bool broken;
 	bool confirm;
 	int window;
-	uint64_t next_tag;   /* delivery tag of the next publish (confirm mode) */
-	uint64_t acked_upto; /* every tag <= this is settled */
-	uint64_t acked;      /* basic.ack'ed messages, returned ones included */
+	struct gradeq_confirms cf; /* confirm mode: the publishes' tags settled */
 	uint64_t returned_total;
 	uint64_t returned; /* basic.return seen since the last wait */
-	uint64_t nacked;
+	uint64_t nacked;   /* basic.nack'ed since the last wait */
 	char consumer_tag[128];
 	bool event_publish;  /* not mandatory: an event nobody listens to is fine */
 	int node;            /* index in the process's node list (nodes) */
@@ -99,8 +98,7 @@ static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *
 			amqp_confirm_select(b->conn, CHANNEL);
 			if (amqp_get_rpc_reply(b->conn).reply_type != AMQP_RESPONSE_NORMAL)
 				b->broken = true;
-			b->next_tag = 1;
-			b->acked_upto = 0;
+			gradeq_confirms_reset(&b->cf);
 		}
 		if (b->broken)
 			b->confirm = false;
@@ -295,7 +293,7 @@ static int connect_tls(const char *url, const char *name, int heartbeat, int tim
 	rc = reply_error(b, amqp_get_rpc_reply(b->conn), "channel open");
 	if (rc)
 		goto fail;
-	b->next_tag = 1;
+	gradeq_confirms_reset(&b->cf);
 	snprintf(b->peer, sizeof(b->peer), "%s:%d", ci.host, ci.port);
 	free(copy);
 	*out = b;
@@ -451,6 +449,7 @@ void gradeq_broker_free(struct gradeq_broker *b)
 		}
 		amqp_destroy_connection(b->conn);
 	}
+	gradeq_confirms_free(&b->cf);
 	free(b);
 }
 
@@ -719,10 +718,18 @@ int gradeq_broker_confirm_mode(struct gradeq_broker *b, int window)
 
 	if (rc)
 		return rc;
-	b->confirm = true;
 	b->window = window > 0 ? window : 1;
-	b->next_tag = 1;
-	b->acked_upto = 0;
+	{
+		uint64_t acked = b->cf.acked, nacked = b->cf.nacked;
+
+		gradeq_confirms_free(&b->cf);
+		rc = gradeq_confirms_init(&b->cf, b->window);
+		if (rc)
+			return gradeq_error(rc, "out of memory");
+		b->cf.acked = acked; /* counts go on over the connection's life */
+		b->cf.nacked = nacked;
+	}
+	b->confirm = true;
 	return 0;
 }
 
@@ -759,22 +766,16 @@ static int read_confirm_frame(struct gradeq_broker *b, struct timeval *tv)
 	switch (f.payload.method.id) {
 	case AMQP_BASIC_ACK_METHOD: {
 		amqp_basic_ack_t *m = f.payload.method.decoded;
-		uint64_t upto = m->delivery_tag;
 
-		/* the broker confirms in publish order on a channel */
-		if (upto > b->acked_upto) {
-			b->acked += m->multiple ? upto - b->acked_upto : 1;
-			b->acked_upto = upto;
-		}
+		/* in any order: a transient event may be confirmed before the
+		 * persistent jobs published ahead of it */
+		(void)gradeq_confirms_settle(&b->cf, m->delivery_tag, m->multiple, true);
 		break;
 	}
 	case AMQP_BASIC_NACK_METHOD: {
 		amqp_basic_nack_t *m = f.payload.method.decoded;
-		uint64_t n = m->multiple ? m->delivery_tag - b->acked_upto : 1;
 
-		b->nacked += n;
-		if (m->delivery_tag > b->acked_upto)
-			b->acked_upto = m->delivery_tag;
+		b->nacked += gradeq_confirms_settle(&b->cf, m->delivery_tag, m->multiple, false);
 		break;
 	}
 	case AMQP_BASIC_RETURN_METHOD: {
@@ -836,7 +837,7 @@ int gradeq_broker_publish(struct gradeq_broker *b, const char *exchange, const c
 		return status_error(b, st, "publishing");
 	if (!b->confirm)
 		return 0;
-	b->next_tag++;
+	(void)gradeq_confirms_publish(&b->cf);
 	/* settle what already arrived, then block only while the window is full */
 	while (amqp_frames_enqueued(b->conn) || amqp_data_in_buffer(b->conn)) {
 		rc = read_confirm_frame(b, &zero);
@@ -845,7 +846,7 @@ int gradeq_broker_publish(struct gradeq_broker *b, const char *exchange, const c
 		if (rc)
 			return rc;
 	}
-	while (b->next_tag - 1 - b->acked_upto >= (uint64_t)b->window) {
+	while (gradeq_confirms_outstanding(&b->cf) >= (uint64_t)b->window) {
 		struct timeval tv = {GRADEQ_RPC_TIMEOUT_S, 0};
 
 		rc = read_confirm_frame(b, &tv);
@@ -866,7 +867,7 @@ int gradeq_broker_wait_confirms(struct gradeq_broker *b, int timeout_ms)
 	if (!b->confirm)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (b->acked_upto < b->next_tag - 1) {
+	while (gradeq_confirms_outstanding(&b->cf) > 0) {
 		struct timeval tv = {1, 0};
 
 		rc = read_confirm_frame(b, &tv);
@@ -878,7 +879,7 @@ int gradeq_broker_wait_confirms(struct gradeq_broker *b, int timeout_ms)
 			    timeout_ms)
 			return gradeq_error(GRADEQ_ERR_TIMEOUT,
 					    "%llu publisher confirm(s) still missing after %d ms",
-					    (unsigned long long)(b->next_tag - 1 - b->acked_upto),
+					    (unsigned long long)gradeq_confirms_outstanding(&b->cf),
 					    timeout_ms);
 	}
 	return settle_errors(b);
@@ -886,17 +887,17 @@ int gradeq_broker_wait_confirms(struct gradeq_broker *b, int timeout_ms)
 
 uint64_t gradeq_broker_confirmed(const struct gradeq_broker *b)
 {
-	return b->acked > b->returned_total ? b->acked - b->returned_total : 0;
+	return b->cf.acked > b->returned_total ? b->cf.acked - b->returned_total : 0;
 }
 
 uint64_t gradeq_broker_next_tag(const struct gradeq_broker *b)
 {
-	return b->next_tag;
+	return b->cf.next_tag;
 }
 
 uint64_t gradeq_broker_settled_upto(const struct gradeq_broker *b)
 {
-	return b->acked_upto;
+	return b->cf.upto;
 }
 
 int gradeq_broker_consume(struct gradeq_broker *b, const char *queue, int prefetch, const char *tag)
