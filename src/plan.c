@@ -46,6 +46,51 @@ int gradeq_fit_linear(const double *x, const double *y, size_t n, struct gradeq_
 	return 0;
 }
 
+int gradeq_fit_iv(const double *x, const double *y, const double *z, size_t n,
+		  struct gradeq_fit *out)
+{
+	double mx = 0, my = 0, mz = 0, szx = 0, szy = 0, szz = 0, sxx = 0, syy = 0, ssr = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (n < 3)
+		return GRADEQ_ERR_INVALID;
+	for (size_t i = 0; i < n; i++) {
+		mx += x[i];
+		my += y[i];
+		mz += z[i];
+	}
+	mx /= (double)n;
+	my /= (double)n;
+	mz /= (double)n;
+	for (size_t i = 0; i < n; i++) {
+		szx += (z[i] - mz) * (x[i] - mx);
+		szy += (z[i] - mz) * (y[i] - my);
+		szz += (z[i] - mz) * (z[i] - mz);
+		sxx += (x[i] - mx) * (x[i] - mx);
+		syy += (y[i] - my) * (y[i] - my);
+	}
+	/* the first stage's r2, szx^2 / (szz sxx), at least 0.1 */
+	if (!(szx > 0) || !(szz > 0) || !(sxx > 0) || szx * szx < 0.1 * szz * sxx)
+		return GRADEQ_ERR_INVALID;
+	out->n = n;
+	out->p = szy / szx;
+	out->o = my - out->p * mx;
+	for (size_t i = 0; i < n; i++) {
+		double r = y[i] - (out->o + out->p * x[i]);
+
+		ssr += r * r;
+	}
+	out->rmse = sqrt(ssr / (double)n);
+	out->r2 = syy > 0 ? 1 - ssr / syy : 1;
+	{
+		double s2 = ssr / (double)(n - 2);
+
+		out->se_p = sqrt(s2 * szz) / szx;
+		out->se_o = sqrt(s2 / (double)n + mx * mx * out->se_p * out->se_p);
+	}
+	return 0;
+}
+
 const char *gradeq_size_class(long sequentials)
 {
 	if (sequentials < GRADEQ_PLAN_SMALL_MAX)

@@ -76,10 +76,11 @@ int gradeq_follow_end(struct gradeq_store *st, long long id,
 int gradeq_follow_run_done(struct gradeq_store *st, const char *run_id, bool *done, char *state,
 			   size_t len) GRADEQ_MUST_CHECK;
 /* The release's complete iterations that published (learners > 0), the
- * last 1000: learners and seconds of each, malloc'd (the caller frees
- * both), *n of them. */
+ * last 1000: learners, seconds and the arrival rate of each (learners per
+ * second since the previous iteration's start, 0 for the release's first),
+ * malloc'd (the caller frees all three), *n of them. */
 int gradeq_follow_samples(struct gradeq_store *st, const char *release, double **learners,
-			  double **seconds, size_t *n) GRADEQ_MUST_CHECK;
+			  double **seconds, double **rates, size_t *n) GRADEQ_MUST_CHECK;
 /* The last n iterations (all releases, newest first) as a JSON array,
  * malloc'd. */
 int gradeq_follow_recent_json(struct gradeq_store *st, int n, char **out) GRADEQ_MUST_CHECK;

@@ -33,6 +33,18 @@ struct gradeq_fit {
 int gradeq_fit_linear(const double *x, const double *y, size_t n,
 		      struct gradeq_fit *out) GRADEQ_MUST_CHECK;
 
+/* y = o + p * x fitted with an instrument z (instrumental variables: p =
+ * Szy / Szx over centred sums), for a loop whose x depends on its own past
+ * y: a --follow iteration reads the learners that arrived while the last
+ * one ran, so a slow stretch (noise that lasts) makes both x and y large
+ * and least squares overstates p. The arrival rate of each iteration's
+ * window (learners / seconds since the previous iteration's start) moves x
+ * but not the noise. se and r2 as for least squares (r2 may be negative).
+ * GRADEQ_ERR_INVALID when n < 3 or z explains less than a tenth of x's
+ * spread (a weak instrument: its p would be noise). */
+int gradeq_fit_iv(const double *x, const double *y, const double *z, size_t n,
+		  struct gradeq_fit *out) GRADEQ_MUST_CHECK;
+
 /* "small", "medium" or "large" for a course with this many sequentials. */
 const char *gradeq_size_class(long sequentials);
 

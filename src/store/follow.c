@@ -84,41 +84,48 @@ int gradeq_follow_run_done(struct gradeq_store *st, const char *run_id, bool *do
 }
 
 int gradeq_follow_samples(struct gradeq_store *st, const char *release, double **learners,
-			  double **seconds, size_t *n)
+			  double **seconds, double **rates, size_t *n)
 {
 	const char *params[1] = {release};
-	PGresult *res = PQexecParams(gradeq_store_conn(st),
-				     "SELECT learners, seconds FROM gradeq_follow_iterations"
-				     " WHERE release = $1 AND state = 'complete' AND learners > 0"
-				     " AND seconds IS NOT NULL ORDER BY id DESC LIMIT 1000",
-				     1, NULL, params, NULL, NULL, 0);
+	/* the rate: learners over the seconds since the previous iteration's
+	 * start (what arrived while it ran), over the release's last
+	 * iterations of every kind (an empty one starts a window too) */
+	PGresult *res = PQexecParams(
+		gradeq_store_conn(st),
+		"SELECT learners, seconds, coalesce(learners / nullif(extract(epoch FROM gap), 0), 0)"
+		" FROM (SELECT id, learners, seconds, state,"
+		"  started_at - lag(started_at) OVER (ORDER BY id) AS gap"
+		"  FROM (SELECT * FROM gradeq_follow_iterations WHERE release = $1"
+		"   ORDER BY id DESC LIMIT 20000) last) s"
+		" WHERE state = 'complete' AND learners > 0 AND seconds IS NOT NULL"
+		" ORDER BY id DESC LIMIT 1000",
+		1, NULL, params, NULL, NULL, 0);
+	double **cols[3] = {learners, seconds, rates};
 	int rc = 0;
 
-	*learners = *seconds = NULL;
+	for (int c = 0; c < 3; c++)
+		*cols[c] = NULL;
 	*n = 0;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = gradeq_store_result_error(st, res, "reading the iterations");
 	} else if (PQntuples(res) > 0) {
 		size_t k = (size_t)PQntuples(res);
 
-		*learners = malloc(k * sizeof(**learners));
-		*seconds = malloc(k * sizeof(**seconds));
-		if (!*learners || !*seconds) {
-			rc = GRADEQ_ERR_NOMEM;
-		} else {
-			for (size_t i = 0; i < k; i++) {
-				(*learners)[i] = strtod(PQgetvalue(res, (int)i, 0), NULL);
-				(*seconds)[i] = strtod(PQgetvalue(res, (int)i, 1), NULL);
-			}
+		for (int c = 0; c < 3; c++)
+			if (!(*cols[c] = malloc(k * sizeof(double))))
+				rc = GRADEQ_ERR_NOMEM;
+		for (size_t i = 0; !rc && i < k; i++)
+			for (int c = 0; c < 3; c++)
+				(*cols[c])[i] = strtod(PQgetvalue(res, (int)i, c), NULL);
+		if (!rc)
 			*n = k;
-		}
 	}
 	PQclear(res);
-	if (rc) {
-		free(*learners);
-		free(*seconds);
-		*learners = *seconds = NULL;
-	}
+	if (rc)
+		for (int c = 0; c < 3; c++) {
+			free(*cols[c]);
+			*cols[c] = NULL;
+		}
 	return rc;
 }
 

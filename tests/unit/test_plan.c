@@ -58,6 +58,61 @@ static void fit_refuses_degenerate(void **state)
 	assert_int_equal(gradeq_fit_linear(x, y, 0, &f), GRADEQ_ERR_INVALID);
 }
 
+/* With z = x the instrumented fit is least squares. */
+static void iv_with_x_as_instrument_is_least_squares(void **state)
+{
+	double x[] = {0, 1, 2, 3}, y[] = {1, 3, 2, 5};
+	struct gradeq_fit f, g;
+
+	(void)state;
+	assert_int_equal(gradeq_fit_iv(x, y, x, 4, &f), 0);
+	assert_int_equal(gradeq_fit_linear(x, y, 4, &g), 0);
+	assert_float_equal(f.p, g.p, 1e-12);
+	assert_float_equal(f.o, g.o, 1e-12);
+	assert_float_equal(f.se_p, g.se_p, 1e-12);
+	assert_float_equal(f.se_o, g.se_o, 1e-12);
+	assert_float_equal(f.r2, g.r2, 1e-12);
+}
+
+/* The loop's bias, built in: y = 10 + 0.25 x + e, where the noise e of a
+ * slow stretch also made x larger (x = rate * window, the window longer by
+ * 0.02 e). Least squares takes the noise for slope; the rate as instrument
+ * recovers 0.25 and 10. Two rates, each with the same noise pattern. */
+static void iv_undoes_feedback(void **state)
+{
+	const double e[] = {-3, -1, 0, 1, 3}, rates[] = {100, 300};
+	double x[10], y[10], z[10];
+	struct gradeq_fit ls, iv;
+
+	(void)state;
+	for (int r = 0; r < 2; r++)
+		for (int i = 0; i < 5; i++) {
+			int k = r * 5 + i;
+
+			z[k] = rates[r];
+			x[k] = rates[r] * (0.1 + 0.02 * e[i]);
+			y[k] = 10 + 0.25 * x[k] + e[i];
+		}
+	assert_int_equal(gradeq_fit_linear(x, y, 10, &ls), 0);
+	assert_int_equal(gradeq_fit_iv(x, y, z, 10, &iv), 0);
+	assert_true(ls.p > 0.3);
+	assert_float_equal(iv.p, 0.25, 1e-12);
+	assert_float_equal(iv.o, 10, 1e-9);
+	assert_true(iv.se_p > 0);
+}
+
+static void iv_refuses_weak_instrument(void **state)
+{
+	double x[] = {10, 20, 30, 40, 50, 60}, y[] = {1, 2, 3, 4, 5, 6};
+	double flat[] = {5, 5, 5, 5, 5, 5}, unrelated[] = {1, -1, -1, 1, 1, -1};
+	struct gradeq_fit f;
+
+	(void)state;
+	assert_int_equal(gradeq_fit_iv(x, y, flat, 6, &f), GRADEQ_ERR_INVALID);
+	assert_int_equal(gradeq_fit_iv(x, y, unrelated, 6, &f), GRADEQ_ERR_INVALID);
+	assert_int_equal(gradeq_fit_iv(x, y, x, 2, &f), GRADEQ_ERR_INVALID);
+}
+
 static void size_classes(void **state)
 {
 	(void)state;
@@ -177,6 +232,9 @@ int main(void)
 		cmocka_unit_test(fit_exact_line),
 		cmocka_unit_test(fit_with_error),
 		cmocka_unit_test(fit_refuses_degenerate),
+		cmocka_unit_test(iv_with_x_as_instrument_is_least_squares),
+		cmocka_unit_test(iv_undoes_feedback),
+		cmocka_unit_test(iv_refuses_weak_instrument),
 		cmocka_unit_test(size_classes),
 		cmocka_unit_test(batch_from_overhead),
 		cmocka_unit_test(batch_conflict),
