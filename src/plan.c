@@ -190,3 +190,79 @@ int gradeq_plan_cycle(double o_s, double P, double *t)
 	*t = o_s / (1 - P);
 	return 0;
 }
+
+/* One fit over the points whose x lies in [lo, hi] (all when hi is 0):
+ * instrumented when z can, else least squares (only when allow_ls). */
+static int fit_range(const double *x, const double *y, const double *z, size_t n, double lo,
+		     double hi, bool allow_ls, struct gradeq_fit *f, bool *iv)
+{
+	double *buf = malloc(3 * (n ? n : 1) * sizeof(double));
+	double *xs = buf, *ys = buf + n, *zs = buf + 2 * n;
+	size_t m = 0;
+	int rc;
+
+	if (!buf)
+		return GRADEQ_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (hi > 0 && (x[i] < lo || x[i] > hi))
+			continue;
+		if (z[i] > 0) {
+			xs[m] = x[i];
+			ys[m] = y[i];
+			zs[m++] = z[i];
+		}
+	}
+	*iv = true;
+	rc = gradeq_fit_iv(xs, ys, zs, m, f);
+	if ((rc || f->p <= 0) && allow_ls) {
+		*iv = false;
+		m = 0;
+		for (size_t i = 0; i < n; i++)
+			if (hi <= 0 || (x[i] >= lo && x[i] <= hi)) {
+				xs[m] = x[i];
+				ys[m++] = y[i];
+			}
+		rc = gradeq_fit_linear(xs, ys, m, f);
+	}
+	if (!rc && f->p <= 0)
+		rc = GRADEQ_ERR_INVALID;
+	free(buf);
+	return rc;
+}
+
+static void loop_solve(struct gradeq_loop_fit *out, double arrival)
+{
+	out->O = out->fit.o > 0 ? out->fit.o / 1000 : 0;
+	out->P = out->fit.p / 1000 * arrival;
+	out->doom = gradeq_plan_cycle(out->O, out->P, &out->T) != 0;
+}
+
+int gradeq_fit_loop(const double *x, const double *y, const double *z, size_t n, double arrival,
+		    struct gradeq_loop_fit *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = fit_range(x, y, z, n, 0, 0, true, &out->fit, &out->iv);
+	if (rc)
+		return rc;
+	loop_solve(out, arrival);
+	for (int round = 0; round < 10 && !out->doom && arrival > 0; round++) {
+		struct gradeq_loop_fit local = *out;
+		double near = arrival * out->T;
+
+		if (!(near > 0) ||
+		    fit_range(x, y, z, n, near / GRADEQ_LOOP_NEAR, near * GRADEQ_LOOP_NEAR, false,
+			      &local.fit, &local.iv) ||
+		    local.fit.n < 10)
+			break;
+		loop_solve(&local, arrival);
+		if (local.doom)
+			break;
+		local.near = near;
+		*out = local;
+		if (fabs(local.T - near / arrival) <= 0.01 * local.T)
+			break;
+	}
+	return 0;
+}

@@ -186,79 +186,61 @@ static void print_group(const struct plan_opts *o, const struct group *g, bool j
 /* --iterations R: the loop's own T = O + c * learners fitted over R's
  * recorded --follow iterations (what the jobs' fit misses: the selection,
  * publishing, the wait, and how the consumers share an iteration's jobs);
- * P = c * the arrival rate. The fit is instrumented by each iteration's
- * arrival rate (gradeq_fit_iv: an iteration's learners grow with its
- * predecessor's noise, which least squares takes for cost), least squares
- * when the rates are too alike to instrument. */
+ * P = c * the arrival rate (gradeq_fit_loop: instrumented by each
+ * iteration's arrival rate, then fitted again near the operating point). */
 static int print_loop(struct gradeq_store *st, const struct plan_opts *o, bool json)
 {
-	double *x = NULL, *y = NULL, *z = NULL, T = 0, P = 0, O = 0;
-	bool iv = true;
-	struct gradeq_fit f;
-	size_t n = 0, m = 0;
-	int cyc = 0, rc = gradeq_follow_samples(st, o->iter_release, &x, &y, &z, &n);
-	double *xi = NULL, *yi = NULL, *zi = NULL;
+	double *x = NULL, *y = NULL, *z = NULL;
+	struct gradeq_loop_fit lf;
+	const struct gradeq_fit *f = &lf.fit;
+	const char *how;
+	char near[64] = "";
+	size_t n = 0;
+	int rc = gradeq_follow_samples(st, o->iter_release, &x, &y, &z, &n);
 
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++)
 		y[i] *= 1000; /* ms, as the jobs' fit */
-	if (n) {
-		xi = malloc(n * sizeof(*xi));
-		yi = malloc(n * sizeof(*yi));
-		zi = malloc(n * sizeof(*zi));
-		if (!xi || !yi || !zi) {
-			rc = GRADEQ_ERR_NOMEM;
-			goto out;
-		}
+	rc = gradeq_fit_loop(x, y, z, n, o->arrival, &lf);
+	if (rc == GRADEQ_ERR_NOMEM)
+		goto out;
+	if (rc) {
+		rc = 0;
+		if (json)
+			printf(",\"loop\":{\"release\":\"%s\",\"iterations\":%zu,\"fit\":null}",
+			       o->iter_release, n);
+		else
+			printf("loop %s: %zu iterations that published: not enough to fit (they"
+			       " need different sizes: run --follow under two arrival rates)\n",
+			       o->iter_release, n);
+		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (z[i] > 0) {
-			xi[m] = x[i];
-			yi[m] = y[i];
-			zi[m++] = z[i];
-		}
-	if (gradeq_fit_iv(xi, yi, zi, m, &f) || f.p <= 0) {
-		iv = false;
-		if (gradeq_fit_linear(x, y, n, &f) || f.p <= 0) {
-			if (json)
-				printf(",\"loop\":{\"release\":\"%s\",\"iterations\":%zu,\"fit\":null}",
-				       o->iter_release, n);
-			else
-				printf("loop %s: %zu iterations that published: not enough to fit (they"
-				       " need different sizes: run --follow under two arrival rates)\n",
-				       o->iter_release, n);
-			goto out;
-		}
-	}
-	O = f.o > 0 ? f.o / 1000 : 0;
-	P = f.p / 1000 * o->arrival;
-	cyc = gradeq_plan_cycle(O, P, &T);
+	how = lf.iv ? "instrumented by arrival rate" : "least squares";
+	if (lf.near > 0)
+		snprintf(near, sizeof(near), ", near %.0f learners an iteration", lf.near);
 	if (json)
 		printf(",\"loop\":{\"release\":\"%s\",\"iterations\":%zu,\"fit\":{\"O_s\":%.4f,"
 		       "\"O_se_s\":%.4f,\"per_learner_ms\":%.5f,\"per_learner_se\":%.5f,\"r2\":%.4f,"
-		       "\"method\":\"%s\",\"points\":%zu},"
+		       "\"method\":\"%s\",\"points\":%zu,\"near_learners\":%.1f},"
 		       "\"arrival_per_s\":%g,\"P\":%.4f,\"doom\":%s,\"T_s\":%.3f}",
-		       o->iter_release, n, O, f.se_o / 1000, f.p, f.se_p, f.r2, iv ? "iv" : "ols",
-		       f.n, o->arrival, P, cyc ? "true" : "false", cyc ? -1.0 : T);
-	else if (cyc)
-		printf("loop %s (%zu iterations, %s: seconds = %.3f + %.4f ms x learners, r2 %.2f):"
+		       o->iter_release, n, lf.O, f->se_o / 1000, f->p, f->se_p, f->r2,
+		       lf.iv ? "iv" : "ols", f->n, lf.near, o->arrival, lf.P,
+		       lf.doom ? "true" : "false", lf.doom ? -1.0 : lf.T);
+	else if (lf.doom)
+		printf("loop %s (%zu iterations, %s%s: seconds = %.3f + %.4f ms x learners, r2 %.2f):"
 		       " WARNING cycle of doom: P = %.3f >= 1 at %g learners/s; a periodic run never"
 		       " catches up (add consumers or cut per-learner time)\n",
-		       o->iter_release, n, iv ? "instrumented by arrival rate" : "least squares", O,
-		       f.p, f.r2, P, o->arrival);
+		       o->iter_release, n, how, near, lf.O, f->p, f->r2, lf.P, o->arrival);
 	else
-		printf("loop %s (%zu iterations, %s: seconds = %.3f + %.4f ms x learners, r2 %.2f):"
+		printf("loop %s (%zu iterations, %s%s: seconds = %.3f + %.4f ms x learners, r2 %.2f):"
 		       " O = %.3f s, P = %.3f at %g learners/s, stable T = O/(1-P) = %.3f s\n",
-		       o->iter_release, n, iv ? "instrumented by arrival rate" : "least squares", O,
-		       f.p, f.r2, O, P, o->arrival, T);
+		       o->iter_release, n, how, near, lf.O, f->p, f->r2, lf.O, lf.P, o->arrival,
+		       lf.T);
 out:
 	free(x);
 	free(y);
 	free(z);
-	free(xi);
-	free(yi);
-	free(zi);
 	return rc;
 }
 

@@ -91,6 +91,28 @@ double gradeq_plan_backfill_s(const struct gradeq_fit *f, const long *enrollment
  * without bound); *t is then INFINITY. */
 int gradeq_plan_cycle(double o_s, double P, double *t) GRADEQ_MUST_CHECK;
 
+/* The loop's fit for an arrival rate (learners a second): seconds =
+ * O + c * learners over recorded iterations (x learners, y milliseconds,
+ * z arrival rate, 0 when unknown), instrumented by z (gradeq_fit_iv), least
+ * squares when z cannot instrument. An iteration's cost is not linear over
+ * all sizes (a learner costs less in a larger iteration), so the line is
+ * then fitted again over the iterations near the operating point (learners
+ * within a factor GRADEQ_LOOP_NEAR of R * T), until T moves by less than
+ * 1%; the global fit stays when too few iterations are near or they cannot
+ * instrument. */
+#define GRADEQ_LOOP_NEAR 4.0
+struct gradeq_loop_fit {
+	struct gradeq_fit fit; /* ms and ms a learner */
+	bool iv;               /* instrumented (else least squares) */
+	double near;           /* learners an iteration it was fitted around, 0: all */
+	double O, P, T;        /* seconds, share, seconds (INFINITY when P >= 1) */
+	bool doom;             /* P >= 1 */
+};
+/* GRADEQ_ERR_INVALID when no line can be fitted (too few iterations, or
+ * all of one size). */
+int gradeq_fit_loop(const double *x, const double *y, const double *z, size_t n, double arrival,
+		    struct gradeq_loop_fit *out) GRADEQ_MUST_CHECK;
+
 /* gradeq-admin plan [--course ID | --size-class S] [--consumers N] [--json]
  * [--plot FILE] [--overhead-share S] [--failure-cost SEC]
  * [--arrival-rate R]: argv[0] is "plan". Returns the exit status and

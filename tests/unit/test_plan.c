@@ -113,6 +113,52 @@ static void iv_refuses_weak_instrument(void **state)
 	assert_int_equal(gradeq_fit_iv(x, y, x, 2, &f), GRADEQ_ERR_INVALID);
 }
 
+/* A concave cost, as measured: 10 ms + 2 ms * sqrt(learners), iterations
+ * at four arrival rates of (learners, rate) clusters. The global line
+ * overstates the slope at the large operating point; the local fit
+ * predicts T where the curve's own fixed point T = f(R T) is. */
+static void loop_fit_near_the_operating_point(void **state)
+{
+	const double sizes[] = {4, 20, 50, 110}, rates[] = {360, 1080, 1800, 2530};
+	const double wobble[] = {0.9, 0.95, 1, 1.05, 1.1};
+	double x[20], y[20], z[20], t = 0.05, R = 2600;
+	struct gradeq_loop_fit lf;
+
+	(void)state;
+	for (int c = 0; c < 4; c++)
+		for (int i = 0; i < 5; i++) {
+			int k = c * 5 + i;
+
+			x[k] = sizes[c] * wobble[i];
+			y[k] = 10 + 2 * sqrt(x[k]);
+			z[k] = rates[c] * wobble[i];
+		}
+	/* the curve's fixed point at R: t = (10 + 2 sqrt(R t)) / 1000 */
+	for (int i = 0; i < 100; i++)
+		t = (10 + 2 * sqrt(R * t)) / 1000;
+	assert_int_equal(gradeq_fit_loop(x, y, z, 20, R, &lf), 0);
+	assert_true(lf.iv);
+	assert_true(lf.near > 0);
+	assert_false(lf.doom);
+	assert_true(fabs(lf.T - t) < 0.05 * t);
+	/* no rate: the global fit, nothing near */
+	assert_int_equal(gradeq_fit_loop(x, y, z, 20, 0, &lf), 0);
+	assert_true(lf.near == 0);
+}
+
+/* Overloaded: doom, from the global fit. Too few points: no fit. */
+static void loop_fit_doom_and_too_few(void **state)
+{
+	double x[] = {10, 20, 40, 80}, y[] = {15, 20, 30, 50}, z[] = {100, 200, 400, 800};
+	struct gradeq_loop_fit lf;
+
+	(void)state;
+	assert_int_equal(gradeq_fit_loop(x, y, z, 4, 5000, &lf), 0);
+	assert_true(lf.doom);
+	assert_true(lf.P >= 1);
+	assert_int_equal(gradeq_fit_loop(x, y, z, 1, 10, &lf), GRADEQ_ERR_INVALID);
+}
+
 static void size_classes(void **state)
 {
 	(void)state;
@@ -235,6 +281,8 @@ int main(void)
 		cmocka_unit_test(iv_with_x_as_instrument_is_least_squares),
 		cmocka_unit_test(iv_undoes_feedback),
 		cmocka_unit_test(iv_refuses_weak_instrument),
+		cmocka_unit_test(loop_fit_near_the_operating_point),
+		cmocka_unit_test(loop_fit_doom_and_too_few),
 		cmocka_unit_test(size_classes),
 		cmocka_unit_test(batch_from_overhead),
 		cmocka_unit_test(batch_conflict),
