@@ -6,9 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The fitted line's residuals: rmse and r2 set, the sum of squares
+ * returned (syy: y's centred sum of squares). */
+static double fit_residuals(const double *x, const double *y, size_t n, double syy,
+			    struct gradeq_fit *out)
+{
+	double ssr = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double r = y[i] - (out->o + out->p * x[i]);
+
+		ssr += r * r;
+	}
+	out->rmse = sqrt(ssr / (double)n);
+	out->r2 = syy > 0 ? 1 - ssr / syy : 1;
+	return ssr;
+}
+
 int gradeq_fit_linear(const double *x, const double *y, size_t n, struct gradeq_fit *out)
 {
-	double mx = 0, my = 0, sxx = 0, sxy = 0, syy = 0, ssr = 0;
+	double mx = 0, my = 0, sxx = 0, sxy = 0, syy = 0, ssr;
 
 	memset(out, 0, sizeof(*out));
 	if (n < 2)
@@ -30,13 +47,7 @@ int gradeq_fit_linear(const double *x, const double *y, size_t n, struct gradeq_
 	out->n = n;
 	out->p = sxy / sxx;
 	out->o = my - out->p * mx;
-	for (size_t i = 0; i < n; i++) {
-		double r = y[i] - (out->o + out->p * x[i]);
-
-		ssr += r * r;
-	}
-	out->rmse = sqrt(ssr / (double)n);
-	out->r2 = syy > 0 ? 1 - ssr / syy : 1;
+	ssr = fit_residuals(x, y, n, syy, out);
 	if (n > 2) {
 		double s2 = ssr / (double)(n - 2);
 
@@ -49,7 +60,7 @@ int gradeq_fit_linear(const double *x, const double *y, size_t n, struct gradeq_
 int gradeq_fit_iv(const double *x, const double *y, const double *z, size_t n,
 		  struct gradeq_fit *out)
 {
-	double mx = 0, my = 0, mz = 0, szx = 0, szy = 0, szz = 0, sxx = 0, syy = 0, ssr = 0;
+	double mx = 0, my = 0, mz = 0, szx = 0, szy = 0, szz = 0, sxx = 0, syy = 0, s2;
 
 	memset(out, 0, sizeof(*out));
 	if (n < 3)
@@ -75,19 +86,9 @@ int gradeq_fit_iv(const double *x, const double *y, const double *z, size_t n,
 	out->n = n;
 	out->p = szy / szx;
 	out->o = my - out->p * mx;
-	for (size_t i = 0; i < n; i++) {
-		double r = y[i] - (out->o + out->p * x[i]);
-
-		ssr += r * r;
-	}
-	out->rmse = sqrt(ssr / (double)n);
-	out->r2 = syy > 0 ? 1 - ssr / syy : 1;
-	{
-		double s2 = ssr / (double)(n - 2);
-
-		out->se_p = sqrt(s2 * szz) / szx;
-		out->se_o = sqrt(s2 / (double)n + mx * mx * out->se_p * out->se_p);
-	}
+	s2 = fit_residuals(x, y, n, syy, out) / (double)(n - 2);
+	out->se_p = sqrt(s2 * szz) / szx;
+	out->se_o = sqrt(s2 / (double)n + mx * mx * out->se_p * out->se_p);
 	return 0;
 }
 
