@@ -16,7 +16,8 @@
 struct gradeq_consumer {
 	struct gradeq_cli cli;
 	char release[80];
-	int prefetch;
+	int prefetch;     /* configured: the large jobs' */
+	int prefetch_now; /* the work queue consumer's now (group.h) */
 	bool drain;
 	char host[128];
 	char consumer_id[200];

@@ -41,7 +41,7 @@ _fail_cleanup() {
 	if ((rc == 0 && !KEEP_DB)); then
 		psql -X -q -d "$ADMIN_DSN" -c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE)" >/dev/null 2>&1 || true
 	fi
-	rm -rf "$WORK"
+	if [[ -n ${GRADEQ_TEST_KEEP_WORK:-} ]]; then echo "work kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap _fail_cleanup EXIT
 
