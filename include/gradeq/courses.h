@@ -51,13 +51,13 @@ struct gradeq_score_row {
 };
 
 /* Called for each row, in learner order (a learner's enrollment first, then
- * its scores by problem index); a non-zero return stops the read and is
- * returned. */
+ * its scores, in no particular order); a non-zero return stops the read and
+ * is returned. */
 typedef int (*gradeq_score_fn)(void *ctx, const struct gradeq_score_row *row);
 
 /* Reads the enrollments in course_id of the given learners and their score
- * rows of the problems in the key list, in one read-only transaction
- * streamed in chunks. */
+ * rows of the problems in the key list, in one read-only transaction,
+ * streamed. */
 int gradeq_scores_read(struct gradeq_store *st, const char *course_id, const int32_t *user_ids,
 		       size_t nusers, const struct gradeq_keys *problems, gradeq_score_fn fn,
 		       void *ctx) GRADEQ_MUST_CHECK;

@@ -303,41 +303,36 @@ out:
 	return rc;
 }
 
-/* The batch's score rows, ordered by learner. Measured on platform-shaped
- * data (a learner's rows scattered over the heap, a batch of 1000 learners
- * touching most of the course's pages): reading along the (student_id,
- * course_id, module_state_key) index visits about twice the buffers of a
- * bitmap scan (314k against 163k) and took 1.5 times as long, so the
- * planner is left to its bitmap scan and sort; the join with the course's
- * problem keys keeps the sorted rows narrow (an index, not the key text),
- * which keeps the sort in memory on large courses. Rows without a
- * max_grade (chapters, videos, problems never scored) count for nothing in
- * grading: they are dropped at the heap before the join and the sort. */
-static char *scores_sql(struct gradeq_store *st, const char *course_id, const char *users,
-			const struct gradeq_keys *problems)
+/* The batch's score rows, ordered by learner, read along the
+ * (student_id, course_id, module_state_key) index: its order is the
+ * learner order, so nothing is sorted, and each row's problem is found in
+ * C by a hash lookup of its key in the course's problem keys (rows of other
+ * blocks miss it and are skipped). Measured on platform-shaped data
+ * (EXPLAIN ANALYZE, a batch of 1000 learners, the consumer's settings): on
+ * the large course 470 ms against 904 ms for the join with the keys and its
+ * sort, which spilled to disk; on the medium course 182 against 253 ms.
+ * Rows without a max_grade (chapters, videos, problems never scored) count
+ * for nothing in grading: they are dropped at the heap. */
+static char *scores_sql(struct gradeq_store *st, const char *course_id, const char *users)
 {
 	PGconn *conn = gradeq_store_conn(st);
 	char *course = PQescapeLiteral(conn, course_id, strlen(course_id));
-	char *keys = PQescapeLiteral(conn, problems->array, strlen(problems->array));
 	size_t cap;
 	char *sql = NULL;
 
-	if (course && keys) {
-		cap = strlen(course) + strlen(users) + strlen(keys) + 512;
+	if (course) {
+		cap = strlen(course) + strlen(users) + 512;
 		sql = malloc(cap);
 	}
 	if (sql)
 		snprintf(sql, cap,
-			 "COPY (SELECT m.student_id, k.idx, m.grade, m.max_grade, m.created"
-			 " FROM courseware_studentmodule m"
-			 " JOIN unnest(%s::text[]) WITH ORDINALITY AS k(key, idx)"
-			 "  ON k.key = m.module_state_key"
+			 "COPY (SELECT m.student_id, m.module_state_key, m.grade, m.max_grade,"
+			 " m.created FROM courseware_studentmodule m"
 			 " WHERE m.student_id = ANY('%s'::int4[]) AND m.course_id = %s"
-			 " AND m.max_grade IS NOT NULL ORDER BY 1, 2)"
+			 " AND m.max_grade IS NOT NULL ORDER BY m.student_id)"
 			 " TO STDOUT (FORMAT binary)",
-			 keys, users, course);
+			 users, course);
 	PQfreemem(course);
-	PQfreemem(keys);
 	return sql;
 }
 
@@ -360,24 +355,24 @@ static int deliver_enrollments(const int32_t *enrolled, size_t n, size_t *next, 
 
 /* One score row of the COPY to fn, when its learner is enrolled (the last
  * enrollment delivered). */
-static int deliver_score(const struct gradeq_copy_field *f, size_t nproblems, int32_t enrolled_last,
-			 gradeq_score_fn fn, void *ctx)
+static int deliver_score(const struct gradeq_copy_field *f, const struct gradeq_keys *problems,
+			 int32_t enrolled_last, gradeq_score_fn fn, void *ctx)
 {
 	struct gradeq_score_row row;
 	struct gradeq_score *sc = &row.score;
-	int64_t idx;
+	int idx;
 
-	if (f[0].len != 4 || f[1].len != 8 || (f[2].len != 8 && f[2].len != -1) ||
+	if (f[0].len != 4 || f[1].len < 0 || (f[2].len != 8 && f[2].len != -1) ||
 	    (f[3].len != 8 && f[3].len != -1) || f[4].len != 8)
 		return gradeq_error(GRADEQ_ERR_DB, "reading scores: unexpected field sizes");
 	memset(&row, 0, sizeof(row));
 	row.user_id = gradeq_copy_i32(f[0].p);
 	if (row.user_id != enrolled_last)
 		return 0;
-	idx = gradeq_copy_i64(f[1].p);
-	if (idx < 1 || (uint64_t)idx > nproblems)
-		return 0;
-	sc->problem = (int)(idx - 1);
+	idx = gradeq_keys_index(problems, f[1].p, (size_t)f[1].len);
+	if (idx < 0)
+		return 0; /* not a problem of the course */
+	sc->problem = idx;
 	sc->has_grade = f[2].len == 8;
 	sc->grade = sc->has_grade ? gradeq_copy_f64(f[2].p) : 0;
 	sc->has_max_grade = f[3].len == 8;
@@ -404,7 +399,7 @@ int gradeq_scores_read(struct gradeq_store *st, const char *course_id, const int
 	users = gradeq_store_int_array(user_ids, nusers);
 	enrolled = malloc((nusers ? nusers : 1) * sizeof(*enrolled));
 	if (users)
-		sql = scores_sql(st, course_id, users, problems);
+		sql = scores_sql(st, course_id, users);
 	if (!users || !enrolled || !sql) {
 		free(users);
 		free(enrolled);
@@ -442,7 +437,7 @@ int gradeq_scores_read(struct gradeq_store *st, const char *course_id, const int
 				break;
 		}
 		last = uid;
-		rc = deliver_score(f, problems->n, next ? enrolled[next - 1] : INT32_MIN, fn, ctx);
+		rc = deliver_score(f, problems, next ? enrolled[next - 1] : INT32_MIN, fn, ctx);
 	}
 	rc = gradeq_copy_out_end(cp, rc);
 	if (!rc)
