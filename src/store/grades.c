@@ -340,6 +340,13 @@ static bool course_same(const struct gradeq_copy_field *f, const struct gradeq_g
 	       text_is(&f[7], b->edited) && !(no_passed && r->passed);
 }
 
+/* The batch's existing grade rows, one index probe a learner: the lateral
+ * subquery (OFFSET 0 keeps it one) leaves the planner no plan but the
+ * (course_id, user_id) lookup. With "user_id = ANY(...)" and the grade
+ * tables' statistics missing or stale (just truncated, say), it read the
+ * course's whole range of the unique index and filtered it: 707 ms for a
+ * batch of 100 learners of the large course against 76 ms for 1000 this
+ * way (EXPLAIN ANALYZE, 2.4 million rows in the table). */
 static int read_existing(struct gradeq_store *st, const struct gradeq_grades_batch *b,
 			 const char *course, const char *ids, struct existing *e)
 {
@@ -352,11 +359,12 @@ static int read_existing(struct gradeq_store *st, const struct gradeq_grades_bat
 	if (!sql)
 		return GRADEQ_ERR_NOMEM;
 	snprintf(sql, cap,
-		 "COPY (SELECT id, user_id, usage_key, course_version, earned_all, possible_all,"
+		 "COPY (SELECT g.* FROM unnest(%s::int4[]) AS u(id) CROSS JOIN LATERAL"
+		 " (SELECT id, user_id, usage_key, course_version, earned_all, possible_all,"
 		 " earned_graded, possible_graded, first_attempted"
 		 " FROM grades_persistentsubsectiongrade"
-		 " WHERE course_id = %s AND user_id = ANY(%s::int4[])) TO STDOUT (FORMAT binary)",
-		 course, ids);
+		 " WHERE course_id = %s AND user_id = u.id OFFSET 0) g) TO STDOUT (FORMAT binary)",
+		 ids, course);
 	rc = gradeq_copy_out_begin(st, sql, "reading grades", &cp);
 	while (!rc && (rc = gradeq_copy_out_next(cp, f, 9)) == 1) {
 		long l;
@@ -383,11 +391,12 @@ static int read_existing(struct gradeq_store *st, const struct gradeq_grades_bat
 	if (rc || (e->nsub == 0 && ns > 0))
 		goto out;
 	snprintf(sql, cap,
-		 "COPY (SELECT id, user_id, course_version, grading_policy_hash, percent_grade,"
+		 "COPY (SELECT g.* FROM unnest(%s::int4[]) AS u(id) CROSS JOIN LATERAL"
+		 " (SELECT id, user_id, course_version, grading_policy_hash, percent_grade,"
 		 " letter_grade, passed_timestamp IS NULL, course_edited_timestamp::text"
 		 " FROM grades_persistentcoursegrade"
-		 " WHERE course_id = %s AND user_id = ANY(%s::int4[])) TO STDOUT (FORMAT binary)",
-		 course, ids);
+		 " WHERE course_id = %s AND user_id = u.id OFFSET 0) g) TO STDOUT (FORMAT binary)",
+		 ids, course);
 	rc = gradeq_copy_out_begin(st, sql, "reading grades", &cp);
 	while (!rc && (rc = gradeq_copy_out_next(cp, f, 8)) == 1) {
 		long l;
