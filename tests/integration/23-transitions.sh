@@ -61,16 +61,19 @@ check_history() {
 		SELECT count(*) FROM gradeq_runs r WHERE r.state IS DISTINCT FROM
 			(SELECT e.to_state FROM gradeq_job_events e WHERE e.run_id = r.run_id
 			 AND e.job_id IS NULL ORDER BY e.id DESC LIMIT 1)")"
-	assert_eq "runs whose counters differ from their jobs" "" "$(psql_q "
-		SELECT string_agg(r.run_id::text, ' ') FROM gradeq_runs r
+	# 'none' rather than an empty answer: a failed query (empty) must not pass
+	assert_eq "runs whose counters differ from their jobs" none "$(psql_q "
+		SELECT coalesce(string_agg(r.run_id::text, ' '), 'none') FROM gradeq_runs r
+		CROSS JOIN LATERAL (SELECT
+			count(*) FILTER (WHERE j.state = 'complete') AS complete,
+			count(*) FILTER (WHERE j.state = 'dead') AS dead,
+			count(*) FILTER (WHERE j.state = 'canceled') AS canceled,
+			count(*) FILTER (WHERE j.state = 'discarded') AS discarded,
+			coalesce(sum(j.learners) FILTER (WHERE j.state = 'complete'), 0) AS learners
+			FROM gradeq_jobs j WHERE j.run_id = r.run_id) j
 		WHERE (r.jobs_complete, r.jobs_dead, r.jobs_canceled, r.jobs_discarded,
-			r.learners_complete) IS DISTINCT FROM (SELECT
-			count(*) FILTER (WHERE j.state = 'complete'),
-			count(*) FILTER (WHERE j.state = 'dead'),
-			count(*) FILTER (WHERE j.state = 'canceled'),
-			count(*) FILTER (WHERE j.state = 'discarded'),
-			coalesce(sum(j.learners) FILTER (WHERE j.state = 'complete'), 0)
-			FROM gradeq_jobs j WHERE j.run_id = r.run_id)")"
+			r.learners_complete) IS DISTINCT FROM
+			(j.complete, j.dead, j.canceled, j.discarded, j.learners)")"
 }
 
 # 1. dead, replayed, complete
