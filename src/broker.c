@@ -41,10 +41,10 @@ struct gradeq_broker {
 	uint64_t nacked;   /* basic.nack'ed since the last wait */
 	char consumer_tag[128];
 	unsigned long consumer_gen; /* consumers started again (gradeq_broker_reconsume) */
-	bool event_publish;  /* not mandatory: an event nobody listens to is fine */
-	int node;            /* index in the process's node list (nodes) */
-	unsigned generation; /* of the node list it was chosen from */
-	char peer[300];      /* host:port of the node, for logs */
+	bool event_publish;         /* not mandatory: an event nobody listens to is fine */
+	int node;                   /* index in the process's node list (nodes) */
+	unsigned generation;        /* of the node list it was chosen from */
+	char peer[300];             /* host:port of the node, for logs */
 };
 
 static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *what)
@@ -931,8 +931,8 @@ int gradeq_broker_reconsume(struct gradeq_broker *b, const char *queue, int pref
 	 * the same tag (rabbitmq-server issue 5927) */
 	gen = strstr(b->consumer_tag, " #");
 	snprintf(tag, sizeof(tag), "%.*s #%lu",
-		 gen ? (int)(gen - b->consumer_tag) : (int)strlen(b->consumer_tag),
-		 b->consumer_tag, ++b->consumer_gen);
+		 gen ? (int)(gen - b->consumer_tag) : (int)strlen(b->consumer_tag), b->consumer_tag,
+		 ++b->consumer_gen);
 	rc = gradeq_broker_cancel(b);
 	if (!rc)
 		rc = gradeq_broker_consume(b, queue, prefetch, tag);

@@ -285,7 +285,8 @@ static const struct setting settings[] = {
 	 .def_int = 8,
 	 .min = 1,
 	 .max = GRADEQ_JOB_MAX_USERS,
-	 .doc = "a job of at most this many learners is small: it may go in a group"},
+	 .doc = "a job of at most this many learners is small: it may go in a group (of "
+		"at most 1000 learners)"},
 	{.name = "batch_size",
 	 .type = CF_INT,
 	 .offset = OFF(batch_size),

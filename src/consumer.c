@@ -732,10 +732,10 @@ struct held {
 };
 
 static bool small_job(const struct gradeq_group_limits *lim, const struct gradeq_job *job,
-		      int njobs, const amqp_envelope_t *env)
+		      int njobs, size_t held, const amqp_envelope_t *env)
 {
 	return gradeq_job_type(job) == gradeq_jobtype_default() &&
-	       gradeq_group_admits(lim, njobs, job->nusers, env->redelivered);
+	       gradeq_group_admits(lim, njobs, held, job->nusers, env->redelivered);
 }
 
 /* job.<state> and run.<id>.<state> of a group's jobs done: published one
@@ -927,6 +927,7 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 	const struct gradeq_group_limits lim = {
 		.max_jobs = c->cli.cfg->group_jobs,
 		.max_learners = (size_t)c->cli.cfg->group_learners,
+		.max_total = GRADEQ_GROUP_MAX_LEARNERS,
 	};
 	struct held *g = NULL;
 	struct gradeq_job *job = NULL;
@@ -934,13 +935,14 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 	struct gradeq_job *tail_job = NULL;
 	bool have_tail = false, in_hand = c->prefetch_now > 1;
 	char queue[GRADEQ_NAME_MAX];
+	size_t held = 0; /* learners of the group's jobs */
 	int n = 0, rc;
 
 	*next_rc = 0;
 	rc = decode_delivery(c, env, &job);
 	if (rc || !job)
 		goto out_env;
-	if (lim.max_jobs <= 1 || !small_job(&lim, job, 0, env) ||
+	if (lim.max_jobs <= 1 || !small_job(&lim, job, 0, 0, env) ||
 	    !(g = calloc((size_t)lim.max_jobs, sizeof(*g)))) {
 		rc = follow_prefetch(c, &lim, 1, job->nusers <= lim.max_learners);
 		if (rc)
@@ -952,6 +954,7 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 	gradeq_work_queue(queue, c->release);
 	g[n].env = *env;
 	g[n++].job = job;
+	held = job->nusers;
 	while (n < lim.max_jobs && !*c->stop_requested) {
 		amqp_envelope_t e;
 		struct gradeq_job *j = NULL;
@@ -1000,12 +1003,13 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 			}
 			continue;
 		}
-		if (!small_job(&lim, j, n, &e)) {
+		if (!small_job(&lim, j, n, held, &e)) {
 			tail = e;
 			tail_job = j;
 			have_tail = true;
 			break;
 		}
+		held += j->nusers;
 		g[n].env = e;
 		g[n++].job = j;
 	}

@@ -3,16 +3,16 @@
 
 #include <string.h>
 
-bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t nusers,
+bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t held, size_t nusers,
 			 bool redelivered)
 {
 	if (l->max_jobs <= 1 || redelivered || nusers > l->max_learners)
 		return false;
-	return njobs < l->max_jobs;
+	return njobs < l->max_jobs && (njobs == 0 || held + nusers <= l->max_total);
 }
 
-int gradeq_group_prefetch(const struct gradeq_group_limits *l, int configured, int now,
-			  int njobs, bool small)
+int gradeq_group_prefetch(const struct gradeq_group_limits *l, int configured, int now, int njobs,
+			  bool small)
 {
 	if (!small)
 		return configured;

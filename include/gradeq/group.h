@@ -12,12 +12,14 @@
 struct gradeq_group_limits {
 	int max_jobs;        /* group_jobs: 1 = no groups */
 	size_t max_learners; /* group_learners: of a small job */
+	size_t max_total;    /* of the group's jobs together */
 };
 
-/* Whether a job of nusers learners may join a group of njobs jobs (njobs
- * 0: whether it may start one). Only small jobs group, and never a
- * redelivered one: a job that may have crashed a consumer goes alone. */
-bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t nusers,
+/* Whether a job of nusers learners may join a group of njobs jobs holding
+ * 'held' learners (njobs 0: whether it may start one). Only small jobs
+ * group, never a redelivered one (a job that may have crashed a consumer
+ * goes alone), and a group's learners stay within max_total. */
+bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t held, size_t nusers,
 			 bool redelivered);
 
 /* order[] gets the indices 0..n-1 sorted by keys (strcmp), equal keys in
@@ -34,8 +36,8 @@ void gradeq_group_order(const char *const *keys, int *order, int n);
  * backlog of them) raises it to max_jobs, so that the next group arrives
  * with the deliveries instead of one basic.get round trip a job. Anything
  * else keeps 'now'. */
-int gradeq_group_prefetch(const struct gradeq_group_limits *l, int configured, int now,
-			  int njobs, bool small);
+int gradeq_group_prefetch(const struct gradeq_group_limits *l, int configured, int now, int njobs,
+			  bool small);
 
 /* What became of a delivery of a group, for its ack. */
 enum gradeq_group_settle {

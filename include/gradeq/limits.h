@@ -190,4 +190,8 @@
  * commit's WAL flush is shared well before this many. */
 #define GRADEQ_GROUP_MAX_JOBS 256
 
+/* Learners of a group at most: the rows it holds until its write are those
+ * of one job of 1000 learners, the consumer's memory bound (README). */
+#define GRADEQ_GROUP_MAX_LEARNERS 1000
+
 #endif

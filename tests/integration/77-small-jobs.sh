@@ -144,9 +144,10 @@ refcheck --course "$SMALL"
 psql_q "UPDATE courseware_studentmodule SET grade = max_grade, modified = now()
 	WHERE course_id = '$SMALL' AND student_id % 3 = 0 AND max_grade > 0" >/dev/null
 run4=$(publish_jobs --course "$SMALL" --batch-size 1)
-run5=$(publish_jobs --course "$SMALL" --batch-size 100)
-wait_until 60 "$((LEARNERS + 3)) messages in $(work_queue)" depth_is "$(work_queue)" \
-	"$((LEARNERS + 3))"
+# 150 learners a job: above group_learners, large
+run5=$(publish_jobs --course "$SMALL" --batch-size 150)
+wait_until 60 "$((LEARNERS + 2)) messages in $(work_queue)" depth_is "$(work_queue)" \
+	"$((LEARNERS + 2))"
 start_consumer mixed.log --drain
 wait_exit "$CONSUMER_PID" 600
 assert_eq "exit status of the consumer of mixed jobs" 0 "$EXIT_STATUS"

@@ -10,29 +10,46 @@
 
 static void test_admits_small_fresh_jobs_up_to_the_limits(void **state)
 {
-	const struct gradeq_group_limits l = {.max_jobs = 3, .max_learners = 10};
+	const struct gradeq_group_limits l = {.max_jobs = 3, .max_learners = 10, .max_total = 25};
 
 	(void)state;
-	assert_true(gradeq_group_admits(&l, 0, 1, false));
-	assert_true(gradeq_group_admits(&l, 2, 1, false));
+	assert_true(gradeq_group_admits(&l, 0, 0, 1, false));
+	assert_true(gradeq_group_admits(&l, 2, 1, 1, false));
 	/* full */
-	assert_false(gradeq_group_admits(&l, 3, 1, false));
+	assert_false(gradeq_group_admits(&l, 3, 1, 1, false));
 	/* a large job never groups, not even to start one */
-	assert_false(gradeq_group_admits(&l, 0, 11, false));
-	assert_false(gradeq_group_admits(&l, 1, 11, false));
-	assert_true(gradeq_group_admits(&l, 0, 10, false));
-	assert_true(gradeq_group_admits(&l, 2, 10, false));
+	assert_false(gradeq_group_admits(&l, 0, 0, 11, false));
+	assert_false(gradeq_group_admits(&l, 1, 1, 11, false));
+	assert_true(gradeq_group_admits(&l, 0, 0, 10, false));
+	assert_true(gradeq_group_admits(&l, 2, 1, 10, false));
 	/* a redelivered job (it may have crashed a consumer) goes alone */
-	assert_false(gradeq_group_admits(&l, 0, 1, true));
-	assert_false(gradeq_group_admits(&l, 1, 1, true));
+	assert_false(gradeq_group_admits(&l, 0, 0, 1, true));
+	assert_false(gradeq_group_admits(&l, 1, 1, 1, true));
+}
+
+static void test_group_learners_capped(void **state)
+{
+	const struct gradeq_group_limits l = {
+		.max_jobs = 32, .max_learners = 100, .max_total = 1000};
+
+	(void)state;
+	/* jobs of 100 learners: ten make a group, the eleventh does not fit */
+	assert_true(gradeq_group_admits(&l, 0, 0, 100, false));
+	assert_true(gradeq_group_admits(&l, 9, 900, 100, false));
+	assert_false(gradeq_group_admits(&l, 10, 1000, 100, false));
+	/* a single learner still fits beside 999 */
+	assert_true(gradeq_group_admits(&l, 20, 999, 1, false));
+	assert_false(gradeq_group_admits(&l, 20, 1000, 1, false));
+	/* a job above group_learners never groups, whatever the room */
+	assert_false(gradeq_group_admits(&l, 0, 0, 101, false));
 }
 
 static void test_no_groups_at_one_job(void **state)
 {
-	const struct gradeq_group_limits l = {.max_jobs = 1, .max_learners = 10};
+	const struct gradeq_group_limits l = {.max_jobs = 1, .max_learners = 10, .max_total = 25};
 
 	(void)state;
-	assert_false(gradeq_group_admits(&l, 0, 1, false));
+	assert_false(gradeq_group_admits(&l, 0, 0, 1, false));
 }
 
 static void test_prefetch_follows_the_jobs_size(void **state)
@@ -125,6 +142,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_admits_small_fresh_jobs_up_to_the_limits),
+		cmocka_unit_test(test_group_learners_capped),
 		cmocka_unit_test(test_no_groups_at_one_job),
 		cmocka_unit_test(test_prefetch_follows_the_jobs_size),
 		cmocka_unit_test(test_order_by_key_stable),
