@@ -40,11 +40,10 @@ struct gradeq_broker {
 	uint64_t returned; /* basic.return seen since the last wait */
 	uint64_t nacked;   /* basic.nack'ed since the last wait */
 	char consumer_tag[128];
-	unsigned long consumer_gen; /* consumers started again (gradeq_broker_reconsume) */
-	bool event_publish;         /* not mandatory: an event nobody listens to is fine */
-	int node;                   /* index in the process's node list (nodes) */
-	unsigned generation;        /* of the node list it was chosen from */
-	char peer[300];             /* host:port of the node, for logs */
+	bool event_publish;  /* not mandatory: an event nobody listens to is fine */
+	int node;            /* index in the process's node list (nodes) */
+	unsigned generation; /* of the node list it was chosen from */
+	char peer[300];      /* host:port of the node, for logs */
 };
 
 static int reply_error(struct gradeq_broker *b, amqp_rpc_reply_t r, const char *what)
@@ -915,28 +914,6 @@ int gradeq_broker_consume(struct gradeq_broker *b, const char *queue, int prefet
 			   amqp_cstring_bytes(b->consumer_tag), 0, 0, 0, amqp_empty_table);
 	snprintf(what, sizeof(what), "consuming from '%s'", queue);
 	return reply_error(b, amqp_get_rpc_reply(b->conn), what);
-}
-
-int gradeq_broker_reconsume(struct gradeq_broker *b, const char *queue, int prefetch)
-{
-	char tag[sizeof(b->consumer_tag)];
-	char *gen;
-	int rc;
-
-	if (!b->consumer_tag[0])
-		return gradeq_error(GRADEQ_ERR_INVALID, "not consuming from '%s'", queue);
-	/* a new tag each time ("<tag> #<n>"): a quorum queue may still send
-	 * the cancelled consumer's deliveries in flight, and RabbitMQ before
-	 * 3.10.9 crashes the channel when they arrive for a new consumer of
-	 * the same tag (rabbitmq-server issue 5927) */
-	gen = strstr(b->consumer_tag, " #");
-	snprintf(tag, sizeof(tag), "%.*s #%lu",
-		 gen ? (int)(gen - b->consumer_tag) : (int)strlen(b->consumer_tag), b->consumer_tag,
-		 ++b->consumer_gen);
-	rc = gradeq_broker_cancel(b);
-	if (!rc)
-		rc = gradeq_broker_consume(b, queue, prefetch, tag);
-	return rc;
 }
 
 int gradeq_broker_cancel(struct gradeq_broker *b)

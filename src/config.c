@@ -277,8 +277,7 @@ static const struct setting settings[] = {
 	 .min = 1,
 	 .max = GRADEQ_GROUP_MAX_JOBS,
 	 .doc = "small jobs in hand a consumer writes in one transaction and acks "
-		"together after its commit, and its prefetch while jobs are small; 1 = "
-		"one job a transaction"},
+		"together after its commit; 1 = one job a transaction"},
 	{.name = "group_learners",
 	 .type = CF_INT,
 	 .offset = OFF(group_learners),

@@ -271,7 +271,6 @@ static int connect_broker(struct gradeq_consumer *c)
 			gradeq_identity(tag, sizeof(tag), c->cli.prog, c->release);
 			rc = gradeq_broker_consume(c->in, gradeq_work_queue(queue, c->release),
 						   c->prefetch, tag);
-			c->prefetch_now = c->prefetch;
 		}
 		/* learn promptly when a newer release is promoted */
 		if (!rc)
@@ -891,34 +890,10 @@ static int run_group(struct gradeq_consumer *c, struct held *g, int n)
 	return rc;
 }
 
-/* Gives the work queue's consumer the prefetch gradeq_group_prefetch()
- * picks after a delivery of a small job or not, and njobs in its group. */
-static int follow_prefetch(struct gradeq_consumer *c, const struct gradeq_group_limits *lim,
-			   int njobs, bool small)
-{
-	char queue[GRADEQ_NAME_MAX];
-	int want = gradeq_group_prefetch(lim, c->prefetch, c->prefetch_now, njobs, small);
-	int rc;
-
-	if (want == c->prefetch_now)
-		return 0;
-	rc = gradeq_broker_reconsume(c->in, gradeq_work_queue(queue, c->release), want);
-	if (rc) {
-		log_warn("event=prefetch_not_changed from=%d to=%d error=\"%s\"", c->prefetch_now,
-			 want, gradeq_errmsg(rc));
-		return rc;
-	}
-	log_info("event=prefetch from=%d to=%d reason=%s", c->prefetch_now, want,
-		 small ? "small_jobs" : "large_job");
-	c->prefetch_now = want;
-	return 0;
-}
-
 /* Takes a delivery: a small job starts a group (group.h) of the small jobs
  * in hand at a prefetch above 1, or else ready in the queue (basic.get,
  * one round trip each: nothing waits for them), which run_group()
- * processes; anything else goes alone. A full group raises the prefetch to
- * the group's size and a large job lowers it again (follow_prefetch). A job that does not fit the group
+ * processes; anything else goes alone. A job that does not fit the group
  * ends it and is handled alone after it. Destroys env. Returns non-zero when the broker
  * connection must be rebuilt; *next_rc gets an error of the broker met
  * while looking for more deliveries, for the loop to handle. */
@@ -933,7 +908,7 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 	struct gradeq_job *job = NULL;
 	amqp_envelope_t tail;
 	struct gradeq_job *tail_job = NULL;
-	bool have_tail = false, in_hand = c->prefetch_now > 1;
+	bool have_tail = false, in_hand = c->prefetch > 1;
 	char queue[GRADEQ_NAME_MAX];
 	size_t held = 0; /* learners of the group's jobs */
 	int n = 0, rc;
@@ -944,11 +919,7 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 		goto out_env;
 	if (lim.max_jobs <= 1 || !small_job(&lim, job, 0, 0, env) ||
 	    !(g = calloc((size_t)lim.max_jobs, sizeof(*g)))) {
-		rc = follow_prefetch(c, &lim, 1, job->nusers <= lim.max_learners);
-		if (rc)
-			gradeq_job_free(job); /* the connection is rebuilt: delivered again */
-		else
-			rc = run_one(c, env, job, NULL);
+		rc = run_one(c, env, job, NULL);
 		goto out_env;
 	}
 	gradeq_work_queue(queue, c->release);
@@ -1015,8 +986,6 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 	}
 	if (!rc)
 		rc = run_group(c, g, n);
-	if (!rc)
-		rc = follow_prefetch(c, &lim, n, true);
 	for (int i = 0; i < n; i++) {
 		if (i > 0)
 			amqp_destroy_envelope(&g[i].env);
@@ -1024,8 +993,6 @@ static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 	}
 	free(g);
 	if (have_tail) {
-		if (!rc)
-			rc = follow_prefetch(c, &lim, 1, tail_job->nusers <= lim.max_learners);
 		if (!rc) {
 			rc = run_one(c, &tail, tail_job, NULL);
 		} else {

@@ -11,16 +11,6 @@ bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t 
 	return njobs < l->max_jobs && (njobs == 0 || held + nusers <= l->max_total);
 }
 
-int gradeq_group_prefetch(const struct gradeq_group_limits *l, int configured, int now, int njobs,
-			  bool small)
-{
-	if (!small)
-		return configured;
-	if (l->max_jobs > configured && njobs >= l->max_jobs)
-		return l->max_jobs;
-	return now;
-}
-
 void gradeq_group_order(const char *const *keys, int *order, int n)
 {
 	/* insertion sort: stable, and groups are small */

@@ -131,13 +131,6 @@ uint64_t gradeq_broker_settled_upto(const struct gradeq_broker *b);
 int gradeq_broker_consume(struct gradeq_broker *b, const char *queue, int prefetch,
 			  const char *tag) GRADEQ_MUST_CHECK;
 
-/* Consumes 'queue' again under the same tag with another prefetch: a
- * consumer's prefetch is fixed when it starts, so it is cancelled and
- * started again. Deliveries already sent stay on the channel, in hand (the
- * library queues those that arrive meanwhile), and are acked as before. */
-int gradeq_broker_reconsume(struct gradeq_broker *b, const char *queue,
-			    int prefetch) GRADEQ_MUST_CHECK;
-
 /* Stops taking deliveries (basic.cancel); deliveries already sent remain. */
 int gradeq_broker_cancel(struct gradeq_broker *b) GRADEQ_MUST_CHECK;
 

@@ -16,8 +16,7 @@
 struct gradeq_consumer {
 	struct gradeq_cli cli;
 	char release[80];
-	int prefetch;     /* configured: the large jobs' */
-	int prefetch_now; /* the work queue consumer's now (group.h) */
+	int prefetch;
 	bool drain;
 	char host[128];
 	char consumer_id[200];

@@ -28,17 +28,6 @@ bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t 
  * deadlock. */
 void gradeq_group_order(const char *const *keys, int *order, int n);
 
-/* The prefetch the consumer of the work queue should have after taking a
- * delivery, when it has 'now' and was configured with 'configured' (the
- * large jobs' prefetch): a job that is not small (small false) brings it
- * back to 'configured' at once, so that large jobs are shared out one at a
- * time; a full group of small ones (njobs = max_jobs: the queue holds a
- * backlog of them) raises it to max_jobs, so that the next group arrives
- * with the deliveries instead of one basic.get round trip a job. Anything
- * else keeps 'now'. */
-int gradeq_group_prefetch(const struct gradeq_group_limits *l, int configured, int now, int njobs,
-			  bool small);
-
 /* What became of a delivery of a group, for its ack. */
 enum gradeq_group_settle {
 	GRADEQ_SETTLE_ACK,   /* committed: to be acked now */

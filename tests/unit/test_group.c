@@ -52,26 +52,6 @@ static void test_no_groups_at_one_job(void **state)
 	assert_false(gradeq_group_admits(&l, 0, 0, 1, false));
 }
 
-static void test_prefetch_follows_the_jobs_size(void **state)
-{
-	const struct gradeq_group_limits l = {.max_jobs = 32, .max_learners = 8};
-	const struct gradeq_group_limits one = {.max_jobs = 1, .max_learners = 8};
-
-	(void)state;
-	/* a group that is not full: no backlog, the prefetch stays */
-	assert_int_equal(gradeq_group_prefetch(&l, 1, 1, 5, true), 1);
-	/* a full group: raised to the group's size */
-	assert_int_equal(gradeq_group_prefetch(&l, 1, 1, 32, true), 32);
-	assert_int_equal(gradeq_group_prefetch(&l, 1, 32, 3, true), 32);
-	/* a large job: back to the configured prefetch at once */
-	assert_int_equal(gradeq_group_prefetch(&l, 1, 32, 1, false), 1);
-	assert_int_equal(gradeq_group_prefetch(&l, 4, 32, 1, false), 4);
-	/* a configured prefetch above the group's is never lowered */
-	assert_int_equal(gradeq_group_prefetch(&l, 64, 64, 32, true), 64);
-	/* no groups: nothing changes */
-	assert_int_equal(gradeq_group_prefetch(&one, 1, 1, 1, true), 1);
-}
-
 static void test_order_by_key_stable(void **state)
 {
 	const char *keys[] = {"b", "a", "c", "a", "b"};
@@ -144,7 +124,6 @@ int main(void)
 		cmocka_unit_test(test_admits_small_fresh_jobs_up_to_the_limits),
 		cmocka_unit_test(test_group_learners_capped),
 		cmocka_unit_test(test_no_groups_at_one_job),
-		cmocka_unit_test(test_prefetch_follows_the_jobs_size),
 		cmocka_unit_test(test_order_by_key_stable),
 		cmocka_unit_test(test_ack_all_committed_at_once),
 		cmocka_unit_test(test_ack_over_failures_acked_already),
