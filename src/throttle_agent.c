@@ -128,16 +128,26 @@ static void read_budget(struct gradeq_throttle_agent *a, struct gradeq_store *st
 		 rate_text(r, sizeof(r), a->rate), source);
 }
 
-static void count_consumers(struct gradeq_throttle_agent *a, struct gradeq_broker *b, double now)
+static void count_consumers(struct gradeq_throttle_agent *a, struct gradeq_store *st,
+			    struct gradeq_broker *b, double now)
 {
 	char queue[GRADEQ_NAME_MAX];
 	uint32_t ready = 0, n = 0;
+	unsigned live = 0;
 
 	if (!b || gradeq_broker_broken(b))
 		return;
 	a->count_at = now;
 	if (gradeq_broker_queue_info(b, gradeq_work_queue(queue, a->release), &ready, &n))
 		return; /* the loop sees a broken connection itself */
+	/* A quorum queue counts a basic.get not yet acked as a consumer of
+	 * its own: a group's jobs inflate the count. The consumers' reports
+	 * of the last 30 s, which count a consumer gone for a while, are the
+	 * other bound; the smaller of two counts that never miss a live
+	 * consumer is the better. */
+	if (a->budget > 0 && !a->report_failed && st && !gradeq_store_broken(st) &&
+	    !gradeq_store_throttle_live(st, a->release, &live) && live > 0 && live < n)
+		n = live;
 	if (n < 1)
 		n = 1; /* this one, at least */
 	if (n == a->consumers)
@@ -257,7 +267,7 @@ void gradeq_throttle_agent_tick(struct gradeq_throttle_agent *a, struct gradeq_s
 	if (a->hint || now - a->budget_at >= (waiting ? 1 : GRADEQ_THROTTLE_CHECK_S))
 		read_budget(a, st, now);
 	if (now - a->count_at >= GRADEQ_THROTTLE_COUNT_S)
-		count_consumers(a, b, now);
+		count_consumers(a, st, b, now);
 	if (now - a->health_at >= a->cfg->distress_interval_s)
 		step(a, st, now);
 	if ((a->dirty && now - a->report_at >= 1) || now - a->report_at >= GRADEQ_THROTTLE_REPORT_S)

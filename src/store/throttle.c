@@ -162,6 +162,27 @@ int gradeq_store_throttle_report(struct gradeq_store *st, const struct gradeq_th
 		9, params, "reporting the throttle");
 }
 
+int gradeq_store_throttle_live(struct gradeq_store *st, const char *release, unsigned *n)
+{
+	const char *params[1] = {release};
+	PGresult *res =
+		PQexecParams(gradeq_store_conn(st),
+			     "SELECT count(*) FROM gradeq_throttle_consumers"
+			     " WHERE release = $1 AND updated_at > now() - interval '30 seconds'",
+			     1, NULL, params, NULL, NULL, 0);
+	int rc = 0, v = 0;
+
+	*n = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && no_tables(res))
+		rc = 0;
+	else if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = gradeq_store_result_error(st, res, "counting the consumers' reports");
+	else if (PQntuples(res) == 1 && !gradeq_parse_int(PQgetvalue(res, 0, 0), 0, 1000000, &v))
+		*n = (unsigned)v;
+	PQclear(res);
+	return rc;
+}
+
 int gradeq_store_db_health(struct gradeq_store *st, struct gradeq_db_health *h)
 {
 	/* cheap: pg_locks and pg_stat_activity are in shared memory; sampled

@@ -38,6 +38,11 @@ struct gradeq_throttle_report {
 int gradeq_store_throttle_report(struct gradeq_store *st,
 				 const struct gradeq_throttle_report *r) GRADEQ_MUST_CHECK;
 
+/* *n gets the release's consumers that reported within the last 30 s
+ * (0 when none did, or before migration 9). */
+int gradeq_store_throttle_live(struct gradeq_store *st, const char *release,
+			       unsigned *n) GRADEQ_MUST_CHECK;
+
 /* One health sample: sessions waiting for locks on grades_* tables, active
  * backends and max_connections. */
 int gradeq_store_db_health(struct gradeq_store *st, struct gradeq_db_health *h) GRADEQ_MUST_CHECK;
