@@ -825,6 +825,17 @@ static int run_group(struct gradeq_consumer *c, struct held *g, int n)
 		errs[i] = g[i].err;
 	gradeq_worker_process_group(c->w, c->st, jobs, n, stats, rcs, errs);
 	beat_busy(c, false);
+	if (gradeq_store_broken(c->st) && !c->db_lost.tv_sec) {
+		/* the session went during the group: its jobs go alone, after
+		 * a reconnect that ends this outage's line */
+		int i = 0;
+
+		while (i < n - 1 && !rcs[i])
+			i++;
+		mark_lost(&c->db_lost);
+		log_warn("event=database_lost job=%s error=\"%s\"", g[i].job->job_id,
+			 rcs[i] ? g[i].err : "");
+	}
 	for (int i = 0; i < n; i++) {
 		g[i].stats = stats[i];
 		g[i].rc = db_error_class(c, rcs[i]);
