@@ -16,8 +16,10 @@ set -euo pipefail
 own_db gradeq_it_f32
 fresh_release f32
 # 500 learners of about 1000 score rows each, in jobs of 12 learners: about
-# 40 jobs, so that an outage after the third finds most of the run to do
+# 40 jobs, so that an outage after the third finds most of the run to do;
+# such jobs are small and go in groups, of 4 here: about 10 groups
 seed large 500
+config "$WORK/k.conf" 'group_jobs=4'
 declare_topology
 
 # consumer_waits_on_lock: the consumer's write waits on the test's lock on
@@ -56,7 +58,7 @@ resume_ms() {
 run=$(publish_jobs --course "$LARGE" --batch-size 12)
 jobs=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run'")
 t0=$SECONDS
-"$CONSUMER" --release "$RELEASE" --drain >>"$WORK/reference.log" 2>&1 || die "reference consumer failed"
+"$CONSUMER" -c "$WORK/k.conf" --release "$RELEASE" --drain >>"$WORK/reference.log" 2>&1 || die "reference consumer failed"
 log "reference: $jobs jobs in $((SECONDS - t0)) s"
 check_exactly_once "$run"
 assert_fully_graded "$LARGE"
@@ -66,21 +68,21 @@ refcheck --course "$LARGE" --fresh
 # 1. SIGKILL in the middle of the run.
 clear_grades
 run=$(publish_jobs --course "$LARGE" --batch-size 12)
-start_consumer kill.log
+start_consumer kill.log -c "$WORK/k.conf"
 wait_until 60 "3 jobs complete" complete_at_least "$run" 3
 kill -KILL "$CONSUMER_PID"
 wait_exit "$CONSUMER_PID" 10
 assert_eq "killed consumer's status" 137 "$EXIT_STATUS"
 done_before=$(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$run' AND state = 'complete'")
 ((done_before < jobs)) || die "the run finished before the kill; make it larger"
-"$CONSUMER" --release "$RELEASE" --drain >>"$WORK/after-kill.log" 2>&1 || die "draining consumer failed"
+"$CONSUMER" -c "$WORK/k.conf" --release "$RELEASE" --drain >>"$WORK/after-kill.log" 2>&1 || die "draining consumer failed"
 check_run "$run" after_kill
 log "SIGKILL after $done_before of $jobs jobs: run completed by another consumer, grades right"
 
 # 2. PostgreSQL restarted in the middle of the run.
 clear_grades
 run=$(publish_jobs --course "$LARGE" --batch-size 12)
-start_consumer pg.log
+start_consumer pg.log -c "$WORK/k.conf"
 pid=$CONSUMER_PID
 wait_until 60 "3 jobs complete" complete_at_least "$run" 3
 # the outage comes while a job is in hand, whatever the machine's speed:
@@ -106,7 +108,7 @@ log "PostgreSQL restart (down $((up - down0)) ms): consumer resumed $pg_ms ms af
 # 3. RabbitMQ restarted in the middle of the run.
 clear_grades
 run=$(publish_jobs --course "$LARGE" --batch-size 12)
-start_consumer rabbit.log
+start_consumer rabbit.log -c "$WORK/k.conf"
 pid=$CONSUMER_PID
 wait_until 60 "3 jobs complete" complete_at_least "$run" 3
 # the outage comes while a job is in hand: the consumer waits on the test's
@@ -132,7 +134,7 @@ log "RabbitMQ restart (down $((up - down0)) ms): consumer consuming again $rabbi
 # 4. The consumer's connections closed by the broker's operator.
 clear_grades
 run=$(publish_jobs --course "$LARGE" --batch-size 12)
-start_consumer close.log
+start_consumer close.log -c "$WORK/k.conf"
 pid=$CONSUMER_PID
 wait_until 60 "3 jobs complete" complete_at_least "$run" 3
 closed=0

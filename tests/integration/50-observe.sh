@@ -91,7 +91,9 @@ grep -q "^run\.$canceled\.publishing" "$WORK/events.txt" || die "no run.$cancele
 mid=$(publish_jobs --course "$SMALL" --batch-size 10)
 # The lock is held until the run is canceled (then its backend is ended).
 lock_table SHARE
-start_consumer consumer2.log --drain
+# one job in hand at a time: no group of the small jobs that are ready
+config "$WORK/one.conf" 'group_jobs=1'
+start_consumer consumer2.log --drain -c "$WORK/one.conf"
 pid=$CONSUMER_PID
 in_hand() {
 	(($(psql_q "SELECT count(*) FROM gradeq_jobs WHERE run_id = '$mid' AND state = 'in_progress'") >= 1))

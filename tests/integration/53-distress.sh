@@ -14,7 +14,8 @@ fresh_release t53
 BUDGET=600
 seed small 3000
 CONF=$WORK/t53.conf
-config "$CONF" 'distress_interval_s=2' 'backoff_increase=40'
+# groups of two jobs: the run's 60 jobs keep all three consumers busy
+config "$CONF" 'distress_interval_s=2' 'backoff_increase=40' 'group_jobs=2'
 declare_topology -c "$CONF"
 
 all_logs() {
