@@ -455,6 +455,29 @@ static int mark_canceled(struct gradeq_store *st, const struct gradeq_job *job, 
  * stats->outcome says why not (done before, or its run canceled: marked);
  * or an error. */
 #define GRADEQ_NOTHING_TO_DO 1
+
+/* What the job's row said when it was taken: 0, to be graded, or
+ * GRADEQ_NOTHING_TO_DO (done before, or its run canceled: marked). */
+static int after_begin(struct gradeq_worker *w, struct gradeq_store *st,
+		       const struct gradeq_job *job, const struct gradeq_job_changed *began,
+		       struct gradeq_job_stats *stats)
+{
+	int rc;
+
+	if (began->known &&
+	    (began->old == GRADEQ_JOB_COMPLETE || began->old == GRADEQ_JOB_CANCELED ||
+	     began->old == GRADEQ_JOB_DISCARDED)) {
+		stats->outcome = GRADEQ_ALREADY_DONE;
+		return GRADEQ_NOTHING_TO_DO;
+	}
+	if (began->run_known && began->run_state == GRADEQ_RUN_CANCELED) {
+		stats->outcome = GRADEQ_SKIPPED_CANCELED;
+		rc = mark_canceled(st, job, w->consumer);
+		return rc ? rc : GRADEQ_NOTHING_TO_DO;
+	}
+	return 0;
+}
+
 static int prepare_job(struct gradeq_worker *w, struct gradeq_store *st,
 		       const struct gradeq_job *job, struct gradeq_job_stats *stats, char **version)
 {
@@ -468,17 +491,7 @@ static int prepare_job(struct gradeq_worker *w, struct gradeq_store *st,
 	rc = begin_job(w, st, job, &began, version);
 	if (rc)
 		return rc;
-	if (began.known && (began.old == GRADEQ_JOB_COMPLETE || began.old == GRADEQ_JOB_CANCELED ||
-			    began.old == GRADEQ_JOB_DISCARDED)) {
-		stats->outcome = GRADEQ_ALREADY_DONE;
-		return GRADEQ_NOTHING_TO_DO;
-	}
-	if (began.run_known && began.run_state == GRADEQ_RUN_CANCELED) {
-		stats->outcome = GRADEQ_SKIPPED_CANCELED;
-		rc = mark_canceled(st, job, w->consumer);
-		return rc ? rc : GRADEQ_NOTHING_TO_DO;
-	}
-	return 0;
+	return after_begin(w, st, job, &began, stats);
 }
 
 /* The course (cached, or loaded) and the batch's scores read and graded
@@ -753,15 +766,65 @@ static void write_held(struct gradeq_worker *w, struct gradeq_store *st,
 	free(tm);
 }
 
+/* A group's first steps, prepare_job's for each job: the records checked
+ * one by one, then the jobs whose record is right taken in one statement.
+ * pre[i] gets prepare_job's result, versions[i] the course's version. */
+static void begin_group(struct gradeq_worker *w, struct gradeq_store *st,
+			const struct gradeq_job *const *jobs, int n, struct gradeq_job_stats *stats,
+			struct timespec *t0, int *pre, char **versions, char **errs)
+{
+	const char *ids[GRADEQ_GROUP_MAX_JOBS];
+	int idx[GRADEQ_GROUP_MAX_JOBS];
+	char *vers[GRADEQ_GROUP_MAX_JOBS];
+	struct gradeq_job_changed began[GRADEQ_GROUP_MAX_JOBS];
+	int k = 0, rc;
+
+	for (int i = 0; i < n; i++) {
+		memset(&stats[i], 0, sizeof(stats[i]));
+		clock_gettime(CLOCK_MONOTONIC, &t0[i]);
+		versions[i] = NULL;
+		pre[i] = n > GRADEQ_GROUP_MAX_JOBS ? GRADEQ_ERR_INVALID
+						   : check_record(st, jobs[i], &stats[i]);
+		if (pre[i])
+			keep_error(errs[i], pre[i]); /* before the next replaces it */
+		if (!pre[i]) {
+			idx[k] = i;
+			ids[k++] = jobs[i]->job_id;
+		}
+	}
+	if (!k)
+		return;
+	rc = gradeq_job_begin_group(st, k, ids, JOB_UNFINISHED, w->consumer, began, vers);
+	for (int j = 0; j < k; j++) {
+		int i = idx[j];
+
+		if (rc) {
+			pre[i] = rc;
+		} else {
+			versions[i] = vers[j];
+			if (!vers[j])
+				pre[i] = gradeq_error(GRADEQ_ERR_NOT_FOUND, "unknown course '%s'",
+						      jobs[i]->course_id);
+			else
+				pre[i] = after_begin(w, st, jobs[i], &began[j], &stats[i]);
+		}
+		if (pre[i] && pre[i] != GRADEQ_NOTHING_TO_DO)
+			keep_error(errs[i], pre[i]);
+	}
+}
+
 void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *st,
 				 const struct gradeq_job *const *jobs, int n,
 				 struct gradeq_job_stats *stats, int *rcs, char **errs)
 {
-	struct held_rows *held = calloc((size_t)(n > 0 ? n : 1), sizeof(*held));
-	struct timespec *t0 = calloc((size_t)(n > 0 ? n : 1), sizeof(*t0));
+	size_t m = (size_t)(n > 0 ? n : 1);
+	struct held_rows *held = calloc(m, sizeof(*held));
+	struct timespec *t0 = calloc(m, sizeof(*t0));
+	int *pre = calloc(m, sizeof(*pre));
+	char **versions = calloc(m, sizeof(*versions));
 	int nheld = 0;
 
-	if (!held || !t0) {
+	if (!held || !t0 || !pre || !versions) {
 		for (int i = 0; i < n; i++) {
 			memset(&stats[i], 0, sizeof(stats[i]));
 			rcs[i] = GRADEQ_ERR_NOMEM;
@@ -769,17 +832,17 @@ void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *s
 		}
 		free(held);
 		free(t0);
+		free(pre);
+		free(versions);
 		return;
 	}
+	begin_group(w, st, jobs, n, stats, t0, pre, versions, errs);
 	for (int i = 0; i < n; i++) {
-		char *version = NULL;
+		char *version = versions[i];
 		struct cached_course *c = NULL;
 		size_t nlearners = 0;
-		int rc;
+		int rc = pre[i];
 
-		memset(&stats[i], 0, sizeof(stats[i]));
-		clock_gettime(CLOCK_MONOTONIC, &t0[i]);
-		rc = prepare_job(w, st, jobs[i], &stats[i], &version);
 		if (rc == 0 && nheld && !cache_find(w, jobs[i]->course_id, version)) {
 			/* a course to load may take the slot of one the held
 			 * jobs still use: they are written first */
@@ -788,6 +851,7 @@ void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *s
 		if (rc == 0)
 			rc = grade_job(w, st, jobs[i], version, &stats[i], &c, &nlearners);
 		free(version);
+		versions[i] = NULL;
 		if (rc == GRADEQ_NOTHING_TO_DO) {
 			rcs[i] = 0;
 			stats[i].ms_total = ms_since(&t0[i]);
@@ -795,7 +859,8 @@ void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *s
 		}
 		rcs[i] = rc;
 		if (rc) {
-			keep_error(errs[i], rc);
+			if (!pre[i]) /* else kept when it happened */
+				keep_error(errs[i], rc);
 			stats[i].ms_total = ms_since(&t0[i]);
 			continue;
 		}
@@ -807,6 +872,8 @@ void gradeq_worker_process_group(struct gradeq_worker *w, struct gradeq_store *s
 	write_held(w, st, jobs, stats, rcs, errs, t0, held, &nheld);
 	free(held);
 	free(t0);
+	free(pre);
+	free(versions);
 }
 
 int gradeq_worker_record_failure(struct gradeq_store *st, const char *job_id,

@@ -73,6 +73,15 @@ int gradeq_job_begin(struct gradeq_store *st, const struct gradeq_job_change *c,
 		     const char *course_id, struct gradeq_job_changed *out,
 		     char **version) GRADEQ_MUST_CHECK;
 
+/* A group's jobs taken at once: for each of the n job_ids what
+ * gradeq_job_begin with from, by and the job row's course does, in one
+ * statement committed asynchronously, into out[i] and versions[i]
+ * (malloc'd; NULL for an unknown job or course). Outside any transaction
+ * only. On error nothing is set (versions all NULL). */
+int gradeq_job_begin_group(struct gradeq_store *st, int n, const char *const *job_ids,
+			   unsigned from, const char *by, struct gradeq_job_changed *out,
+			   char **versions) GRADEQ_MUST_CHECK;
+
 /* Reads what gradeq recorded for job_id at publish time, and whether the
  * run run_id (the one a job body names) exists, into *out (release it with
  * gradeq_job_record_release()). An unknown job is not an error: out->known

@@ -28,6 +28,7 @@ enum gradeq_prepared {
 	GRADEQ_PREP_JOB_TRANSITION,
 	GRADEQ_PREP_JOB_RECORD,
 	GRADEQ_PREP_JOB_COUNT,
+	GRADEQ_PREP_JOB_BEGIN_GROUP,
 };
 
 /* The completions a group of jobs counts at its end, a run each, in the

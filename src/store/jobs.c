@@ -174,6 +174,92 @@ int gradeq_job_begin(struct gradeq_store *st, const struct gradeq_job_change *c,
 	return transition(st, c, true, course_id, out, version);
 }
 
+/* A group's jobs taken at once: $1 the jobs (uuid[]), $2 the from states,
+ * $3 by. What the transition to in_progress does to each (row, attempt,
+ * event), committed asynchronously; the run rows are left alone, as a
+ * transition from an unfinished state to in_progress leaves them. One
+ * row a job, in $1's order: the old state, whether it changed, its run,
+ * learners, the run's state and the version of the job's course. */
+static const char begin_group_sql[] =
+	"WITH p AS (SELECT x.job_id, x.ord, set_config('synchronous_commit', 'off', true) AS sync"
+	"  FROM unnest($1::uuid[]) WITH ORDINALITY AS x(job_id, ord)),"
+	" o AS (SELECT g.job_id, g.run_id, g.state, g.learners, g.course_id FROM gradeq_jobs g"
+	"  WHERE g.job_id IN (SELECT job_id FROM p) ORDER BY g.job_id FOR UPDATE OF g),"
+	" j AS (UPDATE gradeq_jobs g SET state = 'in_progress', attempts = g.attempts + 1,"
+	"  started_at = now(), consumer = $3::text"
+	"  FROM o WHERE g.job_id = o.job_id AND o.state = ANY ($2::text[])"
+	"  RETURNING g.job_id, o.run_id, o.state AS old),"
+	" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
+	"  SELECT j.job_id, j.run_id, j.old, 'in_progress', coalesce($3::text, '') FROM j"
+	"  WHERE j.old <> 'in_progress')"
+	" SELECT o.state, j.job_id IS NOT NULL, o.run_id, o.learners, x.state, c.version, p.sync"
+	" FROM p LEFT JOIN o ON o.job_id = p.job_id LEFT JOIN j ON j.job_id = p.job_id"
+	" LEFT JOIN gradeq_runs x ON x.run_id = o.run_id"
+	" LEFT JOIN courses c ON c.course_id = o.course_id ORDER BY p.ord";
+
+int gradeq_job_begin_group(struct gradeq_store *st, int n, const char *const *job_ids,
+			   unsigned from, const char *by, struct gradeq_job_changed *out,
+			   char **versions)
+{
+	char states[128], *ids = NULL;
+	const char *params[3] = {NULL, states, by};
+	size_t len = 3;
+	PGresult *res = NULL;
+	int rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		versions[i] = NULL;
+		len += strlen(job_ids[i]) + 1;
+	}
+	if (n <= 0)
+		return 0;
+	ids = malloc(len);
+	if (!ids)
+		return GRADEQ_ERR_NOMEM;
+	ids[0] = '{';
+	len = 1;
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(job_ids[i]);
+
+		/* uuids: nothing to quote, and a malformed one fails the cast */
+		memcpy(ids + len, job_ids[i], l);
+		len += l;
+		ids[len++] = i + 1 < n ? ',' : '}';
+	}
+	ids[len] = '\0';
+	params[0] = ids;
+	gradeq_store_states_array(GRADEQ_STATE_JOB, from, states, sizeof(states));
+	res = gradeq_store_exec_prepared(st, GRADEQ_PREP_JOB_BEGIN_GROUP, begin_group_sql, 3,
+					 params);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != n) {
+		rc = gradeq_store_result_error(st, res, "starting jobs");
+		goto out;
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		struct gradeq_job_changed *c = &out[i];
+
+		c->known = !PQgetisnull(res, i, 0) &&
+			   gradeq_job_state_parse(PQgetvalue(res, i, 0), &c->old);
+		c->changed = PQgetvalue(res, i, 1)[0] == 't';
+		snprintf(c->run_id, sizeof(c->run_id), "%s", PQgetvalue(res, i, 2));
+		c->learners = (int)strtol(PQgetvalue(res, i, 3), NULL, 10);
+		c->run_known = !PQgetisnull(res, i, 4) &&
+			       gradeq_run_state_parse(PQgetvalue(res, i, 4), &c->run_state);
+		if (!PQgetisnull(res, i, 5) && !(versions[i] = strdup(PQgetvalue(res, i, 5))))
+			rc = GRADEQ_ERR_NOMEM;
+	}
+	if (rc)
+		for (int i = 0; i < n; i++) {
+			free(versions[i]);
+			versions[i] = NULL;
+		}
+out:
+	PQclear(res);
+	free(ids);
+	return rc;
+}
+
 int gradeq_job_record_read(struct gradeq_store *st, const char *job_id, const char *run_id,
 			   struct gradeq_job_record *out)
 {
