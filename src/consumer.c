@@ -910,10 +910,12 @@ static int run_group(struct gradeq_consumer *c, struct held *g, int n)
  * while looking for more deliveries, for the loop to handle. */
 static int take(struct gradeq_consumer *c, amqp_envelope_t *env, int *next_rc)
 {
+	const double rate = gradeq_throttle_agent_rate(c->thr);
 	const struct gradeq_group_limits lim = {
 		.max_jobs = c->cli.cfg->group_jobs,
 		.max_learners = (size_t)c->cli.cfg->group_learners,
-		.max_total = GRADEQ_GROUP_MAX_LEARNERS,
+		.max_total = gradeq_group_paced_total(rate, GRADEQ_GROUP_PACED_S,
+						      GRADEQ_GROUP_MAX_LEARNERS),
 	};
 	struct held *g = NULL;
 	struct gradeq_job *job = NULL;

@@ -11,6 +11,15 @@ bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t 
 	return njobs < l->max_jobs && (njobs == 0 || held + nusers <= l->max_total);
 }
 
+size_t gradeq_group_paced_total(double rate, double paced_s, size_t max)
+{
+	double t = rate * paced_s;
+
+	if (rate <= 0 || t >= (double)max)
+		return max;
+	return (size_t)t;
+}
+
 void gradeq_group_order(const char *const *keys, int *order, int n)
 {
 	/* insertion sort: stable, and groups are small */

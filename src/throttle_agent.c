@@ -279,6 +279,11 @@ double gradeq_throttle_agent_wait(const struct gradeq_throttle_agent *a)
 	return a ? gradeq_pace_wait(&a->pace, now_s()) : 0;
 }
 
+double gradeq_throttle_agent_rate(const struct gradeq_throttle_agent *a)
+{
+	return a ? a->rate : 0;
+}
+
 void gradeq_throttle_agent_take(struct gradeq_throttle_agent *a, size_t learners)
 {
 	if (a)

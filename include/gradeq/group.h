@@ -22,6 +22,13 @@ struct gradeq_group_limits {
 bool gradeq_group_admits(const struct gradeq_group_limits *l, int njobs, size_t held, size_t nusers,
 			 bool redelivered);
 
+/* The learners a group may hold (max_total) when its consumer paces at
+ * rate learners a second (0: unlimited): those of paced_s seconds at that
+ * rate, at most max (and 0 when the rate is below one learner in paced_s:
+ * every job then goes alone). The pacing waits for a group's learners
+ * at once: a larger group would be a burst above the budget. */
+size_t gradeq_group_paced_total(double rate, double paced_s, size_t max);
+
 /* order[] gets the indices 0..n-1 sorted by keys (strcmp), equal keys in
  * their order. A group writes its jobs in the order of their runs, so
  * that two groups take the run rows' locks in one order and never

@@ -194,4 +194,10 @@
  * of one job of 1000 learners, the consumer's memory bound (README). */
 #define GRADEQ_GROUP_MAX_LEARNERS 1000
 
+/* Under a throttle a group holds at most the learners of this many
+ * seconds at the consumer's rate (one job at least): the pacing waits a
+ * group's learners at once, and a group of 1000 at 133 learners/s would
+ * start a run with a burst of 7.5 s of the budget. */
+#define GRADEQ_GROUP_PACED_S 1
+
 #endif

@@ -39,6 +39,9 @@ void gradeq_throttle_agent_tick(struct gradeq_throttle_agent *a, struct gradeq_s
 /* Seconds to wait before the next job may start (0: at once). */
 double gradeq_throttle_agent_wait(const struct gradeq_throttle_agent *a);
 
+/* The learners a second it paces with now, 0: unlimited. */
+double gradeq_throttle_agent_rate(const struct gradeq_throttle_agent *a);
+
 /* A job of learners starts now. */
 void gradeq_throttle_agent_take(struct gradeq_throttle_agent *a, size_t learners);
 

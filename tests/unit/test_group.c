@@ -44,6 +44,27 @@ static void test_group_learners_capped(void **state)
 	assert_false(gradeq_group_admits(&l, 0, 0, 101, false));
 }
 
+static void test_paced_groups_hold_a_second_of_the_rate(void **state)
+{
+	const struct gradeq_group_limits l = {
+		.max_jobs = 32,
+		.max_learners = 100,
+		.max_total = gradeq_group_paced_total(133.3, 1, 1000),
+	};
+
+	(void)state;
+	assert_int_equal(gradeq_group_paced_total(0, 1, 1000), 1000);
+	assert_int_equal(gradeq_group_paced_total(5000, 1, 1000), 1000);
+	assert_int_equal(gradeq_group_paced_total(133.3, 1, 1000), 133);
+	assert_int_equal(gradeq_group_paced_total(0.5, 1, 1000), 0);
+	/* at 133 learners/s: two jobs of 50 a group, not twenty */
+	assert_true(gradeq_group_admits(&l, 1, 50, 50, false));
+	assert_false(gradeq_group_admits(&l, 2, 100, 50, false));
+	/* a job larger than a second's learners still runs, alone */
+	assert_true(gradeq_group_admits(&l, 0, 0, 100, false));
+	assert_false(gradeq_group_admits(&l, 1, 100, 100, false));
+}
+
 static void test_no_groups_at_one_job(void **state)
 {
 	const struct gradeq_group_limits l = {.max_jobs = 1, .max_learners = 10, .max_total = 25};
@@ -123,6 +144,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_admits_small_fresh_jobs_up_to_the_limits),
 		cmocka_unit_test(test_group_learners_capped),
+		cmocka_unit_test(test_paced_groups_hold_a_second_of_the_rate),
 		cmocka_unit_test(test_no_groups_at_one_job),
 		cmocka_unit_test(test_order_by_key_stable),
 		cmocka_unit_test(test_ack_all_committed_at_once),
