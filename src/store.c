@@ -177,6 +177,12 @@ void gradeq_store_rollback(struct gradeq_store *st)
 PGresult *gradeq_store_exec_prepared(struct gradeq_store *st, unsigned id, const char *sql, int n,
 				     const char *const *params)
 {
+	return gradeq_store_exec_prepared_as(st, id, sql, n, params, 0);
+}
+
+PGresult *gradeq_store_exec_prepared_as(struct gradeq_store *st, unsigned id, const char *sql,
+					int n, const char *const *params, int result_format)
+{
 	char name[16];
 
 	snprintf(name, sizeof(name), "gq_p%u", id);
@@ -190,7 +196,7 @@ PGresult *gradeq_store_exec_prepared(struct gradeq_store *st, unsigned id, const
 		PQclear(res);
 		st->prepared |= 1u << id;
 	}
-	return PQexecPrepared(st->conn, name, n, params, NULL, NULL, 0);
+	return PQexecPrepared(st->conn, name, n, params, NULL, NULL, result_format);
 }
 
 const char *gradeq_store_begin_sql(struct gradeq_store *st)

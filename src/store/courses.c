@@ -286,10 +286,10 @@ static int read_enrollments(struct gradeq_store *st, const char *course_id, cons
 	int rc = 0, rows;
 
 	*n = 0;
-	res = PQexecParams(gradeq_store_conn(st),
-			   "SELECT user_id FROM student_courseenrollment"
-			   " WHERE course_id = $1 AND user_id = ANY($2::int4[])",
-			   2, NULL, params, NULL, NULL, 1);
+	res = gradeq_store_exec_prepared_as(st, GRADEQ_PREP_ENROLLED,
+					    "SELECT user_id FROM student_courseenrollment"
+					    " WHERE course_id = $1 AND user_id = ANY($2::int4[])",
+					    2, params, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 1 || PQfsize(res, 0) != 4) {
 		rc = gradeq_store_result_error(st, res, "reading enrollments");
 		goto out;

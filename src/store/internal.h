@@ -29,6 +29,7 @@ enum gradeq_prepared {
 	GRADEQ_PREP_JOB_RECORD,
 	GRADEQ_PREP_JOB_COUNT,
 	GRADEQ_PREP_JOB_BEGIN_GROUP,
+	GRADEQ_PREP_ENROLLED,
 };
 
 /* The completions a group of jobs counts at its end, a run each, in the
@@ -49,6 +50,9 @@ int gradeq_store_group_runs(struct gradeq_store *st, const struct gradeq_group_r
  * PQprepare's when preparing failed). */
 PGresult *gradeq_store_exec_prepared(struct gradeq_store *st, unsigned id, const char *sql, int n,
 				     const char *const *params);
+/* The same with the result in result_format (1: binary). */
+PGresult *gradeq_store_exec_prepared_as(struct gradeq_store *st, unsigned id, const char *sql,
+					int n, const char *const *params, int result_format);
 
 /* What opens a write transaction: "BEGIN", or inside a group of jobs
  * (gradeq_store_group_begin) "SAVEPOINT gq_job", which gradeq_store_commit
