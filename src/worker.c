@@ -370,11 +370,26 @@ static int fetch_and_grade(struct gradeq_worker *w, struct gradeq_store *st,
 	return rc;
 }
 
+/* The statistics a job's completion records. */
+static struct gradeq_job_completion completion(const struct gradeq_job_stats *stats)
+{
+	return (struct gradeq_job_completion){
+		.ms_load = stats->ms_load,
+		.ms_fetch = stats->ms_fetch,
+		.ms_compute = stats->ms_compute,
+		.graded = stats->graded,
+		.skipped = stats->skipped,
+		.subsections = stats->subsections,
+		.score_rows = stats->score_rows,
+	};
+}
+
 /* Writes the grade rows and the job's completion in one transaction, left
- * open for the caller to commit. */
+ * open for the caller to commit; with later, the rows only (a group
+ * completes its jobs at once: complete_held). */
 static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct cached_course *c,
 			const struct gradeq_job *job, size_t nlearners,
-			const struct gradeq_job_stats *stats)
+			const struct gradeq_job_stats *stats, bool later)
 {
 	const struct gradeq_grades_batch batch = {
 		.job_id = job->job_id,
@@ -389,15 +404,7 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 		.learners = w->courses,
 		.subs = w->subs,
 	};
-	const struct gradeq_job_completion done = {
-		.ms_load = stats->ms_load,
-		.ms_fetch = stats->ms_fetch,
-		.ms_compute = stats->ms_compute,
-		.graded = stats->graded,
-		.skipped = stats->skipped,
-		.subsections = stats->subsections,
-		.score_rows = stats->score_rows,
-	};
+	const struct gradeq_job_completion done = completion(stats);
 	const struct gradeq_job_change change = {
 		.job_id = job->job_id,
 		.from = GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
@@ -409,7 +416,7 @@ static int write_grades(struct gradeq_worker *w, struct gradeq_store *st, struct
 	int rc;
 
 	rc = gradeq_grades_write(st, &batch);
-	if (rc)
+	if (rc || later)
 		return rc;
 	rc = gradeq_job_transition(st, &change, &changed);
 	if (rc) {
@@ -561,7 +568,7 @@ int gradeq_worker_process(struct gradeq_worker *w, struct gradeq_store *st,
 	if (rc)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	rc = write_grades(w, st, c, job, nlearners, stats);
+	rc = write_grades(w, st, c, job, nlearners, stats, false);
 	stats->ms_write = ms_since(&t);
 	if (rc)
 		goto out;
@@ -656,6 +663,40 @@ static void group_settled(void *ctx, const char *run_id, const char *state)
 	}
 }
 
+/* The held jobs whose rows were written, completed in one statement in
+ * the group's transaction. A failure fails the group, as transient: each
+ * job is then tried alone, where its own transition says what is wrong. */
+static int complete_held(struct gradeq_worker *w, struct gradeq_store *st,
+			 const struct gradeq_job *const *jobs, const struct gradeq_job_stats *stats,
+			 const int *rcs, const struct held_rows *held, int n)
+{
+	const char *ids[GRADEQ_GROUP_MAX_JOBS];
+	struct gradeq_job_completion done[GRADEQ_GROUP_MAX_JOBS];
+	const struct gradeq_job_completion *dp[GRADEQ_GROUP_MAX_JOBS];
+	struct gradeq_job_changed changed[GRADEQ_GROUP_MAX_JOBS];
+	int m = 0, rc;
+
+	for (int k = 0; k < n && k < GRADEQ_GROUP_MAX_JOBS; k++) {
+		int i = held[k].i;
+
+		if (rcs[i])
+			continue;
+		ids[m] = jobs[i]->job_id;
+		done[m] = completion(&stats[i]);
+		dp[m] = &done[m];
+		m++;
+	}
+	rc = gradeq_job_complete_group(st, m, ids, dp, GRADEQ_JOB_SET(GRADEQ_JOB_IN_PROGRESS),
+				       w->consumer, changed);
+	if (rc == GRADEQ_ERR_DB) {
+		char msg[GRADEQ_GROUP_ERR_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", gradeq_errmsg(rc));
+		rc = gradeq_error(GRADEQ_ERR_DB_TRANSIENT, "%s", msg);
+	}
+	return rc;
+}
+
 /* Writes the held jobs in one transaction, each under its savepoint (a job
  * whose write fails is rolled back alone and gets its error), in the order
  * of their runs (every group takes the run rows' locks in one order, so
@@ -685,7 +726,7 @@ static void write_held(struct gradeq_worker *w, struct gradeq_store *st,
 		swap_rows(w, h);
 		w->settled[0] = '\0';
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		rcs[i] = write_grades(w, st, h->c, jobs[i], h->nlearners, &stats[i]);
+		rcs[i] = write_grades(w, st, h->c, jobs[i], h->nlearners, &stats[i], true);
 		if (!rcs[i])
 			rcs[i] = gradeq_store_commit(st); /* the job's savepoint */
 		if (rcs[i])
@@ -696,6 +737,8 @@ static void write_held(struct gradeq_worker *w, struct gradeq_store *st,
 		if (rcs[i] && gradeq_store_broken(st))
 			rc = rcs[i];
 	}
+	if (!rc)
+		rc = complete_held(w, st, jobs, stats, rcs, held, n);
 	if (!rc) {
 		struct settle_ctx sc = {
 			.jobs = jobs, .stats = stats, .rcs = rcs, .held = held, .n = n};

@@ -82,6 +82,15 @@ int gradeq_job_begin_group(struct gradeq_store *st, int n, const char *const *jo
 			   unsigned from, const char *by, struct gradeq_job_changed *out,
 			   char **versions) GRADEQ_MUST_CHECK;
 
+/* A group's jobs completed at once, inside the group's transaction
+ * (gradeq_store_group_begin): for each of the n job_ids what
+ * gradeq_job_transition to complete from 'from' with its statistics
+ * done[i] and by does, in one statement, into out[i]; the runs'
+ * counters move at the group's end (gradeq_jobs_count_group). */
+int gradeq_job_complete_group(struct gradeq_store *st, int n, const char *const *job_ids,
+			      const struct gradeq_job_completion *const *done, unsigned from,
+			      const char *by, struct gradeq_job_changed *out) GRADEQ_MUST_CHECK;
+
 /* Reads what gradeq recorded for job_id at publish time, and whether the
  * run run_id (the one a job body names) exists, into *out (release it with
  * gradeq_job_record_release()). An unknown job is not an error: out->known

@@ -30,6 +30,7 @@ enum gradeq_prepared {
 	GRADEQ_PREP_JOB_COUNT,
 	GRADEQ_PREP_JOB_BEGIN_GROUP,
 	GRADEQ_PREP_ENROLLED,
+	GRADEQ_PREP_JOB_COMPLETE_GROUP,
 };
 
 /* The completions a group of jobs counts at its end, a run each, in the

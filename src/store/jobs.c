@@ -260,6 +260,122 @@ out:
 	return rc;
 }
 
+/* A group's completions at once, inside its transaction: $1 the jobs,
+ * $2..$8 their statistics (arrays in $1's order), $9 by, $10 the from
+ * states. What the transition to complete does to each (row, statistics,
+ * event); the run rows are counted at the group's end
+ * (gradeq_jobs_count_group). One row a job, in $1's order: the old
+ * state, whether it changed, its run and learners. */
+static const char complete_group_sql[] =
+	"WITH p AS (SELECT * FROM unnest($1::uuid[], $2::float8[], $3::float8[], $4::float8[],"
+	"  $5::int[], $6::int[], $7::int[], $8::int[]) WITH ORDINALITY"
+	"  AS x(job_id, ms_load, ms_fetch, ms_compute, graded, skipped, subsections, score_rows,"
+	"  ord)),"
+	" o AS (SELECT g.job_id, g.run_id, g.state, g.learners FROM gradeq_jobs g"
+	"  WHERE g.job_id IN (SELECT job_id FROM p) ORDER BY g.job_id FOR UPDATE OF g),"
+	" j AS (UPDATE gradeq_jobs g SET state = 'complete', finished_at = now(),"
+	"  ms_load = p.ms_load, ms_fetch = p.ms_fetch, ms_compute = p.ms_compute,"
+	"  graded = p.graded, skipped = p.skipped, subsections = p.subsections,"
+	"  score_rows = p.score_rows"
+	"  FROM o, p WHERE g.job_id = o.job_id AND p.job_id = o.job_id"
+	"  AND o.state = ANY ($10::text[])"
+	"  RETURNING g.job_id, o.run_id, o.state AS old),"
+	" ev AS (INSERT INTO gradeq_job_events (job_id, run_id, from_state, to_state, by)"
+	"  SELECT j.job_id, j.run_id, j.old, 'complete', coalesce($9::text, '') FROM j"
+	"  WHERE j.old <> 'complete')"
+	" SELECT o.state, j.job_id IS NOT NULL, o.run_id, o.learners"
+	" FROM p LEFT JOIN o ON o.job_id = p.job_id LEFT JOIN j ON j.job_id = p.job_id"
+	" ORDER BY p.ord";
+
+/* Appends v to the array literal being built in *buf (of *len bytes,
+ * *cap allocated), with its separator; -1 when out of memory. */
+static int array_add(char **buf, size_t *len, size_t *cap, const char *v, bool last)
+{
+	size_t l = strlen(v);
+
+	if (*len + l + 3 > *cap) {
+		size_t c = (*cap ? *cap * 2 : 256) + l;
+		char *n = realloc(*buf, c);
+
+		if (!n)
+			return -1;
+		*buf = n;
+		*cap = c;
+	}
+	if (*len == 0)
+		(*buf)[(*len)++] = '{';
+	memcpy(*buf + *len, v, l);
+	*len += l;
+	(*buf)[(*len)++] = last ? '}' : ',';
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+int gradeq_job_complete_group(struct gradeq_store *st, int n, const char *const *job_ids,
+			      const struct gradeq_job_completion *const *done, unsigned from,
+			      const char *by, struct gradeq_job_changed *out)
+{
+	enum { NARR = 8 };
+	char *arr[NARR] = {NULL}, states[128];
+	size_t len[NARR] = {0}, cap[NARR] = {0};
+	const char *params[10];
+	PGresult *res = NULL;
+	int rc = 0;
+
+	for (int i = 0; i < n; i++)
+		memset(&out[i], 0, sizeof(out[i]));
+	if (n <= 0)
+		return 0;
+	for (int i = 0; i < n && !rc; i++) {
+		const struct gradeq_job_completion *k = done[i];
+		char v[NARR][32];
+		bool last = i + 1 == n;
+
+		snprintf(v[1], sizeof(v[1]), "%.3f", k->ms_load);
+		snprintf(v[2], sizeof(v[2]), "%.3f", k->ms_fetch);
+		snprintf(v[3], sizeof(v[3]), "%.3f", k->ms_compute);
+		snprintf(v[4], sizeof(v[4]), "%d", k->graded);
+		snprintf(v[5], sizeof(v[5]), "%d", k->skipped);
+		snprintf(v[6], sizeof(v[6]), "%d", k->subsections);
+		snprintf(v[7], sizeof(v[7]), "%ld", k->score_rows);
+		/* uuids and numbers: nothing to quote */
+		if (array_add(&arr[0], &len[0], &cap[0], job_ids[i], last))
+			rc = GRADEQ_ERR_NOMEM;
+		for (int a = 1; a < NARR && !rc; a++)
+			if (array_add(&arr[a], &len[a], &cap[a], v[a], last))
+				rc = GRADEQ_ERR_NOMEM;
+	}
+	if (rc)
+		goto out;
+	gradeq_store_states_array(GRADEQ_STATE_JOB, from, states, sizeof(states));
+	for (int a = 0; a < NARR; a++)
+		params[a] = arr[a];
+	params[8] = by;
+	params[9] = states;
+	res = gradeq_store_exec_prepared(st, GRADEQ_PREP_JOB_COMPLETE_GROUP, complete_group_sql, 10,
+					 params);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != n) {
+		rc = gradeq_store_result_error(st, res, "writing grades");
+		goto out;
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		struct gradeq_job_changed *c = &out[i];
+
+		c->known = !PQgetisnull(res, i, 0) &&
+			   gradeq_job_state_parse(PQgetvalue(res, i, 0), &c->old);
+		c->changed = PQgetvalue(res, i, 1)[0] == 't';
+		snprintf(c->run_id, sizeof(c->run_id), "%s", PQgetvalue(res, i, 2));
+		c->learners = (int)strtol(PQgetvalue(res, i, 3), NULL, 10);
+		if (c->changed && c->old != GRADEQ_JOB_COMPLETE)
+			rc = gradeq_store_group_note(st, c->run_id, c->learners);
+	}
+out:
+	PQclear(res);
+	for (int a = 0; a < NARR; a++)
+		free(arr[a]);
+	return rc;
+}
+
 int gradeq_job_record_read(struct gradeq_store *st, const char *job_id, const char *run_id,
 			   struct gradeq_job_record *out)
 {
