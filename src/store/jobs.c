@@ -197,37 +197,63 @@ static const char begin_group_sql[] =
 	" LEFT JOIN gradeq_runs x ON x.run_id = o.run_id"
 	" LEFT JOIN courses c ON c.course_id = o.course_id ORDER BY p.ord";
 
+/* Appends v to the array literal being built in *buf (of *len bytes,
+ * *cap allocated), with its separator; -1 when out of memory. */
+static int array_add(char **buf, size_t *len, size_t *cap, const char *v, bool last)
+{
+	size_t l = strlen(v);
+
+	if (*len + l + 3 > *cap) {
+		size_t c = (*cap ? *cap * 2 : 256) + l;
+		char *n = realloc(*buf, c);
+
+		if (!n)
+			return -1;
+		*buf = n;
+		*cap = c;
+	}
+	if (*len == 0)
+		(*buf)[(*len)++] = '{';
+	memcpy(*buf + *len, v, l);
+	*len += l;
+	(*buf)[(*len)++] = last ? '}' : ',';
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/* The columns a group statement returns first for job i: its old state,
+ * whether it changed, its run and learners. */
+static void read_group_row(const PGresult *res, int i, struct gradeq_job_changed *c)
+{
+	c->known =
+		!PQgetisnull(res, i, 0) && gradeq_job_state_parse(PQgetvalue(res, i, 0), &c->old);
+	c->changed = PQgetvalue(res, i, 1)[0] == 't';
+	snprintf(c->run_id, sizeof(c->run_id), "%s", PQgetvalue(res, i, 2));
+	c->learners = (int)strtol(PQgetvalue(res, i, 3), NULL, 10);
+}
+
 int gradeq_job_begin_group(struct gradeq_store *st, int n, const char *const *job_ids,
 			   unsigned from, const char *by, struct gradeq_job_changed *out,
 			   char **versions)
 {
 	char states[128], *ids = NULL;
 	const char *params[3] = {NULL, states, by};
-	size_t len = 3;
+	size_t len = 0, cap = 0;
 	PGresult *res = NULL;
 	int rc = 0;
 
 	for (int i = 0; i < n; i++) {
 		memset(&out[i], 0, sizeof(out[i]));
 		versions[i] = NULL;
-		len += strlen(job_ids[i]) + 1;
 	}
 	if (n <= 0)
 		return 0;
-	ids = malloc(len);
-	if (!ids)
-		return GRADEQ_ERR_NOMEM;
-	ids[0] = '{';
-	len = 1;
-	for (int i = 0; i < n; i++) {
-		size_t l = strlen(job_ids[i]);
-
-		/* uuids: nothing to quote, and a malformed one fails the cast */
-		memcpy(ids + len, job_ids[i], l);
-		len += l;
-		ids[len++] = i + 1 < n ? ',' : '}';
-	}
-	ids[len] = '\0';
+	/* uuids: nothing to quote, and a malformed one fails the cast */
+	for (int i = 0; i < n; i++)
+		if (array_add(&ids, &len, &cap, job_ids[i], i + 1 == n)) {
+			free(ids);
+			return GRADEQ_ERR_NOMEM;
+		}
 	params[0] = ids;
 	gradeq_store_states_array(GRADEQ_STATE_JOB, from, states, sizeof(states));
 	res = gradeq_store_exec_prepared(st, GRADEQ_PREP_JOB_BEGIN_GROUP, begin_group_sql, 3,
@@ -239,11 +265,7 @@ int gradeq_job_begin_group(struct gradeq_store *st, int n, const char *const *jo
 	for (int i = 0; i < n && !rc; i++) {
 		struct gradeq_job_changed *c = &out[i];
 
-		c->known = !PQgetisnull(res, i, 0) &&
-			   gradeq_job_state_parse(PQgetvalue(res, i, 0), &c->old);
-		c->changed = PQgetvalue(res, i, 1)[0] == 't';
-		snprintf(c->run_id, sizeof(c->run_id), "%s", PQgetvalue(res, i, 2));
-		c->learners = (int)strtol(PQgetvalue(res, i, 3), NULL, 10);
+		read_group_row(res, i, c);
 		c->run_known = !PQgetisnull(res, i, 4) &&
 			       gradeq_run_state_parse(PQgetvalue(res, i, 4), &c->run_state);
 		if (!PQgetisnull(res, i, 5) && !(versions[i] = strdup(PQgetvalue(res, i, 5))))
@@ -286,30 +308,6 @@ static const char complete_group_sql[] =
 	" SELECT o.state, j.job_id IS NOT NULL, o.run_id, o.learners"
 	" FROM p LEFT JOIN o ON o.job_id = p.job_id LEFT JOIN j ON j.job_id = p.job_id"
 	" ORDER BY p.ord";
-
-/* Appends v to the array literal being built in *buf (of *len bytes,
- * *cap allocated), with its separator; -1 when out of memory. */
-static int array_add(char **buf, size_t *len, size_t *cap, const char *v, bool last)
-{
-	size_t l = strlen(v);
-
-	if (*len + l + 3 > *cap) {
-		size_t c = (*cap ? *cap * 2 : 256) + l;
-		char *n = realloc(*buf, c);
-
-		if (!n)
-			return -1;
-		*buf = n;
-		*cap = c;
-	}
-	if (*len == 0)
-		(*buf)[(*len)++] = '{';
-	memcpy(*buf + *len, v, l);
-	*len += l;
-	(*buf)[(*len)++] = last ? '}' : ',';
-	(*buf)[*len] = '\0';
-	return 0;
-}
 
 int gradeq_job_complete_group(struct gradeq_store *st, int n, const char *const *job_ids,
 			      const struct gradeq_job_completion *const *done, unsigned from,
@@ -361,11 +359,7 @@ int gradeq_job_complete_group(struct gradeq_store *st, int n, const char *const 
 	for (int i = 0; i < n && !rc; i++) {
 		struct gradeq_job_changed *c = &out[i];
 
-		c->known = !PQgetisnull(res, i, 0) &&
-			   gradeq_job_state_parse(PQgetvalue(res, i, 0), &c->old);
-		c->changed = PQgetvalue(res, i, 1)[0] == 't';
-		snprintf(c->run_id, sizeof(c->run_id), "%s", PQgetvalue(res, i, 2));
-		c->learners = (int)strtol(PQgetvalue(res, i, 3), NULL, 10);
+		read_group_row(res, i, c);
 		if (c->changed && c->old != GRADEQ_JOB_COMPLETE)
 			rc = gradeq_store_group_note(st, c->run_id, c->learners);
 	}
